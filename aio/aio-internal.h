@@ -1,0 +1,147 @@
+/*
+ * AioContext internals shared by the files of aio/.  Not installed.
+ */
+#ifndef DATAPLANE_AIO_INTERNAL_H
+#define DATAPLANE_AIO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/aio.h"
+#include "util/thread.h"
+
+typedef struct AioHandler AioHandler;
+
+/*
+ * One registered fd.  A change of handlers never edits a node in place: it
+ * marks the old node deleted and publishes a new one, so a thread walking
+ * the list never sees a half-updated node.  Deleted nodes are unlinked and
+ * freed only when no aio_poll() is walking the list (ctx->walking == 0) and
+ * the backend no longer refers to them (fdmon_busy == false).
+ */
+struct AioHandler {
+    int fd;
+    int events; /* EPOLLIN/EPOLLOUT wanted, from io_read/io_write */
+    IOHandler *io_read;
+    IOHandler *io_write;
+    AioPollFn *io_poll;
+    EventNotifierHandler *en_read; /* set instead of io_read for notifiers */
+    EventNotifierPollFn *en_poll;
+    void *opaque;
+    bool is_ctx_notifier;  /* the context's own wake-up: not "progress" */
+    bool deleted;          /* atomic */
+    bool fdmon_busy;       /* io_uring: a poll request still refers to it */
+    unsigned fdmon_flags;  /* io_uring state, under list_lock */
+    AioHandler *next;      /* atomic; the context's handler list */
+    AioHandler *fdmon_next; /* io_uring: pending submission list */
+};
+
+/* At most this many ready fds are reported by one wait(). */
+#define FDMON_MAX_EVENTS 128
+
+/* A ready fd reported by a backend. */
+typedef struct AioReadyEvent {
+    AioHandler *node;
+    int revents; /* EPOLLIN/EPOLLOUT/EPOLLERR/EPOLLHUP */
+} AioReadyEvent;
+
+/*
+ * An fd-monitoring backend.  update() runs with ctx->list_lock held, from
+ * any thread; wait() runs in the polling thread only.
+ */
+typedef struct FdMonOps {
+    const char *name;
+    int (*init)(AioContext *ctx);        /* 0 or -errno */
+    void (*cleanup)(AioContext *ctx);
+    /* old_node is being replaced by new_node; either may be NULL. */
+    void (*update)(AioContext *ctx, AioHandler *old_node,
+                   AioHandler *new_node);
+    /*
+     * Waits up to timeout_ns (-1: forever, 0: do not block) and returns the
+     * number of ready events stored, or -errno (never -EINTR).
+     */
+    int (*wait)(AioContext *ctx, AioReadyEvent *events, int max_events,
+                int64_t timeout_ns);
+} FdMonOps;
+
+extern const FdMonOps fdmon_epoll_ops;
+extern const FdMonOps fdmon_io_uring_ops;
+
+typedef struct AioTimerList {
+    AioTimer **heap; /* binary min-heap by (expire_ns, seq) */
+    size_t len;
+    size_t cap;
+} AioTimerList;
+
+struct AioContext {
+    int refcnt; /* atomic */
+    AioBackend backend;
+    const FdMonOps *fdmon;
+
+    /* fdmon private state */
+    int epollfd;
+    void *uring; /* struct io_uring *, fdmon-io-uring.c */
+    AioHandler *fdmon_pending; /* io_uring: nodes to (re)arm or cancel */
+
+    /*
+     * Handler list.  Writers hold list_lock; readers (aio_poll) increment
+     * `walking` under list_lock and then read the list lock-free through
+     * acquire loads of the `next` pointers.
+     */
+    DpMutex list_lock;
+    AioHandler *handlers; /* atomic head */
+    int walking;          /* protected by list_lock */
+    bool sweep_needed;    /* protected by list_lock */
+
+    /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
+    AioBH *bh_pending; /* atomic */
+
+    /* Timers (timer.c), protected by timer_lock. */
+    DpMutex timer_lock;
+    AioTimerList timers[AIO_CLOCK_MAX];
+    uint64_t timer_seq;
+
+    /*
+     * Wake-up: notify_me counts threads about to block in aio_poll() (or in
+     * the GLib source's poll).  aio_notify() sets `notified` and writes the
+     * eventfd only if notify_me != 0.  See aio_notify() for the ordering.
+     */
+    EventNotifier notifier;
+    int notify_me;  /* atomic */
+    bool notified;  /* atomic */
+
+    /* Adaptive polling (atomics: settable from any thread). */
+    int64_t poll_max_ns;
+    int64_t poll_grow;
+    int64_t poll_shrink;
+    int64_t poll_ns; /* current window */
+
+    AioContextStats stats; /* atomic counters */
+};
+
+/* fd-handler.c */
+void aio_handlers_walk_begin(AioContext *ctx);
+void aio_handlers_walk_end(AioContext *ctx);
+bool aio_dispatch_ready(AioContext *ctx, AioReadyEvent *events, int n);
+bool aio_run_poll_handlers_once(AioContext *ctx, bool *found);
+void aio_handlers_free_all(AioContext *ctx);
+static inline bool aio_handler_is_deleted(AioHandler *node)
+{
+    return __atomic_load_n(&node->deleted, __ATOMIC_ACQUIRE);
+}
+/* Called by a backend (polling thread) when it stops referring to node. */
+void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node);
+
+/* bh.c */
+bool aio_bh_poll(AioContext *ctx);
+bool aio_bh_has_pending(AioContext *ctx);
+void aio_bh_free_pending(AioContext *ctx);
+
+/* timer.c */
+void aio_timers_init(AioContext *ctx);
+void aio_timers_cleanup(AioContext *ctx);
+/* ns until the earliest timer expires: 0 if one is due, -1 if none. */
+int64_t aio_timers_deadline_ns(AioContext *ctx);
+bool aio_timers_run_expired(AioContext *ctx);
+
+#endif /* DATAPLANE_AIO_INTERNAL_H */

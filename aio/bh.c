@@ -1,0 +1,163 @@
+/*
+ * Bottom halves.
+ *
+ * A scheduled BH sits on ctx->bh_pending, a lock-free stack (a Treiber
+ * stack that only ever has one consumer, which takes the whole stack with
+ * one exchange, so there is no ABA problem).  Each BH carries atomic flags:
+ *
+ *   BH_PENDING    it is on the stack (only the pusher sets it, only the
+ *                 consumer clears it), so it is pushed at most once;
+ *   BH_SCHEDULED  it should run when the consumer reaches it;
+ *   BH_DELETED    free it when the consumer reaches it;
+ *   BH_ONESHOT    free it after it runs.
+ */
+#include <stdlib.h>
+
+#include "aio/aio-internal.h"
+#include "util/atomic.h"
+
+enum {
+    BH_PENDING = 1 << 0,
+    BH_SCHEDULED = 1 << 1,
+    BH_DELETED = 1 << 2,
+    BH_ONESHOT = 1 << 3,
+};
+
+struct AioBH {
+    AioContext *ctx;
+    AioBHFunc *cb;
+    void *opaque;
+    unsigned flags; /* atomic */
+    AioBH *next;    /* link in ctx->bh_pending */
+};
+
+static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
+                       unsigned flags)
+{
+    AioBH *bh = calloc(1, sizeof(*bh));
+
+    if (!bh) {
+        abort();
+    }
+    bh->ctx = ctx;
+    bh->cb = cb;
+    bh->opaque = opaque;
+    bh->flags = flags;
+    return bh;
+}
+
+AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque)
+{
+    return bh_alloc(ctx, cb, opaque, 0);
+}
+
+/* Pushes bh on the pending stack, unless it is there already. */
+static void bh_enqueue(AioBH *bh, unsigned new_flags)
+{
+    AioContext *ctx = bh->ctx;
+    unsigned old = atomic_fetch_or(&bh->flags, new_flags | BH_PENDING);
+
+    if (old & BH_PENDING) {
+        return;
+    }
+    bh->next = atomic_read(&ctx->bh_pending);
+    /* Release: the consumer that takes the stack (acquire exchange in
+     * aio_bh_poll) sees bh->next and everything written before scheduling. */
+    while (!atomic_cmpxchg_weak(&ctx->bh_pending, &bh->next, bh)) {
+    }
+    aio_notify(ctx);
+}
+
+void aio_bh_schedule(AioBH *bh)
+{
+    bh_enqueue(bh, BH_SCHEDULED);
+}
+
+void aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque)
+{
+    bh_enqueue(bh_alloc(ctx, cb, opaque, BH_ONESHOT), BH_SCHEDULED);
+}
+
+void aio_bh_cancel(AioBH *bh)
+{
+    atomic_fetch_and(&bh->flags, ~(unsigned)BH_SCHEDULED);
+}
+
+void aio_bh_delete(AioBH *bh)
+{
+    unsigned old;
+
+    if (!bh) {
+        return;
+    }
+    old = atomic_fetch_or(&bh->flags, BH_DELETED);
+    if (old & BH_PENDING) {
+        return; /* the consumer frees it when it pops it */
+    }
+    free(bh);
+}
+
+bool aio_bh_has_pending(AioContext *ctx)
+{
+    return atomic_read_seq(&ctx->bh_pending) != NULL;
+}
+
+/* Takes the whole pending stack and returns it in scheduling order. */
+static AioBH *bh_take_all_fifo(AioContext *ctx)
+{
+    AioBH *lifo = __atomic_exchange_n(&ctx->bh_pending, NULL, __ATOMIC_ACQUIRE);
+    AioBH *fifo = NULL;
+
+    while (lifo) {
+        AioBH *next = lifo->next;
+
+        lifo->next = fifo;
+        fifo = lifo;
+        lifo = next;
+    }
+    return fifo;
+}
+
+bool aio_bh_poll(AioContext *ctx)
+{
+    bool progress = false;
+    AioBH *bh;
+    AioBH *next;
+
+    /*
+     * Only BHs already scheduled when we take the stack run in this call; a
+     * BH scheduled while we run (itself included) goes on a new stack that
+     * the next aio_poll() takes, so aio_poll() always returns.
+     */
+    for (bh = bh_take_all_fifo(ctx); bh; bh = next) {
+        unsigned flags;
+
+        next = bh->next;
+        /* Clearing PENDING lets another thread push the BH again. */
+        flags = atomic_fetch_and(&bh->flags,
+                                 ~(unsigned)(BH_PENDING | BH_SCHEDULED));
+        if ((flags & BH_SCHEDULED) && !(flags & BH_DELETED)) {
+            bh->cb(bh->opaque);
+            progress = true;
+        }
+        if (flags & (BH_DELETED | BH_ONESHOT)) {
+            free(bh);
+        }
+    }
+    return progress;
+}
+
+void aio_bh_free_pending(AioContext *ctx)
+{
+    AioBH *bh = bh_take_all_fifo(ctx);
+
+    while (bh) {
+        AioBH *next = bh->next;
+        unsigned flags = atomic_fetch_and(&bh->flags, ~(unsigned)BH_PENDING);
+
+        if (flags & (BH_DELETED | BH_ONESHOT)) {
+            free(bh);
+        }
+        bh = next;
+    }
+}

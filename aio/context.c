@@ -1,0 +1,321 @@
+/*
+ * AioContext life cycle, aio_notify() and aio_poll().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aio/aio-internal.h"
+#include "util/atomic.h"
+#include "util/clock.h"
+
+#define POLL_NS_START 4000 /* first window when polling starts to grow */
+
+const char *aio_backend_name(AioBackend backend)
+{
+    return backend == AIO_BACKEND_IO_URING ? "io_uring" : "epoll";
+}
+
+bool aio_backend_parse(const char *name, AioBackend *backend, Error **errp)
+{
+    if (!strcmp(name, "epoll")) {
+        *backend = AIO_BACKEND_EPOLL;
+    } else if (!strcmp(name, "io_uring")) {
+        *backend = AIO_BACKEND_IO_URING;
+    } else {
+        error_setg(errp, "unknown event loop backend '%s' (epoll or io_uring)",
+                   name);
+        return false;
+    }
+    return true;
+}
+
+/* The context's own notifier: aio_poll() clears it after waking up. */
+static void ctx_notifier_read(EventNotifier *e)
+{
+    (void)e;
+}
+
+/* Polling sees aio_notify() without a system call. */
+static bool ctx_notifier_poll(EventNotifier *e)
+{
+    AioContext *ctx = (AioContext *)((char *)e - offsetof(AioContext, notifier));
+
+    return atomic_read(&ctx->notified);
+}
+
+AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
+{
+    AioContext *ctx = calloc(1, sizeof(*ctx));
+    int ret;
+
+    if (!ctx) {
+        abort();
+    }
+    ctx->refcnt = 1;
+    ctx->backend = backend;
+    ctx->fdmon = backend == AIO_BACKEND_IO_URING ? &fdmon_io_uring_ops
+                                                  : &fdmon_epoll_ops;
+    ctx->epollfd = -1;
+    ctx->poll_grow = 2;
+    dp_mutex_init(&ctx->list_lock);
+    aio_timers_init(ctx);
+
+    ret = event_notifier_init(&ctx->notifier, false);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot create the event loop's eventfd");
+        goto fail_notifier;
+    }
+    ret = ctx->fdmon->init(ctx);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot start the %s event loop backend",
+                         ctx->fdmon->name);
+        goto fail_fdmon;
+    }
+    aio_set_event_notifier(ctx, &ctx->notifier, ctx_notifier_read,
+                           ctx_notifier_poll);
+    return ctx;
+
+fail_fdmon:
+    event_notifier_cleanup(&ctx->notifier);
+fail_notifier:
+    aio_timers_cleanup(ctx);
+    dp_mutex_destroy(&ctx->list_lock);
+    free(ctx);
+    return NULL;
+}
+
+AioContext *aio_context_new(Error **errp)
+{
+    return aio_context_new_with_backend(AIO_BACKEND_EPOLL, errp);
+}
+
+AioBackend aio_context_get_backend(AioContext *ctx)
+{
+    return ctx->backend;
+}
+
+void aio_context_ref(AioContext *ctx)
+{
+    __atomic_fetch_add(&ctx->refcnt, 1, __ATOMIC_RELAXED);
+}
+
+void aio_context_unref(AioContext *ctx)
+{
+    if (__atomic_fetch_sub(&ctx->refcnt, 1, __ATOMIC_ACQ_REL) != 1) {
+        return;
+    }
+    aio_set_event_notifier(ctx, &ctx->notifier, NULL, NULL);
+    aio_bh_free_pending(ctx);
+    ctx->fdmon->cleanup(ctx);
+    aio_handlers_free_all(ctx);
+    event_notifier_cleanup(&ctx->notifier);
+    aio_timers_cleanup(ctx);
+    dp_mutex_destroy(&ctx->list_lock);
+    free(ctx);
+}
+
+/*
+ * The wake-up protocol (a Dekker-style pairing of two seq_cst accesses):
+ *
+ *   aio_poll():   notify_me++   (seq_cst)      aio_notify(): notified = true
+ *                 check notified/BHs/timers                  smp_mb()
+ *                 block in the backend                       if (notify_me)
+ *                                                                write eventfd
+ *
+ * Either aio_notify() sees notify_me != 0 and writes the eventfd, or
+ * aio_poll() sees the work (notified, a scheduled BH) and does not block.
+ * When the loop is busy running callbacks (notify_me == 0) a notify costs
+ * one store and one fence, no system call.
+ */
+void aio_notify(AioContext *ctx)
+{
+    atomic_store_release(&ctx->notified, true);
+    /* Orders the store above before the load of notify_me; pairs with the
+     * seq_cst increment of notify_me in aio_poll(). */
+    smp_mb();
+    if (atomic_read(&ctx->notify_me)) {
+        event_notifier_set(&ctx->notifier);
+        atomic_inc_relaxed(&ctx->stats.notify_writes);
+    }
+}
+
+/* Clears the wake-up state after the loop woke (or decided not to sleep). */
+static void aio_notify_accept(AioContext *ctx)
+{
+    if (atomic_xchg(&ctx->notified, false)) {
+        event_notifier_test_and_clear(&ctx->notifier);
+    }
+}
+
+/* 0 if there is work already, else the time to the next timer (-1: none). */
+static int64_t aio_compute_timeout(AioContext *ctx)
+{
+    if (atomic_read_seq(&ctx->notified) || aio_bh_has_pending(ctx)) {
+        return 0;
+    }
+    return aio_timers_deadline_ns(ctx);
+}
+
+/*
+ * Busy-polls the io_poll handlers, the BH list and the notify flag for up to
+ * the current polling window (never past the next timer).  Returns whether
+ * it found work; *progress says whether a user handler did work.
+ */
+static bool aio_busy_poll(AioContext *ctx, int64_t timeout, bool *progress)
+{
+    int64_t window = atomic_read(&ctx->poll_ns);
+    int64_t deadline;
+    bool found = false;
+
+    if (timeout >= 0 && timeout < window) {
+        window = timeout;
+    }
+    deadline = clock_monotonic_ns() + window;
+    do {
+        *progress |= aio_run_poll_handlers_once(ctx, &found);
+        if (aio_bh_has_pending(ctx)) {
+            found = true;
+        }
+    } while (!found && clock_monotonic_ns() < deadline);
+    return found;
+}
+
+/*
+ * Adjusts the polling window after the loop slept for block_ns: a wait that
+ * was longer than poll_max_ns means polling would not have helped, so the
+ * window shrinks (to zero by default: an idle loop does not poll); a wait
+ * that polling could have covered makes it grow.
+ */
+static void aio_adjust_polling(AioContext *ctx, int64_t block_ns)
+{
+    int64_t max_ns = atomic_read(&ctx->poll_max_ns);
+    int64_t poll_ns = atomic_read(&ctx->poll_ns);
+
+    if (max_ns == 0) {
+        if (poll_ns) {
+            atomic_set(&ctx->poll_ns, 0);
+        }
+        return;
+    }
+    if (block_ns <= poll_ns) {
+        return; /* the window is right */
+    }
+    if (block_ns > max_ns) {
+        int64_t shrink = atomic_read(&ctx->poll_shrink);
+
+        poll_ns = shrink ? poll_ns / shrink : 0;
+    } else if (poll_ns < max_ns) {
+        int64_t grow = atomic_read(&ctx->poll_grow);
+
+        poll_ns = poll_ns ? poll_ns * (grow ? grow : 2) : POLL_NS_START;
+        if (poll_ns > max_ns) {
+            poll_ns = max_ns;
+        }
+    }
+    atomic_set(&ctx->poll_ns, poll_ns);
+}
+
+bool aio_poll(AioContext *ctx, bool blocking)
+{
+    AioReadyEvent events[FDMON_MAX_EVENTS];
+    bool progress = false;
+    bool polled_found = false;
+    bool polled = false;
+    int64_t timeout = 0;
+    int64_t start = 0;
+    int n;
+
+    atomic_inc_relaxed(&ctx->stats.iterations);
+    aio_handlers_walk_begin(ctx);
+
+    if (blocking) {
+        /* Pairs with smp_mb() in aio_notify(). */
+        atomic_fetch_add_seq(&ctx->notify_me, 1);
+        timeout = aio_compute_timeout(ctx);
+        if (timeout != 0 && atomic_read(&ctx->poll_max_ns) > 0) {
+            start = clock_monotonic_ns();
+            if (atomic_read(&ctx->poll_ns) > 0) {
+                polled = true;
+                polled_found = aio_busy_poll(ctx, timeout, &progress);
+                atomic_inc_relaxed(polled_found ? &ctx->stats.poll_hits
+                                                : &ctx->stats.poll_misses);
+                if (polled_found) {
+                    timeout = 0;
+                } else if (timeout > 0) {
+                    /* Polling used part of the time to the next timer. */
+                    timeout = aio_timers_deadline_ns(ctx);
+                }
+            }
+        }
+    }
+
+    /* Even when polling found work, harvest ready fds so that plain fd
+     * handlers are never starved by polled ones. */
+    n = ctx->fdmon->wait(ctx, events, FDMON_MAX_EVENTS, timeout);
+
+    if (blocking) {
+        atomic_fetch_sub_seq(&ctx->notify_me, 1);
+        if (start && !polled_found) {
+            aio_adjust_polling(ctx, clock_monotonic_ns() - start);
+        } else if (!polled && atomic_read(&ctx->poll_max_ns) == 0 &&
+                   atomic_read(&ctx->poll_ns)) {
+            atomic_set(&ctx->poll_ns, 0);
+        }
+    }
+    aio_notify_accept(ctx);
+
+    progress |= aio_bh_poll(ctx);
+    if (n > 0) {
+        progress |= aio_dispatch_ready(ctx, events, n);
+    }
+    progress |= aio_timers_run_expired(ctx);
+
+    aio_handlers_walk_end(ctx);
+    return progress;
+}
+
+bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns,
+                                 int64_t grow, int64_t shrink, Error **errp)
+{
+    if (max_ns < 0) {
+        error_setg(errp, "poll-max-ns must be >= 0");
+        return false;
+    }
+    if (grow < 0 || grow == 1) {
+        error_setg(errp, "poll-grow must be 0 (default) or >= 2");
+        return false;
+    }
+    if (shrink < 0) {
+        error_setg(errp, "poll-shrink must be >= 0");
+        return false;
+    }
+    atomic_set(&ctx->poll_max_ns, max_ns);
+    atomic_set(&ctx->poll_grow, grow);
+    atomic_set(&ctx->poll_shrink, shrink);
+    /* Start the new window from scratch at the next iteration. */
+    atomic_set(&ctx->poll_ns, 0);
+    aio_notify(ctx);
+    return true;
+}
+
+void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
+                                 int64_t *grow, int64_t *shrink)
+{
+    *max_ns = atomic_read(&ctx->poll_max_ns);
+    *grow = atomic_read(&ctx->poll_grow);
+    *shrink = atomic_read(&ctx->poll_shrink);
+}
+
+int64_t aio_context_get_poll_ns(AioContext *ctx)
+{
+    return atomic_read(&ctx->poll_ns);
+}
+
+void aio_context_get_stats(AioContext *ctx, AioContextStats *stats)
+{
+    stats->iterations = atomic_read(&ctx->stats.iterations);
+    stats->notify_writes = atomic_read(&ctx->stats.notify_writes);
+    stats->poll_hits = atomic_read(&ctx->stats.poll_hits);
+    stats->poll_misses = atomic_read(&ctx->stats.poll_misses);
+}

@@ -1,0 +1,88 @@
+/*
+ * The epoll backend: one epoll instance per context.  Registration changes
+ * are system calls made at once from whichever thread changes a handler
+ * (epoll_ctl is thread-safe); the wait uses epoll_pwait2 for a nanosecond
+ * timeout.
+ */
+#include <errno.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aio/aio-internal.h"
+
+static int fdmon_epoll_init(AioContext *ctx)
+{
+    ctx->epollfd = epoll_create1(EPOLL_CLOEXEC);
+    return ctx->epollfd < 0 ? -errno : 0;
+}
+
+static void fdmon_epoll_cleanup(AioContext *ctx)
+{
+    if (ctx->epollfd >= 0) {
+        close(ctx->epollfd);
+        ctx->epollfd = -1;
+    }
+}
+
+static void fdmon_epoll_update(AioContext *ctx, AioHandler *old_node,
+                               AioHandler *new_node)
+{
+    struct epoll_event ev = { 0 };
+    int op;
+
+    if (!new_node) {
+        /* The fd may already be closed by its owner, which removes it from
+         * the epoll set by itself; ignore errors. */
+        epoll_ctl(ctx->epollfd, EPOLL_CTL_DEL, old_node->fd, NULL);
+        return;
+    }
+    ev.events = (uint32_t)new_node->events;
+    ev.data.ptr = new_node;
+    op = old_node ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(ctx->epollfd, op, new_node->fd, &ev) == 0) {
+        return;
+    }
+    if (errno == ENOENT) {
+        /* The old fd was closed (which left the epoll set) and its number
+         * reused: add it afresh. */
+        epoll_ctl(ctx->epollfd, EPOLL_CTL_ADD, new_node->fd, &ev);
+    } else if (errno == EEXIST) {
+        epoll_ctl(ctx->epollfd, EPOLL_CTL_MOD, new_node->fd, &ev);
+    }
+}
+
+static int fdmon_epoll_wait(AioContext *ctx, AioReadyEvent *events,
+                            int max_events, int64_t timeout_ns)
+{
+    struct epoll_event evs[FDMON_MAX_EVENTS];
+    struct timespec ts;
+    int n;
+    int i;
+
+    if (max_events > FDMON_MAX_EVENTS) {
+        max_events = FDMON_MAX_EVENTS;
+    }
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+    }
+    n = epoll_pwait2(ctx->epollfd, evs, max_events,
+                     timeout_ns >= 0 ? &ts : NULL, NULL);
+    if (n < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    for (i = 0; i < n; i++) {
+        events[i].node = evs[i].data.ptr;
+        events[i].revents = (int)evs[i].events;
+    }
+    return n;
+}
+
+const FdMonOps fdmon_epoll_ops = {
+    .name = "epoll",
+    .init = fdmon_epoll_init,
+    .cleanup = fdmon_epoll_cleanup,
+    .update = fdmon_epoll_update,
+    .wait = fdmon_epoll_wait,
+};

@@ -1,0 +1,203 @@
+/*
+ * AioContext: the event loop.
+ *
+ * An AioContext monitors file descriptors (fd handlers, event notifiers),
+ * runs timers and bottom halves (BHs), and optionally busy-polls before it
+ * sleeps (adaptive polling).  One thread at a time runs it with aio_poll();
+ * callbacks run in that thread.
+ *
+ * Threading contract (docs/iothreads.md has the long version):
+ *  1. Callbacks run in the thread that calls aio_poll(ctx); inside them the
+ *     context's functions need no locking.
+ *  2. Any other thread wraps its use of the context in
+ *     aio_context_acquire/release (include/dataplane/aio-lock.h), except for
+ *     the functions marked "any thread" below.
+ *  3. aio_bh_schedule(), aio_notify() and the timer and fd-handler setters
+ *     end in a notify of the context, so a loop blocked in aio_poll() wakes
+ *     up to see the change.
+ *
+ * Unless a function says otherwise, call it from the context's thread or
+ * with the context acquired.
+ */
+#ifndef DATAPLANE_AIO_H
+#define DATAPLANE_AIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/error.h"
+#include "dataplane/event-notifier.h"
+
+typedef struct AioContext AioContext;
+
+/* fd monitoring backends, chosen when a context is created. */
+typedef enum AioBackend {
+    AIO_BACKEND_EPOLL,
+    AIO_BACKEND_IO_URING,
+} AioBackend;
+
+/* "epoll" / "io_uring". */
+const char *aio_backend_name(AioBackend backend);
+/* Parses "epoll" or "io_uring"; false (and an Error) for anything else. */
+bool aio_backend_parse(const char *name, AioBackend *backend, Error **errp);
+
+/* ---- life cycle ------------------------------------------------------- */
+
+/* A new context on the default backend (epoll).  Any thread. */
+AioContext *aio_context_new(Error **errp);
+/* A new context on the given backend; NULL and *errp if it is unavailable. */
+AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp);
+AioBackend aio_context_get_backend(AioContext *ctx);
+
+/* Any thread.  The last unref frees the context: every fd handler must have
+ * been removed and every BH and timer freed by then, and no thread may be in
+ * aio_poll(). */
+void aio_context_ref(AioContext *ctx);
+void aio_context_unref(AioContext *ctx);
+
+/* ---- running the loop ------------------------------------------------- */
+
+/*
+ * Runs one iteration: BHs that are scheduled, handlers of ready fds, expired
+ * timers.  With blocking=true and nothing ready it first sleeps until an fd
+ * becomes ready, the earliest timer expires, or aio_notify() is called.
+ * Returns true if any callback made progress (the context's own wake-up
+ * notifier does not count).  aio_poll() may be called again from inside a
+ * callback of the same context (nested poll; drain relies on it).
+ */
+bool aio_poll(AioContext *ctx, bool blocking);
+
+/*
+ * Any thread, no lock.  Makes a blocking aio_poll() of ctx return (or the
+ * next one not block).  Writes the eventfd only when the loop is blocked or
+ * about to block, so it is cheap when the loop is busy.
+ */
+void aio_notify(AioContext *ctx);
+
+/* ---- fd handlers ------------------------------------------------------ */
+
+typedef void IOHandler(void *opaque);
+/*
+ * A polling function: it checks (and normally handles) its event source
+ * without a system call and returns true if it found work.
+ */
+typedef bool AioPollFn(void *opaque);
+
+/*
+ * Sets, changes or (with io_read, io_write and io_poll all NULL) removes the
+ * handlers of fd.  io_read runs when fd is readable or has an error or
+ * hang-up; io_write when it is writable.  io_poll, if given, is busy-polled
+ * when adaptive polling is on.  Safe from inside any callback of this
+ * context, its own included; from another thread, acquire the context (the
+ * change is picked up at once: the loop is notified).
+ */
+void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
+                        IOHandler *io_write, AioPollFn *io_poll, void *opaque);
+
+typedef void EventNotifierHandler(EventNotifier *e);
+typedef bool EventNotifierPollFn(EventNotifier *e);
+
+/*
+ * Monitors an EventNotifier: cb runs when it is set (cb should call
+ * event_notifier_test_and_clear()).  cb == NULL removes it.  Same calling
+ * rules as aio_set_fd_handler().
+ */
+void aio_set_event_notifier(AioContext *ctx, EventNotifier *e,
+                            EventNotifierHandler *cb,
+                            EventNotifierPollFn *poll_cb);
+
+/* ---- bottom halves ---------------------------------------------------- */
+
+typedef struct AioBH AioBH;
+typedef void AioBHFunc(void *opaque);
+
+/* Creates an unscheduled BH bound to ctx.  Context thread or acquired. */
+AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque);
+/*
+ * Any thread, no lock, lock-free.  The BH runs once in ctx's thread during
+ * a later aio_poll(); scheduling it again before it runs has no further
+ * effect.  A BH that reschedules itself from its callback runs again in a
+ * later iteration, never in the same aio_poll() call.
+ */
+void aio_bh_schedule(AioBH *bh);
+/* Any thread.  Unschedules; a BH already running is not interrupted. */
+void aio_bh_cancel(AioBH *bh);
+/* Context thread or acquired.  Cancels and frees (deferred if it is queued). */
+void aio_bh_delete(AioBH *bh);
+/* Any thread, no lock.  Runs cb(opaque) once in ctx; frees itself after. */
+void aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque);
+
+/* ---- timers ----------------------------------------------------------- */
+
+typedef enum AioClockType {
+    AIO_CLOCK_REALTIME, /* CLOCK_MONOTONIC: never jumps */
+    AIO_CLOCK_HOST,     /* CLOCK_REALTIME: wall-clock time, may jump */
+    AIO_CLOCK_MAX,
+} AioClockType;
+
+enum {
+    AIO_SCALE_NS = 1,
+    AIO_SCALE_US = 1000,
+    AIO_SCALE_MS = 1000000,
+};
+
+typedef struct AioTimer AioTimer;
+typedef void AioTimerCB(void *opaque);
+
+/* Any thread. */
+int64_t aio_clock_get_ns(AioClockType clock);
+
+/*
+ * Creates an unarmed timer.  scale is AIO_SCALE_NS/US/MS: the unit of
+ * aio_timer_mod() and aio_timer_expire_time().  Context thread or acquired.
+ */
+AioTimer *aio_timer_new(AioContext *ctx, AioClockType clock, int scale,
+                        AioTimerCB *cb, void *opaque);
+/*
+ * Arms (or re-arms) the timer to fire at expire_time on its clock, in its
+ * scale (aio_timer_mod) or in ns (aio_timer_mod_ns).  O(log n).  Any thread:
+ * a new earliest deadline notifies the loop so that it sleeps less.
+ */
+void aio_timer_mod(AioTimer *t, int64_t expire_time);
+void aio_timer_mod_ns(AioTimer *t, int64_t expire_ns);
+/* Disarms.  O(log n).  Any thread; a callback already running is not
+ * interrupted. */
+void aio_timer_del(AioTimer *t);
+/* Any thread. */
+bool aio_timer_pending(AioTimer *t);
+/* In the timer's scale; -1 if not armed.  Any thread. */
+int64_t aio_timer_expire_time(AioTimer *t);
+/* Disarms and frees.  Context thread or acquired; may be called from the
+ * timer's own callback. */
+void aio_timer_free(AioTimer *t);
+
+/* ---- adaptive polling ------------------------------------------------- */
+
+/*
+ * Sets the polling window limits.  max_ns == 0 turns polling off.  grow is
+ * the factor by which the window grows when blocking came soon after polling
+ * gave up (0 means the default, 2); shrink the divisor when the loop slept
+ * for longer than max_ns (0 means drop to zero at once).  Any thread; takes
+ * effect at the next iteration.  Returns false and sets errp for a grow of 1
+ * or values out of range.
+ */
+bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns,
+                                 int64_t grow, int64_t shrink, Error **errp);
+void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
+                                 int64_t *grow, int64_t *shrink);
+/* The current polling window in ns (0 when polling is idle).  Any thread. */
+int64_t aio_context_get_poll_ns(AioContext *ctx);
+
+/* ---- introspection ---------------------------------------------------- */
+
+typedef struct AioContextStats {
+    uint64_t iterations;    /* aio_poll() calls */
+    uint64_t notify_writes; /* eventfd writes made by aio_notify() */
+    uint64_t poll_hits;     /* busy-poll phases that found work */
+    uint64_t poll_misses;   /* busy-poll phases that ran out and blocked */
+} AioContextStats;
+
+/* Any thread; counters are read one by one, not as a snapshot. */
+void aio_context_get_stats(AioContext *ctx, AioContextStats *stats);
+
+#endif /* DATAPLANE_AIO_H */

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install the Debian packages dataplane needs, only those missing.
+# Idempotent and silent when nothing is missing.  Usage: scripts/bootstrap.sh [build|test|bench]
+set -e
+
+build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev"
+test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3"
+bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox"
+
+case "${1:-build}" in
+build) want="$build_pkgs" ;;
+test) want="$build_pkgs $test_pkgs" ;;
+bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
+*) echo "bootstrap.sh: unknown set '$1' (build, test or bench)" >&2; exit 1 ;;
+esac
+
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "bootstrap.sh: missing packages:$missing (run as root, or install them)" >&2
+    exit 1
+fi
+echo "bootstrap.sh: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,45 @@
+/*
+ * Helpers shared by the AioContext unit tests: every test runs once per
+ * fd-monitoring backend, under /aio/<backend>/<path>.
+ */
+#ifndef DATAPLANE_TESTS_AIO_TEST_UTIL_H
+#define DATAPLANE_TESTS_AIO_TEST_UTIL_H
+
+#include <glib.h>
+
+#include "dataplane/aio.h"
+
+static inline AioContext *test_ctx_new(gconstpointer data)
+{
+    AioBackend backend = (AioBackend)GPOINTER_TO_INT(data);
+
+    return aio_context_new_with_backend(backend, &error_abort);
+}
+
+static inline void test_add_both(const char *path, GTestDataFunc fn)
+{
+    static const AioBackend backends[] = { AIO_BACKEND_EPOLL,
+                                           AIO_BACKEND_IO_URING };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(backends); i++) {
+        char *full = g_strdup_printf("/aio/%s%s", aio_backend_name(backends[i]),
+                                     path);
+
+        g_test_add_data_func(full, GINT_TO_POINTER(backends[i]), fn);
+        g_free(full);
+    }
+}
+
+/* Polls until *flag becomes true; a bounded number of blocking iterations. */
+static inline void poll_until(AioContext *ctx, const volatile bool *flag)
+{
+    int i;
+
+    for (i = 0; i < 100000 && !__atomic_load_n(flag, __ATOMIC_ACQUIRE); i++) {
+        aio_poll(ctx, true);
+    }
+    g_assert_true(__atomic_load_n(flag, __ATOMIC_ACQUIRE));
+}
+
+#endif

@@ -1,0 +1,362 @@
+/* Bottom halves: scheduling, coalescing, cancel, delete, oneshot, threads. */
+#include <glib.h>
+#include <stdlib.h>
+
+#include "tests/unit/aio-test-util.h"
+#include "util/thread.h"
+
+typedef struct Counter {
+    int runs;
+    AioBH *bh;
+    int reschedule_times;
+} Counter;
+
+static void count_cb(void *opaque)
+{
+    Counter *c = opaque;
+
+    c->runs++;
+    if (c->reschedule_times > 0) {
+        c->reschedule_times--;
+        aio_bh_schedule(c->bh);
+    }
+}
+
+static void test_bh_runs_in_poll(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+    AioBH *bh = aio_bh_new(ctx, count_cb, &c);
+
+    g_assert_false(aio_poll(ctx, false));
+    aio_bh_schedule(bh);
+    g_assert_cmpint(c.runs, ==, 0);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 1);
+    g_assert_false(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 1);
+    aio_bh_delete(bh);
+    aio_context_unref(ctx);
+}
+
+static void test_bh_schedule_twice_runs_once(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+    AioBH *bh = aio_bh_new(ctx, count_cb, &c);
+
+    aio_bh_schedule(bh);
+    aio_bh_schedule(bh);
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_cmpint(c.runs, ==, 1);
+    g_assert_false(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 1);
+    aio_bh_delete(bh);
+    aio_context_unref(ctx);
+}
+
+static void test_bh_reschedule_self_runs_in_later_iteration(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { .reschedule_times = 3 };
+
+    c.bh = aio_bh_new(ctx, count_cb, &c);
+    aio_bh_schedule(c.bh);
+    /* Each aio_poll() returns after one run, though the BH is scheduled. */
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 1);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 2);
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_cmpint(c.runs, ==, 4);
+    g_assert_false(aio_poll(ctx, false));
+    aio_bh_delete(c.bh);
+    aio_context_unref(ctx);
+}
+
+static void test_bh_cancel(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+    AioBH *bh = aio_bh_new(ctx, count_cb, &c);
+
+    aio_bh_schedule(bh);
+    aio_bh_cancel(bh);
+    aio_poll(ctx, false);
+    g_assert_cmpint(c.runs, ==, 0);
+    /* A cancelled BH can be scheduled again. */
+    aio_bh_schedule(bh);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 1);
+    aio_bh_delete(bh);
+    aio_context_unref(ctx);
+}
+
+static void test_bh_delete_scheduled_never_runs(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+    AioBH *bh = aio_bh_new(ctx, count_cb, &c);
+
+    aio_bh_schedule(bh);
+    aio_bh_delete(bh); /* freed by the next poll (ASan checks) */
+    g_assert_false(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 0);
+    aio_context_unref(ctx);
+}
+
+typedef struct DeleteOther {
+    AioBH *victim;
+    int runs;
+} DeleteOther;
+
+static void delete_other_cb(void *opaque)
+{
+    DeleteOther *d = opaque;
+
+    d->runs++;
+    aio_bh_delete(d->victim);
+    d->victim = NULL;
+}
+
+static void test_bh_delete_other_from_callback(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+    DeleteOther d = { 0 };
+    AioBH *first = aio_bh_new(ctx, delete_other_cb, &d);
+
+    d.victim = aio_bh_new(ctx, count_cb, &c);
+    aio_bh_schedule(first);
+    aio_bh_schedule(d.victim); /* queued behind first, then deleted by it */
+    aio_poll(ctx, false);
+    g_assert_cmpint(d.runs, ==, 1);
+    g_assert_cmpint(c.runs, ==, 0);
+    aio_bh_delete(first);
+    aio_context_unref(ctx);
+}
+
+static void self_delete_cb(void *opaque)
+{
+    AioBH **bh = opaque;
+
+    aio_bh_delete(*bh);
+    *bh = NULL;
+}
+
+static void test_bh_delete_self_from_callback(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    AioBH *bh = aio_bh_new(ctx, self_delete_cb, &bh);
+
+    aio_bh_schedule(bh);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_null(bh);
+    aio_context_unref(ctx);
+}
+
+static void test_bh_oneshot_runs_once(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+
+    aio_bh_schedule_oneshot(ctx, count_cb, &c);
+    aio_bh_schedule_oneshot(ctx, count_cb, &c);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 2);
+    g_assert_false(aio_poll(ctx, false));
+    aio_context_unref(ctx);
+}
+
+static GArray *order_log;
+
+static void log_order_cb(void *opaque)
+{
+    int v = GPOINTER_TO_INT(opaque);
+
+    g_array_append_val(order_log, v);
+}
+
+static void test_bh_run_in_schedule_order(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    int i;
+
+    order_log = g_array_new(false, false, sizeof(int));
+    for (i = 0; i < 10; i++) {
+        aio_bh_schedule_oneshot(ctx, log_order_cb, GINT_TO_POINTER(i));
+    }
+    aio_poll(ctx, false);
+    g_assert_cmpuint(order_log->len, ==, 10);
+    for (i = 0; i < 10; i++) {
+        g_assert_cmpint(g_array_index(order_log, int, i), ==, i);
+    }
+    g_array_free(order_log, true);
+    aio_context_unref(ctx);
+}
+
+static void test_bh_unref_frees_pending_oneshots(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+
+    /* Never run: the context goes away first.  LeakSanitizer checks. */
+    aio_bh_schedule_oneshot(ctx, count_cb, &c);
+    aio_context_unref(ctx);
+    g_assert_cmpint(c.runs, ==, 0);
+}
+
+/* ---- many threads ---- */
+
+#define STRESS_THREADS 4
+#define STRESS_TOTAL 1000000
+#define STRESS_PER_THREAD (STRESS_TOTAL / STRESS_THREADS)
+
+typedef struct Stress {
+    AioContext *ctx;
+    guint8 *seen;     /* one byte per BH id: how often it ran */
+    int total_runs;   /* only the loop thread touches it */
+} Stress;
+
+typedef struct StressItem {
+    Stress *s;
+    int id;
+} StressItem;
+
+typedef struct StressThread {
+    Stress *s;
+    int first_id;
+    StressItem *items;
+} StressThread;
+
+static void stress_cb(void *opaque)
+{
+    StressItem *item = opaque;
+
+    item->s->seen[item->id]++;
+    item->s->total_runs++;
+}
+
+static void *stress_thread(void *opaque)
+{
+    StressThread *t = opaque;
+    int i;
+
+    for (i = 0; i < STRESS_PER_THREAD; i++) {
+        StressItem *item = &t->items[i];
+
+        item->s = t->s;
+        item->id = t->first_id + i;
+        aio_bh_schedule_oneshot(t->s->ctx, stress_cb, item);
+    }
+    return NULL;
+}
+
+static void test_bh_schedule_from_4_threads_exactly_once(gconstpointer data)
+{
+    Stress s = { .ctx = test_ctx_new(data) };
+    StressThread t[STRESS_THREADS];
+    DpThread threads[STRESS_THREADS];
+    int i;
+
+    s.seen = g_malloc0(STRESS_TOTAL);
+    for (i = 0; i < STRESS_THREADS; i++) {
+        t[i].s = &s;
+        t[i].first_id = i * STRESS_PER_THREAD;
+        t[i].items = g_new(StressItem, STRESS_PER_THREAD);
+        dp_thread_create(&threads[i], "bh-stress", stress_thread, &t[i]);
+    }
+    /* Bounded: every iteration either runs BHs or sleeps until a notify. */
+    for (i = 0; i < 10 * STRESS_TOTAL && s.total_runs < STRESS_TOTAL; i++) {
+        aio_poll(s.ctx, true);
+    }
+    for (i = 0; i < STRESS_THREADS; i++) {
+        dp_thread_join(&threads[i]);
+    }
+    while (aio_poll(s.ctx, false)) {
+    }
+    g_assert_cmpint(s.total_runs, ==, STRESS_TOTAL);
+    for (i = 0; i < STRESS_TOTAL; i++) {
+        if (s.seen[i] != 1) {
+            g_error("BH %d ran %d times", i, s.seen[i]);
+        }
+    }
+    for (i = 0; i < STRESS_THREADS; i++) {
+        g_free(t[i].items);
+    }
+    g_free(s.seen);
+    aio_context_unref(s.ctx);
+}
+
+/* One long-lived BH, scheduled from another thread each time it has run:
+ * every schedule after a run must lead to exactly one more run. */
+typedef struct PingPong {
+    AioBH *bh;
+    int runs; /* atomic */
+} PingPong;
+
+static void pingpong_cb(void *opaque)
+{
+    PingPong *p = opaque;
+
+    __atomic_fetch_add(&p->runs, 1, __ATOMIC_RELEASE);
+}
+
+static void *pingpong_thread(void *opaque)
+{
+    PingPong *p = opaque;
+    int i;
+
+    for (i = 0; i < 2000; i++) {
+        aio_bh_schedule(p->bh);
+        while (__atomic_load_n(&p->runs, __ATOMIC_ACQUIRE) == i) {
+            g_thread_yield();
+        }
+    }
+    return NULL;
+}
+
+static void test_bh_schedule_from_thread_wakes_loop(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    PingPong p = { 0 };
+    DpThread thread;
+    int i;
+
+    p.bh = aio_bh_new(ctx, pingpong_cb, &p);
+    dp_thread_create(&thread, "bh-pingpong", pingpong_thread, &p);
+    for (i = 0; i < 100000 && __atomic_load_n(&p.runs, __ATOMIC_ACQUIRE) < 2000;
+         i++) {
+        aio_poll(ctx, true); /* would hang forever on a lost wake-up */
+    }
+    dp_thread_join(&thread);
+    g_assert_cmpint(p.runs, ==, 2000);
+    aio_bh_delete(p.bh);
+    aio_context_unref(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    test_add_both("/bh/runs-in-poll", test_bh_runs_in_poll);
+    test_add_both("/bh/schedule-twice-runs-once", test_bh_schedule_twice_runs_once);
+    test_add_both("/bh/reschedule-self-runs-in-later-iteration",
+                  test_bh_reschedule_self_runs_in_later_iteration);
+    test_add_both("/bh/cancel", test_bh_cancel);
+    test_add_both("/bh/delete-scheduled-never-runs",
+                  test_bh_delete_scheduled_never_runs);
+    test_add_both("/bh/delete-other-from-callback",
+                  test_bh_delete_other_from_callback);
+    test_add_both("/bh/delete-self-from-callback",
+                  test_bh_delete_self_from_callback);
+    test_add_both("/bh/oneshot-runs-once", test_bh_oneshot_runs_once);
+    test_add_both("/bh/run-in-schedule-order", test_bh_run_in_schedule_order);
+    test_add_both("/bh/unref-frees-pending-oneshots",
+                  test_bh_unref_frees_pending_oneshots);
+    test_add_both("/bh/schedule-from-4-threads-exactly-once",
+                  test_bh_schedule_from_4_threads_exactly_once);
+    test_add_both("/bh/schedule-from-thread-wakes-loop",
+                  test_bh_schedule_from_thread_wakes_loop);
+    return g_test_run();
+}
