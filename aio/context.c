@@ -118,9 +118,10 @@ void aio_context_unref(AioContext *ctx)
 /*
  * The wake-up protocol (a Dekker-style pairing of two seq_cst accesses):
  *
- *   aio_poll():   notify_me++   (seq_cst)      aio_notify(): notified = true
- *                 check notified/BHs/timers                  smp_mb()
- *                 block in the backend                       if (notify_me)
+ *   aio_poll():   notify_me++ (seq_cst)        aio_notify(): notified = true
+ *                 load notified, BHs (seq_cst)                (seq_cst store)
+ *                 block in the backend                       load notify_me
+ *                                                            (seq_cst); if set,
  *                                                                write eventfd
  *
  * Either aio_notify() sees notify_me != 0 and writes the eventfd, or
@@ -130,11 +131,10 @@ void aio_context_unref(AioContext *ctx)
  */
 void aio_notify(AioContext *ctx)
 {
-    atomic_store_release(&ctx->notified, true);
-    /* Orders the store above before the load of notify_me; pairs with the
-     * seq_cst increment of notify_me in aio_poll(). */
-    smp_mb();
-    if (atomic_read(&ctx->notify_me)) {
+    /* Both accesses seq_cst: the store cannot pass the load.  Pairs with the
+     * seq_cst increment of notify_me and loads in aio_poll(). */
+    atomic_set_seq(&ctx->notified, true);
+    if (atomic_read_seq(&ctx->notify_me)) {
         event_notifier_set(&ctx->notifier);
         atomic_inc_relaxed(&ctx->stats.notify_writes);
     }
@@ -230,7 +230,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     aio_handlers_walk_begin(ctx);
 
     if (blocking) {
-        /* Pairs with smp_mb() in aio_notify(). */
+        /* Pairs with the seq_cst accesses in aio_notify(). */
         atomic_fetch_add_seq(&ctx->notify_me, 1);
         timeout = aio_compute_timeout(ctx);
         if (timeout != 0 && atomic_read(&ctx->poll_max_ns) > 0) {

@@ -2,8 +2,11 @@
  * Atomic accesses, as thin names over the GCC/Clang __atomic builtins.
  *
  * Plain `atomic_read/atomic_set` are relaxed; the `_acquire/_release`
- * variants order the surrounding accesses; `smp_mb()` is a full barrier.
- * Every barrier in the project has a comment naming the barrier it pairs with.
+ * variants order the surrounding accesses; the `_seq` ones are sequentially
+ * consistent, which is what a Dekker-style "store mine, load yours" handshake
+ * needs.  There is no bare fence macro: gcc's ThreadSanitizer does not
+ * model fences, so handshakes use seq_cst accesses on both sides instead.
+ * Every such pairing has a comment naming its partner.
  */
 #ifndef DATAPLANE_UTIL_ATOMIC_H
 #define DATAPLANE_UTIL_ATOMIC_H
@@ -25,7 +28,5 @@
 #define atomic_cmpxchg_weak(p, expected, desired)                              \
     __atomic_compare_exchange_n(p, expected, desired, true, __ATOMIC_RELEASE,  \
                                 __ATOMIC_RELAXED)
-
-#define smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 #endif /* DATAPLANE_UTIL_ATOMIC_H */
