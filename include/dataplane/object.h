@@ -105,8 +105,8 @@ char *object_value_to_string(const ObjectValue *v);
  * error ("Parameter '<name>' expects integer").  Ranges are not checked here.
  * Any thread.
  */
-bool object_value_parse(ObjectValueType type, const char *name,
-                        const char *str, ObjectValue *out, Error **errp);
+bool object_value_parse(ObjectValueType type, const char *name, const char *str,
+                        ObjectValue *out, Error **errp);
 
 /* ---- types ------------------------------------------------------------ */
 
@@ -124,14 +124,14 @@ enum {
 typedef struct ObjectProps ObjectProps;
 
 typedef struct ObjectPropertyInfo {
-    const char *name;        /* NULL ends a property table */
+    const char *name; /* NULL ends a property table */
     ObjectValueType type;
     const char *description; /* one line, for help and qom-list */
     unsigned flags;          /* OBJECT_PROP_* */
     /* Creation properties: the value used when object_add() is not given
      * one, as a string in the syntax above ("32768", "on").  NULL: none. */
     const char *default_value;
-    int64_t min, max;        /* with OBJECT_PROP_RANGE */
+    int64_t min, max; /* with OBJECT_PROP_RANGE */
     /*
      * Reads the current value into *out (out->type is preset; a str value
      * must be g_malloc'd).  NULL: the registry returns the value the object
@@ -268,7 +268,7 @@ void *object_find_instance(const char *id, const char *type);
 
 void *object_get_instance(Object *obj);
 const char *object_get_id(Object *obj);
-const char *object_get_type(Object *obj);           /* the type's name */
+const char *object_get_type(Object *obj); /* the type's name */
 const ObjectTypeInfo *object_get_type_info(Object *obj);
 /* "/objects/<id>"; g_free() it. */
 char *object_get_path(Object *obj);
@@ -300,10 +300,10 @@ void object_user_remove(Object *obj, const char *user);
 /* ---- properties -------------------------------------------------------- */
 
 typedef struct ObjectPropertyDesc {
-    const char *name;        /* borrowed from the type; valid while the
-                                object exists */
+    const char *name; /* borrowed from the type; valid while the
+                         object exists */
     ObjectValueType type;
-    const char *type_name;   /* "str" / "int" / "bool" */
+    const char *type_name; /* "str" / "int" / "bool" */
     bool read_only;
     const char *description; /* may be NULL */
 } ObjectPropertyDesc;
