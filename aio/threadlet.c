@@ -199,14 +199,31 @@ static ThreadletCompletions *completion_push_locked(ThreadletAioWork *aw)
         return NULL;
     }
     comp->bh_scheduled = true;
+    /* Dropped by completion_schedule(); see there. */
+    aio_context_ref(comp->ctx);
     return comp;
 }
 
+/*
+ * Schedules comp's deliver BH (comp may be NULL: nothing to do).
+ *
+ * The BH can run, deliver the last done, and let its owner unref the
+ * context while this thread is still inside aio_bh_schedule_oneshot()
+ * (its aio_notify() comes after the push).  The reference taken in
+ * completion_push_locked(), while undelivered items still guaranteed the
+ * context was alive, keeps it valid until we are out; if ours turns out to
+ * be the last reference, the context is freed here.
+ */
 static void completion_schedule(ThreadletCompletions *comp)
 {
-    if (comp) {
-        aio_bh_schedule_oneshot(comp->ctx, completions_deliver, comp);
+    AioContext *ctx;
+
+    if (!comp) {
+        return;
     }
+    ctx = comp->ctx; /* comp may be freed as soon as the BH is queued */
+    aio_bh_schedule_oneshot(ctx, completions_deliver, comp);
+    aio_context_unref(ctx);
 }
 
 /*
