@@ -50,6 +50,14 @@ typedef void BlockCompletionFunc(void *opaque, int ret);
 /* ---- the node graph (main loop thread) -------------------------------- */
 
 /*
+ * Registers the block layer's object types ("throttle-group") with the
+ * object registry, so that --object/object-add can create them before any
+ * node names them.  Idempotent (call it again after
+ * object_registry_cleanup()).  Main loop thread.
+ */
+void bdrv_init(void);
+
+/*
  * Opens a node from flat options (char * -> char *, dotted keys, the keys of
  * qemu-storage-daemon's --blockdev, see above).  Unknown keys, missing
  * required keys, bad values and duplicate node names are errors that name

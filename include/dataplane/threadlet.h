@@ -37,11 +37,18 @@
 #define DATAPLANE_THREADLET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
+
+/* The struct that holds member `member` at ptr (the seed's embedding). */
+#ifndef container_of
+#define container_of(ptr, type, member)                                        \
+    ((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
 
 typedef struct ThreadletQueue ThreadletQueue;
 typedef struct ThreadletWork ThreadletWork;
