@@ -10,6 +10,11 @@
  * Figure: wakeup-roundtrip, microseconds per round trip, lower is better.
  * "dataplane" is the default configuration (poll-max-ns 32768);
  * "dataplane-nopoll" has adaptive polling off.
+ *
+ * Figure: async-pummel-1, as libuv's async_pummel_1: one thread signals the
+ * loop as fast as it can (aio_bh_schedule of one BH / uv_async_send of one
+ * handle; repeated signals coalesce) until the loop has run its callback a
+ * million times (100k with --quick); callbacks per second, higher is better.
  */
 #include <errno.h>
 #include <glib.h>
@@ -441,6 +446,101 @@ static double spin_wakeup(const BenchOpts *opts)
     return trip_us(&trip);
 }
 
+/* ---- async pummel: one thread signals as fast as it can --------------- */
+
+typedef struct Pummel {
+    long callbacks; /* loop thread only */
+    long target;
+    bool stop;      /* atomic: the pummelling thread ends */
+    AioBH *bh;
+#ifdef HAVE_LIBUV
+    uv_async_t async;
+#endif
+} Pummel;
+
+static void dp_pummel_bh(void *opaque)
+{
+    Pummel *p = opaque;
+
+    if (++p->callbacks == p->target) {
+        __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+    }
+}
+
+static void *dp_pummel_thread(void *opaque)
+{
+    Pummel *p = opaque;
+
+    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        aio_bh_schedule(p->bh);
+    }
+    return NULL;
+}
+
+/* The loop runs in this thread, as libuv's default loop does there. */
+static double dp_pummel(long target)
+{
+    Pummel p = { 0, target, false, NULL };
+    AioContext *ctx = aio_context_new(&error_abort);
+    DpThread t;
+    int64_t t0, t1;
+
+    p.bh = aio_bh_new(ctx, dp_pummel_bh, &p);
+    t0 = bench_now_ns();
+    dp_thread_create(&t, "bench-pummel", dp_pummel_thread, &p);
+    while (!__atomic_load_n(&p.stop, __ATOMIC_ACQUIRE)) {
+        aio_poll(ctx, true);
+    }
+    t1 = bench_now_ns();
+    dp_thread_join(&t);
+    aio_bh_delete(p.bh);
+    while (aio_poll(ctx, false)) {
+    }
+    aio_context_unref(ctx);
+    return (double)p.callbacks / ((double)(t1 - t0) / 1e9);
+}
+
+#ifdef HAVE_LIBUV
+static void libuv_pummel_cb(uv_async_t *h)
+{
+    Pummel *p = h->data;
+
+    if (++p->callbacks == p->target) {
+        __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+        uv_close((uv_handle_t *)h, NULL);
+    }
+}
+
+static void *libuv_pummel_thread(void *opaque)
+{
+    Pummel *p = opaque;
+
+    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        uv_async_send(&p->async);
+    }
+    return NULL;
+}
+
+static double libuv_pummel(long target)
+{
+    Pummel p = { 0, target, false, NULL };
+    uv_loop_t loop;
+    DpThread t;
+    int64_t t0, t1;
+
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &p.async, libuv_pummel_cb);
+    p.async.data = &p;
+    t0 = bench_now_ns();
+    dp_thread_create(&t, "bench-pummel", libuv_pummel_thread, &p);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    t1 = bench_now_ns();
+    dp_thread_join(&t);
+    uv_loop_close(&loop);
+    return (double)p.callbacks / ((double)(t1 - t0) / 1e9);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     BenchOpts opts;
@@ -456,6 +556,18 @@ int main(int argc, char **argv)
     bench_note(FIGURE, "libuv", "built without libuv (libuv1-dev missing)");
 #endif
     for (r = 0; r < opts.rounds; r++) {
+        long pings = opts.quick ? 100000 : 1000000;
+
+        if (bench_wants(&opts, "dataplane")) {
+            bench_report("async-pummel-1", "dataplane", dp_pummel(pings),
+                         "callbacks/s", true);
+        }
+#ifdef HAVE_LIBUV
+        if (bench_wants(&opts, "libuv")) {
+            bench_report("async-pummel-1", "libuv", libuv_pummel(pings),
+                         "callbacks/s", true);
+        }
+#endif
         /* Interleaved, so that a noisy neighbour hurts every row alike. */
         if (bench_wants(&opts, "dataplane")) {
             bench_report(FIGURE, "dataplane", dp_wakeup(&opts, POLL_MAX_NS),

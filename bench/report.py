@@ -161,6 +161,10 @@ def write_md(data, notes, args, path):
     out.append("")
     out.append(f"Run {args.started}, {args.mode} mode, {args.rounds} round(s) per figure "
                f"(median reported), {args.duration} s in all; {args.host}.")
+    if args.only:
+        out.append("")
+        out.append(f"This run re-ran only the programs named `{args.only}*` (`bench/run --only "
+                   f"{args.only}`); the other figures are from the run before, on the same machine.")
     out.append("")
     out.append("Reproduce with `make bench` (or `bench/run [--rounds N]`); `make bench-quick` "
                "is the smoke run (small counts, a few seconds per figure: its figures are not "
@@ -312,6 +316,7 @@ def main():
     ap.add_argument("--started", default="")
     ap.add_argument("--duration", default="?")
     ap.add_argument("--host", default="")
+    ap.add_argument("--only", default="")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args()
     data, notes = parse(args.raw)
