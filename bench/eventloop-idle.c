@@ -1,7 +1,8 @@
 /*
- * The CPU an idle event-loop thread costs.  A thread runs its loop with
- * nothing to do; its CPU time is read from its thread CPU clock before and
- * after an interval of wall time (1 s; 0.3 s with --quick).  The dataplane
+ * The CPU an idle event-loop thread costs.  A thread (for dataplane, an
+ * IOThread) runs its loop with nothing to do; its CPU time is read from its
+ * thread CPU clock before and after an interval of wall time (1 s; 0.3 s
+ * with --quick).  The dataplane
  * loop first handles a burst of cross-thread wake-ups (work that makes
  * adaptive polling start), so the figure shows the steady idle state after
  * activity: the polling window shrinks to zero once the loop sleeps longer
@@ -23,10 +24,8 @@
 #include "bench/bench-util.h"
 #include "dataplane/aio.h"
 #include "util/thread.h"
-#ifdef HAVE_IOTHREAD
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
-#endif
 
 #define FIGURE "idle-cpu"
 #define POLL_MAX_NS 32768
@@ -70,11 +69,7 @@ static double measure_idle(pid_t tid, int64_t interval_ns)
 
 typedef struct DpIdle {
     AioContext *ctx;
-    bool stop;   /* atomic */
-    bool ran;    /* atomic: the burst BH ran */
-    pid_t tid;
-    DpMutex lock;
-    DpCond cond; /* tid published */
+    bool ran; /* atomic: the burst BH ran */
 } DpIdle;
 
 static void dp_burst_bh(void *opaque)
@@ -99,7 +94,6 @@ static void dp_burst(DpIdle *d, AioBH *bh)
     }
 }
 
-#ifdef HAVE_IOTHREAD
 static double dp_idle(int64_t poll_max_ns, int64_t interval_ns)
 {
     IOThreadProps props;
@@ -123,51 +117,6 @@ static double dp_idle(int64_t poll_max_ns, int64_t interval_ns)
     iothread_destroy(io);
     return pct;
 }
-#else
-static void *dp_idle_thread(void *opaque)
-{
-    DpIdle *d = opaque;
-
-    dp_mutex_lock(&d->lock);
-    d->tid = dp_thread_get_tid();
-    dp_cond_signal(&d->cond);
-    dp_mutex_unlock(&d->lock);
-    while (!__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE)) {
-        aio_poll(d->ctx, true);
-    }
-    return NULL;
-}
-
-static double dp_idle(int64_t poll_max_ns, int64_t interval_ns)
-{
-    DpIdle d = { 0 };
-    DpThread t;
-    AioBH *bh;
-    double pct;
-
-    dp_mutex_init(&d.lock);
-    dp_cond_init(&d.cond);
-    d.ctx = aio_context_new(&error_abort);
-    aio_context_set_poll_params(d.ctx, poll_max_ns, 0, 0, &error_abort);
-    bh = aio_bh_new(d.ctx, dp_burst_bh, &d);
-    dp_thread_create(&t, "bench-idle", dp_idle_thread, &d);
-    dp_mutex_lock(&d.lock);
-    while (!d.tid) {
-        dp_cond_wait(&d.cond, &d.lock);
-    }
-    dp_mutex_unlock(&d.lock);
-    dp_burst(&d, bh);
-    pct = measure_idle(d.tid, interval_ns);
-    __atomic_store_n(&d.stop, true, __ATOMIC_RELEASE);
-    aio_notify(d.ctx);
-    dp_thread_join(&t);
-    aio_bh_delete(bh);
-    aio_context_unref(d.ctx);
-    dp_cond_destroy(&d.cond);
-    dp_mutex_destroy(&d.lock);
-    return pct;
-}
-#endif
 
 /* ---- peers: a thread blocked in the library's loop -------------------- */
 
@@ -287,9 +236,7 @@ int main(int argc, char **argv)
                      "CPU of an idle event-loop thread (dataplane with "
                      "polling on and off, libuv, GLib)");
     interval = opts.quick ? 300000000LL : 1000000000LL;
-#ifdef HAVE_IOTHREAD
     main_loop_init(&error_abort);
-#endif
 #ifndef HAVE_LIBUV
     bench_note(FIGURE, "libuv", "built without libuv (libuv1-dev missing)");
 #endif

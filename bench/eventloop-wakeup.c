@@ -1,7 +1,7 @@
 /*
  * Cross-thread wake-up round trip: thread A hands a unit of work to thread
  * B's event loop, B hands one back, and A counts the round trip.  Measured
- * for dataplane (a BH ping-pong between two AioContexts, adaptive polling
+ * for dataplane (a BH ping-pong between two IOThreads, adaptive polling
  * on and off), libuv (uv_async_send between two loops, as libuv's async1
  * benchmark), GLib (g_main_context_invoke between two GMainContexts), a raw
  * eventfd pair (two threads blocked in read()) and two spinning threads
@@ -30,10 +30,8 @@
 #include "bench/bench-util.h"
 #include "dataplane/aio.h"
 #include "util/thread.h"
-#ifdef HAVE_IOTHREAD
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
-#endif
 
 #define FIGURE "wakeup-roundtrip"
 #define POLL_MAX_NS 32768
@@ -94,10 +92,9 @@ typedef struct DpPair {
     AioContext *ctx[2];
     AioBH *bh[2]; /* bh[i] runs in ctx[i] */
     Trip trip;
-    bool stop; /* atomic: side B's loop ends */
     bool done; /* atomic: the timed run is over */
     DpMutex lock;
-    DpCond cond; /* signalled with done, for the IOThread variant */
+    DpCond cond; /* signalled with done */
 } DpPair;
 
 /* In ctx[1]: hand the work back to A. */
@@ -123,7 +120,6 @@ static void dp_ping(void *opaque)
     dp_mutex_unlock(&p->lock);
 }
 
-#ifdef HAVE_IOTHREAD
 /* Both sides are IOThreads; this thread only starts and waits. */
 static double dp_wakeup(const BenchOpts *opts, int64_t poll_max_ns)
 {
@@ -165,50 +161,6 @@ static double dp_wakeup(const BenchOpts *opts, int64_t poll_max_ns)
     dp_mutex_destroy(&p.lock);
     return us;
 }
-#else
-/* Side B: a plain thread running ctx[1] until told to stop. */
-static void *dp_side_b(void *opaque)
-{
-    DpPair *p = opaque;
-
-    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
-        aio_poll(p->ctx[1], true);
-    }
-    return NULL;
-}
-
-/* Side A runs ctx[0] in this thread; side B in a plain thread. */
-static double dp_wakeup(const BenchOpts *opts, int64_t poll_max_ns)
-{
-    DpPair p = { 0 };
-    DpThread b;
-    int i;
-
-    dp_mutex_init(&p.lock);
-    dp_cond_init(&p.cond);
-    trip_init(&p.trip, opts);
-    for (i = 0; i < 2; i++) {
-        p.ctx[i] = aio_context_new(&error_abort);
-        aio_context_set_poll_params(p.ctx[i], poll_max_ns, 0, 0, &error_abort);
-        p.bh[i] = aio_bh_new(p.ctx[i], i ? dp_pong : dp_ping, &p);
-    }
-    dp_thread_create(&b, "bench-side-b", dp_side_b, &p);
-    aio_bh_schedule(p.bh[1]);
-    while (!__atomic_load_n(&p.done, __ATOMIC_ACQUIRE)) {
-        aio_poll(p.ctx[0], true);
-    }
-    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
-    aio_notify(p.ctx[1]);
-    dp_thread_join(&b);
-    for (i = 0; i < 2; i++) {
-        aio_bh_delete(p.bh[i]);
-        aio_context_unref(p.ctx[i]);
-    }
-    dp_cond_destroy(&p.cond);
-    dp_mutex_destroy(&p.lock);
-    return trip_us(&p.trip);
-}
-#endif
 
 /* ---- libuv: uv_async_send between two loops --------------------------- */
 
@@ -549,9 +501,7 @@ int main(int argc, char **argv)
     bench_parse_args(argc, argv, &opts,
                      "cross-thread wake-up round trip (dataplane BH, libuv "
                      "async, GLib invoke, eventfd, spin)");
-#ifdef HAVE_IOTHREAD
     main_loop_init(&error_abort);
-#endif
 #ifndef HAVE_LIBUV
     bench_note(FIGURE, "libuv", "built without libuv (libuv1-dev missing)");
 #endif
