@@ -156,6 +156,8 @@ bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts,
  * if there are none. */
 GHashTable *bdrv_opts_extract_child(GHashTable *opts, const char *child);
 
+/* block/block.c: aborts with a message unless in the main loop thread. */
+void bdrv_assert_main_loop(const char *fn);
 /* block/block.c: the component of the graph connected to bs (bs first). */
 GPtrArray *bdrv_graph_component(BlockDriverState *bs);
 const BlockDriver *bdrv_find_driver(const char *name);

@@ -24,8 +24,17 @@ static TAILQ_HEAD(, BlockDriverState) all_nodes =
     TAILQ_HEAD_INITIALIZER(all_nodes);
 static unsigned next_auto_name;
 
+void bdrv_assert_main_loop(const char *fn)
+{
+    if (!main_loop_is_main_thread()) {
+        g_error("%s: graph changes belong to the main loop thread (call "
+                "main_loop_init() first, and call this from that thread)", fn);
+    }
+}
+
 void bdrv_init(void)
 {
+    bdrv_assert_main_loop(__func__);
     throttle_groups_init();
 }
 
@@ -115,6 +124,7 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     Error *local_err = NULL;
     int ret;
 
+    bdrv_assert_main_loop(__func__);
     if (!drv_name) {
         error_setg(errp, "Parameter 'driver' is required");
         return NULL;
@@ -222,6 +232,7 @@ static void bdrv_close(BlockDriverState *bs)
     AioContext *ctx = bs->ctx;
     BlockDriverState *file = bs->file;
 
+    bdrv_assert_main_loop("bdrv_unref (of the last reference)");
     bdrv_drain(bs);
     g_assert(bs->users->len == 0);
     g_assert(bs->parents->len == 0);
@@ -254,8 +265,11 @@ void bdrv_unref(BlockDriverState *bs)
 
 bool bdrv_blockdev_del(const char *node_name, Error **errp)
 {
-    BlockDriverState *bs = bdrv_find_node(node_name);
+    BlockDriverState *bs;
+    bool busy;
 
+    bdrv_assert_main_loop(__func__);
+    bs = bdrv_find_node(node_name);
     if (!bs) {
         error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
                   "Failed to find node with node-name='%s'", node_name);
@@ -268,7 +282,11 @@ bool bdrv_blockdev_del(const char *node_name, Error **errp)
                    node_name, parent->node_name);
         return false;
     }
-    if (bs->users->len > 0 || atomic_read_seq(&bs->refcnt) > 1) {
+    /* Users register from the node's context too: look with it held. */
+    aio_context_acquire(bs->ctx);
+    busy = bs->users->len > 0 || atomic_read_seq(&bs->refcnt) > 1;
+    aio_context_release(bs->ctx);
+    if (busy) {
         error_setg(errp, "Node '%s' is busy: it is in use (by an export?)",
                    node_name);
         return false;

@@ -49,6 +49,7 @@ static void drain_one(BlockDriverState *bs, void *opaque)
 
 void bdrv_drain_all(void)
 {
+    bdrv_assert_main_loop(__func__);
     bdrv_foreach_node(drain_one, NULL);
 }
 
@@ -184,6 +185,7 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx,
     AioContext *old = bdrv_get_aio_context(bs);
     guint i;
 
+    bdrv_assert_main_loop(__func__);
     if (old == ctx) {
         return true;
     }
