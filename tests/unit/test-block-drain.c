@@ -283,6 +283,33 @@ static void test_unref_drains_first(void)
     batch_destroy(&b);
 }
 
+/* As a QMP command would: drain (here through the last unref) from a
+ * callback of the main loop's own context, dispatched by GLib. */
+static void unref_in_main_loop_bh(void *opaque)
+{
+    BlockDriverState *bs = opaque;
+    Batch b = { 0 };
+
+    batch_submit(bs, &b);
+    bdrv_drain(bs);
+    g_assert_cmpint(b.done, ==, NREQ);
+    batch_destroy(&b);
+    batch_submit(bs, &b);
+    bdrv_unref(bs);
+    g_assert_cmpint(b.done, ==, 2 * NREQ);
+    batch_destroy(&b);
+    main_loop_quit();
+}
+
+static void test_drain_inside_main_loop_callback(void)
+{
+    BlockDriverState *bs = test_open("driver=memory,size=1M");
+
+    aio_bh_schedule_oneshot(main_loop_get_aio_context(), unref_in_main_loop_bh,
+                            bs);
+    main_loop_run();
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GHashTable) tg = test_opts("limits.iops-total=2");
@@ -309,6 +336,8 @@ int main(int argc, char **argv)
                     test_drain_from_another_thread);
     g_test_add_func("/block/drain/drain-all-drains-every-node",
                     test_drain_all_drains_every_node);
+    g_test_add_func("/block/drain/inside-main-loop-callback",
+                    test_drain_inside_main_loop_callback);
     g_test_add_func("/block/drain/unref-drains-first",
                     test_unref_drains_first);
     return g_test_run();
