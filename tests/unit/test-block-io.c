@@ -22,6 +22,7 @@ typedef struct IoConfig {
     bool needs_file;
     bool discard_zeroes; /* discard makes data read as zeroes */
     bool direct;
+    const char *dir; /* for the scratch file; NULL: /var/tmp (ext4 here) */
 } IoConfig;
 
 static const IoConfig configs[] = {
@@ -47,6 +48,10 @@ static const IoConfig configs[] = {
     { "file-threads-direct",
       "driver=file,filename=%s,aio=threads,cache.direct=on,discard=unmap",
       true, true, true },
+    /* tmpfs has no FALLOC_FL_ZERO_RANGE: write-zeroes takes the
+     * punch-and-reallocate path there. */
+    { "file-on-tmpfs", "driver=file,filename=%s,discard=unmap", true, true,
+      false, "/dev/shm" },
 };
 
 typedef enum OpType { OP_READ, OP_WRITE, OP_ZEROES, OP_DISCARD, OP_FLUSH,
@@ -286,7 +291,7 @@ static void test_random_io_matches_model(gconstpointer data)
     g_autofree char *file = NULL;
 
     if (cfg->needs_file) {
-        file = test_scratch_file("/var/tmp", DISK_SIZE);
+        file = test_scratch_file(cfg->dir ? cfg->dir : "/var/tmp", DISK_SIZE);
     }
     run_workload(cfg, file);
     if (file) {
@@ -459,6 +464,92 @@ static void test_file_zeroes_no_fallback(void)
     unlink(file);
 }
 
+typedef struct Pieces {
+    int done;
+    int failed;
+} Pieces;
+
+static void piece_cb(void *opaque, int ret)
+{
+    Pieces *p = opaque;
+
+    p->done++;
+    if (ret < 0) {
+        p->failed++;
+    }
+}
+
+/*
+ * O_DIRECT with unaligned requests that share sectors, all in flight at
+ * once: each becomes a read-modify-write of the same aligned blocks, and
+ * only their serialisation keeps every piece.
+ */
+static void test_direct_unaligned_writes_sharing_sectors(gconstpointer data)
+{
+    enum { N = 64, PIECE = 100 };
+    g_autofree char *file = test_scratch_file("/var/tmp", 65536);
+    g_autofree char *spec = g_strdup_printf("driver=file,filename=%s,"
+                                            "cache.direct=on,aio=%s",
+                                            file, (const char *)data);
+    g_autoptr(GHashTable) opts = test_opts(spec);
+    Error *err = NULL;
+    BlockDriverState *bs = bdrv_open(opts, &err);
+    static char bufs[N][PIECE];
+    IOVector v[N];
+    Pieces p = { 0 };
+    char *back;
+    int i, j;
+
+    if (!bs) {
+        g_assert_nonnull(strstr(error_get_pretty(err), "O_DIRECT"));
+        g_test_skip(error_get_pretty(err));
+        error_free(err);
+        unlink(file);
+        return;
+    }
+    aio_context_acquire(bdrv_get_aio_context(bs));
+    for (i = 0; i < N; i++) {
+        memset(bufs[i], 'A' + i % 26, PIECE);
+        iov_init(&v[i], 1);
+        iov_add(&v[i], bufs[i], PIECE);
+        /* Odd offset, odd length, unaligned buffer address. */
+        bdrv_aio_pwritev(bs, 7 + i * PIECE, &v[i], 0, piece_cb, &p);
+    }
+    for (i = 0; i < 100000 && p.done < N; i++) {
+        aio_poll(bdrv_get_aio_context(bs), true);
+    }
+    aio_context_release(bdrv_get_aio_context(bs));
+    g_assert_cmpint(p.done, ==, N);
+    g_assert_cmpint(p.failed, ==, 0);
+
+    back = g_malloc(65536);
+    g_assert_cmpint(test_pread(bs, 0, back, 65536), ==, 0);
+    for (i = 0; i < 7; i++) {
+        g_assert_cmpint(back[i], ==, 0);
+    }
+    for (i = 0; i < N; i++) {
+        for (j = 0; j < PIECE; j++) {
+            g_assert_cmpint(back[7 + i * PIECE + j], ==, 'A' + i % 26);
+        }
+        iov_destroy(&v[i]);
+    }
+    g_assert_cmpint(back[7 + N * PIECE], ==, 0);
+    g_free(back);
+    bdrv_unref(bs);
+    unlink(file);
+}
+
+static void test_direct_needs_aligned_file_size(void)
+{
+    g_autofree char *file = test_scratch_file("/var/tmp", 12345);
+    g_autofree char *spec = g_strdup_printf("driver=file,filename=%s,"
+                                            "cache.direct=on", file);
+    g_autofree char *msg = test_open_error(spec);
+
+    g_assert_true(strstr(msg, "multiple") || strstr(msg, "O_DIRECT"));
+    unlink(file);
+}
+
 static void test_bad_flags_are_einval(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=64k");
@@ -529,6 +620,14 @@ int main(int argc, char **argv)
                     test_file_block_status_finds_holes);
     g_test_add_func("/block/io/file-zeroes-no-fallback",
                     test_file_zeroes_no_fallback);
+    g_test_add_data_func("/block/io/direct-unaligned-writes-sharing-sectors/io_uring",
+                         "io_uring",
+                         test_direct_unaligned_writes_sharing_sectors);
+    g_test_add_data_func("/block/io/direct-unaligned-writes-sharing-sectors/threads",
+                         "threads",
+                         test_direct_unaligned_writes_sharing_sectors);
+    g_test_add_func("/block/io/direct-needs-aligned-file-size",
+                    test_direct_needs_aligned_file_size);
     g_test_add_func("/block/io/bad-flags-are-einval",
                     test_bad_flags_are_einval);
     g_test_add_func("/block/io/iov-helpers", test_iov_helpers);
