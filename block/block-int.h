@@ -107,6 +107,14 @@ typedef struct BlockDriver {
     void (*bdrv_drained_end)(BlockDriverState *bs);
 } BlockDriver;
 
+/* detect-zeroes=off|on|unmap: writes of zero buffers become write-zeroes
+ * (with BDRV_REQ_MAY_UNMAP for unmap). */
+enum {
+    BDRV_DETECT_ZEROES_OFF,
+    BDRV_DETECT_ZEROES_ON,
+    BDRV_DETECT_ZEROES_UNMAP,
+};
+
 typedef struct BlockUser {
     const BlockUserOps *ops;
     void *opaque;
@@ -123,6 +131,8 @@ struct BlockDriverState {
     BlockDriverState *file; /* the `file` child, holding a reference */
     GPtrArray *parents;     /* nodes whose `file` this is (no references) */
     bool read_only;
+    bool no_flush;      /* cache.no-flush=on: flushes succeed at once */
+    int detect_zeroes;  /* BDRV_DETECT_ZEROES_* */
     int64_t total_bytes;
     /* Registered users (BlockUser), main loop or node's context. */
     GArray *users;

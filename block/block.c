@@ -117,6 +117,7 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
 {
     const char *drv_name = bdrv_opt_get(opts, "driver");
     const char *node_name = bdrv_opt_get(opts, "node-name");
+    const char *detect;
     const BlockDriver *drv;
     BlockDriverState *bs;
     BlockDriverState *file = NULL;
@@ -163,11 +164,20 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     bs->refcnt = 1;
     bs->opaque = drv->instance_size ? g_malloc0(drv->instance_size) : NULL;
     bs->read_only = bdrv_opt_get_bool(opts, "read-only", false);
+    bs->no_flush = bdrv_opt_get_bool(opts, "cache.no-flush", false);
+    detect = bdrv_opt_get(opts, "detect-zeroes");
+    bs->detect_zeroes = !detect || !strcmp(detect, "off") ? BDRV_DETECT_ZEROES_OFF
+                        : !strcmp(detect, "on") ? BDRV_DETECT_ZEROES_ON
+                                                : BDRV_DETECT_ZEROES_UNMAP;
     bs->parents = g_ptr_array_new();
     bs->users = g_array_new(false, false, sizeof(BlockUser));
     STAILQ_INIT(&bs->done_list);
     bs->file = file;
     if (file) {
+        if (file->read_only && !bs->read_only &&
+            bdrv_opt_get_bool(opts, "auto-read-only", false)) {
+            bs->read_only = true;
+        }
         if (file->read_only && !bs->read_only) {
             error_setg(errp, "Cannot open '%s' read-write: its file child "
                        "'%s' is read-only (add read-only=on)",

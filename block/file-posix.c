@@ -296,7 +296,9 @@ static void file_zero_next_method(FileReq *fr)
     FileState *s = fr->s;
     BdrvRequest *req = fr->req;
 
-    if ((req->flags & BDRV_REQ_MAY_UNMAP) && s->has_punch_hole &&
+    /* As in QEMU, unmapping is allowed only with discard=unmap. */
+    if ((req->flags & BDRV_REQ_MAY_UNMAP) && !s->discard_ignore &&
+        s->has_punch_hole &&
         fr->stage < STAGE_ZERO_PUNCH) {
         fr->stage = STAGE_ZERO_PUNCH;
         file_op_set_fallocate(fr, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -665,6 +667,15 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
         flags |= O_DIRECT;
     }
     s->fd = open(filename, flags);
+    if (s->fd < 0 && !bs->read_only &&
+        (errno == EACCES || errno == EROFS || errno == EPERM) &&
+        bdrv_opt_get_bool(opts, "auto-read-only", false)) {
+        /* auto-read-only=on: a file we may only read opens read-only. */
+        s->fd = open(filename, (flags & ~O_RDWR) | O_RDONLY);
+        if (s->fd >= 0) {
+            bs->read_only = true;
+        }
+    }
     if (s->fd < 0) {
         ret = -errno;
         if (ret == -EINVAL && s->direct) {

@@ -116,6 +116,17 @@ static int check_write(BlockDriverState *bs, int64_t offset, int64_t bytes)
     return check_range(bs, offset, bytes);
 }
 
+/* Hands a checked write-zeroes request to the driver. */
+static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
+{
+    if ((req->flags & BDRV_REQ_FUA) &&
+        !(bs->drv->supported_zero_flags & BDRV_REQ_FUA)) {
+        req->fua_pending = true;
+        req->flags &= ~BDRV_REQ_FUA;
+    }
+    bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
+}
+
 void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                      int flags, BlockCompletionFunc *cb, void *opaque)
 {
@@ -151,6 +162,18 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
         bdrv_request_complete_later(req, ret);
         return;
     }
+    if (bs->detect_zeroes != BDRV_DETECT_ZEROES_OFF &&
+        iov_is_zero(qiov, 0, qiov->size)) {
+        /* detect-zeroes: the same request, as a zeroing that may leave a
+         * hole instead of writing a buffer of zeroes. */
+        req->type = BDRV_REQUEST_ZEROES;
+        req->qiov = NULL;
+        if (bs->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP) {
+            req->flags |= BDRV_REQ_MAY_UNMAP;
+        }
+        bdrv_submit_zeroes(bs, req);
+        return;
+    }
     if ((flags & BDRV_REQ_FUA) &&
         !(bs->drv->supported_write_flags & BDRV_REQ_FUA)) {
         req->fua_pending = true;
@@ -166,8 +189,9 @@ void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb,
 
     req->cb = cb;
     req->opaque = opaque;
-    /* Flushing a read-only node is harmless and succeeds, as in QEMU. */
-    if (bs->read_only) {
+    /* Flushing a read-only node is harmless and succeeds, as in QEMU;
+     * cache.no-flush=on asks for flushes to be skipped. */
+    if (bs->read_only || bs->no_flush) {
         bdrv_request_complete_later(req, 0);
         return;
     }
@@ -208,12 +232,7 @@ void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
         bdrv_request_complete_later(req, ret);
         return;
     }
-    if ((flags & BDRV_REQ_FUA) &&
-        !(bs->drv->supported_zero_flags & BDRV_REQ_FUA)) {
-        req->fua_pending = true;
-        req->flags &= ~BDRV_REQ_FUA;
-    }
-    bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
+    bdrv_submit_zeroes(bs, req);
 }
 
 void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset,

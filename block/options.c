@@ -9,10 +9,17 @@
 
 #include "block/block-int.h"
 
+static const char *const detect_zeroes_choices[] = { "off", "on", "unmap",
+                                                     NULL };
+
+/* The --blockdev keys every driver takes (QEMU's BlockdevOptions base). */
 static const BlockOptDesc common_opts[] = {
     { "driver", BLOCK_OPT_STRING, NULL },
     { "node-name", BLOCK_OPT_STRING, NULL },
     { "read-only", BLOCK_OPT_BOOL, NULL },
+    { "auto-read-only", BLOCK_OPT_BOOL, NULL },
+    { "cache.no-flush", BLOCK_OPT_BOOL, NULL },
+    { "detect-zeroes", BLOCK_OPT_STRING, detect_zeroes_choices },
     { NULL },
 };
 

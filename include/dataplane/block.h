@@ -9,7 +9,8 @@
  *   driver=null-co,node-name=,size=,read-zeroes=on|off
  *   driver=memory,node-name=,size=
  *   driver=throttle,node-name=,throttle-group=<id>,file=<node>
- * Every driver also takes node-name and read-only.  A `file` child may be
+ * Every driver also takes node-name, read-only, auto-read-only,
+ * cache.no-flush and detect-zeroes=off|on|unmap.  A `file` child may be
  * named (file=<node-name>) or opened inline from dotted keys
  * (file.driver=file,file.filename=...).  A node without a node-name gets a
  * generated one ("#block<N>").

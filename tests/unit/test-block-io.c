@@ -550,6 +550,63 @@ static void test_direct_needs_aligned_file_size(void)
     unlink(file);
 }
 
+static void test_detect_zeroes(void)
+{
+    static const struct {
+        const char *mode;
+        unsigned status;
+    } cases[] = {
+        { "off", 0 },
+        { "on", BDRV_BLOCK_ZERO },
+        { "unmap", BDRV_BLOCK_ZERO | BDRV_BLOCK_HOLE },
+    };
+    char *zeroes = g_malloc0(65536);
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *spec = g_strdup_printf("driver=memory,size=1M,"
+                                                "detect-zeroes=%s",
+                                                cases[i].mode);
+        BlockDriverState *bs = test_open(spec);
+        int64_t pnum;
+        unsigned status;
+
+        g_assert_cmpint(test_pwrite(bs, 65536, zeroes, 65536, 0), ==, 0);
+        g_assert_cmpint(test_block_status(bs, 65536, 65536, &pnum, &status),
+                        ==, 0);
+        g_assert_cmpint(pnum, ==, 65536);
+        g_assert_cmpuint(status, ==, cases[i].status);
+        bdrv_unref(bs);
+    }
+    g_free(zeroes);
+}
+
+/* cache.no-flush=on: a flush succeeds without reaching the child. */
+static void test_no_flush_skips_flushes(void)
+{
+    static const struct {
+        const char *spec;
+        unsigned child_in_flight;
+    } cases[] = {
+        { "driver=raw,file.driver=memory,file.size=64k", 1 },
+        { "driver=raw,cache.no-flush=on,file.driver=memory,file.size=64k", 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        BlockDriverState *bs = test_open(cases[i].spec);
+        SyncReq r = { 0 };
+
+        aio_context_acquire(bdrv_get_aio_context(bs));
+        bdrv_aio_flush(bs, sync_cb, &r);
+        g_assert_cmpuint(bdrv_get_in_flight(bdrv_get_file_child(bs)), ==,
+                         cases[i].child_in_flight);
+        aio_context_release(bdrv_get_aio_context(bs));
+        g_assert_cmpint(sync_wait(bs, &r), ==, 0);
+        bdrv_unref(bs);
+    }
+}
+
 static void test_bad_flags_are_einval(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=64k");
@@ -628,6 +685,9 @@ int main(int argc, char **argv)
                          test_direct_unaligned_writes_sharing_sectors);
     g_test_add_func("/block/io/direct-needs-aligned-file-size",
                     test_direct_needs_aligned_file_size);
+    g_test_add_func("/block/io/detect-zeroes", test_detect_zeroes);
+    g_test_add_func("/block/io/no-flush-skips-flushes",
+                    test_no_flush_skips_flushes);
     g_test_add_func("/block/io/bad-flags-are-einval",
                     test_bad_flags_are_einval);
     g_test_add_func("/block/io/iov-helpers", test_iov_helpers);
