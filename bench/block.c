@@ -68,7 +68,7 @@ static double run_dataplane(const char *path, int64_t size, const char *aio,
 {
     g_autoptr(GHashTable) opts = g_hash_table_new(g_str_hash, g_str_equal);
     AioContext *ctx = main_loop_get_aio_context();
-    Run r = { 0 };
+    Run r = {0};
     int64_t start, end = 0;
     int i;
 
@@ -121,10 +121,22 @@ static double run_fio(const char *path, int64_t size, double seconds)
     g_autofree char *fsize = g_strdup_printf("--size=%" G_GINT64_FORMAT, size);
     g_autofree char *fname = g_strdup_printf("--filename=%s", path);
     char *argv[] = {
-        "fio", "--name=randread", "--ioengine=io_uring", "--rw=randread",
-        "--bs=4k", "--iodepth=32", "--numjobs=1", "--time_based",
-        runtime, fsize, fname, "--readonly", "--norandommap",
-        "--randrepeat=0", "--minimal", NULL,
+        "fio",
+        "--name=randread",
+        "--ioengine=io_uring",
+        "--rw=randread",
+        "--bs=4k",
+        "--iodepth=32",
+        "--numjobs=1",
+        "--time_based",
+        runtime,
+        fsize,
+        fname,
+        "--readonly",
+        "--norandommap",
+        "--randrepeat=0",
+        "--minimal",
+        NULL,
     };
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
@@ -177,8 +189,8 @@ static void make_file(const char *path, int64_t size)
 int main(int argc, char **argv)
 {
     BenchOpts opts;
-    g_autofree char *path = g_strdup_printf("/dev/shm/dataplane-bench-block-%d",
-                                            (int)getpid());
+    g_autofree char *path =
+        g_strdup_printf("/dev/shm/dataplane-bench-block-%d", (int)getpid());
     int64_t size;
     double seconds;
     int round;

@@ -28,7 +28,8 @@ void bdrv_assert_main_loop(const char *fn)
 {
     if (!main_loop_is_main_thread()) {
         g_error("%s: graph changes belong to the main loop thread (call "
-                "main_loop_init() first, and call this from that thread)", fn);
+                "main_loop_init() first, and call this from that thread)",
+                fn);
     }
 }
 
@@ -84,7 +85,7 @@ static BlockDriverState *open_file_child(const BlockDriver *drv,
 
     if (ref && sub) {
         error_setg(errp, "Parameter 'file' is given both as a node name and "
-                   "as file.* options");
+                         "as file.* options");
         return NULL;
     }
     if (ref) {
@@ -132,8 +133,10 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     }
     drv = bdrv_find_driver(drv_name);
     if (!drv) {
-        error_setg(errp, "Parameter 'driver' does not accept value '%s' "
-                   "(file, raw, null-co, memory or throttle)", drv_name);
+        error_setg(errp,
+                   "Parameter 'driver' does not accept value '%s' "
+                   "(file, raw, null-co, memory or throttle)",
+                   drv_name);
         return NULL;
     }
     if (!bdrv_opts_validate(drv, opts, errp)) {
@@ -141,9 +144,11 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     }
     if (node_name) {
         if (!node_name_is_valid(node_name)) {
-            error_setg(errp, "Invalid node-name '%s': it must start with a "
+            error_setg(errp,
+                       "Invalid node-name '%s': it must start with a "
                        "letter and contain only letters, digits, '-', '.' "
-                       "and '_' (at most 31 characters)", node_name);
+                       "and '_' (at most 31 characters)",
+                       node_name);
             return NULL;
         }
         if (bdrv_find_node(node_name)) {
@@ -166,7 +171,8 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     bs->read_only = bdrv_opt_get_bool(opts, "read-only", false);
     bs->no_flush = bdrv_opt_get_bool(opts, "cache.no-flush", false);
     detect = bdrv_opt_get(opts, "detect-zeroes");
-    bs->detect_zeroes = !detect || !strcmp(detect, "off") ? BDRV_DETECT_ZEROES_OFF
+    bs->detect_zeroes = !detect || !strcmp(detect, "off")
+                            ? BDRV_DETECT_ZEROES_OFF
                         : !strcmp(detect, "on") ? BDRV_DETECT_ZEROES_ON
                                                 : BDRV_DETECT_ZEROES_UNMAP;
     bs->parents = g_ptr_array_new();
@@ -179,7 +185,8 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
             bs->read_only = true;
         }
         if (file->read_only && !bs->read_only) {
-            error_setg(errp, "Cannot open '%s' read-write: its file child "
+            error_setg(errp,
+                       "Cannot open '%s' read-write: its file child "
                        "'%s' is read-only (add read-only=on)",
                        node_name ? node_name : drv_name, file->node_name);
             goto fail;
@@ -309,7 +316,8 @@ void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque)
 {
     BlockDriverState *bs;
 
-    TAILQ_FOREACH(bs, &all_nodes, all_next) {
+    TAILQ_FOREACH(bs, &all_nodes, all_next)
+    {
         fn(bs, opaque);
     }
 }

@@ -182,8 +182,7 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
     bs->drv->bdrv_aio_pwritev(bs, req);
 }
 
-void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb,
-                    void *opaque)
+void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb, void *opaque)
 {
     BdrvRequest *req = request_new(bs, BDRV_REQUEST_FLUSH, 0, 0, NULL, 0);
 
@@ -201,8 +200,8 @@ void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb,
 void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
                        BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_DISCARD, offset, bytes,
-                                   NULL, 0);
+    BdrvRequest *req =
+        request_new(bs, BDRV_REQUEST_DISCARD, offset, bytes, NULL, 0);
     int ret = check_write(bs, offset, bytes);
 
     req->cb = cb;
@@ -214,18 +213,17 @@ void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
     bs->drv->bdrv_aio_pdiscard(bs, req);
 }
 
-void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                            int64_t bytes, int flags,
-                            BlockCompletionFunc *cb, void *opaque)
+void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                            int flags, BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_ZEROES, offset, bytes,
-                                   NULL, flags);
+    BdrvRequest *req =
+        request_new(bs, BDRV_REQUEST_ZEROES, offset, bytes, NULL, flags);
     int ret = check_write(bs, offset, bytes);
 
     req->cb = cb;
     req->opaque = opaque;
-    if (ret == 0 && (flags & ~(BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP |
-                               BDRV_REQ_NO_FALLBACK))) {
+    if (ret == 0 &&
+        (flags & ~(BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK))) {
         ret = -EINVAL;
     }
     if (ret < 0 || bytes == 0) {
@@ -235,11 +233,11 @@ void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
     bdrv_submit_zeroes(bs, req);
 }
 
-void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset,
-                           int64_t bytes, BlockStatusFunc *cb, void *opaque)
+void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                           BlockStatusFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_STATUS, offset, bytes,
-                                   NULL, 0);
+    BdrvRequest *req =
+        request_new(bs, BDRV_REQUEST_STATUS, offset, bytes, NULL, 0);
     int ret = check_range(bs, offset, bytes);
 
     req->status_cb = cb;

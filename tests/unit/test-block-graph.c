@@ -46,26 +46,26 @@ static void test_open_errors_name_the_key(void)
         const char *spec;
         const char *needle;
     } cases[] = {
-        { "driver=memory,size=1M,bogus=1", "'bogus'" },
-        { "driver=memory,size=lots", "'size'" },
-        { "driver=memory", "'size'" },
-        { "driver=null-co,read-zeroes=maybe", "'read-zeroes'" },
-        { "driver=null-co,read-only=2", "'read-only'" },
-        { "driver=nope", "'driver'" },
-        { "size=1M", "'driver'" },
-        { "driver=file", "'filename'" },
-        { "driver=file,filename=/nonexistent/x", "/nonexistent/x" },
-        { "driver=file,filename=/dev/null,aio=posix", "'aio'" },
-        { "driver=file,filename=/dev/null,discard=maybe", "'discard'" },
-        { "driver=raw", "'file'" },
-        { "driver=raw,file=nosuchnode", "nosuchnode" },
-        { "driver=raw,file.driver=memory", "'size'" },
-        { "driver=throttle,file.driver=null-co", "'throttle-group'" },
-        { "driver=throttle,throttle-group=none,file.driver=null-co", "none" },
-        { "driver=null-co,node-name=1abc", "1abc" },
-        { "driver=memory,size=1M,file=x", "'file'" },
-        { "driver=memory,size=1M,detect-zeroes=maybe", "'detect-zeroes'" },
-        { "driver=memory,size=1M,cache.no-flush=2", "'cache.no-flush'" },
+        {"driver=memory,size=1M,bogus=1", "'bogus'"},
+        {"driver=memory,size=lots", "'size'"},
+        {"driver=memory", "'size'"},
+        {"driver=null-co,read-zeroes=maybe", "'read-zeroes'"},
+        {"driver=null-co,read-only=2", "'read-only'"},
+        {"driver=nope", "'driver'"},
+        {"size=1M", "'driver'"},
+        {"driver=file", "'filename'"},
+        {"driver=file,filename=/nonexistent/x", "/nonexistent/x"},
+        {"driver=file,filename=/dev/null,aio=posix", "'aio'"},
+        {"driver=file,filename=/dev/null,discard=maybe", "'discard'"},
+        {"driver=raw", "'file'"},
+        {"driver=raw,file=nosuchnode", "nosuchnode"},
+        {"driver=raw,file.driver=memory", "'size'"},
+        {"driver=throttle,file.driver=null-co", "'throttle-group'"},
+        {"driver=throttle,throttle-group=none,file.driver=null-co", "none"},
+        {"driver=null-co,node-name=1abc", "1abc"},
+        {"driver=memory,size=1M,file=x", "'file'"},
+        {"driver=memory,size=1M,detect-zeroes=maybe", "'detect-zeroes'"},
+        {"driver=memory,size=1M,cache.no-flush=2", "'cache.no-flush'"},
     };
     size_t i;
 
@@ -202,9 +202,10 @@ static void test_auto_read_only_falls_back(void)
     g_autofree char *spec = g_strdup_printf("driver=raw,auto-read-only=on,"
                                             "file.driver=file,"
                                             "file.auto-read-only=on,"
-                                            "file.filename=%s", ro_file);
-    g_autofree char *strict = g_strdup_printf("driver=file,filename=%s",
-                                              ro_file);
+                                            "file.filename=%s",
+                                            ro_file);
+    g_autofree char *strict =
+        g_strdup_printf("driver=file,filename=%s", ro_file);
     g_autofree char *msg = NULL;
     BlockDriverState *bs;
 
