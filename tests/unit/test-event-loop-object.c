@@ -2,7 +2,6 @@
  * Event loops in the object registry: IOThreads through object_add and
  * object_del, their properties, and the "main-loop" object.
  */
-#include <dirent.h>
 #include <glib.h>
 #include <string.h>
 
@@ -27,18 +26,12 @@ static GHashTable *props_new(const char *first_key, ...)
     return h;
 }
 
-static int count_tasks(void)
+/* Whether the thread tid of this process still exists. */
+static bool task_exists(pid_t tid)
 {
-    DIR *dir = opendir("/proc/self/task");
-    struct dirent *d;
-    int n = 0;
+    g_autofree char *path = g_strdup_printf("/proc/self/task/%d", (int)tid);
 
-    g_assert_nonnull(dir);
-    while ((d = readdir(dir)) != NULL) {
-        n += d->d_name[0] != '.';
-    }
-    closedir(dir);
-    return n;
+    return g_file_test(path, G_FILE_TEST_EXISTS);
 }
 
 static int64_t get_int(Object *obj, const char *name)
@@ -66,17 +59,18 @@ static void test_object_add_iothread_creates_and_del_destroys(void)
 {
     GHashTable *props = props_new("poll-max-ns", "1000", "thread-pool-max",
                                   "8", "aio-max-batch", "16", NULL);
-    int tasks = count_tasks();
     IOThreadProps p;
     IOThread *it;
     Object *obj;
+    pid_t tid;
 
     obj = object_add("iothread", "io0", props, &error_abort);
     g_hash_table_unref(props);
     it = iothread_find("io0");
     g_assert_nonnull(it);
     g_assert_true(object_get_instance(obj) == it);
-    g_assert_cmpint(count_tasks(), ==, tasks + 1);
+    tid = iothread_get_thread_id(it);
+    g_assert_true(task_exists(tid));
     iothread_get_props(it, &p);
     g_assert_cmpint(p.poll_max_ns, ==, 1000);
     g_assert_cmpint(p.thread_pool_max, ==, 8);
@@ -90,7 +84,7 @@ static void test_object_add_iothread_creates_and_del_destroys(void)
     g_assert_true(object_del("io0", &error_abort));
     g_assert_null(iothread_find("io0"));
     g_assert_null(object_find("io0"));
-    g_assert_cmpint(count_tasks(), ==, tasks);
+    g_assert_false(task_exists(tid));
 }
 
 static void test_object_iothread_poll_settable_at_runtime(void)
@@ -226,13 +220,14 @@ static void test_object_main_loop_is_registered(void)
 
 static void test_object_registry_cleanup_destroys_iothreads(void)
 {
-    int tasks = count_tasks();
+    Object *a = object_add("iothread", "gone0", NULL, &error_abort);
+    Object *b = object_add("iothread", "gone1", NULL, &error_abort);
+    pid_t tid_a = iothread_get_thread_id(object_get_instance(a));
+    pid_t tid_b = iothread_get_thread_id(object_get_instance(b));
 
-    g_assert_nonnull(object_add("iothread", "gone0", NULL, &error_abort));
-    g_assert_nonnull(object_add("iothread", "gone1", NULL, &error_abort));
-    g_assert_cmpint(count_tasks(), ==, tasks + 2);
+    g_assert_true(task_exists(tid_a) && task_exists(tid_b));
     object_registry_cleanup();
-    g_assert_cmpint(count_tasks(), ==, tasks);
+    g_assert_false(task_exists(tid_a) || task_exists(tid_b));
     g_assert_null(iothread_find("gone0"));
     /* Back to the state main_loop_init() left. */
     iothread_register_type();
