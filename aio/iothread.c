@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "aio/aio-internal.h"
 #include "aio/iothread-internal.h"
 #include "util/atomic.h"
 #include "util/thread.h"
@@ -237,12 +238,19 @@ void iothread_destroy(IOThread *it)
     if (!it) {
         return;
     }
+    /* Joining ourselves, or a thread blocked on a context we hold, would
+     * never return. */
+    g_assert(dp_thread_get_tid() != iothread_get_thread_id(it));
     dp_mutex_lock(&iothreads_lock);
     TAILQ_REMOVE(&iothreads, it, link);
     dp_mutex_unlock(&iothreads_lock);
     if (it->paused) {
         it->paused = false;
         aio_context_release(it->ctx);
+    }
+    if (rfifolock_depth_self(&it->ctx->lock) != 0) {
+        g_error("iothread_destroy('%s'): the caller holds its context; "
+                "release it first", it->id);
     }
 
     /* After every BH scheduled so far: the pending list runs in order. */

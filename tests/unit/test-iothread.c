@@ -382,6 +382,20 @@ static void test_iothread_destroy_runs_scheduled_bhs(void)
     g_assert_cmpint(chain.ran, ==, 3); /* follow-ups ran too */
 }
 
+static void test_iothread_destroy_while_holding_context_aborts(void)
+{
+    if (g_test_subprocess()) {
+        IOThread *it = iothread_new("held", NULL, &error_abort);
+
+        aio_context_acquire(iothread_get_aio_context(it));
+        iothread_destroy(it); /* would deadlock in the join */
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*the caller holds its context*");
+}
+
 static void create_use_destroy(const char *id, AioBackend backend, bool glib)
 {
     IOThreadProps props;
@@ -456,6 +470,8 @@ int main(int argc, char **argv)
                     test_iothread_gsources_run_in_the_thread);
     g_test_add_func("/iothread/destroy-runs-scheduled-bhs",
                     test_iothread_destroy_runs_scheduled_bhs);
+    g_test_add_func("/iothread/destroy-while-holding-context-aborts",
+                    test_iothread_destroy_while_holding_context_aborts);
     g_test_add_func("/iothread/destroy-leaves-no-thread-or-fd/epoll",
                     test_iothread_destroy_leaves_no_thread_or_fd_epoll);
     g_test_add_func("/iothread/destroy-leaves-no-thread-or-fd/io_uring",
