@@ -329,8 +329,7 @@ static void test_iothread_gsources_run_in_the_thread(void)
     g_assert_cmpint(event_tid(&e), ==, iothread_get_thread_id(it));
 
     /* The AioContext still runs, inside the GLib loop. */
-    aio_bh_schedule_oneshot(iothread_get_aio_context(it), event_signal_bh,
-                            &bh);
+    aio_bh_schedule_oneshot(iothread_get_aio_context(it), event_signal_bh, &bh);
     event_wait_count(&bh, 1);
     g_assert_cmpint(event_tid(&bh), ==, iothread_get_thread_id(it));
     event_destroy(&e);
@@ -365,7 +364,7 @@ static void test_iothread_destroy_runs_scheduled_bhs(void)
 {
     IOThread *it = iothread_new("bh-drain", NULL, &error_abort);
     AioContext *ctx = iothread_get_aio_context(it);
-    Chain chain = { ctx, 3, 0 };
+    Chain chain = {ctx, 3, 0};
     int ran = 0;
     int i;
 
