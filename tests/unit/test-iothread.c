@@ -43,13 +43,41 @@ static void event_signal(Event *e)
     dp_mutex_unlock(&e->mutex);
 }
 
+/* Where each thread sleeps: printed before a wait fails, to debug a hang. */
+static void dump_threads(void)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/task", 0, NULL);
+    const char *tid;
+
+    while (dir && (tid = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *comm = NULL;
+        g_autofree char *wchan = NULL;
+        g_autofree char *syscall = NULL;
+        g_autofree char *p1 = g_strdup_printf("/proc/self/task/%s/comm", tid);
+        g_autofree char *p2 = g_strdup_printf("/proc/self/task/%s/wchan", tid);
+        g_autofree char *p3 =
+            g_strdup_printf("/proc/self/task/%s/syscall", tid);
+
+        g_file_get_contents(p1, &comm, NULL, NULL);
+        g_file_get_contents(p2, &wchan, NULL, NULL);
+        g_file_get_contents(p3, &syscall, NULL, NULL);
+        g_printerr("thread %s %s: wchan %s, syscall %s", tid,
+                   comm ? g_strchomp(comm) : "?", wchan ? wchan : "?",
+                   syscall ? syscall : "?\n");
+    }
+}
+
 static void event_wait_count(Event *e, int count)
 {
     int64_t deadline = clock_monotonic_ns() + WAIT_LIMIT_NS;
 
     dp_mutex_lock(&e->mutex);
     while (e->count < count) {
-        g_assert_true(dp_cond_timedwait_ns(&e->cond, &e->mutex, deadline));
+        if (!dp_cond_timedwait_ns(&e->cond, &e->mutex, deadline)) {
+            dump_threads();
+            g_error("waited %lld s for an IOThread's callback",
+                    (long long)(WAIT_LIMIT_NS / 1000000000));
+        }
     }
     dp_mutex_unlock(&e->mutex);
 }
