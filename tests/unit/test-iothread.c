@@ -401,7 +401,11 @@ static void test_iothread_gsources_run_in_the_thread(void)
     event_init(&e);
     event_init(&bh);
     g_source_set_callback(idle, idle_signal, &e, NULL);
+    /* With the context held: an ordering ThreadSanitizer sees (GLib's
+     * own locks it does not). */
+    aio_context_acquire(iothread_get_aio_context(it));
     g_source_attach(idle, gctx);
+    aio_context_release(iothread_get_aio_context(it));
     g_source_unref(idle);
     event_wait_count(&e, 1);
     g_assert_cmpint(event_tid(&e), ==, iothread_get_thread_id(it));
