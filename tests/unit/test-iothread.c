@@ -384,6 +384,32 @@ static void test_iothread_find_by_id(void)
     iothread_destroy(b);
 }
 
+static void collect_id(IOThread *iothread, void *opaque)
+{
+    g_ptr_array_add(opaque, (gpointer)iothread_get_id(iothread));
+}
+
+static void test_iothread_foreach_visits_in_creation_order(void)
+{
+    IOThread *c = iothread_new("order-c", NULL, &error_abort);
+    IOThread *a = iothread_new("order-a", NULL, &error_abort);
+    IOThread *b = iothread_new("order-b", NULL, &error_abort);
+    g_autoptr(GPtrArray) ids = g_ptr_array_new();
+
+    iothread_foreach(collect_id, ids);
+    g_assert_cmpuint(ids->len, ==, 3);
+    g_assert_cmpstr(g_ptr_array_index(ids, 0), ==, "order-c");
+    g_assert_cmpstr(g_ptr_array_index(ids, 1), ==, "order-a");
+    g_assert_cmpstr(g_ptr_array_index(ids, 2), ==, "order-b");
+    iothread_destroy(a);
+    g_ptr_array_set_size(ids, 0);
+    iothread_foreach(collect_id, ids);
+    g_assert_cmpuint(ids->len, ==, 2);
+    g_assert_cmpstr(g_ptr_array_index(ids, 1), ==, "order-b");
+    iothread_destroy(b);
+    iothread_destroy(c);
+}
+
 static gboolean idle_signal(gpointer opaque)
 {
     event_signal(opaque);
@@ -547,6 +573,8 @@ int main(int argc, char **argv)
     g_test_add_func("/iothread/new-rejects-bad-input",
                     test_iothread_new_rejects_bad_input);
     g_test_add_func("/iothread/find-by-id", test_iothread_find_by_id);
+    g_test_add_func("/iothread/foreach-visits-in-creation-order",
+                    test_iothread_foreach_visits_in_creation_order);
     g_test_add_func("/iothread/gsources-run-in-the-thread",
                     test_iothread_gsources_run_in_the_thread);
     g_test_add_func("/iothread/destroy-runs-scheduled-bhs",
