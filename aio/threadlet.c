@@ -26,8 +26,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "dataplane/threadlet.h"
+#include "aio/threadlet-internal.h"
 #include "util/clock.h"
 #include "util/thread.h"
 
@@ -95,6 +96,7 @@ struct ThreadletPool {
     int64_t idle_timeout_ns;
     unsigned thread_serial;
     bool destroying;
+    bool registered; /* atomic: in the object registry */
     int refcnt; /* the queue handle + one per ThreadletCompletions */
 
     char *name; /* immutable */
@@ -332,8 +334,12 @@ static void pool_spawn_locked(ThreadletPool *pool)
     w->pool = pool;
     pool->threads++;
     LIST_INSERT_HEAD(&pool->workers, w, link);
-    snprintf(name, sizeof(name), "tl-%.6s-%u",
-             pool->name ? pool->name : "anon", pool->thread_serial++);
+    const char *label = pool->name ? pool->name : "anon";
+
+    if (g_str_has_prefix(label, "threadlet-")) {
+        label += strlen("threadlet-");
+    }
+    snprintf(name, sizeof(name), "tl-%.6s-%u", label, pool->thread_serial++);
     dp_thread_create(&w->thread, name, worker_thread, w);
 }
 
@@ -387,7 +393,7 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 static void global_queue_init(void)
 {
-    global_queue.pool = pool_new("global", THREADLET_GLOBAL_MAX_THREADS,
+    global_queue.pool = pool_new(THREADLET_GLOBAL_QUEUE_NAME, THREADLET_GLOBAL_MAX_THREADS,
                                  THREADLET_GLOBAL_MIN_THREADS);
 }
 
@@ -404,6 +410,9 @@ void threadlet_queue_destroy(ThreadletQueue *q)
     ThreadletWork *work;
 
     g_assert(q != &global_queue);
+    if (threadlet_queue_is_registered(q)) {
+        threadlet_queue_unregister_object(q);
+    }
     dp_mutex_lock(&pool->lock);
     LIST_FOREACH(w, &pool->workers, link) {
         g_assert(!pthread_equal(w->thread.t, pthread_self()));
@@ -433,6 +442,16 @@ void threadlet_queue_destroy(ThreadletQueue *q)
         g_free(q);
     }
     pool_unref(pool);
+}
+
+bool threadlet_queue_is_registered(ThreadletQueue *q)
+{
+    return __atomic_load_n(&q->pool->registered, __ATOMIC_ACQUIRE);
+}
+
+void threadlet_queue_set_registered(ThreadletQueue *q, bool registered)
+{
+    __atomic_store_n(&q->pool->registered, registered, __ATOMIC_RELEASE);
 }
 
 const char *threadlet_queue_get_name(ThreadletQueue *q)

@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <sched.h>
 
+#include "dataplane/object.h"
 #include "dataplane/threadlet.h"
 #include "util/atomic.h"
 #include "util/thread.h"
@@ -243,7 +244,7 @@ static void test_global_queue_is_created_once(void)
         g_assert_true(seen[i] == threadlet_global_queue());
     }
     g_assert_cmpstr(threadlet_queue_get_name(threadlet_global_queue()), ==,
-                    "global");
+                    THREADLET_GLOBAL_QUEUE_NAME);
     g_assert_cmpint(stats_of(threadlet_global_queue()).max_threads, ==,
                     THREADLET_GLOBAL_MAX_THREADS);
 }
@@ -929,6 +930,110 @@ static void test_million_items_from_4_threads_complete_exactly_once(void)
     g_free(done_bits);
 }
 
+/* ---- object registry ---------------------------------------------------- */
+
+static int64_t prop_int(Object *obj, const char *name)
+{
+    int64_t v = -1;
+
+    g_assert_true(object_property_get_int(obj, name, &v, &error_abort));
+    return v;
+}
+
+static void test_named_queue_is_an_object_with_live_counters(void)
+{
+    ThreadletQueue *q = threadlet_queue_new("pool0", 3, 1);
+    MyRequest r[2];
+    Object *obj;
+    Error *err = NULL;
+    Gate gate;
+    int i;
+
+    g_assert_true(threadlet_queue_register_object(q, &error_abort));
+    obj = object_find("pool0");
+    g_assert_nonnull(obj);
+    g_assert_cmpstr(object_get_type(obj), ==, "threadlet-queue");
+    g_assert_true(object_get_instance(obj) == q);
+    g_assert_cmpint(prop_int(obj, "max-threads"), ==, 3);
+    g_assert_cmpint(prop_int(obj, "min-threads"), ==, 1);
+    g_assert_cmpint(prop_int(obj, "threads"), ==, 0);
+
+    gate_init(&gate);
+    for (i = 0; i < 2; i++) {
+        my_request_init(&r[i], i);
+        r[i].work.func = my_request_func;
+        r[i].gate = &gate;
+        threadlet_submit_to_queue(q, &r[i].work);
+    }
+    gate_wait_arrived(&gate, 2);
+    g_assert_cmpint(prop_int(obj, "threads"), ==, 2);
+    g_assert_cmpint(prop_int(obj, "idle-threads"), ==, 0);
+    g_assert_cmpint(prop_int(obj, "queued"), ==, 0);
+    g_assert_cmpint(prop_int(obj, "completed"), ==, 0);
+    gate_open(&gate);
+    wait_completed(q, 2);
+    g_assert_cmpint(prop_int(obj, "completed"), ==, 2);
+
+    /* The limits are settable, with the queue's own checks. */
+    g_assert_true(object_property_set_int(obj, "max-threads", 5, &error_abort));
+    g_assert_cmpint(stats_of(q).max_threads, ==, 5);
+    g_assert_true(object_property_set_int(obj, "min-threads", 2, &error_abort));
+    g_assert_cmpint(stats_of(q).min_threads, ==, 2);
+    g_assert_false(object_property_set_int(obj, "min-threads", 6, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    err = NULL;
+    g_assert_false(object_property_set_int(obj, "max-threads", 0, &err));
+    error_free(err);
+    err = NULL;
+    /* The counters are not. */
+    g_assert_false(object_property_set_int(obj, "threads", 9, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    err = NULL;
+
+    g_assert_false(threadlet_queue_register_object(q, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+
+    threadlet_queue_destroy(q); /* unregisters */
+    g_assert_null(object_find("pool0"));
+    for (i = 0; i < 2; i++) {
+        my_request_cleanup(&r[i]);
+    }
+    gate_destroy(&gate);
+    object_registry_cleanup();
+}
+
+static void test_global_queue_is_an_object(void)
+{
+    Object *obj;
+
+    g_assert_true(threadlet_queue_register_object(threadlet_global_queue(),
+                                                  &error_abort));
+    obj = object_find(THREADLET_GLOBAL_QUEUE_NAME);
+    g_assert_nonnull(obj);
+    g_assert_cmpint(prop_int(obj, "max-threads"), ==,
+                    THREADLET_GLOBAL_MAX_THREADS);
+    object_registry_cleanup();
+    /* After a registry reset it can be registered again. */
+    g_assert_true(threadlet_queue_register_object(threadlet_global_queue(),
+                                                  &error_abort));
+    object_registry_cleanup();
+}
+
+static void test_anonymous_queue_cannot_be_an_object(void)
+{
+    ThreadletQueue q;
+    Error *err = NULL;
+
+    threadlet_queue_init(&q, 1, 0);
+    g_assert_false(threadlet_queue_register_object(&q, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    threadlet_queue_destroy(&q);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -970,5 +1075,11 @@ int main(int argc, char **argv)
                     test_destroy_idle_queue_joins_min_threads);
     g_test_add_func("/threadlet/stress/million-from-4-threads-exactly-once",
                     test_million_items_from_4_threads_complete_exactly_once);
+    g_test_add_func("/threadlet/object/named-queue-live-counters",
+                    test_named_queue_is_an_object_with_live_counters);
+    g_test_add_func("/threadlet/object/global-queue",
+                    test_global_queue_is_an_object);
+    g_test_add_func("/threadlet/object/anonymous-queue-refused",
+                    test_anonymous_queue_cannot_be_an_object);
     return g_test_run();
 }
