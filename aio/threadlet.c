@@ -89,6 +89,7 @@ struct ThreadletPool {
     int min_threads;
     int threads;
     int idle_threads;
+    int wakes_pending; /* signals sent to idle threads not yet awake */
     int64_t queued;
     uint64_t completed;
     uint64_t cancelled;
@@ -103,6 +104,7 @@ struct ThreadletPool {
 };
 
 static void aio_work_run(ThreadletWork *work);
+static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn);
 static void completions_deliver(void *opaque);
 
 /* ---- pool life cycle ---------------------------------------------------- */
@@ -255,6 +257,9 @@ static ThreadletWork *worker_next_locked(ThreadletPool *pool)
         bool woken = dp_cond_timedwait_ns(&pool->work_cond, &pool->lock,
                                           deadline);
         pool->idle_threads--;
+        if (pool->wakes_pending > 0) {
+            pool->wakes_pending--;
+        }
         if (!woken && TAILQ_EMPTY(&pool->queue) && !pool->destroying) {
             if (pool->threads > pool->min_threads) {
                 return NULL;
@@ -274,6 +279,7 @@ static void *worker_thread(void *opaque)
     dp_mutex_lock(&pool->lock);
     for (;;) {
         bool is_aio;
+        bool chain;
 
         if (to_schedule && TAILQ_EMPTY(&pool->queue)) {
             /* Nothing to pick up: deliver now rather than after a wait. */
@@ -292,7 +298,11 @@ static void *worker_thread(void *opaque)
         pool->queued--;
         work->state = WORK_RUNNING;
         self->current = work;
+        chain = !TAILQ_EMPTY(&pool->queue) && pool_kick_locked(pool, false);
         dp_mutex_unlock(&pool->lock);
+        if (chain) {
+            dp_cond_signal(&pool->work_cond);
+        }
 
         /* The previous item's completion goes out before this one runs. */
         completion_schedule(to_schedule);
@@ -344,6 +354,33 @@ static void pool_spawn_locked(ThreadletPool *pool)
 }
 
 /*
+ * Decides whether an idle thread must be woken for the queued work.  At
+ * most one wake-up is in flight: the thread it wakes takes an item and, if
+ * more are queued, wakes the next (worker_thread), so a burst of tiny items
+ * wakes only as many threads as keep up with it, and the submitter pays for
+ * one futex wake at most.  Without an idle thread, may_spawn starts one (up
+ * to max_threads).  Returns true if the caller must signal work_cond after
+ * unlocking.
+ */
+static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn)
+{
+    bool wake = false;
+
+    /* A wake-up in flight means the thread on its way will chain. */
+    if (pool->idle_threads > pool->wakes_pending &&
+        pool->wakes_pending == 0) {
+        pool->wakes_pending++;
+        wake = true;
+    }
+    /* More work queued than idle threads to take it: grow. */
+    if (may_spawn && pool->queued > pool->idle_threads &&
+        pool->threads < pool->max_threads) {
+        pool_spawn_locked(pool);
+    }
+    return wake;
+}
+
+/*
  * Queues work.  Returns true if the caller must signal work_cond after
  * unlocking: an idle thread exists that no earlier item has claimed yet
  * (every queued item beyond the idle threads' count needs another thread).
@@ -355,13 +392,7 @@ static bool pool_enqueue_locked(ThreadletPool *pool, ThreadletWork *work)
     work->state = WORK_QUEUED;
     TAILQ_INSERT_TAIL(&pool->queue, work, node);
     pool->queued++;
-    if (pool->idle_threads >= pool->queued) {
-        return true;
-    }
-    if (pool->threads < pool->max_threads) {
-        pool_spawn_locked(pool);
-    }
-    return false;
+    return pool_kick_locked(pool, true);
 }
 
 static bool pool_has_zombies(ThreadletPool *pool)

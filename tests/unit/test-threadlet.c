@@ -348,6 +348,43 @@ static void test_idle_threads_shrink_to_min(void)
     gate_destroy(&gate);
 }
 
+/* Idle threads are woken one after the other (a chain), but every one of
+ * them ends up working when the items block. */
+static void test_burst_of_blocking_items_wakes_every_idle_thread(void)
+{
+    enum { N = 4 };
+    ThreadletQueue *q = threadlet_queue_new("burst", N, N);
+    MyRequest r[2][N];
+    Gate gate[2];
+    int round, i;
+
+    for (round = 0; round < 2; round++) {
+        gate_init(&gate[round]);
+        for (i = 0; i < N; i++) {
+            my_request_init(&r[round][i], i);
+            r[round][i].work.func = my_request_func;
+            r[round][i].gate = &gate[round];
+            threadlet_submit_to_queue(q, &r[round][i].work);
+        }
+        /* Round 0 starts the threads, round 1 finds them all idle. */
+        gate_wait_arrived(&gate[round], N);
+        g_assert_cmpint(stats_of(q).threads, ==, N);
+        gate_open(&gate[round]);
+        wait_completed(q, (round + 1) * N);
+        for (i = 0; i < WAIT_STEPS && stats_of(q).idle_threads < N; i++) {
+            sched_yield();
+        }
+        g_assert_cmpint(stats_of(q).idle_threads, ==, N);
+    }
+    threadlet_queue_destroy(q);
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < N; i++) {
+            my_request_cleanup(&r[round][i]);
+        }
+        gate_destroy(&gate[round]);
+    }
+}
+
 static void test_set_limits_rejects_bad_values(void)
 {
     ThreadletQueue *q = threadlet_queue_new("limits", 4, 1);
@@ -1047,6 +1084,8 @@ int main(int argc, char **argv)
                     test_threads_start_lazily_up_to_max);
     g_test_add_func("/threadlet/queue/idle-threads-shrink-to-min",
                     test_idle_threads_shrink_to_min);
+    g_test_add_func("/threadlet/queue/burst-wakes-every-idle-thread",
+                    test_burst_of_blocking_items_wakes_every_idle_thread);
     g_test_add_func("/threadlet/queue/set-limits-rejects-bad-values",
                     test_set_limits_rejects_bad_values);
     g_test_add_func("/threadlet/queue/lowering-max-retires-surplus",
