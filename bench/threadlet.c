@@ -416,7 +416,9 @@ int main(int argc, char **argv)
     }
     /* Warm up: threads started, caches and allocators primed. */
     for (i = 0; i < IMPL_MAX; i++) {
-        measure(&b, i, 2000, 64);
+        if (!cfg.only || !strcmp(cfg.only, impl_names[i])) {
+            measure(&b, i, 2000, 64);
+        }
     }
 
     /* Implementations interleaved within each round, so that noise from
