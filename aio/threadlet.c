@@ -1,5 +1,6 @@
 /*
- * Threadlets: a pool of threads for blocking work (include/dataplane/threadlet.h).
+ * Threadlets: a pool of threads for blocking work
+ * (include/dataplane/threadlet.h).
  *
  * One mutex per pool protects everything in it: the FIFO of queued work,
  * the thread counts, each worker's `current` item, and the completion lists
@@ -98,7 +99,7 @@ struct ThreadletPool {
     unsigned thread_serial;
     bool destroying;
     bool registered; /* atomic: in the object registry */
-    int refcnt; /* the queue handle + one per ThreadletCompletions */
+    int refcnt;      /* the queue handle + one per ThreadletCompletions */
 
     char *name; /* immutable */
 };
@@ -254,8 +255,8 @@ static ThreadletWork *worker_next_locked(ThreadletPool *pool)
             deadline = clock_monotonic_ns() + pool->idle_timeout_ns;
         }
         pool->idle_threads++;
-        bool woken = dp_cond_timedwait_ns(&pool->work_cond, &pool->lock,
-                                          deadline);
+        bool woken =
+            dp_cond_timedwait_ns(&pool->work_cond, &pool->lock, deadline);
         pool->idle_threads--;
         if (pool->wakes_pending > 0) {
             pool->wakes_pending--;
@@ -367,8 +368,7 @@ static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn)
     bool wake = false;
 
     /* A wake-up in flight means the thread on its way will chain. */
-    if (pool->idle_threads > pool->wakes_pending &&
-        pool->wakes_pending == 0) {
+    if (pool->idle_threads > pool->wakes_pending && pool->wakes_pending == 0) {
         pool->wakes_pending++;
         wake = true;
     }
@@ -424,8 +424,9 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 static void global_queue_init(void)
 {
-    global_queue.pool = pool_new(THREADLET_GLOBAL_QUEUE_NAME, THREADLET_GLOBAL_MAX_THREADS,
-                                 THREADLET_GLOBAL_MIN_THREADS);
+    global_queue.pool =
+        pool_new(THREADLET_GLOBAL_QUEUE_NAME, THREADLET_GLOBAL_MAX_THREADS,
+                 THREADLET_GLOBAL_MIN_THREADS);
 }
 
 ThreadletQueue *threadlet_global_queue(void)
@@ -445,7 +446,8 @@ void threadlet_queue_destroy(ThreadletQueue *q)
         threadlet_queue_unregister_object(q);
     }
     dp_mutex_lock(&pool->lock);
-    LIST_FOREACH(w, &pool->workers, link) {
+    LIST_FOREACH(w, &pool->workers, link)
+    {
         g_assert(!pthread_equal(w->thread.t, pthread_self()));
     }
     pool->destroying = true;
@@ -496,13 +498,14 @@ bool threadlet_queue_set_limits(ThreadletQueue *q, int max_threads,
     ThreadletPool *pool = q->pool;
 
     if (max_threads < 1) {
-        error_setg(errp, "max-threads must be at least 1, not %d",
-                   max_threads);
+        error_setg(errp, "max-threads must be at least 1, not %d", max_threads);
         return false;
     }
     if (min_threads < 0 || min_threads > max_threads) {
-        error_setg(errp, "min-threads must be between 0 and max-threads (%d), "
-                   "not %d", max_threads, min_threads);
+        error_setg(errp,
+                   "min-threads must be between 0 and max-threads (%d), "
+                   "not %d",
+                   max_threads, min_threads);
         return false;
     }
     dp_mutex_lock(&pool->lock);
@@ -569,7 +572,8 @@ static bool pool_is_running_locked(ThreadletPool *pool, ThreadletWork *work)
 {
     ThreadletWorker *w;
 
-    LIST_FOREACH(w, &pool->workers, link) {
+    LIST_FOREACH(w, &pool->workers, link)
+    {
         if (w->current == work) {
             return true;
         }
@@ -645,7 +649,8 @@ static ThreadletCompletions *completions_get_locked(ThreadletPool *pool,
 {
     ThreadletCompletions *comp;
 
-    LIST_FOREACH(comp, &pool->completions, link) {
+    LIST_FOREACH(comp, &pool->completions, link)
+    {
         if (comp->ctx == ctx) {
             if (comp != LIST_FIRST(&pool->completions)) {
                 LIST_REMOVE(comp, link);
@@ -709,8 +714,7 @@ static void completions_deliver(void *opaque)
     }
 }
 
-ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q,
-                                             AioContext *ctx,
+ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              ThreadletFunc *fn, void *arg,
                                              ThreadletDoneFunc *done,
                                              void *opaque)
@@ -744,6 +748,6 @@ ThreadletWork *threadlet_submit_aio(AioContext *ctx, ThreadletFunc *fn,
                                     void *arg, ThreadletDoneFunc *done,
                                     void *opaque)
 {
-    return threadlet_submit_aio_to_queue(threadlet_global_queue(), ctx, fn,
-                                         arg, done, opaque);
+    return threadlet_submit_aio_to_queue(threadlet_global_queue(), ctx, fn, arg,
+                                         done, opaque);
 }

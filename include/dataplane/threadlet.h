@@ -47,7 +47,7 @@
 /* The struct that holds member `member` at ptr (the seed's embedding). */
 #ifndef container_of
 #define container_of(ptr, type, member)                                        \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
+    ((type *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 typedef struct ThreadletQueue ThreadletQueue;
@@ -148,9 +148,9 @@ void threadlet_queue_set_idle_timeout_ns(ThreadletQueue *q, int64_t ns);
 typedef struct ThreadletQueueStats {
     int max_threads;
     int min_threads;
-    int threads;       /* threads alive */
-    int idle_threads;  /* threads waiting for work */
-    int64_t queued;    /* items waiting for a thread now */
+    int threads;        /* threads alive */
+    int idle_threads;   /* threads waiting for work */
+    int64_t queued;     /* items waiting for a thread now */
     uint64_t completed; /* items whose function has returned, in total */
     uint64_t cancelled; /* items cancelled before they ran, in total */
     uint64_t completion_batches; /* BHs that delivered submit_aio results */
@@ -217,8 +217,7 @@ typedef void ThreadletDoneFunc(void *opaque, int ret);
 ThreadletWork *threadlet_submit_aio(AioContext *ctx, ThreadletFunc *fn,
                                     void *arg, ThreadletDoneFunc *done,
                                     void *opaque);
-ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q,
-                                             AioContext *ctx,
+ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              ThreadletFunc *fn, void *arg,
                                              ThreadletDoneFunc *done,
                                              void *opaque);

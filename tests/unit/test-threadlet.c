@@ -125,9 +125,9 @@ static int count_threads(void)
 
 /* A submit_aio item's record: what ran, where, with what result. */
 typedef struct AioItem {
-    Gate *gate;        /* fn blocks here if set */
-    int fn_runs;       /* atomic */
-    int done_runs;     /* done's thread only */
+    Gate *gate;    /* fn blocks here if set */
+    int fn_runs;   /* atomic */
+    int done_runs; /* done's thread only */
     int done_ret;
     pthread_t done_thread;
     int *done_counter; /* incremented (release) by done, if set */
@@ -443,7 +443,7 @@ static void test_submit_aio_done_never_runs_inside_submit(void)
     /* min == max: the worker never exits, so a completion it held back
      * until its next item (or its exit) would hang this test. */
     ThreadletQueue *q = threadlet_queue_new("inside", 1, 1);
-    AioItem it = { .fn_ret = 7 };
+    AioItem it = {.fn_ret = 7};
     int done = 0;
 
     it.done_counter = &done;
@@ -464,7 +464,7 @@ typedef struct LoopThread {
     AioContext *ctx;
     DpThread thread;
     pthread_t self;
-    bool stop; /* atomic */
+    bool stop;  /* atomic */
     bool ready; /* atomic */
 } LoopThread;
 
@@ -482,7 +482,7 @@ static void *loop_thread_fn(void *opaque)
 
 static void test_submit_aio_done_runs_in_ctx_thread(void)
 {
-    LoopThread lt = { 0 };
+    LoopThread lt = {0};
     AioItem items[16];
     int done = 0;
     int i;
@@ -496,7 +496,7 @@ static void test_submit_aio_done_runs_in_ctx_thread(void)
 
     /* Submitted from this thread, completed in the loop thread. */
     for (i = 0; i < 16; i++) {
-        items[i] = (AioItem){ .fn_ret = i, .done_counter = &done };
+        items[i] = (AioItem){.fn_ret = i, .done_counter = &done};
         threadlet_submit_aio(lt.ctx, item_fn, &items[i], item_done, &items[i]);
     }
     for (i = 0; i < WAIT_STEPS && atomic_load_acquire(&done) < 16; i++) {
@@ -526,7 +526,7 @@ static void test_ready_completions_are_delivered_by_one_bh(void)
     int i;
 
     for (i = 0; i < N; i++) {
-        items[i] = (AioItem){ .fn_ret = i, .done_counter = &done };
+        items[i] = (AioItem){.fn_ret = i, .done_counter = &done};
         threadlet_submit_aio_to_queue(q, ctx, item_fn, &items[i], item_done,
                                       &items[i]);
     }
@@ -558,8 +558,8 @@ static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
     AioContext *ctx = aio_context_new(&error_abort);
     ThreadletQueue *q = threadlet_queue_new("cq", 1, 0);
     Gate gate;
-    AioItem blocker = { .fn_ret = 1 };
-    AioItem victim = { .fn_ret = 2 };
+    AioItem blocker = {.fn_ret = 1};
+    AioItem victim = {.fn_ret = 2};
     ThreadletWork *w;
     int done = 0;
 
@@ -593,7 +593,7 @@ static void test_cancel_running_aio_work_returns_running(void)
     AioContext *ctx = aio_context_new(&error_abort);
     ThreadletQueue *q = threadlet_queue_new("cr", 1, 0);
     Gate gate;
-    AioItem it = { .fn_ret = 33 };
+    AioItem it = {.fn_ret = 33};
     ThreadletWork *w;
     int done = 0;
 
@@ -616,7 +616,7 @@ static void test_cancel_finished_aio_work_returns_done(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
     ThreadletQueue *q = threadlet_queue_new("cd", 1, 0);
-    AioItem it = { .fn_ret = 44 };
+    AioItem it = {.fn_ret = 44};
     ThreadletWork *w;
     int done = 0;
 
@@ -713,8 +713,8 @@ static void test_cancel_racing_pickup_never_runs_twice_or_loses(void)
 
         items[i].fn_ret = i;
         items[i].done_counter = &done;
-        w = threadlet_submit_aio_to_queue(q, ctx, item_fn, &items[i],
-                                          item_done, &items[i]);
+        w = threadlet_submit_aio_to_queue(q, ctx, item_fn, &items[i], item_done,
+                                          &items[i]);
         if (i % 3 == 1) {
             sched_yield(); /* vary the window between submit and cancel */
         }
@@ -742,8 +742,7 @@ static void test_cancel_racing_pickup_never_runs_twice_or_loses(void)
     g_assert_cmpuint(stats_of(q).cancelled, ==, (uint64_t)cancelled);
     g_assert_cmpuint(stats_of(q).completed, ==,
                      (uint64_t)(RACE_ROUNDS - cancelled));
-    g_test_message("%d of %d cancelled before pick-up", cancelled,
-                   RACE_ROUNDS);
+    g_test_message("%d of %d cancelled before pick-up", cancelled, RACE_ROUNDS);
     threadlet_queue_destroy(q);
     g_free(items);
     g_free(answers);
@@ -773,21 +772,21 @@ static void test_destroy_waits_for_running_and_cancels_queued(void)
     ThreadletQueue *q = threadlet_queue_new("destroy", RUNNING, 0);
     AioItem running[RUNNING], queued[QUEUED];
     MyRequest plain;
-    Destroyer d = { .q = q };
+    Destroyer d = {.q = q};
     Gate gate;
     int cancelled_done = 0, running_done = 0;
     int i;
 
     gate_init(&gate);
     for (i = 0; i < RUNNING; i++) {
-        running[i] = (AioItem){ .gate = &gate, .fn_ret = 100 + i,
-                                .done_counter = &running_done };
+        running[i] = (AioItem){
+            .gate = &gate, .fn_ret = 100 + i, .done_counter = &running_done};
         threadlet_submit_aio_to_queue(q, ctx, item_fn, &running[i], item_done,
                                       &running[i]);
     }
     gate_wait_arrived(&gate, RUNNING);
     for (i = 0; i < QUEUED; i++) {
-        queued[i] = (AioItem){ .fn_ret = i, .done_counter = &cancelled_done };
+        queued[i] = (AioItem){.fn_ret = i, .done_counter = &cancelled_done};
         threadlet_submit_aio_to_queue(q, ctx, item_fn, &queued[i], item_done,
                                       &queued[i]);
     }
@@ -936,11 +935,13 @@ static void test_million_items_from_4_threads_complete_exactly_once(void)
     int i;
 
     for (i = 0; i < STRESS_THREADS; i++) {
-        s[i] = (Stress){ .q = q, .fn_bits = fn_bits, .done_bits = done_bits,
-                         .base = i * per,
-                         .count = i == STRESS_THREADS - 1
-                                      ? STRESS_ITEMS - i * per : per,
-                         .ctx = aio_context_new(&error_abort) };
+        s[i] = (Stress){
+            .q = q,
+            .fn_bits = fn_bits,
+            .done_bits = done_bits,
+            .base = i * per,
+            .count = i == STRESS_THREADS - 1 ? STRESS_ITEMS - i * per : per,
+            .ctx = aio_context_new(&error_abort)};
         dp_thread_create(&threads[i], "tl-stress", stress_thread, &s[i]);
     }
     for (i = 0; i < STRESS_THREADS; i++) {
