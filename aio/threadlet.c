@@ -62,6 +62,16 @@ struct ThreadletCompletions {
     int64_t inflight;  /* submitted and done not yet run */
     bool bh_scheduled; /* a deliver BH is scheduled and has not started */
     LIST_ENTRY(ThreadletCompletions) link;
+
+    /*
+     * In ctx's thread only: the batch being delivered, and a BH that resumes
+     * it.  A done callback may run a nested aio_poll() waiting for another
+     * completion of the same batch (drain does that); the resume BH, kept
+     * scheduled while items remain, lets the nested poll deliver them.
+     */
+    ThreadletAioWork *batch;
+    AioBH *resume_bh;
+    bool resume_scheduled;
 };
 
 struct ThreadletAioWork {
@@ -107,6 +117,7 @@ struct ThreadletPool {
 static void aio_work_run(ThreadletWork *work);
 static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn);
 static void completions_deliver(void *opaque);
+static void completions_resume(void *opaque);
 
 /* ---- pool life cycle ---------------------------------------------------- */
 
@@ -669,29 +680,29 @@ static ThreadletCompletions *completions_get_locked(ThreadletPool *pool,
 }
 
 /*
- * Runs in comp->ctx: delivers every completion that is ready.  done
- * callbacks run without pool->lock, so they may submit, cancel, or run a
- * nested aio_poll() that delivers a later batch of the same record.
+ * Runs done callbacks from comp->batch until it is empty (in comp->ctx).
+ * Before each callback that leaves items behind, the resume BH is
+ * scheduled, so that a nested aio_poll() in the callback carries on with
+ * them.  Items delivered here stay counted in inflight until this frame
+ * ends, so no nested frame can free the record under it.
  */
-static void completions_deliver(void *opaque)
+static void completions_run_batch(ThreadletCompletions *comp)
 {
-    ThreadletCompletions *comp = opaque;
     ThreadletPool *pool = comp->pool;
     ThreadletAioWork *aw;
-    ThreadletAioWork *next;
     int64_t n = 0;
     bool free_comp;
 
-    dp_mutex_lock(&pool->lock);
-    aw = comp->ready_head;
-    comp->ready_head = NULL;
-    comp->ready_tail = &comp->ready_head;
-    comp->bh_scheduled = false;
-    pool->batches++;
-    dp_mutex_unlock(&pool->lock);
-
-    for (; aw; aw = next) {
-        next = aw->next_ready;
+    while ((aw = comp->batch)) {
+        comp->batch = aw->next_ready;
+        if (comp->batch && !comp->resume_scheduled) {
+            if (!comp->resume_bh) {
+                comp->resume_bh =
+                    aio_bh_new(comp->ctx, completions_resume, comp);
+            }
+            comp->resume_scheduled = true;
+            aio_bh_schedule(comp->resume_bh);
+        }
         if (aw->done) {
             aw->done(aw->opaque, aw->ret);
         }
@@ -699,19 +710,54 @@ static void completions_deliver(void *opaque)
         n++;
     }
 
-    /* Our n items stayed counted in inflight until now, so a nested
-     * delivery above could not free the record under our feet. */
     dp_mutex_lock(&pool->lock);
     comp->inflight -= n;
+    /* inflight == 0 implies an empty batch and no outer frame running. */
     free_comp = comp->inflight == 0 && !comp->bh_scheduled;
     if (free_comp) {
         LIST_REMOVE(comp, link);
     }
     dp_mutex_unlock(&pool->lock);
     if (free_comp) {
+        aio_bh_delete(comp->resume_bh); /* NULL-safe; never runs after */
         g_free(comp);
         pool_unref(pool);
     }
+}
+
+/* The resume BH (see completions_run_batch). */
+static void completions_resume(void *opaque)
+{
+    ThreadletCompletions *comp = opaque;
+
+    comp->resume_scheduled = false;
+    completions_run_batch(comp);
+}
+
+/*
+ * The oneshot BH a worker schedules (in comp->ctx): takes every completion
+ * that is ready and delivers it.  done callbacks run without pool->lock, so
+ * they may submit, cancel, or poll the context.
+ */
+static void completions_deliver(void *opaque)
+{
+    ThreadletCompletions *comp = opaque;
+    ThreadletPool *pool = comp->pool;
+    ThreadletAioWork **tail = &comp->batch;
+
+    /* Appended behind what an outer frame has still to deliver: FIFO. */
+    while (*tail) {
+        tail = &(*tail)->next_ready;
+    }
+    dp_mutex_lock(&pool->lock);
+    *tail = comp->ready_head;
+    comp->ready_head = NULL;
+    comp->ready_tail = &comp->ready_head;
+    comp->bh_scheduled = false;
+    pool->batches++;
+    dp_mutex_unlock(&pool->lock);
+
+    completions_run_batch(comp);
 }
 
 ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,

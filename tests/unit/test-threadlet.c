@@ -551,6 +551,51 @@ static void test_ready_completions_are_delivered_by_one_bh(void)
     aio_context_unref(ctx);
 }
 
+/* done(A) polls the context until done(B) has run, B having completed in
+ * the same batch as A (the drain pattern). */
+typedef struct NestedPoll {
+    AioContext *ctx;
+    AioItem b;
+    bool b_seen_inside_a;
+} NestedPoll;
+
+static void nested_done_a(void *opaque, int ret)
+{
+    NestedPoll *np = opaque;
+    int i;
+
+    for (i = 0; i < 1000 && !np->b.done_runs; i++) {
+        aio_poll(np->ctx, false);
+    }
+    np->b_seen_inside_a = np->b.done_runs == 1;
+}
+
+static void test_done_may_poll_for_a_completion_of_the_same_batch(void)
+{
+    AioContext *ctx = aio_context_new(&error_abort);
+    ThreadletQueue *q = threadlet_queue_new("nested", 1, 1);
+    NestedPoll np = {.ctx = ctx, .b = {.fn_ret = 2}};
+    AioItem a = {.fn_ret = 1};
+    ThreadletQueueStats s;
+
+    threadlet_submit_aio_to_queue(q, ctx, item_fn, &a, nested_done_a, &np);
+    threadlet_submit_aio_to_queue(q, ctx, item_fn, &np.b, item_done, &np.b);
+    wait_completed(q, 2);
+    g_assert_cmpuint(stats_of(q).completion_batches, ==, 0);
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_true(np.b_seen_inside_a);
+    g_assert_cmpint(np.b.done_runs, ==, 1);
+    g_assert_cmpint(np.b.done_ret, ==, 2);
+    /* Nothing is delivered twice afterwards. */
+    while (aio_poll(ctx, false)) {
+    }
+    g_assert_cmpint(np.b.done_runs, ==, 1);
+    threadlet_queue_get_stats(q, &s);
+    g_assert_cmpuint(s.completion_batches, ==, 1);
+    threadlet_queue_destroy(q);
+    aio_context_unref(ctx);
+}
+
 /* ---- cancel ------------------------------------------------------------- */
 
 static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
@@ -1097,6 +1142,8 @@ int main(int argc, char **argv)
                     test_submit_aio_done_runs_in_ctx_thread);
     g_test_add_func("/threadlet/aio/ready-completions-one-bh",
                     test_ready_completions_are_delivered_by_one_bh);
+    g_test_add_func("/threadlet/aio/done-may-poll-for-same-batch",
+                    test_done_may_poll_for_a_completion_of_the_same_batch);
     g_test_add_func("/threadlet/cancel/queued-aio-done-ecanceled",
                     test_cancel_queued_aio_work_runs_done_with_ecanceled);
     g_test_add_func("/threadlet/cancel/running-aio-returns-running",
