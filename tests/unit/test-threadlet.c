@@ -794,6 +794,51 @@ static void test_cancel_racing_pickup_never_runs_twice_or_loses(void)
     aio_context_unref(ctx);
 }
 
+typedef struct RaceWork {
+    ThreadletWork work;
+    int runs; /* atomic */
+} RaceWork;
+
+static void race_work_func(ThreadletWork *work)
+{
+    RaceWork *rw = container_of(work, RaceWork, work);
+
+    atomic_fetch_add_seq(&rw->runs, 1);
+}
+
+/* The same race for plain work: CANCELLED means func never runs, anything
+ * else means it runs exactly once. */
+static void test_cancel_racing_pickup_plain_work(void)
+{
+    ThreadletQueue *q = threadlet_queue_new("race-plain", 4, 4);
+    RaceWork *items = g_new0(RaceWork, RACE_ROUNDS);
+    int *answers = g_new(int, RACE_ROUNDS);
+    int cancelled = 0;
+    int i;
+
+    for (i = 0; i < RACE_ROUNDS; i++) {
+        items[i].work.func = race_work_func;
+        threadlet_submit_to_queue(q, &items[i].work);
+        if (i % 3 == 1) {
+            sched_yield();
+        }
+        answers[i] = threadlet_cancel(&items[i].work);
+        cancelled += answers[i] == THREADLET_CANCELLED;
+    }
+    wait_completed(q, RACE_ROUNDS - cancelled);
+    for (i = 0; i < RACE_ROUNDS; i++) {
+        int runs = atomic_read_seq(&items[i].runs);
+
+        g_assert_cmpint(runs, ==, answers[i] == THREADLET_CANCELLED ? 0 : 1);
+        g_assert_cmpint(threadlet_cancel(&items[i].work), ==,
+                        answers[i] == THREADLET_CANCELLED ? THREADLET_CANCELLED
+                                                          : THREADLET_DONE);
+    }
+    threadlet_queue_destroy(q);
+    g_free(items);
+    g_free(answers);
+}
+
 /* ---- destroy ------------------------------------------------------------ */
 
 typedef struct Destroyer {
@@ -1117,6 +1162,108 @@ static void test_anonymous_queue_cannot_be_an_object(void)
     threadlet_queue_destroy(&q);
 }
 
+/*
+ * Four threads submit into one context that a fifth thread runs: the
+ * per-context record is created, shared, emptied and freed again while
+ * the submitters race, and every done still runs once, in the loop thread.
+ */
+#define SHARED_ITEMS 200000
+
+typedef struct SharedLoop {
+    AioContext *ctx;
+    ThreadletQueue *q;
+    uint64_t *bits;
+    pthread_t loop_thread;
+    int done;       /* loop thread only */
+    int errors;     /* loop thread only */
+    int next_index; /* atomic */
+} SharedLoop;
+
+typedef struct SharedItem {
+    SharedLoop *sl;
+    int index;
+} SharedItem;
+
+static int shared_fn(void *arg)
+{
+    SharedItem *it = arg;
+
+    return it->index;
+}
+
+static void shared_done(void *opaque, int ret)
+{
+    SharedItem *it = opaque;
+    SharedLoop *sl = it->sl;
+
+    if (ret != it->index || !set_bit_once(sl->bits, it->index) ||
+        !pthread_equal(pthread_self(), sl->loop_thread)) {
+        sl->errors++;
+    }
+    sl->done++;
+    g_free(it);
+}
+
+static void *shared_submitter(void *opaque)
+{
+    SharedLoop *sl = opaque;
+    int i;
+
+    for (i = 0; i < SHARED_ITEMS / STRESS_THREADS; i++) {
+        SharedItem *it = g_new(SharedItem, 1);
+
+        it->sl = sl;
+        it->index = atomic_fetch_add_seq(&sl->next_index, 1);
+        threadlet_submit_aio_to_queue(sl->q, sl->ctx, shared_fn, it,
+                                      shared_done, it);
+        if (i % 256 == 255) {
+            sched_yield(); /* let the record go idle now and then */
+        }
+    }
+    return NULL;
+}
+
+static void *shared_loop(void *opaque)
+{
+    SharedLoop *sl = opaque;
+    int steps;
+
+    for (steps = 0; steps < 50 * SHARED_ITEMS && sl->done < SHARED_ITEMS;
+         steps++) {
+        aio_poll(sl->ctx, true);
+    }
+    return NULL;
+}
+
+static void test_submitters_sharing_one_context_complete_exactly_once(void)
+{
+    SharedLoop sl = {0};
+    DpThread loop, subs[STRESS_THREADS];
+    int i;
+
+    sl.ctx = aio_context_new(&error_abort);
+    sl.q = threadlet_queue_new("shared", 4, 0);
+    sl.bits = g_new0(uint64_t, (SHARED_ITEMS + 63) / 64);
+    dp_thread_create(&loop, "tl-shared-loop", shared_loop, &sl);
+    sl.loop_thread = loop.t;
+    for (i = 0; i < STRESS_THREADS; i++) {
+        dp_thread_create(&subs[i], "tl-shared-sub", shared_submitter, &sl);
+    }
+    for (i = 0; i < STRESS_THREADS; i++) {
+        dp_thread_join(&subs[i]);
+    }
+    dp_thread_join(&loop);
+    g_assert_cmpint(sl.done, ==, SHARED_ITEMS);
+    g_assert_cmpint(sl.errors, ==, 0);
+    for (i = 0; i < SHARED_ITEMS; i++) {
+        g_assert_true(sl.bits[i / 64] & (1ULL << (i % 64)));
+    }
+    g_assert_false(aio_poll(sl.ctx, false));
+    threadlet_queue_destroy(sl.q);
+    g_free(sl.bits);
+    aio_context_unref(sl.ctx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1156,12 +1303,16 @@ int main(int argc, char **argv)
                     test_cancel_on_other_queue_is_einval);
     g_test_add_func("/threadlet/cancel/racing-pickup-exactly-once",
                     test_cancel_racing_pickup_never_runs_twice_or_loses);
+    g_test_add_func("/threadlet/cancel/racing-pickup-plain-work",
+                    test_cancel_racing_pickup_plain_work);
     g_test_add_func("/threadlet/destroy/waits-running-cancels-queued",
                     test_destroy_waits_for_running_and_cancels_queued);
     g_test_add_func("/threadlet/destroy/joins-min-threads",
                     test_destroy_idle_queue_joins_min_threads);
     g_test_add_func("/threadlet/stress/million-from-4-threads-exactly-once",
                     test_million_items_from_4_threads_complete_exactly_once);
+    g_test_add_func("/threadlet/stress/shared-context-exactly-once",
+                    test_submitters_sharing_one_context_complete_exactly_once);
     g_test_add_func("/threadlet/object/named-queue-live-counters",
                     test_named_queue_is_an_object_with_live_counters);
     g_test_add_func("/threadlet/object/global-queue",
