@@ -72,7 +72,15 @@ struct ThreadletCompletions {
     ThreadletAioWork *batch;
     AioBH *resume_bh;
     bool resume_scheduled;
+
+    /* Under pool->lock: delivered items kept for reuse by the next submits
+     * to this context (saves a malloc/free pair per item). */
+    ThreadletAioWork *spare;
+    int nspare;
 };
+
+/* Spare items kept per record, at most. */
+#define THREADLET_MAX_SPARE 256
 
 struct ThreadletAioWork {
     ThreadletWork work;
@@ -690,6 +698,8 @@ static void completions_run_batch(ThreadletCompletions *comp)
 {
     ThreadletPool *pool = comp->pool;
     ThreadletAioWork *aw;
+    ThreadletAioWork *used = NULL; /* delivered here, to recycle */
+    ThreadletAioWork **used_tail = &used;
     int64_t n = 0;
     bool free_comp;
 
@@ -706,7 +716,9 @@ static void completions_run_batch(ThreadletCompletions *comp)
         if (aw->done) {
             aw->done(aw->opaque, aw->ret);
         }
-        g_free(aw);
+        aw->next_ready = NULL;
+        *used_tail = aw;
+        used_tail = &aw->next_ready;
         n++;
     }
 
@@ -716,12 +728,23 @@ static void completions_run_batch(ThreadletCompletions *comp)
     free_comp = comp->inflight == 0 && !comp->bh_scheduled;
     if (free_comp) {
         LIST_REMOVE(comp, link);
+    } else if (used && comp->nspare < THREADLET_MAX_SPARE) {
+        *used_tail = comp->spare;
+        comp->spare = used;
+        comp->nspare += n;
+        used = NULL;
     }
     dp_mutex_unlock(&pool->lock);
     if (free_comp) {
+        *used_tail = comp->spare;
         aio_bh_delete(comp->resume_bh); /* NULL-safe; never runs after */
         g_free(comp);
         pool_unref(pool);
+    }
+    while (used) {
+        aw = used;
+        used = aw->next_ready;
+        g_free(aw);
     }
 }
 
@@ -766,22 +789,31 @@ ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              void *opaque)
 {
     ThreadletPool *pool = q->pool;
-    ThreadletAioWork *aw = g_new(ThreadletAioWork, 1);
+    ThreadletCompletions *comp;
+    ThreadletAioWork *aw;
     bool wake;
 
     g_assert(ctx && fn);
+    if (pool_has_zombies(pool)) {
+        pool_reap(pool);
+    }
+    dp_mutex_lock(&pool->lock);
+    comp = completions_get_locked(pool, ctx);
+    aw = comp->spare;
+    if (aw) {
+        comp->spare = aw->next_ready;
+        comp->nspare--;
+    } else {
+        aw = g_new(ThreadletAioWork, 1);
+    }
     aw->work.func = aio_work_run;
+    aw->comp = comp;
     aw->fn = fn;
     aw->arg = arg;
     aw->done = done;
     aw->opaque = opaque;
     aw->ret = 0;
-    if (pool_has_zombies(pool)) {
-        pool_reap(pool);
-    }
-    dp_mutex_lock(&pool->lock);
-    aw->comp = completions_get_locked(pool, ctx);
-    aw->comp->inflight++;
+    comp->inflight++;
     wake = pool_enqueue_locked(pool, &aw->work);
     dp_mutex_unlock(&pool->lock);
     if (wake) {

@@ -212,7 +212,9 @@ typedef void ThreadletDoneFunc(void *opaque, int ret);
  * -ECANCELED if the work was cancelled before it ran).  done runs exactly
  * once, never inside this call.  done may be NULL.  ctx must stay alive and
  * keep being polled until done has run.  Returns a handle for
- * threadlet_cancel(), valid until done returns.  Any thread.
+ * threadlet_cancel(), valid until done returns (the pool then reuses its
+ * memory for later items, so a stale handle may name another item).
+ * Any thread.
  */
 ThreadletWork *threadlet_submit_aio(AioContext *ctx, ThreadletFunc *fn,
                                     void *arg, ThreadletDoneFunc *done,
