@@ -258,7 +258,7 @@ static void completion_schedule(ThreadletCompletions *comp)
  */
 static ThreadletWork *worker_next_locked(ThreadletPool *pool)
 {
-    int64_t deadline = 0;
+    int64_t idle_since = 0;
 
     for (;;) {
         if (pool->threads > pool->max_threads) {
@@ -270,21 +270,23 @@ static ThreadletWork *worker_next_locked(ThreadletPool *pool)
         if (pool->destroying) {
             return NULL;
         }
-        if (deadline == 0) {
-            deadline = clock_monotonic_ns() + pool->idle_timeout_ns;
+        if (idle_since == 0) {
+            idle_since = clock_monotonic_ns();
         }
         pool->idle_threads++;
-        bool woken =
-            dp_cond_timedwait_ns(&pool->work_cond, &pool->lock, deadline);
+        /* Re-read each time: set_idle_timeout_ns() broadcasts a change. */
+        dp_cond_timedwait_ns(&pool->work_cond, &pool->lock,
+                             idle_since + pool->idle_timeout_ns);
         pool->idle_threads--;
         if (pool->wakes_pending > 0) {
             pool->wakes_pending--;
         }
-        if (!woken && TAILQ_EMPTY(&pool->queue) && !pool->destroying) {
+        if (TAILQ_EMPTY(&pool->queue) && !pool->destroying &&
+            clock_monotonic_ns() >= idle_since + pool->idle_timeout_ns) {
             if (pool->threads > pool->min_threads) {
                 return NULL;
             }
-            deadline = 0; /* a kept thread starts a new idle period */
+            idle_since = 0; /* a kept thread starts a new idle period */
         }
     }
 }
@@ -543,6 +545,8 @@ void threadlet_queue_set_idle_timeout_ns(ThreadletQueue *q, int64_t ns)
     g_assert(ns > 0);
     dp_mutex_lock(&pool->lock);
     pool->idle_timeout_ns = ns;
+    /* Idle threads recompute their deadline (a shorter one may be past). */
+    dp_cond_broadcast(&pool->work_cond);
     dp_mutex_unlock(&pool->lock);
 }
 

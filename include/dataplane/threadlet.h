@@ -140,8 +140,8 @@ bool threadlet_queue_set_limits(ThreadletQueue *q, int max_threads,
 
 /*
  * How long an idle thread above min_threads waits for work before it
- * exits; ns > 0.  Threads already waiting pick the new value up on their
- * next wait.  Any thread.
+ * exits; ns > 0.  Threads already waiting apply the new value at once (to
+ * the time they have already been idle).  Any thread.
  */
 void threadlet_queue_set_idle_timeout_ns(ThreadletQueue *q, int64_t ns);
 

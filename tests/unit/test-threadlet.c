@@ -385,6 +385,39 @@ static void test_burst_of_blocking_items_wakes_every_idle_thread(void)
     }
 }
 
+/* Threads idle under the default 10 s timeout exit once it is shortened. */
+static void test_shorter_idle_timeout_applies_to_waiting_threads(void)
+{
+    ThreadletQueue *q = threadlet_queue_new("retime", 3, 0);
+    MyRequest r[3];
+    Gate gate;
+    int i;
+
+    gate_init(&gate);
+    for (i = 0; i < 3; i++) {
+        my_request_init(&r[i], i);
+        r[i].work.func = my_request_func;
+        r[i].gate = &gate;
+        threadlet_submit_to_queue(q, &r[i].work);
+    }
+    gate_wait_arrived(&gate, 3);
+    gate_open(&gate);
+    for (i = 0; i < WAIT_STEPS && stats_of(q).idle_threads < 3; i++) {
+        sched_yield();
+    }
+    g_assert_cmpint(stats_of(q).idle_threads, ==, 3);
+    threadlet_queue_set_idle_timeout_ns(q, 1000); /* 1 µs */
+    for (i = 0; i < WAIT_STEPS && stats_of(q).threads > 0; i++) {
+        sched_yield();
+    }
+    g_assert_cmpint(stats_of(q).threads, ==, 0);
+    threadlet_queue_destroy(q);
+    for (i = 0; i < 3; i++) {
+        my_request_cleanup(&r[i]);
+    }
+    gate_destroy(&gate);
+}
+
 static void test_set_limits_rejects_bad_values(void)
 {
     ThreadletQueue *q = threadlet_queue_new("limits", 4, 1);
@@ -1279,6 +1312,8 @@ int main(int argc, char **argv)
                     test_idle_threads_shrink_to_min);
     g_test_add_func("/threadlet/queue/burst-wakes-every-idle-thread",
                     test_burst_of_blocking_items_wakes_every_idle_thread);
+    g_test_add_func("/threadlet/queue/shorter-idle-timeout-applies-at-once",
+                    test_shorter_idle_timeout_applies_to_waiting_threads);
     g_test_add_func("/threadlet/queue/set-limits-rejects-bad-values",
                     test_set_limits_rejects_bad_values);
     g_test_add_func("/threadlet/queue/lowering-max-retires-surplus",
