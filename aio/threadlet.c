@@ -4,20 +4,27 @@
  *
  * One mutex per pool protects everything in it: the FIFO of queued work,
  * the thread counts, each worker's `current` item, and the completion lists
- * of submit_aio work.  A worker takes it twice per item: once to pick the
- * item up, once (merged with picking up the next) to record that it ended.
+ * of submit_aio work.  A worker takes it once per item (recording the end of
+ * one item and picking up the next under the same hold).
+ *
+ * Waking: at most one signal to idle threads is in flight; the thread it
+ * wakes passes the wake on if work remains (pool_kick_locked), so tiny items
+ * wake few threads and the submitter pays for one futex wake at most.
  *
  * submit_aio completions are batched per (pool, AioContext) pair in a
  * ThreadletCompletions record: a finished item is appended to the record's
  * ready list, and only the item that finds the list idle (bh_scheduled was
  * false) schedules a oneshot BH in the context.  That BH takes the whole
  * list at once, so N completions ready before the loop runs cost one BH and
- * at most one wake-up.
+ * at most one wake-up.  Delivered items stay on the record as spares for
+ * the next submits to that context.
  *
  * Lifetimes.  A record exists while it has items in flight (submitted, done
- * not yet run) or a BH scheduled; it is freed by its last BH.  Records keep
- * the pool (not the queue handle) alive through pool->refcnt, so a queue can
- * be destroyed while completions still wait for their contexts.
+ * not yet run) or a oneshot BH scheduled; the delivery that finds neither
+ * frees it.  Records keep the pool (not the queue handle) alive through
+ * pool->refcnt, so a queue can be destroyed while completions still wait
+ * for their contexts.  A worker holds a context reference while it
+ * schedules into that context (completion_schedule).
  *
  * Lock order: pool->lock is a leaf, except that aio_bh_schedule_oneshot()
  * (lock-free) may be called under it on the cold paths (cancel, destroy).
@@ -361,13 +368,13 @@ static void *worker_thread(void *opaque)
 static void pool_spawn_locked(ThreadletPool *pool)
 {
     ThreadletWorker *w = g_new0(ThreadletWorker, 1);
+    const char *label = pool->name ? pool->name : "anon";
     char name[16];
 
     w->pool = pool;
     pool->threads++;
     LIST_INSERT_HEAD(&pool->workers, w, link);
-    const char *label = pool->name ? pool->name : "anon";
-
+    /* "tl-global-3": the kernel keeps 15 bytes of a thread's name. */
     if (g_str_has_prefix(label, "threadlet-")) {
         label += strlen("threadlet-");
     }
@@ -389,7 +396,7 @@ static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn)
     bool wake = false;
 
     /* A wake-up in flight means the thread on its way will chain. */
-    if (pool->idle_threads > pool->wakes_pending && pool->wakes_pending == 0) {
+    if (pool->wakes_pending == 0 && pool->idle_threads > 0) {
         pool->wakes_pending++;
         wake = true;
     }
@@ -402,9 +409,8 @@ static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn)
 }
 
 /*
- * Queues work.  Returns true if the caller must signal work_cond after
- * unlocking: an idle thread exists that no earlier item has claimed yet
- * (every queued item beyond the idle threads' count needs another thread).
+ * Queues work and starts or wakes a thread for it (pool_kick_locked).
+ * Returns true if the caller must signal work_cond after unlocking.
  */
 static bool pool_enqueue_locked(ThreadletPool *pool, ThreadletWork *work)
 {
