@@ -47,7 +47,7 @@
 /* The struct that holds member `member` at ptr (the seed's embedding). */
 #ifndef container_of
 #define container_of(ptr, type, member)                                        \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
+    ((type *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 typedef struct ThreadletQueue ThreadletQueue;
@@ -112,16 +112,20 @@ ThreadletQueue *threadlet_queue_new(const char *name, int max_threads,
  *  - Work already running is waited for; then every thread is joined.
  *  - Completions not yet delivered stay valid: their BHs run in their
  *    contexts after destroy returns (those contexts must go on running).
- * Any thread except one of q's own workers.  Nobody may submit to q
- * concurrently with or after destroy.  The global queue is never destroyed.
+ * Any thread except one of q's own workers; the main loop thread if q is
+ * in the object registry (destroy removes it from there).  Nobody may
+ * submit to q concurrently with or after destroy.  The global queue is
+ * never destroyed.
  */
 void threadlet_queue_destroy(ThreadletQueue *q);
 
-/* The global queue, created on first use (thread-safe).  Any thread. */
+/* The global queue, created on first use (thread-safe).  Any thread.
+ * Its name is THREADLET_GLOBAL_QUEUE_NAME. */
+#define THREADLET_GLOBAL_QUEUE_NAME "threadlet-global"
 ThreadletQueue *threadlet_global_queue(void);
 
-/* The name given to threadlet_queue_new(), "global" for the global queue,
- * NULL for anonymous queues.  Any thread. */
+/* The name given to threadlet_queue_new(), THREADLET_GLOBAL_QUEUE_NAME for
+ * the global queue, NULL for anonymous queues.  Any thread. */
 const char *threadlet_queue_get_name(ThreadletQueue *q);
 
 /*
@@ -136,17 +140,17 @@ bool threadlet_queue_set_limits(ThreadletQueue *q, int max_threads,
 
 /*
  * How long an idle thread above min_threads waits for work before it
- * exits; ns > 0.  Threads already waiting pick the new value up on their
- * next wait.  Any thread.
+ * exits; ns > 0.  Threads already waiting apply the new value at once (to
+ * the time they have already been idle).  Any thread.
  */
 void threadlet_queue_set_idle_timeout_ns(ThreadletQueue *q, int64_t ns);
 
 typedef struct ThreadletQueueStats {
     int max_threads;
     int min_threads;
-    int threads;       /* threads alive */
-    int idle_threads;  /* threads waiting for work */
-    int64_t queued;    /* items waiting for a thread now */
+    int threads;        /* threads alive */
+    int idle_threads;   /* threads waiting for work */
+    int64_t queued;     /* items waiting for a thread now */
     uint64_t completed; /* items whose function has returned, in total */
     uint64_t cancelled; /* items cancelled before they ran, in total */
     uint64_t completion_batches; /* BHs that delivered submit_aio results */
@@ -154,6 +158,18 @@ typedef struct ThreadletQueueStats {
 
 /* A consistent snapshot (taken under the queue's lock).  Any thread. */
 void threadlet_queue_get_stats(ThreadletQueue *q, ThreadletQueueStats *stats);
+
+/*
+ * Makes a named queue visible in the object registry as /objects/<name>,
+ * type "threadlet-queue", with int properties max-threads and min-threads
+ * (settable: threadlet_queue_set_limits()) and threads, idle-threads,
+ * queued and completed (read-only; the stats above).  For the global queue
+ * the id is THREADLET_GLOBAL_QUEUE_NAME.  Returns false and sets errp for
+ * an anonymous queue, a queue already registered, or an id the registry
+ * refuses (taken, malformed).  Main loop thread only (the registry's rule);
+ * threadlet_queue_destroy() unregisters the queue.
+ */
+bool threadlet_queue_register_object(ThreadletQueue *q, Error **errp);
 
 /*
  * Queues work on q (or on the global queue); work->func(work) runs on one
@@ -196,13 +212,14 @@ typedef void ThreadletDoneFunc(void *opaque, int ret);
  * -ECANCELED if the work was cancelled before it ran).  done runs exactly
  * once, never inside this call.  done may be NULL.  ctx must stay alive and
  * keep being polled until done has run.  Returns a handle for
- * threadlet_cancel(), valid until done returns.  Any thread.
+ * threadlet_cancel(), valid until done returns (the pool then reuses its
+ * memory for later items, so a stale handle may name another item).
+ * Any thread.
  */
 ThreadletWork *threadlet_submit_aio(AioContext *ctx, ThreadletFunc *fn,
                                     void *arg, ThreadletDoneFunc *done,
                                     void *opaque);
-ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q,
-                                             AioContext *ctx,
+ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              ThreadletFunc *fn, void *arg,
                                              ThreadletDoneFunc *done,
                                              void *opaque);
