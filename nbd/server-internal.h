@@ -135,6 +135,8 @@ struct NbdClient {
 
 /* Main loop.  The export named name, or NULL. */
 NbdExport *nbd_server_find_export(const char *name);
+/* Main loop.  False once exp has been deleted (it may be freed). */
+bool nbd_server_export_is_live(const NbdExport *exp);
 typedef void NbdExportIter(NbdExport *exp, void *opaque);
 /* Main loop.  Every export not being deleted. */
 void nbd_server_foreach_export(NbdExportIter *fn, void *opaque);
