@@ -658,8 +658,9 @@ static void abrupt_client(Server *s, int i)
 
 static void test_1000_abrupt_disconnects_leak_nothing(void)
 {
-    Server *s = server_start(g_getenv("ABRUPT_ARGS") ? g_getenv("ABRUPT_ARGS")
-                                                     : "--move-every-ms 20");
+    Server *s = server_start(g_getenv("NBD_ABRUPT_SERVER_ARGS")
+                                 ? g_getenv("NBD_ABRUPT_SERVER_ARGS")
+                                 : "--move-every-ms 20");
     struct nbd_handle *h;
     Stats base, after;
     char *pattern = g_malloc(65536), *back = g_malloc(65536);
