@@ -225,6 +225,21 @@ static void test_server_start_twice_refused(Fixture *f, gconstpointer data)
     g_clear_pointer(&err, error_free);
 }
 
+static void test_server_start_keeps_a_regular_file(Fixture *f,
+                                                   gconstpointer data)
+{
+    char *path = g_build_filename(f->dir, "file", NULL);
+    Error *err = NULL;
+
+    g_assert_true(nbd_server_stop(&error_abort));
+    g_assert_true(g_file_set_contents(path, "keep", -1, NULL));
+    g_assert_false(nbd_server_start(path, 0, 0, &err));
+    error_free(err);
+    g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
+    g_remove(path);
+    g_free(path);
+}
+
 /* ---- transmission in the IOThread -------------------------------------- */
 
 static void rw_client(ClientThread *ct)
@@ -454,6 +469,7 @@ int main(int argc, char **argv)
     T(export_add_refuses_bad_arguments);
     T(export_list_shows_exports);
     T(server_start_twice_refused);
+    T(server_start_keeps_a_regular_file);
     T(write_then_read_back_from_iothread);
     T(connection_follows_node_moves_under_io);
     T(drained_section_holds_new_requests);
