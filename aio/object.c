@@ -1,5 +1,7 @@
 /*
- * The object registry: types, /objects/<id>, properties.  See
+ * The object registry: objects at /objects/<id>, object_add/del, registered
+ * instances, paths, users, cleanup.  Types are in object-type.c, runtime
+ * properties in object-property.c, values in object-value.c.  See
  * include/dataplane/object.h for the model and the error sentences.
  *
  * All state lives in `registry` and belongs to one thread, the owner (the

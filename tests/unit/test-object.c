@@ -8,6 +8,7 @@
  * registered, and ends with object_registry_cleanup(); the fixture then
  * checks that every widget made was destroyed exactly once.
  */
+#include <errno.h>
 #include <glib.h>
 #include <stdint.h>
 #include <string.h>
@@ -1158,6 +1159,84 @@ static void test_value_parse_int_accepts_decimal_hex_and_limits(Fixture *f,
     }
 }
 
+/*
+ * Reference for the int syntax, written the other way round: shape checked
+ * by hand, magnitude converted by GLib's strtoull.
+ */
+static bool reference_parse_int(const char *s, int64_t *out)
+{
+    bool negative = *s == '-';
+    const char *digits = s + (*s == '-' || *s == '+');
+    const char *end = NULL;
+    unsigned base = 10;
+    guint64 mag;
+    size_t i;
+
+    if (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+        base = 16;
+        digits += 2;
+    } else if (digits[0] == '0' && digits[1]) {
+        return false;
+    }
+    if (!*digits) {
+        return false;
+    }
+    for (i = 0; digits[i]; i++) {
+        if (base == 10 ? !g_ascii_isdigit(digits[i])
+                       : !g_ascii_isxdigit(digits[i])) {
+            return false;
+        }
+    }
+    errno = 0;
+    mag = g_ascii_strtoull(digits, (gchar **)&end, base);
+    if (errno == ERANGE || *end ||
+        mag > (negative ? (guint64)INT64_MAX + 1 : (guint64)INT64_MAX)) {
+        return false;
+    }
+    *out = negative ? (int64_t)(0 - mag) : (int64_t)mag;
+    return true;
+}
+
+static void
+test_value_parse_int_matches_reference_on_random_input(Fixture *f,
+                                                       gconstpointer d)
+{
+    static const char alphabet[] = "0123456789000999+-xXaF g";
+    GRand *rand = g_rand_new_with_seed(20261128);
+    char buf[32];
+    int n, accepted = 0;
+
+    for (n = 0; n < 20000; n++) {
+        int len = g_rand_int_range(rand, 0, 24);
+        int64_t want = 0;
+        ObjectValue v;
+        bool ok;
+        int i;
+
+        for (i = 0; i < len; i++) {
+            buf[i] = alphabet[g_rand_int_range(rand, 0, sizeof(alphabet) - 1)];
+        }
+        buf[len] = '\0';
+        /* Often start like a number, so that both paths get exercised. */
+        if (len > 2 && n % 3 == 0) {
+            buf[0] = "+-1"[(n / 3) % 3];
+            buf[1] = '0' + g_rand_int_range(rand, 1, 10);
+        }
+        if (len > 3 && n % 5 == 0) {
+            memcpy(buf, "0x", 2);
+        }
+        ok = object_value_parse(OBJECT_VALUE_INT, "n", buf, &v, NULL);
+        g_assert_cmpint(ok, ==, reference_parse_int(buf, &want));
+        if (ok) {
+            g_assert_cmpint(v.i, ==, want);
+            accepted++;
+        }
+    }
+    /* The generator must produce valid numbers too, or this proves little. */
+    g_assert_cmpint(accepted, >, 1000);
+    g_rand_free(rand);
+}
+
 static void test_value_parse_bool_accepts_keyval_spellings(Fixture *f,
                                                            gconstpointer d)
 {
@@ -1510,6 +1589,8 @@ int main(int argc, char **argv)
 
     TEST("/value/parse-int-accepts-decimal-hex-and-limits",
          test_value_parse_int_accepts_decimal_hex_and_limits);
+    TEST("/value/parse-int-matches-reference-on-random-input",
+         test_value_parse_int_matches_reference_on_random_input);
     TEST("/value/parse-bool-accepts-keyval-spellings",
          test_value_parse_bool_accepts_keyval_spellings);
     TEST("/value/to-string-round-trips", test_value_to_string_round_trips);
