@@ -501,6 +501,70 @@ GPtrArray *object_list(void)
     return out;
 }
 
+/* ---- qom-list --------------------------------------------------------- */
+
+static void qom_entry_free(gpointer p)
+{
+    ObjectQomEntry *e = p;
+
+    g_free(e->name);
+    g_free(e->type);
+    g_free(e);
+}
+
+static void qom_entry_add(GPtrArray *out, const char *name, char *type)
+{
+    ObjectQomEntry *e = g_new(ObjectQomEntry, 1);
+
+    e->name = g_strdup(name);
+    e->type = type;
+    g_ptr_array_add(out, e);
+}
+
+GPtrArray *object_qom_list(const char *path, Error **errp)
+{
+    GPtrArray *out;
+    Object *obj;
+
+    object_registry_check_thread();
+    out = g_ptr_array_new_with_free_func(qom_entry_free);
+    if (path && strcmp(path, "/") == 0) {
+        qom_entry_add(out, "type", g_strdup("string"));
+        qom_entry_add(out, "objects", g_strdup("child<container>"));
+    } else if (path && (strcmp(path, "/objects") == 0 ||
+                        strcmp(path, "/objects/") == 0 ||
+                        strcmp(path, "objects") == 0)) {
+        GPtrArray *objects = object_list();
+        guint i;
+
+        qom_entry_add(out, "type", g_strdup("string"));
+        for (i = 0; i < objects->len; i++) {
+            ObjectInfo *info = g_ptr_array_index(objects, i);
+
+            qom_entry_add(out, info->id,
+                          g_strdup_printf("child<%s>", info->type));
+        }
+        g_ptr_array_unref(objects);
+    } else if ((obj = lookup_path(path)) != NULL) {
+        GPtrArray *props = object_property_list(obj);
+        guint i;
+
+        for (i = 0; i < props->len; i++) {
+            ObjectPropertyDesc *p = g_ptr_array_index(props, i);
+
+            qom_entry_add(out, p->name,
+                          g_strdup(object_value_type_qom_name(p->type)));
+        }
+        g_ptr_array_unref(props);
+    } else {
+        g_ptr_array_unref(out);
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
+                  path ? path : "");
+        return NULL;
+    }
+    return out;
+}
+
 /* ---- users ------------------------------------------------------------ */
 
 void object_user_add(Object *obj, const char *user)

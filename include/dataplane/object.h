@@ -297,6 +297,22 @@ typedef struct ObjectInfo {
  */
 GPtrArray *object_list(void);
 
+/* One line of qom-list: a child or a property and its QOM type name. */
+typedef struct ObjectQomEntry {
+    char *name;
+    char *type; /* "child<iothread>", "child<container>", "string", "int",
+                   "bool" */
+} ObjectQomEntry;
+/*
+ * What QEMU's qom-list shows for path, as ObjectQomEntry * (owned by the
+ * array): for "/" its "type" and the "objects" container; for "/objects"
+ * ("/objects/", "objects") its "type" and one child<type> per object, sorted
+ * by id; for an object (any form object_resolve() takes) its properties in
+ * object_property_list() order.  NULL and "Device '<path>' not found" (class
+ * DeviceNotFound) for anything else.
+ */
+GPtrArray *object_qom_list(const char *path, Error **errp);
+
 /* ---- users ------------------------------------------------------------- */
 
 /*

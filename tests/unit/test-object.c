@@ -920,6 +920,73 @@ static void test_type_list_gives_types_and_creation_props(Fixture *f,
     g_ptr_array_unref(creatable);
 }
 
+/* Asserts qom-list of path gives exactly the "name:type" pairs in want. */
+static void assert_qom_list(const char *path, const char *const *want, size_t n)
+{
+    GPtrArray *list = object_qom_list(path, &error_abort);
+    size_t i;
+
+    g_assert_cmpuint(list->len, ==, n);
+    for (i = 0; i < n; i++) {
+        ObjectQomEntry *e = g_ptr_array_index(list, i);
+        char *got = g_strdup_printf("%s:%s", e->name, e->type);
+
+        g_assert_cmpstr(got, ==, want[i]);
+        g_free(got);
+    }
+    g_ptr_array_unref(list);
+}
+
+static void test_qom_list_of_root_shows_objects_container(Fixture *f,
+                                                          gconstpointer d)
+{
+    static const char *const want[] = {"type:string",
+                                       "objects:child<container>"};
+
+    assert_qom_list("/", want, G_N_ELEMENTS(want));
+}
+
+static void test_qom_list_of_objects_shows_children(Fixture *f, gconstpointer d)
+{
+    static const char *const want[] = {"type:string", "io0:child<test-widget>",
+                                       "main-loop:child<test-loop>"};
+    static const char *const empty[] = {"type:string"};
+    Loop loop = {0};
+
+    assert_qom_list("/objects", empty, G_N_ELEMENTS(empty));
+    object_register_instance("test-loop", "main-loop", &loop, &error_abort);
+    add_widget("io0", "size", "1", NULL);
+    assert_qom_list("/objects", want, G_N_ELEMENTS(want));
+    assert_qom_list("/objects/", want, G_N_ELEMENTS(want));
+    assert_qom_list("objects", want, G_N_ELEMENTS(want));
+}
+
+static void test_qom_list_of_object_shows_properties(Fixture *f,
+                                                     gconstpointer d)
+{
+    static const char *const want[] = {
+        "type:string",     "size:int",    "name:string",  "verbose:bool",
+        "poll-max-ns:int", "counter:int", "label:string",
+    };
+
+    add_widget("io0", "size", "1", NULL);
+    assert_qom_list("/objects/io0", want, G_N_ELEMENTS(want));
+    assert_qom_list("io0", want, G_N_ELEMENTS(want));
+}
+
+static void test_qom_list_of_missing_path_fails(Fixture *f, gconstpointer d)
+{
+    Error *err = NULL;
+
+    g_assert_null(object_qom_list("/objects/io9", &err));
+    g_assert_nonnull(err);
+    g_assert_cmpint(error_get_class(err), ==, ERROR_CLASS_DEVICE_NOT_FOUND);
+    assert_error(err, "Device '/objects/io9' not found");
+    err = NULL;
+    g_assert_null(object_qom_list("/machine", &err));
+    assert_error(err, "Device '/machine' not found");
+}
+
 /* ---- property get ------------------------------------------------------ */
 
 static void test_get_returns_creation_and_hook_values(Fixture *f,
@@ -1566,6 +1633,15 @@ int main(int argc, char **argv)
          test_property_list_describes_each_property);
     TEST("/list/type-list-gives-types-and-creation-props",
          test_type_list_gives_types_and_creation_props);
+
+    TEST("/qom-list/of-root-shows-objects-container",
+         test_qom_list_of_root_shows_objects_container);
+    TEST("/qom-list/of-objects-shows-children",
+         test_qom_list_of_objects_shows_children);
+    TEST("/qom-list/of-object-shows-properties",
+         test_qom_list_of_object_shows_properties);
+    TEST("/qom-list/of-missing-path-fails",
+         test_qom_list_of_missing_path_fails);
 
     TEST("/get/returns-creation-and-hook-values",
          test_get_returns_creation_and_hook_values);
