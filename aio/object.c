@@ -5,7 +5,7 @@
  * include/dataplane/object.h for the model and the error sentences.
  *
  * All state lives in `registry` and belongs to one thread, the owner (the
- * main loop); there is no lock, and object_registry_check_thread() asserts the
+ * main loop); there is no lock, and object_registry_check_thread() checks the
  * rule at every entry point.  Hooks run from inside registry calls, so
  * every function leaves the registry consistent before calling a hook,
  * and re-checks what a hook could have changed (object_add re-checks the
@@ -34,8 +34,12 @@ void object_registry_check_thread(void)
         registry.owner = pthread_self();
         registry.has_owner = true;
     }
-    /* The registry has no lock: only the main loop thread may use it. */
-    assert(pthread_equal(registry.owner, pthread_self()));
+    /* The registry has no lock: only the main loop thread may use it.  Kept
+     * under NDEBUG too: one comparison, and a race here is silent. */
+    if (!pthread_equal(registry.owner, pthread_self())) {
+        g_error("object registry used outside its owner thread (the main "
+                "loop)");
+    }
 }
 
 void object_registry_set_owner_thread(void)
@@ -393,7 +397,11 @@ Object *object_register_instance(const char *type_name, const char *id,
 void object_unregister(Object *obj)
 {
     object_registry_check_thread();
-    assert(!obj->user_created);
+    if (obj->user_created) {
+        g_error("object_unregister: '%s' was made by object_add(); use "
+                "object_del()",
+                obj->id);
+    }
     object_unlink(obj);
     object_free(obj);
 }

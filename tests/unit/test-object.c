@@ -1478,6 +1478,78 @@ static void test_help_of_unknown_type_fails(Fixture *f, gconstpointer d)
     assert_error(err, "Invalid object type 'foo'");
 }
 
+static void *sloppy_create(const char *id, const ObjectProps *props,
+                           Error **errp)
+{
+    object_props_get_int(props, "undeclared");
+    return g_new0(Widget, 1);
+}
+
+static void *mistyped_create(const char *id, const ObjectProps *props,
+                             Error **errp)
+{
+    object_props_get_str(props, "n");
+    return g_new0(Widget, 1);
+}
+
+static const ObjectPropertyInfo one_int_props[] = {
+    {.name = "n", .type = OBJECT_VALUE_INT, .flags = OBJECT_PROP_CREATE},
+    {NULL},
+};
+
+static const ObjectTypeInfo sloppy_type = {
+    .name = "test-sloppy",
+    .props = one_int_props,
+    .create = sloppy_create,
+    .destroy = g_free,
+};
+
+static const ObjectTypeInfo mistyped_type = {
+    .name = "test-mistyped",
+    .props = one_int_props,
+    .create = mistyped_create,
+    .destroy = g_free,
+};
+
+static void test_create_hook_reading_undeclared_property_aborts(Fixture *f,
+                                                                gconstpointer d)
+{
+    if (g_test_subprocess()) {
+        object_type_register(&sloppy_type);
+        object_add("test-sloppy", "s0", NULL, NULL);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr(
+        "*'test-sloppy' has no creation property 'undeclared'*");
+}
+
+static void test_create_hook_reading_with_wrong_type_aborts(Fixture *f,
+                                                            gconstpointer d)
+{
+    if (g_test_subprocess()) {
+        object_type_register(&mistyped_type);
+        object_add("test-mistyped", "s0", NULL, NULL);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*'test-mistyped.n' is not of type str*");
+}
+
+static void test_unregister_of_user_created_object_aborts(Fixture *f,
+                                                          gconstpointer d)
+{
+    if (g_test_subprocess()) {
+        object_unregister(add_widget("w0", "size", "1", NULL));
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*use object_del()*");
+}
+
 /* ---- the registry ------------------------------------------------------ */
 
 static void test_cleanup_destroys_newest_first(Fixture *f, gconstpointer d)
@@ -1530,7 +1602,7 @@ static void test_use_from_other_thread_aborts(Fixture *f, gconstpointer d)
     }
     g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
     g_test_trap_assert_failed();
-    g_test_trap_assert_stderr("*pthread_equal*");
+    g_test_trap_assert_stderr("*outside its owner thread*");
 }
 
 static void *own_registry_from_thread(void *arg)
@@ -1677,6 +1749,13 @@ int main(int argc, char **argv)
          test_type_register_taken_name_aborts);
     TEST("/type/register-malformed-table-aborts",
          test_type_register_malformed_table_aborts);
+
+    TEST("/type/create-hook-reading-undeclared-property-aborts",
+         test_create_hook_reading_undeclared_property_aborts);
+    TEST("/type/create-hook-reading-with-wrong-type-aborts",
+         test_create_hook_reading_with_wrong_type_aborts);
+    TEST("/instance/unregister-of-user-created-object-aborts",
+         test_unregister_of_user_created_object_aborts);
 
     TEST("/help/lists-creatable-types", test_help_lists_creatable_types);
     TEST("/help/of-type-lists-creation-props-sorted",
