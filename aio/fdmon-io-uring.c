@@ -72,6 +72,15 @@ static void pending_add(AioContext *ctx, AioHandler *node, unsigned flag)
     }
 }
 
+/* Releases a node the backend no longer refers to.  list_lock held. */
+static void release_locked(AioContext *ctx, AioHandler *node)
+{
+    if (!(node->fdmon_flags & (FDMON_ARMED | FDMON_IN_PENDING))) {
+        node->fdmon_busy = false;
+        ctx->sweep_needed = true;
+    }
+}
+
 /* Called with list_lock held, from any thread. */
 static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
                                   AioHandler *new_node)
@@ -81,6 +90,10 @@ static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
             pending_add(ctx, old_node, FDMON_NEED_CANCEL);
         }
         old_node->fdmon_flags &= ~FDMON_NEED_ARM;
+        /* Neither armed nor pending (its poll failed with -EBADF and was
+         * not re-armed): nothing will complete for it, release it now or
+         * it is never freed. */
+        release_locked(ctx, old_node);
     }
     if (new_node) {
         new_node->fdmon_busy = true;
@@ -98,15 +111,6 @@ static struct io_uring_sqe *get_sqe(struct io_uring *ring)
         sqe = io_uring_get_sqe(ring);
     }
     return sqe;
-}
-
-/* Releases a node the backend no longer refers to.  list_lock held. */
-static void release_locked(AioContext *ctx, AioHandler *node)
-{
-    if (!(node->fdmon_flags & (FDMON_ARMED | FDMON_IN_PENDING))) {
-        node->fdmon_busy = false;
-        ctx->sweep_needed = true;
-    }
 }
 
 /* Turns the pending list into submissions.  Polling thread only. */
