@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "aio/aio-internal.h"
+#include "util/atomic.h"
 
 static int fdmon_epoll_init(AioContext *ctx)
 {
@@ -71,6 +72,16 @@ static int fdmon_epoll_wait(AioContext *ctx, AioReadyEvent *events,
                      timeout_ns >= 0 ? &ts : NULL, NULL);
     if (n < 0) {
         return errno == EINTR ? 0 : -errno;
+    }
+    /*
+     * A node added by another thread reaches us through the kernel
+     * (epoll_ctl, then our wake-up), which the C memory model and TSan do
+     * not see.  Pairs with the release store that publishes the node on
+     * ctx->handlers in set_handler_internal(), made before epoll_ctl: every
+     * node the kernel can hand us is visible through this load.
+     */
+    if (n > 0) {
+        (void)atomic_load_acquire(&ctx->handlers);
     }
     for (i = 0; i < n; i++) {
         events[i].node = evs[i].data.ptr;
