@@ -30,10 +30,17 @@ bool aio_backend_parse(const char *name, AioBackend *backend, Error **errp)
     return true;
 }
 
-/* The context's own notifier: aio_poll() clears it after waking up. */
+/*
+ * The context's own notifier fired.  aio_notify_accept() clears the eventfd
+ * only when it consumes a `notified` flag, but a write can come after its
+ * flag was consumed (the notifier stored `notified`, saw notify_me != 0, and
+ * wrote only after the loop had already woken and accepted the flag).  Such
+ * a stale write would keep the eventfd readable and turn every later
+ * blocking aio_poll() into a busy loop, so clear it here as well.
+ */
 static void ctx_notifier_read(EventNotifier *e)
 {
-    (void)e;
+    event_notifier_test_and_clear(e);
 }
 
 /* Polling sees aio_notify() without a system call. */
