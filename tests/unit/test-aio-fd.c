@@ -746,6 +746,101 @@ static void test_fd_add_remove_cycles_leave_no_fd(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+/* ---- churn from another thread ---- */
+
+#define CHURN_FDS 4
+#define CHURN_OPS 3000
+
+typedef struct Churn {
+    AioContext *ctx;
+    int fds[CHURN_FDS][2];
+    int runs[2]; /* per callback, loop thread only */
+    bool done;   /* atomic */
+} Churn;
+
+static Churn *churn_of(void *opaque, int which)
+{
+    return (Churn *)((char *)opaque - offsetof(Churn, runs[which]));
+}
+
+static void churn_read_a(void *opaque)
+{
+    churn_of(opaque, 0)->runs[0]++;
+}
+
+static void churn_read_b(void *opaque)
+{
+    churn_of(opaque, 1)->runs[1]++;
+}
+
+static void *churn_thread(void *opaque)
+{
+    Churn *c = opaque;
+    GRand *rand = g_rand_new_with_seed(7);
+    int i;
+
+    /* Add, replace and remove handlers of always-readable fds while the
+     * loop dispatches them: every change must cancel or re-arm cleanly. */
+    for (i = 0; i < CHURN_OPS; i++) {
+        int fd = c->fds[g_rand_int_range(rand, 0, CHURN_FDS)][0];
+
+        switch (g_rand_int_range(rand, 0, 3)) {
+        case 0:
+            aio_set_fd_handler(c->ctx, fd, churn_read_a, NULL, NULL,
+                               &c->runs[0]);
+            break;
+        case 1:
+            aio_set_fd_handler(c->ctx, fd, churn_read_b, NULL, NULL,
+                               &c->runs[1]);
+            break;
+        default:
+            aio_set_fd_handler(c->ctx, fd, NULL, NULL, NULL, NULL);
+            break;
+        }
+        if (i % 64 == 0) {
+            g_thread_yield();
+        }
+    }
+    for (i = 0; i < CHURN_FDS; i++) {
+        aio_set_fd_handler(c->ctx, c->fds[i][0], NULL, NULL, NULL, NULL);
+    }
+    g_rand_free(rand);
+    __atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+    aio_notify(c->ctx);
+    return NULL;
+}
+
+static void test_fd_handler_churn_from_thread(gconstpointer data)
+{
+    Churn c = { .ctx = test_ctx_new(data) };
+    DpThread thread;
+    int i;
+
+    for (i = 0; i < CHURN_FDS; i++) {
+        make_pipe(c.fds[i]);
+        write_byte(c.fds[i][1]); /* never read: readable throughout */
+    }
+    dp_thread_create(&thread, "fd-churn", churn_thread, &c);
+    /* The loop spins while handlers are registered (the fds stay
+     * readable), hence a bound far above poll_until()'s. */
+    for (i = 0; i < 50000000 && !__atomic_load_n(&c.done, __ATOMIC_ACQUIRE);
+         i++) {
+        aio_poll(c.ctx, true);
+    }
+    g_assert_true(__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+    dp_thread_join(&thread);
+    drain(c.ctx);
+    aio_poll(c.ctx, false);
+    /* Every replaced or removed node has been freed, none is left armed. */
+    g_assert_cmpint(count_handler_nodes(c.ctx), ==, 1);
+    g_test_message("runs: %d + %d", c.runs[0], c.runs[1]);
+    for (i = 0; i < CHURN_FDS; i++) {
+        close(c.fds[i][0]);
+        close(c.fds[i][1]);
+    }
+    aio_context_unref(c.ctx);
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -785,5 +880,7 @@ int main(int argc, char **argv)
                   test_fd_closed_inside_handler_then_removed);
     test_add_both("/fd/add-remove-cycles-leave-no-fd",
                   test_fd_add_remove_cycles_leave_no_fd);
+    test_add_both("/fd/handler-churn-from-thread",
+                  test_fd_handler_churn_from_thread);
     return g_test_run();
 }
