@@ -24,9 +24,9 @@
 #include "util/clock.h"
 #include "util/thread.h"
 
-#define DEMO_NS (3 * 1000000000LL)    /* how long the demo runs */
-#define TICK_MS 500                   /* the periodic timer */
-#define PRODUCE_NS (400 * 1000000LL)  /* the producer's pace */
+#define DEMO_NS (3 * 1000000000LL)   /* how long the demo runs */
+#define TICK_MS 500                  /* the periodic timer */
+#define PRODUCE_NS (400 * 1000000LL) /* the producer's pace */
 
 typedef struct Demo {
     AioContext *ctx;
@@ -61,8 +61,8 @@ static void say(Demo *d, const char *fmt, ...)
     va_list ap;
     pid_t tid = dp_thread_get_tid();
 
-    printf("[%5" PRId64 " ms] %-8s ", (clock_monotonic_ns() - d->start_ns) /
-                                           1000000,
+    printf("[%5" PRId64 " ms] %-8s ",
+           (clock_monotonic_ns() - d->start_ns) / 1000000,
            tid == d->loop_tid ? "loop" : "producer");
     va_start(ap, fmt);
     vprintf(fmt, ap);
@@ -115,7 +115,7 @@ static void tick_cb(void *opaque)
     /* Periodic: re-arm relative to the previous deadline, so ticks do not
      * drift by the time each callback takes. */
     aio_timer_mod_ns(d->tick, d->start_ns + (int64_t)(d->ticks + 1) * TICK_MS *
-                                            AIO_SCALE_MS);
+                                                AIO_SCALE_MS);
 }
 
 static void end_cb(void *opaque)
@@ -166,11 +166,12 @@ int main(int argc, char **argv)
 {
     AioBackend backend = AIO_BACKEND_EPOLL;
     Error *err = NULL;
-    Demo d = { 0 };
+    Demo d = {0};
     int i;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc > 2 || (argc == 2 && !aio_backend_parse(argv[1], &backend, &err))) {
+    if (argc > 2 ||
+        (argc == 2 && !aio_backend_parse(argv[1], &backend, &err))) {
         if (err) {
             error_report_err(err);
         }
@@ -195,7 +196,8 @@ int main(int argc, char **argv)
         aio_backend_name(backend), DEMO_NS / 1000000000);
 
     aio_set_fd_handler(d.ctx, d.pipe_fds[0], pipe_readable, NULL, NULL, &d);
-    d.tick = aio_timer_new(d.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, tick_cb, &d);
+    d.tick =
+        aio_timer_new(d.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, tick_cb, &d);
     aio_timer_mod_ns(d.tick, d.start_ns + TICK_MS * AIO_SCALE_MS);
     d.end = aio_timer_new(d.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, end_cb, &d);
     aio_timer_mod_ns(d.end, d.start_ns + DEMO_NS);

@@ -32,8 +32,8 @@ static void wait_until_loop_blocks(AioContext *ctx)
 {
     int i;
 
-    for (i = 0; i < 10000000 && !__atomic_load_n(&ctx->notify_me,
-                                                 __ATOMIC_SEQ_CST);
+    for (i = 0;
+         i < 10000000 && !__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST);
          i++) {
         g_thread_yield();
     }
@@ -42,7 +42,7 @@ static void wait_until_loop_blocks(AioContext *ctx)
 
 static bool fd_readable(int fd)
 {
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
     return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
@@ -68,8 +68,8 @@ static void short_block(AioContext *ctx, AioTimer *t)
  * one grows the window.  Bounded; no timing is asserted. */
 static void grow_poll_window(AioContext *ctx)
 {
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb,
-                                NULL);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb, NULL);
     int i;
 
     for (i = 0; i < 1000 && aio_context_get_poll_ns(ctx) == 0; i++) {
@@ -99,7 +99,7 @@ static void *notify_when_blocked_thread(void *opaque)
 
 static void test_notify_from_thread_wakes_blocking_poll(gconstpointer data)
 {
-    Waker w = { .ctx = test_ctx_new(data) };
+    Waker w = {.ctx = test_ctx_new(data)};
     DpThread thread;
     int round;
 
@@ -113,8 +113,8 @@ static void test_notify_from_thread_wakes_blocking_poll(gconstpointer data)
     aio_context_unref(w.ctx);
 }
 
-static void test_poll_nonblocking_on_idle_context_returns_false(
-    gconstpointer data)
+static void
+test_poll_nonblocking_on_idle_context_returns_false(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int i;
@@ -260,7 +260,7 @@ static void nest_outer_bh_cb(void *opaque)
 
 static void test_nested_poll_runs_other_bh(gconstpointer data)
 {
-    Nest n = { .ctx = test_ctx_new(data) };
+    Nest n = {.ctx = test_ctx_new(data)};
     AioBH *outer = aio_bh_new(n.ctx, nest_outer_bh_cb, &n);
 
     n.inner = aio_bh_new(n.ctx, nest_inner_cb, &n);
@@ -309,7 +309,7 @@ static void nest_outer_fd_cb(void *opaque)
 
 static void test_nested_poll_dispatches_fd_event(gconstpointer data)
 {
-    Nest n = { .ctx = test_ctx_new(data) };
+    Nest n = {.ctx = test_ctx_new(data)};
 
     g_assert_cmpint(pipe2(n.fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
     aio_set_fd_handler(n.ctx, n.fds[0], nest_fd_read, NULL, NULL, &n);
@@ -359,12 +359,12 @@ static void poller_cleanup(Poller *p)
     close(p->fds[1]);
 }
 
-static void test_poll_handler_called_only_when_polling_enabled(
-    gconstpointer data)
+static void
+test_poll_handler_called_only_when_polling_enabled(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb,
-                                NULL);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb, NULL);
     Poller p;
     int i;
 
@@ -377,8 +377,8 @@ static void test_poll_handler_called_only_when_polling_enabled(
     g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, 0);
     g_assert_cmpint(p.calls, ==, 0);
 
-    g_assert_true(aio_context_set_poll_params(ctx, 1000000000, 0, 0,
-                                              &error_abort));
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 1000000000, 0, 0, &error_abort));
     grow_poll_window(ctx);
     /* Bounded: a wait can be skipped when its timer is due before it. */
     for (i = 0; i < 1000 && p.calls == 0; i++) {
@@ -399,19 +399,19 @@ static void test_poll_handler_called_only_when_polling_enabled(
     aio_context_unref(ctx);
 }
 
-static void test_poll_window_grows_then_shrinks_after_long_block(
-    gconstpointer data)
+static void
+test_poll_window_grows_then_shrinks_after_long_block(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb,
-                                NULL);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb, NULL);
     AioContextStats stats;
     int64_t window;
     int i;
 
     /* Waits shorter than 10 ms grow the window; longer ones shrink it. */
-    g_assert_true(aio_context_set_poll_params(ctx, 10000000, 2, 2,
-                                              &error_abort));
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 10000000, 2, 2, &error_abort));
     grow_poll_window(ctx);
     /* Polling that finds nothing before the timer is a miss. */
     aio_context_get_stats(ctx, &stats);
@@ -431,8 +431,8 @@ static void test_poll_window_grows_then_shrinks_after_long_block(
     g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, window / 2);
 
     /* ...and shrink=0 drops it to zero at once. */
-    g_assert_true(aio_context_set_poll_params(ctx, 10000000, 2, 0,
-                                              &error_abort));
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 10000000, 2, 0, &error_abort));
     grow_poll_window(ctx);
     aio_timer_mod_ns(t, aio_clock_get_ns(AIO_CLOCK_REALTIME) + 50000000);
     aio_poll(ctx, false);
@@ -456,18 +456,18 @@ static void plain_read(void *opaque)
     g_assert_cmpint(read(pl->fd, &c, 1), ==, 1);
 }
 
-static void test_busy_poll_handler_does_not_starve_fd_handler(
-    gconstpointer data)
+static void
+test_busy_poll_handler_does_not_starve_fd_handler(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     Poller p;
-    Plain pl = { 0 };
+    Plain pl = {0};
     int fds[2];
     int i;
 
     poller_init(&p, ctx);
-    g_assert_true(aio_context_set_poll_params(ctx, 1000000000, 0, 0,
-                                              &error_abort));
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 1000000000, 0, 0, &error_abort));
     grow_poll_window(ctx);
     g_assert_cmpint(pipe2(fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
     pl.fd = fds[0];
@@ -527,7 +527,7 @@ static void *parked_poll_thread(void *opaque)
 
 static void test_notify_while_busy_polling_writes_nothing(gconstpointer data)
 {
-    Parker pk = { .ctx = test_ctx_new(data) };
+    Parker pk = {.ctx = test_ctx_new(data)};
     DpThread thread;
     uint64_t before;
 
@@ -535,8 +535,8 @@ static void test_notify_while_busy_polling_writes_nothing(gconstpointer data)
     dp_cond_init(&pk.cond);
     g_assert_cmpint(pipe2(pk.fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
     aio_set_fd_handler(pk.ctx, pk.fds[0], NULL, NULL, parker_poll, &pk);
-    g_assert_true(aio_context_set_poll_params(pk.ctx, 1000000000, 0, 0,
-                                              &error_abort));
+    g_assert_true(
+        aio_context_set_poll_params(pk.ctx, 1000000000, 0, 0, &error_abort));
     grow_poll_window(pk.ctx);
     drain(pk.ctx);
     before = notify_writes(pk.ctx);
@@ -571,7 +571,10 @@ static void test_set_poll_params_rejects_bad_values(gconstpointer data)
     int64_t max_ns, grow, shrink;
     Error *err = NULL;
     static const int64_t bad[][3] = {
-        { -1, 0, 0 }, { 1000, 1, 0 }, { 1000, -2, 0 }, { 1000, 0, -1 },
+        {-1, 0, 0},
+        {1000, 1, 0},
+        {1000, -2, 0},
+        {1000, 0, -1},
     };
     size_t i;
 
@@ -600,8 +603,8 @@ static void test_set_poll_params_rejects_bad_values(gconstpointer data)
 
 typedef struct Idle {
     AioContext *ctx;
-    bool stop;   /* atomic */
-    bool ready;  /* atomic */
+    bool stop;  /* atomic */
+    bool ready; /* atomic */
     int64_t cpu_ns;
     int64_t wall_ns;
 } Idle;
@@ -628,12 +631,12 @@ static void *idle_thread(void *opaque)
 
 static void run_idle(gconstpointer data, int64_t poll_max_ns, bool prime)
 {
-    Idle id = { .ctx = test_ctx_new(data) };
+    Idle id = {.ctx = test_ctx_new(data)};
     DpThread thread;
     int i;
 
-    g_assert_true(aio_context_set_poll_params(id.ctx, poll_max_ns, 0, 0,
-                                              &error_abort));
+    g_assert_true(
+        aio_context_set_poll_params(id.ctx, poll_max_ns, 0, 0, &error_abort));
     if (prime) {
         grow_poll_window(id.ctx);
     }
@@ -647,8 +650,9 @@ static void run_idle(gconstpointer data, int64_t poll_max_ns, bool prime)
     __atomic_store_n(&id.stop, true, __ATOMIC_RELEASE);
     aio_notify(id.ctx);
     dp_thread_join(&thread);
-    g_test_message("idle loop: %" G_GINT64_FORMAT " us CPU over %"
-                   G_GINT64_FORMAT " us", id.cpu_ns / 1000, id.wall_ns / 1000);
+    g_test_message("idle loop: %" G_GINT64_FORMAT
+                   " us CPU over %" G_GINT64_FORMAT " us",
+                   id.cpu_ns / 1000, id.wall_ns / 1000);
     /* The bound: under 5% of a core. */
     g_assert_cmpint(id.cpu_ns * 20, <, id.wall_ns);
     aio_context_unref(id.ctx);

@@ -68,7 +68,7 @@ static void test_fd_read_handler_runs_when_readable(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Reader r = { .ctx = ctx, .consume = true };
+    Reader r = {.ctx = ctx, .consume = true};
 
     make_pipe(fds);
     r.fd = fds[0];
@@ -93,7 +93,7 @@ static void test_fd_read_handler_is_level_triggered(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Reader r = { .ctx = ctx, .consume = false };
+    Reader r = {.ctx = ctx, .consume = false};
     int i;
 
     make_pipe(fds);
@@ -115,11 +115,11 @@ static void test_fd_socketpair_read_and_write(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int sv[2];
-    Reader a = { .ctx = ctx, .consume = true };
-    Reader b = { .ctx = ctx };
+    Reader a = {.ctx = ctx, .consume = true};
+    Reader b = {.ctx = ctx};
 
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
-                    ==, 0);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), ==,
+                    0);
     a.fd = sv[0];
     b.fd = sv[1];
     aio_set_fd_handler(ctx, sv[0], reader_read, NULL, NULL, &a);
@@ -151,8 +151,8 @@ static void test_fd_write_handler_runs_when_writable(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Reader r = { .ctx = ctx };
-    char buf[4096] = { 0 };
+    Reader r = {.ctx = ctx};
+    char buf[4096] = {0};
     char sink[4096];
     int i;
 
@@ -182,7 +182,7 @@ static void test_fd_hangup_reaches_read_handler(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Reader r = { .ctx = ctx, .consume = true };
+    Reader r = {.ctx = ctx, .consume = true};
 
     make_pipe(fds);
     r.fd = fds[0];
@@ -201,10 +201,10 @@ static void test_fd_socket_hangup_reaches_read_handler(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int sv[2];
-    Reader r = { .ctx = ctx, .consume = true };
+    Reader r = {.ctx = ctx, .consume = true};
 
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
-                    ==, 0);
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), ==,
+                    0);
     r.fd = sv[0];
     aio_set_fd_handler(ctx, sv[0], reader_read, NULL, NULL, &r);
     drain(ctx);
@@ -222,7 +222,7 @@ static void test_fd_error_reaches_read_handler(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Reader r = { .ctx = ctx };
+    Reader r = {.ctx = ctx};
 
     make_pipe(fds);
     r.fd = fds[1];
@@ -243,7 +243,7 @@ static void test_fd_null_handlers_remove(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Reader r = { .ctx = ctx };
+    Reader r = {.ctx = ctx};
 
     make_pipe(fds);
     r.fd = fds[0];
@@ -268,7 +268,7 @@ static void test_fd_remove_self_from_callback(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Reader r = { .ctx = ctx, .remove_self = true };
+    Reader r = {.ctx = ctx, .remove_self = true};
 
     make_pipe(fds);
     r.fd = fds[0];
@@ -334,7 +334,7 @@ static void run_pair(gconstpointer data, bool replace)
 {
     AioContext *ctx = test_ctx_new(data);
     int a[2], b[2];
-    Pair p = { .ctx = ctx, .replace = replace };
+    Pair p = {.ctx = ctx, .replace = replace};
 
     make_pipe(a);
     make_pipe(b);
@@ -405,7 +405,7 @@ static void test_fd_change_own_handler_from_callback(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int fds[2];
-    Switcher s = { .ctx = ctx };
+    Switcher s = {.ctx = ctx};
     int i;
 
     make_pipe(fds);
@@ -448,14 +448,14 @@ static void test_fd_add_handler_from_callback(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int a[2], b[2];
-    Adder ad = { .ctx = ctx };
+    Adder ad = {.ctx = ctx};
     int i;
 
     make_pipe(a);
     make_pipe(b);
     ad.fd_a = a[0];
     ad.fd_b = b[0];
-    ad.b = (Reader){ .ctx = ctx, .fd = b[0], .consume = true };
+    ad.b = (Reader){.ctx = ctx, .fd = b[0], .consume = true};
     write_byte(b[1]);
     aio_set_fd_handler(ctx, a[0], adder_read, NULL, NULL, &ad);
     write_byte(a[1]);
@@ -494,8 +494,8 @@ static void wait_until_loop_blocks(AioContext *ctx)
     int i;
 
     /* White-box: notify_me is non-zero once aio_poll() commits to block. */
-    for (i = 0; i < 10000000 && !__atomic_load_n(&ctx->notify_me,
-                                                 __ATOMIC_SEQ_CST);
+    for (i = 0;
+         i < 10000000 && !__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST);
          i++) {
         g_thread_yield();
     }
@@ -512,7 +512,7 @@ static void *cross_add_thread(void *opaque)
 
 static void test_fd_add_from_thread_wakes_blocked_loop(gconstpointer data)
 {
-    CrossAdd c = { .ctx = test_ctx_new(data) };
+    CrossAdd c = {.ctx = test_ctx_new(data)};
     DpThread thread;
     int fds[2];
     int round;
@@ -565,7 +565,7 @@ static void *cross_remove_thread(void *opaque)
 
 static void test_fd_remove_from_thread_while_blocked(gconstpointer data)
 {
-    CrossRemove c = { .ctx = test_ctx_new(data) };
+    CrossRemove c = {.ctx = test_ctx_new(data)};
     DpThread thread;
     int fds[2];
     int round;
@@ -601,8 +601,8 @@ static void test_fd_closed_and_reused_number(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int old_fds[2], new_fds[2];
-    Reader old_r = { .ctx = ctx };
-    Reader new_r = { .ctx = ctx, .consume = true };
+    Reader old_r = {.ctx = ctx};
+    Reader new_r = {.ctx = ctx, .consume = true};
     int fd;
 
     make_pipe(old_fds);
@@ -715,7 +715,7 @@ static int count_open_fds(void)
 static void test_fd_add_remove_cycles_leave_no_fd(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Reader r = { .ctx = ctx, .consume = true };
+    Reader r = {.ctx = ctx, .consume = true};
     int before;
     int i;
 
@@ -812,7 +812,7 @@ static void *churn_thread(void *opaque)
 
 static void test_fd_handler_churn_from_thread(gconstpointer data)
 {
-    Churn c = { .ctx = test_ctx_new(data) };
+    Churn c = {.ctx = test_ctx_new(data)};
     DpThread thread;
     int i;
 

@@ -48,8 +48,9 @@ static void test_timer_fires_in_deadline_order(gconstpointer data)
     /* Distinct deadlines, all already due, armed in random order: only the
      * heap decides the firing order. */
     for (i = 0; i < ORDER_N; i++) {
-        deadline[i] = now - 1000000000 + (int64_t)g_rand_int_range(rand, 0, 1000000) * 1000 + i;
-        items[i] = (OrderItem){ .log = log, .id = i };
+        deadline[i] = now - 1000000000 +
+                      (int64_t)g_rand_int_range(rand, 0, 1000000) * 1000 + i;
+        items[i] = (OrderItem){.log = log, .id = i};
         items[i].timer = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
                                        order_cb, &items[i]);
         aio_timer_mod_ns(items[i].timer, deadline[i]);
@@ -79,7 +80,7 @@ static void test_timer_equal_deadlines_fire_in_arming_order(gconstpointer data)
     int i;
 
     for (i = 0; i < 64; i++) {
-        items[i] = (OrderItem){ .log = log, .id = i };
+        items[i] = (OrderItem){.log = log, .id = i};
         items[i].timer = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
                                        order_cb, &items[i]);
     }
@@ -110,8 +111,8 @@ static void test_timer_del_prevents_firing(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int runs = 0;
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, count_cb,
-                                &runs);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, count_cb, &runs);
 
     aio_timer_mod_ns(t, 0); /* due at once */
     g_assert_true(aio_timer_pending(t));
@@ -129,8 +130,8 @@ static void test_timer_rearm_moves_deadline(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int runs = 0;
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, count_cb,
-                                &runs);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, count_cb, &runs);
     int64_t now = aio_clock_get_ns(AIO_CLOCK_REALTIME);
 
     /* Far future, then due: the second arming replaces the first. */
@@ -168,13 +169,13 @@ static void self_free_cb(void *opaque)
 static void test_timer_free_from_own_callback(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    SelfFree s = { 0 };
+    SelfFree s = {0};
     int other_runs = 0;
     AioTimer *other = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
                                     count_cb, &other_runs);
 
-    s.timer = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, self_free_cb,
-                            &s);
+    s.timer =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, self_free_cb, &s);
     aio_timer_mod_ns(s.timer, 1);
     aio_timer_mod_ns(other, 2); /* fires after it, in the same poll */
     g_assert_true(aio_poll(ctx, false));
@@ -198,11 +199,11 @@ static void rearm_in_past_cb(void *opaque)
     aio_timer_mod_ns(r->timer, 0);
 }
 
-static void test_timer_rearm_in_past_from_callback_lets_poll_return(
-    gconstpointer data)
+static void
+test_timer_rearm_in_past_from_callback_lets_poll_return(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Rearm r = { 0 };
+    Rearm r = {0};
     int i;
 
     r.timer = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
@@ -223,8 +224,8 @@ static void test_timer_host_clock(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     int runs = 0;
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_HOST, AIO_SCALE_MS, count_cb,
-                                &runs);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_HOST, AIO_SCALE_MS, count_cb, &runs);
     int64_t now_ms = aio_clock_get_ns(AIO_CLOCK_HOST) / AIO_SCALE_MS;
     int i;
 
@@ -251,17 +252,17 @@ static void test_timer_scales(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     GArray *log = g_array_new(false, false, sizeof(int));
-    OrderItem item_ns = { .log = log, .id = 0 };
-    OrderItem item_us = { .log = log, .id = 1 };
-    OrderItem item_ms = { .log = log, .id = 2 };
+    OrderItem item_ns = {.log = log, .id = 0};
+    OrderItem item_us = {.log = log, .id = 1};
+    OrderItem item_ms = {.log = log, .id = 2};
     AioTimer *ns = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
                                  order_cb, &item_ns);
     AioTimer *us = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_US,
                                  order_cb, &item_us);
     AioTimer *ms = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS,
                                  order_cb, &item_ms);
-    int64_t base_ms = aio_clock_get_ns(AIO_CLOCK_REALTIME) / AIO_SCALE_MS +
-                      3600 * 1000;
+    int64_t base_ms =
+        aio_clock_get_ns(AIO_CLOCK_REALTIME) / AIO_SCALE_MS + 3600 * 1000;
 
     /* The same instant in three units. */
     aio_timer_mod(ns, base_ms * 1000000);
@@ -311,13 +312,13 @@ static void fired_cb(void *opaque)
     f->fired = true;
 }
 
-static void test_timer_blocking_poll_returns_after_timer_fired(
-    gconstpointer data)
+static void
+test_timer_blocking_poll_returns_after_timer_fired(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Fired f = { 0 };
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, fired_cb,
-                                &f);
+    Fired f = {0};
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, fired_cb, &f);
 
     drain(ctx);
     f.deadline = aio_clock_get_ns(AIO_CLOCK_REALTIME) + 20 * 1000000;
@@ -340,9 +341,9 @@ static void test_timer_blocking_poll_after_handler_removal_sleeps_until_timer(
     gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Fired f = { 0 };
-    AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, fired_cb,
-                                &f);
+    Fired f = {0};
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, fired_cb, &f);
     int fds[2];
 
     g_assert_cmpint(pipe(fds), ==, 0);
@@ -373,8 +374,8 @@ static void *cross_arm_thread(void *opaque)
     int i;
 
     /* Wait (bounded) until the loop sleeps with no timer at all. */
-    for (i = 0; i < 10000000 &&
-                !__atomic_load_n(&c->ctx->notify_me, __ATOMIC_SEQ_CST);
+    for (i = 0;
+         i < 10000000 && !__atomic_load_n(&c->ctx->notify_me, __ATOMIC_SEQ_CST);
          i++) {
         g_thread_yield();
     }
@@ -391,7 +392,7 @@ static void cross_fired_cb(void *opaque)
 
 static void test_timer_armed_from_thread_wakes_sleeping_loop(gconstpointer data)
 {
-    CrossArm c = { .ctx = test_ctx_new(data) };
+    CrossArm c = {.ctx = test_ctx_new(data)};
     DpThread thread;
 
     c.timer = aio_timer_new(c.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
@@ -414,8 +415,8 @@ typedef struct HeapItem {
     AioTimer *timer;
     GArray *log;
     int id;
-    int64_t expire;    /* model: -1 when unarmed */
-    uint64_t arm_seq;  /* model: order of the last arming */
+    int64_t expire;   /* model: -1 when unarmed */
+    uint64_t arm_seq; /* model: order of the last arming */
 } HeapItem;
 
 static void heap_cb(void *opaque)
@@ -452,7 +453,7 @@ static void test_timer_heap_stress_matches_model(gconstpointer data)
     int i;
 
     for (i = 0; i < HEAP_N; i++) {
-        items[i] = (HeapItem){ .log = log, .id = i, .expire = -1 };
+        items[i] = (HeapItem){.log = log, .id = i, .expire = -1};
         items[i].timer = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
                                        heap_cb, &items[i]);
     }

@@ -7,7 +7,7 @@
 
 static bool fd_readable(int fd)
 {
-    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
     return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
@@ -101,7 +101,7 @@ static void drain(AioContext *ctx)
 
 static void test_aio_event_notifier_dispatch(gconstpointer data)
 {
-    Notified n = { .ctx = test_ctx_new(data), .clear = true };
+    Notified n = {.ctx = test_ctx_new(data), .clear = true};
 
     g_assert_cmpint(event_notifier_init(&n.e, false), ==, 0);
     aio_set_event_notifier(n.ctx, &n.e, notified_cb, NULL);
@@ -126,7 +126,7 @@ static void test_aio_event_notifier_dispatch(gconstpointer data)
 
 static void test_aio_event_notifier_not_cleared_runs_again(gconstpointer data)
 {
-    Notified n = { .ctx = test_ctx_new(data) };
+    Notified n = {.ctx = test_ctx_new(data)};
 
     g_assert_cmpint(event_notifier_init(&n.e, true), ==, 0);
     aio_set_event_notifier(n.ctx, &n.e, notified_cb, NULL);
@@ -141,7 +141,7 @@ static void test_aio_event_notifier_not_cleared_runs_again(gconstpointer data)
 
 static void test_aio_event_notifier_removal(gconstpointer data)
 {
-    Notified n = { .ctx = test_ctx_new(data), .clear = true };
+    Notified n = {.ctx = test_ctx_new(data), .clear = true};
 
     g_assert_cmpint(event_notifier_init(&n.e, false), ==, 0);
     aio_set_event_notifier(n.ctx, &n.e, notified_cb, NULL);
@@ -156,9 +156,10 @@ static void test_aio_event_notifier_removal(gconstpointer data)
     aio_context_unref(n.ctx);
 }
 
-static void test_aio_event_notifier_remove_self_from_callback(gconstpointer data)
+static void
+test_aio_event_notifier_remove_self_from_callback(gconstpointer data)
 {
-    Notified n = { .ctx = test_ctx_new(data), .remove_self = true };
+    Notified n = {.ctx = test_ctx_new(data), .remove_self = true};
 
     g_assert_cmpint(event_notifier_init(&n.e, true), ==, 0);
     aio_set_event_notifier(n.ctx, &n.e, notified_cb, NULL);
@@ -181,7 +182,7 @@ static void *set_from_thread(void *opaque)
 
 static void test_aio_event_notifier_set_from_thread(gconstpointer data)
 {
-    Notified n = { .ctx = test_ctx_new(data), .clear = true };
+    Notified n = {.ctx = test_ctx_new(data), .clear = true};
     DpThread thread;
 
     g_assert_cmpint(event_notifier_init(&n.e, false), ==, 0);
@@ -222,20 +223,21 @@ static void nop_timer_cb(void *opaque)
 {
 }
 
-static void test_aio_event_notifier_poll_cb_used_when_polling(gconstpointer data)
+static void
+test_aio_event_notifier_poll_cb_used_when_polling(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     AioTimer *t = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
                                 nop_timer_cb, NULL);
-    Polled p = { 0 };
+    Polled p = {0};
     int i;
 
     g_assert_cmpint(event_notifier_init(&p.e, false), ==, 0);
     aio_set_event_notifier(ctx, &p.e, polled_read, polled_poll);
     /* Polling on: a bounded number of short blocking waits (a timer a few
      * microseconds ahead) grows the window until the poll callback runs. */
-    g_assert_true(aio_context_set_poll_params(ctx, 1000000000, 0, 0,
-                                              &error_abort));
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 1000000000, 0, 0, &error_abort));
     for (i = 0; i < 1000 && p.polls == 0; i++) {
         aio_timer_mod_ns(t, aio_clock_get_ns(AIO_CLOCK_REALTIME) + 10000);
         aio_poll(ctx, false); /* consumes the notify of arming the timer */
