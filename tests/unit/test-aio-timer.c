@@ -218,6 +218,105 @@ test_timer_rearm_in_past_from_callback_lets_poll_return(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+typedef struct Killer {
+    AioTimer *victim;
+    bool free_it;
+    int runs;
+} Killer;
+
+static void killer_cb(void *opaque)
+{
+    Killer *k = opaque;
+
+    k->runs++;
+    if (k->free_it) {
+        aio_timer_free(k->victim);
+    } else {
+        aio_timer_del(k->victim);
+    }
+    k->victim = NULL;
+}
+
+static void run_killer(gconstpointer data, bool free_it)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Killer k = {.free_it = free_it};
+    int victim_runs = 0;
+    AioTimer *killer =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, killer_cb, &k);
+    AioTimer *victim = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
+                                     count_cb, &victim_runs);
+
+    /* Both due; the killer fires first and disarms (or frees) the victim,
+     * which must then not fire in the same run. */
+    k.victim = victim;
+    aio_timer_mod_ns(killer, 1);
+    aio_timer_mod_ns(victim, 2);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(k.runs, ==, 1);
+    g_assert_cmpint(victim_runs, ==, 0);
+    drain(ctx);
+    g_assert_cmpint(victim_runs, ==, 0);
+    if (!free_it) {
+        g_assert_false(aio_timer_pending(victim));
+        aio_timer_free(victim);
+    }
+    aio_timer_free(killer);
+    aio_context_unref(ctx);
+}
+
+static void test_timer_del_other_due_timer_from_callback(gconstpointer data)
+{
+    run_killer(data, false);
+}
+
+static void test_timer_free_other_due_timer_from_callback(gconstpointer data)
+{
+    run_killer(data, true);
+}
+
+typedef struct NestedTimer {
+    AioContext *ctx;
+    AioTimer *inner;
+    bool inner_fired;
+    bool outer_done;
+} NestedTimer;
+
+static void nested_inner_cb(void *opaque)
+{
+    ((NestedTimer *)opaque)->inner_fired = true;
+}
+
+static void nested_outer_cb(void *opaque)
+{
+    NestedTimer *n = opaque;
+    int i;
+
+    /* A callback that waits, in a nested poll, for a timer it arms. */
+    aio_timer_mod_ns(n->inner, aio_clock_get_ns(AIO_CLOCK_REALTIME) + 1000000);
+    for (i = 0; i < 1000 && !n->inner_fired; i++) {
+        aio_poll(n->ctx, true);
+    }
+    n->outer_done = true;
+}
+
+static void test_timer_nested_poll_from_timer_callback(gconstpointer data)
+{
+    NestedTimer n = {.ctx = test_ctx_new(data)};
+    AioTimer *outer = aio_timer_new(n.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
+                                    nested_outer_cb, &n);
+
+    n.inner = aio_timer_new(n.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
+                            nested_inner_cb, &n);
+    aio_timer_mod_ns(outer, 0);
+    g_assert_true(aio_poll(n.ctx, false));
+    g_assert_true(n.outer_done);
+    g_assert_true(n.inner_fired);
+    aio_timer_free(outer);
+    aio_timer_free(n.inner);
+    aio_context_unref(n.ctx);
+}
+
 /* ---- clocks and scales ---- */
 
 static void test_timer_host_clock(gconstpointer data)
@@ -521,6 +620,12 @@ int main(int argc, char **argv)
                   test_timer_free_from_own_callback);
     test_add_both("/timer/rearm-in-past-from-callback-lets-poll-return",
                   test_timer_rearm_in_past_from_callback_lets_poll_return);
+    test_add_both("/timer/del-other-due-timer-from-callback",
+                  test_timer_del_other_due_timer_from_callback);
+    test_add_both("/timer/free-other-due-timer-from-callback",
+                  test_timer_free_other_due_timer_from_callback);
+    test_add_both("/timer/nested-poll-from-timer-callback",
+                  test_timer_nested_poll_from_timer_callback);
     test_add_both("/timer/host-clock", test_timer_host_clock);
     test_add_both("/timer/scales", test_timer_scales);
     test_add_both("/timer/blocking-poll-returns-after-timer-fired",
