@@ -32,15 +32,22 @@ static void fdmon_epoll_update(AioContext *ctx, AioHandler *old_node,
     struct epoll_event ev = { 0 };
     int op;
 
-    if (!new_node) {
-        /* The fd may already be closed by its owner, which removes it from
-         * the epoll set by itself; ignore errors. */
-        epoll_ctl(ctx->epollfd, EPOLL_CTL_DEL, old_node->fd, NULL);
+    /*
+     * A node that wants no events (only io_poll) is kept out of the epoll
+     * set: epoll reports errors and hang-ups whatever was asked, and with
+     * no handler to consume them every wait would return at once.
+     */
+    if (!new_node || !new_node->events) {
+        if (old_node && old_node->events) {
+            /* The fd may already be closed by its owner, which removes it
+             * from the epoll set by itself; ignore errors. */
+            epoll_ctl(ctx->epollfd, EPOLL_CTL_DEL, old_node->fd, NULL);
+        }
         return;
     }
     ev.events = (uint32_t)new_node->events;
     ev.data.ptr = new_node;
-    op = old_node ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    op = old_node && old_node->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(ctx->epollfd, op, new_node->fd, &ev) == 0) {
         return;
     }

@@ -95,7 +95,10 @@ static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
          * it is never freed. */
         release_locked(ctx, old_node);
     }
-    if (new_node) {
+    /* A node that wants no events (only io_poll) is not armed: a poll
+     * request reports errors and hang-ups whatever its mask, and with no
+     * handler to consume them it would complete and re-arm for ever. */
+    if (new_node && new_node->events) {
         new_node->fdmon_busy = true;
         pending_add(ctx, new_node, FDMON_NEED_ARM);
     }

@@ -746,6 +746,81 @@ static void test_fd_add_remove_cycles_leave_no_fd(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+static bool never_poll(void *opaque)
+{
+    (*(int *)opaque)++;
+    return false;
+}
+
+static void nop_timer(void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+static void
+test_fd_poll_only_handler_on_hung_up_fd_lets_loop_sleep(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    bool fired = false;
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS, nop_timer, &fired);
+    int polls = 0;
+    int fds[2];
+    int iterations;
+
+    /* A handler with only io_poll asks the kernel for nothing, so even a
+     * hung-up fd (which poll()/epoll report whatever was asked) must not
+     * wake the loop: it sleeps until its timer. */
+    make_pipe(fds);
+    close(fds[1]);
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, never_poll, &polls);
+    drain(ctx);
+    aio_timer_mod(t, aio_clock_get_ns(AIO_CLOCK_REALTIME) / AIO_SCALE_MS + 20);
+    aio_poll(ctx, false);
+    for (iterations = 0; iterations < 1000 && !fired; iterations++) {
+        aio_poll(ctx, true);
+    }
+    g_assert_true(fired);
+    g_assert_cmpint(iterations, <=, 2);
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL);
+    drain(ctx);
+    close(fds[0]);
+    aio_timer_free(t);
+    aio_context_unref(ctx);
+}
+
+static void
+test_fd_switch_between_poll_only_and_read_handler(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Reader r = {.ctx = ctx};
+    int polls = 0;
+    int fds[2];
+    int round;
+
+    make_pipe(fds);
+    r.fd = fds[0];
+    write_byte(fds[1]); /* readable throughout */
+    for (round = 1; round <= 3; round++) {
+        aio_set_fd_handler(ctx, fds[0], NULL, NULL, never_poll, &polls);
+        drain(ctx);
+        g_assert_cmpint(r.reads, ==, round - 1);
+        /* Gaining a read handler starts watching the fd... */
+        aio_set_fd_handler(ctx, fds[0], reader_read, NULL, NULL, &r);
+        g_assert_true(aio_poll(ctx, true));
+        g_assert_cmpint(r.reads, ==, round);
+    }
+    /* ...and losing it stops. */
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, never_poll, &polls);
+    drain(ctx);
+    g_assert_cmpint(r.reads, ==, 3);
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL);
+    drain(ctx);
+    close(fds[0]);
+    close(fds[1]);
+    aio_context_unref(ctx);
+}
+
 /* ---- churn from another thread ---- */
 
 #define CHURN_FDS 4
@@ -880,6 +955,10 @@ int main(int argc, char **argv)
                   test_fd_closed_inside_handler_then_removed);
     test_add_both("/fd/add-remove-cycles-leave-no-fd",
                   test_fd_add_remove_cycles_leave_no_fd);
+    test_add_both("/fd/poll-only-handler-on-hung-up-fd-lets-loop-sleep",
+                  test_fd_poll_only_handler_on_hung_up_fd_lets_loop_sleep);
+    test_add_both("/fd/switch-between-poll-only-and-read-handler",
+                  test_fd_switch_between_poll_only_and_read_handler);
     test_add_both("/fd/handler-churn-from-thread",
                   test_fd_handler_churn_from_thread);
     return g_test_run();
