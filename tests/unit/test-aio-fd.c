@@ -821,6 +821,50 @@ test_fd_switch_between_poll_only_and_read_handler(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+#define MANY_FDS 400
+
+static void test_fd_many_ready_fds_all_dispatched(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Reader *r = g_new0(Reader, MANY_FDS);
+    int(*fds)[2] = g_malloc(sizeof(int[2]) * MANY_FDS);
+    int total = 0;
+    int i;
+
+    /* More ready fds than one wait reports (and, on io_uring, than the
+     * submission ring holds): every one is dispatched, once. */
+    for (i = 0; i < MANY_FDS; i++) {
+        make_pipe(fds[i]);
+        r[i] = (Reader){
+            .ctx = ctx, .fd = fds[i][0], .consume = true, .remove_self = true};
+        aio_set_fd_handler(ctx, fds[i][0], reader_read, NULL, NULL, &r[i]);
+        write_byte(fds[i][1]);
+    }
+    for (i = 0; i < 100 && total < MANY_FDS; i++) {
+        int j;
+
+        aio_poll(ctx, true);
+        for (total = 0, j = 0; j < MANY_FDS; j++) {
+            total += r[j].reads;
+        }
+    }
+    g_assert_cmpint(total, ==, MANY_FDS);
+    for (i = 0; i < MANY_FDS; i++) {
+        g_assert_cmpint(r[i].reads, ==, 1);
+        g_assert_cmpint(r[i].last_read, ==, 1);
+    }
+    drain(ctx);
+    aio_poll(ctx, false);
+    g_assert_cmpint(count_handler_nodes(ctx), ==, 1);
+    for (i = 0; i < MANY_FDS; i++) {
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+    g_free(fds);
+    g_free(r);
+    aio_context_unref(ctx);
+}
+
 /* ---- churn from another thread ---- */
 
 #define CHURN_FDS 4
@@ -959,6 +1003,8 @@ int main(int argc, char **argv)
                   test_fd_poll_only_handler_on_hung_up_fd_lets_loop_sleep);
     test_add_both("/fd/switch-between-poll-only-and-read-handler",
                   test_fd_switch_between_poll_only_and_read_handler);
+    test_add_both("/fd/many-ready-fds-all-dispatched",
+                  test_fd_many_ready_fds_all_dispatched);
     test_add_both("/fd/handler-churn-from-thread",
                   test_fd_handler_churn_from_thread);
     return g_test_run();
