@@ -442,6 +442,64 @@ test_poll_window_grows_then_shrinks_after_long_block(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+typedef struct Pinger {
+    AioContext *ctx;
+    AioBH *bh;
+    int runs;  /* atomic */
+    bool stop; /* atomic */
+} Pinger;
+
+static void pinger_cb(void *opaque)
+{
+    Pinger *p = opaque;
+
+    __atomic_fetch_add(&p->runs, 1, __ATOMIC_RELEASE);
+}
+
+static void *pinger_thread(void *opaque)
+{
+    Pinger *p = opaque;
+    int i;
+
+    /* One BH at a time, each scheduled once the previous one ran, so the
+     * loop blocks in between and is woken from this thread. */
+    for (i = 0; !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE); i++) {
+        int j;
+
+        aio_bh_schedule(p->bh);
+        for (j = 0; j < 100000000 &&
+                    __atomic_load_n(&p->runs, __ATOMIC_ACQUIRE) == i &&
+                    !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE);
+             j++) {
+            g_thread_yield();
+        }
+    }
+    return NULL;
+}
+
+static void test_poll_window_grows_on_cross_thread_wakeups(gconstpointer data)
+{
+    Pinger p = {.ctx = test_ctx_new(data)};
+    DpThread thread;
+    int i;
+
+    /* Any wake-up within a second is one polling could have covered. */
+    g_assert_true(
+        aio_context_set_poll_params(p.ctx, 1000000000, 0, 0, &error_abort));
+    drain(p.ctx);
+    p.bh = aio_bh_new(p.ctx, pinger_cb, &p);
+    dp_thread_create(&thread, "pinger", pinger_thread, &p);
+    for (i = 0; i < 10000 && aio_context_get_poll_ns(p.ctx) == 0; i++) {
+        aio_poll(p.ctx, true);
+    }
+    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    dp_thread_join(&thread);
+    g_assert_cmpint(aio_context_get_poll_ns(p.ctx), >, 0);
+    drain(p.ctx);
+    aio_bh_delete(p.bh);
+    aio_context_unref(p.ctx);
+}
+
 typedef struct Plain {
     int fd;
     int reads;
@@ -697,6 +755,8 @@ int main(int argc, char **argv)
                   test_poll_handler_called_only_when_polling_enabled);
     test_add_both("/context/poll-window-grows-then-shrinks-after-long-block",
                   test_poll_window_grows_then_shrinks_after_long_block);
+    test_add_both("/context/poll-window-grows-on-cross-thread-wakeups",
+                  test_poll_window_grows_on_cross_thread_wakeups);
     test_add_both("/context/busy-poll-handler-does-not-starve-fd-handler",
                   test_busy_poll_handler_does_not_starve_fd_handler);
     test_add_both("/context/notify-while-busy-polling-writes-nothing",
