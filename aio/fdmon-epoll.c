@@ -11,6 +11,7 @@
 
 #include "aio/aio-internal.h"
 #include "util/atomic.h"
+#include "util/clock.h"
 
 static int fdmon_epoll_init(AioContext *ctx)
 {
@@ -64,6 +65,7 @@ static int fdmon_epoll_wait(AioContext *ctx, AioReadyEvent *events,
                             int max_events, int64_t timeout_ns)
 {
     struct epoll_event evs[FDMON_MAX_EVENTS];
+    int64_t deadline = timeout_ns > 0 ? clock_monotonic_ns() + timeout_ns : 0;
     struct timespec ts;
     int n;
     int i;
@@ -71,14 +73,35 @@ static int fdmon_epoll_wait(AioContext *ctx, AioReadyEvent *events,
     if (max_events > FDMON_MAX_EVENTS) {
         max_events = FDMON_MAX_EVENTS;
     }
-    if (timeout_ns >= 0) {
-        ts.tv_sec = timeout_ns / 1000000000;
-        ts.tv_nsec = timeout_ns % 1000000000;
-    }
-    n = epoll_pwait2(ctx->epollfd, evs, max_events,
-                     timeout_ns >= 0 ? &ts : NULL, NULL);
-    if (n < 0) {
-        return errno == EINTR ? 0 : -errno;
+    for (;;) {
+        if (timeout_ns >= 0) {
+            ts.tv_sec = timeout_ns / 1000000000;
+            ts.tv_nsec = timeout_ns % 1000000000;
+        }
+        n = epoll_pwait2(ctx->epollfd, evs, max_events,
+                         timeout_ns >= 0 ? &ts : NULL, NULL);
+        if (n >= 0) {
+            break;
+        }
+        if (errno != EINTR) {
+            return -errno;
+        }
+        /*
+         * Interrupted, by a signal or by io_uring task work queued to this
+         * thread (any ring the thread uses, even one being torn down, can
+         * do that).  That is no event: sleep for the rest of the timeout,
+         * so that a blocking aio_poll() does not return early with nothing
+         * done.  A signal handler wakes the loop with aio_notify().
+         */
+        if (timeout_ns == 0) {
+            return 0;
+        }
+        if (timeout_ns > 0) {
+            timeout_ns = deadline - clock_monotonic_ns();
+            if (timeout_ns <= 0) {
+                return 0;
+            }
+        }
     }
     /*
      * A node added by another thread reaches us through the kernel

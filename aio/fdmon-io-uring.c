@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 
 #include "aio/aio-internal.h"
+#include "util/clock.h"
 
 #define RING_ENTRIES 256
 
@@ -170,18 +171,34 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioReadyEvent *events,
     int n = 0;
     int ret;
 
+    int64_t deadline = timeout_ns > 0 ? clock_monotonic_ns() + timeout_ns : 0;
+
     flush_pending(ctx);
-    if (timeout_ns == 0) {
-        ret = io_uring_submit(ring);
-    } else {
+    for (;;) {
         struct __kernel_timespec ts = {
             .tv_sec = timeout_ns / 1000000000,
             .tv_nsec = timeout_ns % 1000000000,
         };
 
+        if (timeout_ns == 0) {
+            ret = io_uring_submit(ring);
+            break;
+        }
         ret = io_uring_submit_and_wait_timeout(ring, &cqe, 1,
                                                timeout_ns > 0 ? &ts : NULL,
                                                NULL);
+        /* Interrupted (a signal, or task work of this or another ring) with
+         * nothing to reap: wait for the rest of the timeout, as epoll does,
+         * so that a blocking aio_poll() does not return early. */
+        if (ret != -EINTR || io_uring_cq_ready(ring)) {
+            break;
+        }
+        if (timeout_ns > 0) {
+            timeout_ns = deadline - clock_monotonic_ns();
+            if (timeout_ns <= 0) {
+                break;
+            }
+        }
     }
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
         return ret;
