@@ -1,5 +1,7 @@
 /* Timers: ordering, arm/re-arm/delete, clocks and scales, wake-ups, heap. */
 #include <glib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -461,6 +463,64 @@ static void test_timer_blocking_poll_after_handler_removal_sleeps_until_timer(
     aio_context_unref(ctx);
 }
 
+typedef struct Interrupter {
+    AioContext *ctx;
+    pthread_t loop_thread;
+    int signals;
+} Interrupter;
+
+static void on_sigusr1(int sig)
+{
+}
+
+static void *interrupter_thread(void *opaque)
+{
+    Interrupter *in = opaque;
+    int i;
+
+    /* Interrupt the sleeping loop a few times; each try waits (bounded)
+     * until the loop has committed to block. */
+    for (in->signals = 0; in->signals < 5; in->signals++) {
+        for (i = 0; i < 10000000 &&
+                    !__atomic_load_n(&in->ctx->notify_me, __ATOMIC_SEQ_CST);
+             i++) {
+            g_thread_yield();
+        }
+        pthread_kill(in->loop_thread, SIGUSR1);
+        g_usleep(1000); /* spacing between signals, not synchronisation */
+    }
+    return NULL;
+}
+
+static void
+test_timer_blocking_poll_interrupted_by_signal_sleeps_on(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Interrupter in = {.ctx = ctx, .loop_thread = pthread_self()};
+    struct sigaction sa = {.sa_handler = on_sigusr1};
+    struct sigaction old_sa;
+    Fired f = {0};
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, fired_cb, &f);
+    DpThread thread;
+
+    /* A signal (or io_uring task work) interrupting the wait is not an
+     * event: the blocking poll goes on sleeping until its timer. */
+    g_assert_cmpint(sigaction(SIGUSR1, &sa, &old_sa), ==, 0);
+    drain(ctx);
+    f.deadline = aio_clock_get_ns(AIO_CLOCK_REALTIME) + 100 * 1000000;
+    aio_timer_mod_ns(t, f.deadline);
+    drain(ctx);
+    dp_thread_create(&thread, "interrupter", interrupter_thread, &in);
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_true(f.fired);
+    g_assert_cmpint(f.fired_at, >=, f.deadline);
+    dp_thread_join(&thread);
+    g_assert_cmpint(sigaction(SIGUSR1, &old_sa, NULL), ==, 0);
+    aio_timer_free(t);
+    aio_context_unref(ctx);
+}
+
 typedef struct CrossArm {
     AioContext *ctx;
     AioTimer *timer;
@@ -633,6 +693,8 @@ int main(int argc, char **argv)
     test_add_both(
         "/timer/blocking-poll-after-handler-removal-sleeps-until-timer",
         test_timer_blocking_poll_after_handler_removal_sleeps_until_timer);
+    test_add_both("/timer/blocking-poll-interrupted-by-signal-sleeps-on",
+                  test_timer_blocking_poll_interrupted_by_signal_sleeps_on);
     test_add_both("/timer/armed-from-thread-wakes-sleeping-loop",
                   test_timer_armed_from_thread_wakes_sleeping_loop);
     test_add_both("/timer/heap-stress-matches-model",
