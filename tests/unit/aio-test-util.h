@@ -23,15 +23,20 @@ static inline void test_backend_unavailable(gconstpointer data)
     g_test_skip("backend unavailable on this machine");
 }
 
+/* Probes each backend once per test program. */
 static inline bool test_backend_available(AioBackend backend)
 {
-    AioContext *ctx = aio_context_new_with_backend(backend, NULL);
+    static int available[2] = { -1, -1 };
 
-    if (!ctx) {
-        return false;
+    if (available[backend] < 0) {
+        AioContext *ctx = aio_context_new_with_backend(backend, NULL);
+
+        available[backend] = ctx != NULL;
+        if (ctx) {
+            aio_context_unref(ctx);
+        }
     }
-    aio_context_unref(ctx);
-    return true;
+    return available[backend];
 }
 
 static inline void test_add_both(const char *path, GTestDataFunc fn)
