@@ -674,6 +674,81 @@ static void test_bound_context_sends_submit_aio_to_its_queue(void)
     aio_context_unref(ctx);
 }
 
+/* The last done of a queue may destroy that queue. */
+typedef struct SelfDestroy {
+    ThreadletQueue *q;
+    int done;
+    int ret;
+} SelfDestroy;
+
+static int return_nine(void *arg)
+{
+    return 9;
+}
+
+static void done_destroys_queue(void *opaque, int ret)
+{
+    SelfDestroy *sd = opaque;
+
+    sd->ret = ret;
+    threadlet_queue_destroy(sd->q);
+    sd->done++;
+}
+
+static void test_done_may_destroy_its_queue(void)
+{
+    AioContext *ctx = aio_context_new(&error_abort);
+    SelfDestroy sd = {.q = threadlet_queue_new("selfdestroy", 1, 1)};
+
+    threadlet_submit_aio_to_queue(sd.q, ctx, return_nine, NULL,
+                                  done_destroys_queue, &sd);
+    poll_until_count(ctx, &sd.done, 1);
+    g_assert_cmpint(sd.ret, ==, 9);
+    g_assert_false(aio_poll(ctx, false));
+    aio_context_unref(ctx);
+}
+
+/* fn may hand more work to the pool from its worker thread. */
+typedef struct Offload {
+    ThreadletQueue *q;
+    AioContext *ctx;
+    AioItem inner;
+    int done;
+} Offload;
+
+static int offload_more(void *arg)
+{
+    Offload *o = arg;
+
+    threadlet_submit_aio_to_queue(o->q, o->ctx, item_fn, &o->inner, item_done,
+                                  &o->inner);
+    return 1;
+}
+
+static void offload_done(void *opaque, int ret)
+{
+    Offload *o = opaque;
+
+    o->done += ret;
+}
+
+static void test_fn_may_submit_more_work(void)
+{
+    Offload o = {.q = threadlet_queue_new("offload", 1, 0),
+                 .ctx = aio_context_new(&error_abort),
+                 .inner = {.fn_ret = 3}};
+    int inner_done = 0;
+
+    o.inner.done_counter = &inner_done;
+    threadlet_submit_aio_to_queue(o.q, o.ctx, offload_more, &o, offload_done,
+                                  &o);
+    poll_until_count(o.ctx, &inner_done, 1);
+    poll_until_count(o.ctx, &o.done, 1);
+    g_assert_cmpint(o.inner.done_ret, ==, 3);
+    threadlet_queue_destroy(o.q);
+    aio_context_unref(o.ctx);
+}
+
 /* ---- cancel ------------------------------------------------------------- */
 
 static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
@@ -1373,6 +1448,10 @@ int main(int argc, char **argv)
                     test_done_may_poll_for_a_completion_of_the_same_batch);
     g_test_add_func("/threadlet/aio/bound-context-uses-its-queue",
                     test_bound_context_sends_submit_aio_to_its_queue);
+    g_test_add_func("/threadlet/aio/done-may-destroy-its-queue",
+                    test_done_may_destroy_its_queue);
+    g_test_add_func("/threadlet/aio/fn-may-submit-more-work",
+                    test_fn_may_submit_more_work);
     g_test_add_func("/threadlet/cancel/queued-aio-done-ecanceled",
                     test_cancel_queued_aio_work_runs_done_with_ecanceled);
     g_test_add_func("/threadlet/cancel/running-aio-returns-running",
