@@ -1,6 +1,7 @@
 /*
  * Threadlets under load and races: a million submit_aio items from four
- * threads, submitters sharing one context, cancel racing pick-up.  Each
+ * threads, submitters sharing one context, cancel racing pick-up, a random
+ * mix of every operation.  Each
  * item must run and complete exactly once (bitmaps), and TSan must stay
  * quiet (the whole file runs under it in CI, at full counts).
  */
@@ -342,6 +343,137 @@ static void test_submitters_sharing_one_context_complete_exactly_once(void)
     aio_context_unref(sl.ctx);
 }
 
+/*
+ * A random mix of submits, cancels, polls, limit and timeout changes (seeded
+ * from the test seed, so a failure replays with the same --seed).  The
+ * invariants: each done runs once; CANCELLED means fn never ran and done
+ * got -ECANCELED; successive cancels of one item only move forward
+ * (RUNNING may become DONE, nothing becomes CANCELLED later); the
+ * queue's counters agree.
+ */
+#define RANDOM_OPS 20000
+
+typedef struct RandItem {
+    int fn_runs; /* atomic */
+    int index;
+    int done_runs;
+    int done_ret;
+    int last_answer; /* -1: never cancelled */
+    ThreadletWork *handle;
+} RandItem;
+
+static int rand_fn(void *arg)
+{
+    RandItem *it = arg;
+
+    atomic_fetch_add_seq(&it->fn_runs, 1);
+    if (it->index % 7 == 0) {
+        sched_yield(); /* stay RUNNING for a while */
+    }
+    return it->index;
+}
+
+static void rand_done(void *opaque, int ret)
+{
+    RandItem *it = opaque;
+
+    it->done_runs++;
+    it->done_ret = ret;
+    it->handle = NULL; /* no longer valid */
+}
+
+static bool answer_may_follow(int prev, int next)
+{
+    switch (prev) {
+    case -1:
+        return true;
+    case THREADLET_CANCELLED:
+        return next == THREADLET_CANCELLED;
+    case THREADLET_RUNNING:
+        return next == THREADLET_RUNNING || next == THREADLET_DONE;
+    default:
+        return next == THREADLET_DONE;
+    }
+}
+
+static void test_random_operations_keep_the_invariants(void)
+{
+    AioContext *ctx = aio_context_new(&error_abort);
+    ThreadletQueue *q = threadlet_queue_new("random", 3, 1);
+    RandItem *items = g_new0(RandItem, RANDOM_OPS);
+    GRand *rand = g_rand_new_with_seed(g_test_rand_int());
+    int submitted = 0;
+    int cancelled = 0;
+    int delivered;
+    int op, i;
+
+    for (op = 0; op < RANDOM_OPS; op++) {
+        int dice = g_rand_int_range(rand, 0, 100);
+
+        if (dice < 50) {
+            RandItem *it = &items[submitted];
+
+            it->index = submitted++;
+            it->last_answer = -1;
+            it->handle = threadlet_submit_aio_to_queue(q, ctx, rand_fn, it,
+                                                       rand_done, it);
+        } else if (dice < 70 && submitted > 0) {
+            RandItem *it = &items[g_rand_int_range(rand, 0, submitted)];
+            int answer;
+
+            if (!it->handle) {
+                continue; /* done has run: the handle is gone */
+            }
+            answer = threadlet_cancel(it->handle);
+            g_assert_true(answer_may_follow(it->last_answer, answer));
+            it->last_answer = answer;
+        } else if (dice < 85) {
+            aio_poll(ctx, false);
+        } else if (dice < 95) {
+            int max = g_rand_int_range(rand, 1, 7);
+
+            g_assert_true(threadlet_queue_set_limits(
+                q, max, g_rand_int_range(rand, 0, max + 1), &error_abort));
+        } else {
+            threadlet_queue_set_idle_timeout_ns(
+                q, g_rand_int_range(rand, 1000, 10000000));
+        }
+    }
+
+    for (i = 0; i < WAIT_STEPS; i++) {
+        delivered = 0;
+        for (op = 0; op < submitted; op++) {
+            delivered += items[op].done_runs;
+        }
+        if (delivered == submitted) {
+            break;
+        }
+        aio_poll(ctx, true);
+    }
+    g_assert_cmpint(delivered, ==, submitted);
+    for (i = 0; i < submitted; i++) {
+        RandItem *it = &items[i];
+
+        g_assert_cmpint(it->done_runs, ==, 1);
+        if (it->last_answer == THREADLET_CANCELLED) {
+            cancelled++;
+            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 0);
+            g_assert_cmpint(it->done_ret, ==, -ECANCELED);
+        } else {
+            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 1);
+            g_assert_cmpint(it->done_ret, ==, i);
+        }
+    }
+    g_assert_cmpuint(stats_of(q).cancelled, ==, (uint64_t)cancelled);
+    g_assert_cmpuint(stats_of(q).completed, ==,
+                     (uint64_t)(submitted - cancelled));
+    g_test_message("%d submitted, %d cancelled", submitted, cancelled);
+    threadlet_queue_destroy(q);
+    g_rand_free(rand);
+    g_free(items);
+    aio_context_unref(ctx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -353,5 +485,7 @@ int main(int argc, char **argv)
                     test_million_items_from_4_threads_complete_exactly_once);
     g_test_add_func("/threadlet/stress/shared-context-exactly-once",
                     test_submitters_sharing_one_context_complete_exactly_once);
+    g_test_add_func("/threadlet/stress/random-operations-keep-invariants",
+                    test_random_operations_keep_the_invariants);
     return g_test_run();
 }
