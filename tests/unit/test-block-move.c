@@ -220,8 +220,10 @@ static void wait_completions(Client *c, uint64_t target)
     dp_mutex_unlock(&c->lock);
 }
 
-static void run_moves(const char *spec, int moves)
+/* backend: the fd-monitoring backend of the two IOThreads' contexts. */
+static void run_moves_on(const char *spec, int moves, AioBackend backend)
 {
+    IOThreadProps props;
     Client *c = g_new0(Client, 1);
     AioContext *main_ctx = main_loop_get_aio_context();
     uint64_t target = 0;
@@ -229,8 +231,10 @@ static void run_moves(const char *spec, int moves)
 
     dp_mutex_init(&c->lock);
     dp_cond_init(&c->progress);
-    c->threads[0] = iothread_new("move0", NULL, &error_abort);
-    c->threads[1] = iothread_new("move1", NULL, &error_abort);
+    iothread_props_init(&props);
+    props.backend = backend;
+    c->threads[0] = iothread_new("move0", &props, &error_abort);
+    c->threads[1] = iothread_new("move1", &props, &error_abort);
     c->bs = test_open(spec);
     c->ctx = main_ctx;
     for (i = 0; i < SLOTS; i++) {
@@ -290,6 +294,11 @@ static void run_moves(const char *spec, int moves)
     g_free(c);
 }
 
+static void run_moves(const char *spec, int moves)
+{
+    run_moves_on(spec, moves, AIO_BACKEND_EPOLL);
+}
+
 static void test_move_memory_under_io(void)
 {
     run_moves("driver=memory,size=2M", MOVES);
@@ -302,25 +311,31 @@ static void test_move_throttle_under_io(void)
               MOVES);
 }
 
-static void test_move_file(const char *aio)
+static void test_move_file(const char *aio, AioBackend backend)
 {
     g_autofree char *file = test_scratch_file("/var/tmp", SLOTS * SLOT_REGION);
     g_autofree char *spec = g_strdup_printf("driver=raw,file.driver=file,"
                                             "file.filename=%s,file.aio=%s",
                                             file, aio);
 
-    run_moves(spec, MOVES);
+    run_moves_on(spec, MOVES, backend);
     unlink(file);
 }
 
 static void test_move_file_io_uring_under_io(void)
 {
-    test_move_file("io_uring");
+    test_move_file("io_uring", AIO_BACKEND_EPOLL);
+}
+
+/* The node's ring eventfd watched by io_uring-based event loops. */
+static void test_move_file_io_uring_between_io_uring_loops(void)
+{
+    test_move_file("io_uring", AIO_BACKEND_IO_URING);
 }
 
 static void test_move_file_threads_under_io(void)
 {
-    test_move_file("threads");
+    test_move_file("threads", AIO_BACKEND_EPOLL);
 }
 
 int main(int argc, char **argv)
@@ -334,6 +349,8 @@ int main(int argc, char **argv)
                     test_move_throttle_under_io);
     g_test_add_func("/block/move/file-io_uring-under-io",
                     test_move_file_io_uring_under_io);
+    g_test_add_func("/block/move/file-io_uring-between-io_uring-loops",
+                    test_move_file_io_uring_between_io_uring_loops);
     g_test_add_func("/block/move/file-threads-under-io",
                     test_move_file_threads_under_io);
     return g_test_run();
