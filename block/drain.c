@@ -160,6 +160,11 @@ void bdrv_add_aio_context_notifier(BlockDriverState *bs,
     BlockUser u = {.ops = ops, .opaque = opaque};
 
     g_array_append_val(bs->users, u);
+    /* Joining inside a drained section: begin now, so that the section's
+     * end (which the user will see) is balanced. */
+    if (bs->quiesce_counter > 0 && ops->drained_begin) {
+        ops->drained_begin(opaque);
+    }
 }
 
 void bdrv_remove_aio_context_notifier(BlockDriverState *bs,

@@ -223,9 +223,10 @@ typedef struct BlockUserOps {
 /*
  * Registers (ops, opaque) on bs; the pair identifies the registration.
  * A registered user counts as a user for bdrv_blockdev_del (the node is
- * busy).  If bs is inside a drained section when the user registers, its
- * drained_begin is not called retroactively.  Main loop thread, or the
- * node's context thread holding the node.
+ * busy).  A user registering inside a drained section gets its
+ * drained_begin at once, so that every drained_end it sees is balanced; a
+ * user removed inside one gets no drained_end.  Main loop thread or the
+ * node's context thread, with the node's context held.
  */
 void bdrv_add_aio_context_notifier(BlockDriverState *bs,
                                    const BlockUserOps *ops, void *opaque);
