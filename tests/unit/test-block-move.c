@@ -338,12 +338,54 @@ static void test_move_file_threads_under_io(void)
     test_move_file("threads", AIO_BACKEND_EPOLL);
 }
 
+/* Moving one parent moves the child and the child's other parents. */
+static void test_move_takes_the_connected_graph(void)
+{
+    IOThread *io = iothread_new("graph", NULL, &error_abort);
+    AioContext *ctx = iothread_get_aio_context(io);
+    AioContext *main_ctx = main_loop_get_aio_context();
+    BlockDriverState *base = test_open("driver=memory,node-name=gbase,"
+                                       "size=1M");
+    BlockDriverState *p1 = test_open("driver=raw,file=gbase,size=512k");
+    BlockDriverState *p2 = test_open("driver=raw,file=gbase,offset=512k");
+    BlockDriverState *other = test_open("driver=memory,size=1M");
+    char buf[512] = {0};
+    SyncReq r = {0};
+    IOVector v;
+
+    g_assert_true(bdrv_set_aio_context(p1, ctx, &error_abort));
+    g_assert_true(bdrv_get_aio_context(base) == ctx);
+    g_assert_true(bdrv_get_aio_context(p2) == ctx);
+    g_assert_true(bdrv_get_aio_context(other) == main_ctx);
+
+    /* I/O on the moved graph completes in the IOThread. */
+    iov_init(&v, 1);
+    iov_add(&v, buf, sizeof(buf));
+    aio_context_acquire(ctx);
+    bdrv_aio_pwritev(p2, 0, &v, 0, sync_cb, &r);
+    g_assert_false(r.done);
+    aio_context_release(ctx);
+    g_assert_cmpint(sync_wait(p2, &r), ==, 0);
+    iov_destroy(&v);
+
+    g_assert_true(bdrv_set_aio_context(base, main_ctx, &error_abort));
+    g_assert_true(bdrv_get_aio_context(p1) == main_ctx);
+    g_assert_true(bdrv_get_aio_context(p2) == main_ctx);
+    bdrv_unref(p1);
+    bdrv_unref(p2);
+    bdrv_unref(base);
+    bdrv_unref(other);
+    iothread_destroy(io);
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GHashTable) tg = test_opts("limits.iops-total=100000000");
 
     test_block_init(&argc, &argv);
     object_add("throttle-group", "tgmove", tg, &error_abort);
+    g_test_add_func("/block/move/takes-the-connected-graph",
+                    test_move_takes_the_connected_graph);
     g_test_add_func("/block/move/memory-under-io", test_move_memory_under_io);
     g_test_add_func("/block/move/throttle-under-io",
                     test_move_throttle_under_io);
