@@ -209,8 +209,10 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
         }
         bdrv_io_detach(n);
     }
-    aio_context_release(old);
 
+    /* Both contexts are held from the first detach to the last attach
+     * (only the main loop may hold two, so this cannot deadlock): neither
+     * thread runs a callback while the graph is in neither context. */
     aio_context_acquire(ctx);
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
@@ -225,6 +227,7 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
         call_users(n, HOOK_ATTACH, ctx);
     }
     aio_context_release(ctx);
+    aio_context_release(old);
 
     bdrv_drained_end(bs);
     return true;

@@ -170,11 +170,13 @@ AioContext *bdrv_get_aio_context(BlockDriverState *bs);
 /*
  * Moves bs and its whole connected graph (children and parents) to ctx:
  * begins a drained section (users' drained_begin), waits until nothing is
- * in flight, runs the drivers' and the users' detach hooks with the old
- * context acquired, then their attach hooks with ctx acquired, then ends
- * the drained section (users' drained_end, called with ctx acquired).
- * Main loop thread, holding no AioContext.  Returns false and *errp if a
- * driver cannot move (nothing is changed then).
+ * in flight, then, holding both the old context and ctx, runs the users'
+ * and the drivers' detach hooks, switches the graph to ctx and runs the
+ * drivers' and the users' attach hooks; then ends the drained section
+ * (users' drained_end, called with ctx acquired).  Main loop thread,
+ * holding no AioContext but the main loop's own.  Every driver here can
+ * move, so it returns true; false and *errp are for drivers that cannot
+ * (nothing is changed then).
  */
 bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp);
 
