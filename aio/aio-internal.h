@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dataplane/aio.h"
+#include "dataplane/rfifolock.h"
 #include "util/thread.h"
 
 typedef struct AioHandler AioHandler;
@@ -62,6 +63,14 @@ typedef struct FdMonOps {
      */
     int (*wait)(AioContext *ctx, AioReadyEvent *events, int max_events,
                 int64_t timeout_ns);
+    /*
+     * For the GLib source (aio-gsource.c): the one fd that becomes readable
+     * when wait() would report something, and (optional) a hook that sends
+     * the kernel every pending registration change before GLib sleeps on
+     * that fd.  flush() runs in the polling thread.
+     */
+    int (*poll_fd)(AioContext *ctx);
+    void (*flush)(AioContext *ctx);
 } FdMonOps;
 
 extern const FdMonOps fdmon_epoll_ops;
@@ -117,6 +126,10 @@ struct AioContext {
     int64_t poll_ns; /* current window */
 
     AioContextStats stats; /* atomic counters */
+
+    /* aio_context_acquire/release (aio-lock.c); contention calls
+     * aio_notify(). */
+    RFifoLock lock;
 };
 
 /* fd-handler.c */
@@ -131,6 +144,16 @@ static inline bool aio_handler_is_deleted(AioHandler *node)
 }
 /* Called by a backend (polling thread) when it stops referring to node. */
 void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node);
+
+/* context.c */
+int64_t aio_compute_timeout(AioContext *ctx);
+
+/* aio-lock.c */
+void aio_context_lock_init(AioContext *ctx);
+void aio_context_lock_destroy(AioContext *ctx);
+/* Makes the calling thread the one thread allowed to hold several contexts
+ * (main_loop_init). */
+void aio_context_lock_set_multi_holder(void);
 
 /* bh.c */
 bool aio_bh_poll(AioContext *ctx);

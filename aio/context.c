@@ -59,6 +59,7 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
     ctx->epollfd = -1;
     ctx->poll_grow = 2;
     dp_mutex_init(&ctx->list_lock);
+    aio_context_lock_init(ctx);
     aio_timers_init(ctx);
 
     ret = event_notifier_init(&ctx->notifier, false);
@@ -80,6 +81,7 @@ fail_fdmon:
     event_notifier_cleanup(&ctx->notifier);
 fail_notifier:
     aio_timers_cleanup(ctx);
+    aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
     free(ctx);
     return NULL;
@@ -111,6 +113,7 @@ void aio_context_unref(AioContext *ctx)
     aio_handlers_free_all(ctx);
     event_notifier_cleanup(&ctx->notifier);
     aio_timers_cleanup(ctx);
+    aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
     free(ctx);
 }
@@ -148,8 +151,9 @@ static void aio_notify_accept(AioContext *ctx)
     }
 }
 
-/* 0 if there is work already, else the time to the next timer (-1: none). */
-static int64_t aio_compute_timeout(AioContext *ctx)
+/* 0 if there is work already, else the time to the next timer (-1: none).
+ * Also used by the GLib source's prepare (aio-gsource.c). */
+int64_t aio_compute_timeout(AioContext *ctx)
 {
     if (atomic_read_seq(&ctx->notified) || aio_bh_has_pending(ctx)) {
         return 0;

@@ -79,10 +79,17 @@ static int fdmon_epoll_wait(AioContext *ctx, AioReadyEvent *events,
     return n;
 }
 
+/* epoll_ctl() takes effect at once: nothing to flush. */
+static int fdmon_epoll_poll_fd(AioContext *ctx)
+{
+    return ctx->epollfd;
+}
+
 const FdMonOps fdmon_epoll_ops = {
     .name = "epoll",
     .init = fdmon_epoll_init,
     .cleanup = fdmon_epoll_cleanup,
     .update = fdmon_epoll_update,
     .wait = fdmon_epoll_wait,
+    .poll_fd = fdmon_epoll_poll_fd,
 };

@@ -234,10 +234,26 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioReadyEvent *events,
     return n;
 }
 
+/* The ring fd polls readable while completions wait in the ring. */
+static int fdmon_io_uring_poll_fd(AioContext *ctx)
+{
+    return ((struct io_uring *)ctx->uring)->ring_fd;
+}
+
+/* Arms pending polls without waiting, so that a sleep on the ring fd sees
+ * every handler registered so far. */
+static void fdmon_io_uring_flush(AioContext *ctx)
+{
+    flush_pending(ctx);
+    io_uring_submit(ctx->uring);
+}
+
 const FdMonOps fdmon_io_uring_ops = {
     .name = "io_uring",
     .init = fdmon_io_uring_init,
     .cleanup = fdmon_io_uring_cleanup,
     .update = fdmon_io_uring_update,
     .wait = fdmon_io_uring_wait,
+    .poll_fd = fdmon_io_uring_poll_fd,
+    .flush = fdmon_io_uring_flush,
 };

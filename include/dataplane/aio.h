@@ -10,7 +10,7 @@
  *  1. Callbacks run in the thread that calls aio_poll(ctx); inside them the
  *     context's functions need no locking.
  *  2. Any other thread wraps its use of the context in
- *     aio_context_acquire/release (include/dataplane/aio-lock.h), except for
+ *     aio_context_acquire/release (below), except for
  *     the functions marked "any thread" below.
  *  3. aio_bh_schedule(), aio_notify() and the timer and fd-handler setters
  *     end in a notify of the context, so a loop blocked in aio_poll() wakes
@@ -187,6 +187,38 @@ void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
                                  int64_t *grow, int64_t *shrink);
 /* The current polling window in ns (0 when polling is idle).  Any thread. */
 int64_t aio_context_get_poll_ns(AioContext *ctx);
+
+/* ---- locking (aio/aio-lock.c) ---------------------------------------- */
+
+/*
+ * Any thread.  Takes the context's lock: a recursive, FIFO-fair RFifoLock.
+ * While this thread waits, it kicks the owner with aio_notify(), so an
+ * IOThread sleeping in aio_poll() with the lock held lets it in within one
+ * loop iteration.  Calls nest; each acquire needs its release.
+ *
+ * Only one thread, the main loop thread, may hold more than one context at a
+ * time (stop-the-world relies on it: no lock-order cycle can form).  Taking
+ * a second context in any other thread aborts with a message.  Without a
+ * main loop (main_loop_init() never called), the first thread that holds
+ * two contexts becomes that one thread.
+ */
+void aio_context_acquire(AioContext *ctx);
+/* The thread that acquired ctx; releases one level. */
+void aio_context_release(AioContext *ctx);
+
+/* ---- GLib (aio/aio-gsource.c) ----------------------------------------- */
+
+/*
+ * Any thread.  A new GSource that runs ctx inside a GMainContext: attached
+ * to one, the context's fd handlers, BHs and timers run in whichever thread
+ * iterates that GMainContext, beside its other sources.  The source holds a
+ * reference to ctx.  Its dispatch acquires ctx, so the iterating thread must
+ * be allowed to take it (see aio_context_acquire).  Attach at most one such
+ * source per context, and do not also run aio_poll(ctx) from another thread
+ * without acquiring ctx.  Adaptive polling does not apply inside GLib: the
+ * source sleeps in g_poll() on the backend's fd.
+ */
+GSource *aio_get_g_source(AioContext *ctx);
 
 /* ---- introspection ---------------------------------------------------- */
 

@@ -1,0 +1,81 @@
+/*
+ * aio_context_acquire/release: the context's RFifoLock, whose contention
+ * callback kicks the owner's aio_poll() with aio_notify().
+ *
+ * Lock order: only one thread (the main loop thread) may hold more than one
+ * context.  Every other thread holds at most one, so it never waits for a
+ * context while holding another, and no cycle of waiters can form whatever
+ * order the one multi-holder takes them in.  The rule is checked on every
+ * acquire that would make a thread hold a second context.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "aio/aio-internal.h"
+#include "util/atomic.h"
+
+/* Distinct contexts the calling thread holds (nesting not counted). */
+static __thread unsigned held_contexts;
+
+/* Kernel tid of the one thread allowed to hold several contexts; 0 = none
+ * designated yet. */
+static pid_t multi_holder;
+
+static void lock_contended(void *opaque)
+{
+    aio_notify(opaque);
+}
+
+void aio_context_lock_init(AioContext *ctx)
+{
+    rfifolock_init(&ctx->lock, lock_contended, ctx);
+}
+
+void aio_context_lock_destroy(AioContext *ctx)
+{
+    rfifolock_destroy(&ctx->lock);
+}
+
+void aio_context_lock_set_multi_holder(void)
+{
+    atomic_set_seq(&multi_holder, dp_thread_get_tid());
+}
+
+static void check_may_hold_another(void)
+{
+    pid_t self = dp_thread_get_tid();
+    pid_t expected = 0;
+
+    if (__atomic_compare_exchange_n(&multi_holder, &expected, self, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ||
+        expected == self) {
+        return;
+    }
+    fprintf(stderr,
+            "aio_context_acquire: thread %d already holds %u context(s) and "
+            "takes another; only the main loop thread (%d) may hold several "
+            "(see docs/iothreads.md: hand work across with a BH)\n",
+            (int)self, held_contexts, (int)expected);
+    abort();
+}
+
+void aio_context_acquire(AioContext *ctx)
+{
+    if (rfifolock_depth_self(&ctx->lock) > 0) {
+        rfifolock_lock(&ctx->lock); /* nesting: cannot block */
+        return;
+    }
+    if (held_contexts > 0) {
+        check_may_hold_another();
+    }
+    rfifolock_lock(&ctx->lock);
+    held_contexts++;
+}
+
+void aio_context_release(AioContext *ctx)
+{
+    if (rfifolock_depth_self(&ctx->lock) == 1) {
+        held_contexts--;
+    }
+    rfifolock_unlock(&ctx->lock);
+}
