@@ -1,0 +1,1499 @@
+/*
+ * The object registry: types, object_add/del, properties, paths, listing,
+ * users, cleanup, and every error sentence of include/dataplane/object.h.
+ *
+ * Two types are declared here: "test-widget" (user-creatable, with every
+ * kind of property) and "test-loop" (registered instances only, like the
+ * main loop object).  Each test starts from an empty registry with both
+ * types registered and ends with object_registry_cleanup(); the fixture
+ * then checks that every widget made was destroyed exactly once.
+ */
+#include <glib.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dataplane/object.h"
+#include "util/thread.h"
+
+/* ---- the test types ---------------------------------------------------- */
+
+typedef struct Widget {
+    char *id;
+    int64_t size;
+    char *name;
+    bool verbose;
+    int64_t poll_max_ns;
+    int64_t counter;
+    char *busy_with;  /* can_delete refuses with this user, if set */
+    bool busy_silent; /* can_delete refuses without an Error */
+    int set_calls;
+} Widget;
+
+static int widgets_live;
+static int widgets_created;
+static GPtrArray *destroy_order; /* ids, in destroy order */
+
+/* Values the last create hook saw. */
+static struct {
+    int64_t size, poll_max_ns;
+    bool verbose, has_name, has_poll, has_label;
+    char *name, *label;
+} seen;
+
+static void *widget_create(const char *id, const ObjectProps *props,
+                           Error **errp)
+{
+    Widget *w;
+
+    g_free(seen.name);
+    g_free(seen.label);
+    seen.size = object_props_get_int(props, "size");
+    seen.poll_max_ns = object_props_get_int(props, "poll-max-ns");
+    seen.verbose = object_props_get_bool(props, "verbose");
+    seen.name = g_strdup(object_props_get_str(props, "name"));
+    seen.label = g_strdup(object_props_get_str(props, "label"));
+    seen.has_name = object_props_has(props, "name");
+    seen.has_poll = object_props_has(props, "poll-max-ns");
+    seen.has_label = object_props_has(props, "label");
+
+    if (strcmp(object_props_get_str(props, "name"), "fail") == 0) {
+        error_setg(errp, "widget '%s' refused to start", id);
+        return NULL;
+    }
+    if (strcmp(object_props_get_str(props, "name"), "steal-id") == 0) {
+        /* Re-entrant use of the registry: takes this object's own id. */
+        GHashTable *p = g_hash_table_new(g_str_hash, g_str_equal);
+
+        g_hash_table_insert(p, "size", "1");
+        g_assert_nonnull(object_add("test-widget", id, p, &error_abort));
+        g_hash_table_unref(p);
+    }
+    w = g_new0(Widget, 1);
+    w->id = g_strdup(id);
+    w->size = object_props_get_int(props, "size");
+    w->name = g_strdup(object_props_get_str(props, "name"));
+    w->verbose = object_props_get_bool(props, "verbose");
+    w->poll_max_ns = object_props_get_int(props, "poll-max-ns");
+    widgets_live++;
+    widgets_created++;
+    return w;
+}
+
+static bool widget_can_delete(void *instance, Error **errp)
+{
+    Widget *w = instance;
+
+    if (w->busy_silent) {
+        return false;
+    }
+    if (w->busy_with) {
+        error_setg(errp, "test-widget '%s' is in use by %s", w->id,
+                   w->busy_with);
+        return false;
+    }
+    return true;
+}
+
+static void widget_destroy(void *instance)
+{
+    Widget *w = instance;
+
+    if (destroy_order) {
+        g_ptr_array_add(destroy_order, g_strdup(w->id));
+    }
+    widgets_live--;
+    g_free(w->id);
+    g_free(w->name);
+    g_free(w->busy_with);
+    g_free(w);
+}
+
+static bool widget_set_size(void *instance, const ObjectValue *v, Error **errp)
+{
+    Widget *w = instance;
+
+    g_assert_cmpint(v->type, ==, OBJECT_VALUE_INT);
+    if (v->i == 13) {
+        error_setg(errp, "size 13 is unlucky");
+        return false;
+    }
+    w->size = v->i;
+    w->set_calls++;
+    return true;
+}
+
+static bool widget_set_verbose(void *instance, const ObjectValue *v,
+                               Error **errp)
+{
+    Widget *w = instance;
+
+    w->verbose = v->b;
+    w->set_calls++;
+    return true;
+}
+
+static void widget_get_poll(void *instance, ObjectValue *out)
+{
+    out->i = ((Widget *)instance)->poll_max_ns;
+}
+
+static bool widget_set_poll(void *instance, const ObjectValue *v, Error **errp)
+{
+    Widget *w = instance;
+
+    w->poll_max_ns = v->i;
+    w->set_calls++;
+    return true;
+}
+
+static void widget_get_counter(void *instance, ObjectValue *out)
+{
+    out->i = ((Widget *)instance)->counter;
+}
+
+static bool widget_set_label(void *instance, const ObjectValue *v, Error **errp)
+{
+    ((Widget *)instance)->set_calls++;
+    return true;
+}
+
+static const ObjectPropertyInfo widget_props[] = {
+    {.name = "size",
+     .type = OBJECT_VALUE_INT,
+     .description = "number of things",
+     .flags = OBJECT_PROP_REQUIRED | OBJECT_PROP_RANGE,
+     .min = 1,
+     .max = 1000,
+     .set = widget_set_size},
+    {.name = "name",
+     .type = OBJECT_VALUE_STR,
+     .description = "a name",
+     .flags = OBJECT_PROP_CREATE | OBJECT_PROP_READONLY,
+     .default_value = "anon"},
+    {.name = "verbose",
+     .type = OBJECT_VALUE_BOOL,
+     .description = "chatty or not",
+     .flags = OBJECT_PROP_CREATE,
+     .default_value = "off",
+     .set = widget_set_verbose},
+    {.name = "poll-max-ns",
+     .type = OBJECT_VALUE_INT,
+     .description = "poll window",
+     .flags = OBJECT_PROP_CREATE | OBJECT_PROP_RANGE,
+     .min = 0,
+     .max = INT64_MAX,
+     .default_value = "32768",
+     .get = widget_get_poll,
+     .set = widget_set_poll},
+    {.name = "counter",
+     .type = OBJECT_VALUE_INT,
+     .description = "events seen",
+     .get = widget_get_counter},
+    {.name = "label",
+     .type = OBJECT_VALUE_STR,
+     .flags = OBJECT_PROP_CREATE,
+     .set = widget_set_label},
+    {NULL},
+};
+
+static const ObjectTypeInfo widget_type = {
+    .name = "test-widget",
+    .description = "a widget for tests",
+    .props = widget_props,
+    .create = widget_create,
+    .can_delete = widget_can_delete,
+    .destroy = widget_destroy,
+};
+
+typedef struct Loop {
+    int64_t thread_id;
+} Loop;
+
+static void loop_get_thread_id(void *instance, ObjectValue *out)
+{
+    out->i = ((Loop *)instance)->thread_id;
+}
+
+static const ObjectPropertyInfo loop_props[] = {
+    {.name = "thread-id",
+     .type = OBJECT_VALUE_INT,
+     .description = "kernel thread id",
+     .get = loop_get_thread_id},
+    {.name = "aio-max-batch",
+     .type = OBJECT_VALUE_INT,
+     .flags = OBJECT_PROP_CREATE | OBJECT_PROP_RANGE,
+     .min = 0,
+     .max = INT64_MAX,
+     .default_value = "0"},
+    {NULL},
+};
+
+static const ObjectTypeInfo loop_type = {
+    .name = "test-loop",
+    .props = loop_props,
+};
+
+/* ---- fixture and helpers ----------------------------------------------- */
+
+typedef struct Fixture {
+    int unused;
+} Fixture;
+
+static void fixture_setup(Fixture *f, gconstpointer data)
+{
+    widgets_live = 0;
+    widgets_created = 0;
+    object_type_register(&widget_type);
+    object_type_register(&loop_type);
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data)
+{
+    object_registry_cleanup();
+    g_assert_cmpint(widgets_live, ==, 0);
+    g_clear_pointer(&seen.name, g_free);
+    g_clear_pointer(&seen.label, g_free);
+    g_clear_pointer(&destroy_order, g_ptr_array_unref);
+}
+
+#define TEST(path, fn)                                                         \
+    g_test_add("/object" path, Fixture, NULL, fixture_setup, fn,               \
+               fixture_teardown)
+
+/* A props table from "k1", "v1", "k2", "v2", ..., NULL (strings borrowed). */
+static GHashTable *props_new(const char *first, ...)
+{
+    GHashTable *h = g_hash_table_new(g_str_hash, g_str_equal);
+    const char *k = first;
+    va_list ap;
+
+    va_start(ap, first);
+    while (k) {
+        const char *v = va_arg(ap, const char *);
+
+        g_hash_table_insert(h, (gpointer)k, (gpointer)v);
+        k = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    return h;
+}
+
+/* object_add of a test-widget with the given props; returns the object. */
+static Object *add_widget(const char *id, const char *first, ...)
+{
+    GHashTable *h = g_hash_table_new(g_str_hash, g_str_equal);
+    const char *k = first;
+    Object *obj;
+    va_list ap;
+
+    va_start(ap, first);
+    while (k) {
+        g_hash_table_insert(h, (gpointer)k, va_arg(ap, char *));
+        k = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    obj = object_add("test-widget", id, h, &error_abort);
+    g_hash_table_unref(h);
+    return obj;
+}
+
+/* Asserts that object_add fails with exactly the sentence want. */
+static void assert_add_fails(const char *type, const char *id, GHashTable *h,
+                             const char *want)
+{
+    Error *err = NULL;
+
+    g_assert_null(object_add(type, id, h, &err));
+    g_assert_nonnull(err);
+    g_assert_cmpstr(error_get_pretty(err), ==, want);
+    error_free(err);
+}
+
+static void assert_error(Error *err, const char *want)
+{
+    g_assert_nonnull(err);
+    g_assert_cmpstr(error_get_pretty(err), ==, want);
+    error_free(err);
+}
+
+static int64_t get_int(Object *obj, const char *name)
+{
+    int64_t v = -1;
+
+    g_assert_true(object_property_get_int(obj, name, &v, &error_abort));
+    return v;
+}
+
+/* ---- object_add -------------------------------------------------------- */
+
+static void test_add_creates_object_at_objects_path(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "5", NULL);
+    char *path = object_get_path(obj);
+    Widget *w = object_get_instance(obj);
+
+    g_assert_true(object_find("w0") == obj);
+    g_assert_cmpstr(object_get_id(obj), ==, "w0");
+    g_assert_cmpstr(object_get_type(obj), ==, "test-widget");
+    g_assert_true(object_get_type_info(obj) == &widget_type);
+    g_assert_cmpstr(path, ==, "/objects/w0");
+    g_assert_true(object_is_user_created(obj));
+    g_assert_cmpstr(w->id, ==, "w0");
+    g_assert_cmpint(widgets_live, ==, 1);
+    g_free(path);
+}
+
+static void test_add_hands_parsed_values_to_create(Fixture *f, gconstpointer d)
+{
+    add_widget("w0", "size", "0x1f", "name", "disk", "verbose", "yes",
+               "poll-max-ns", "-0", "label", "", NULL);
+    g_assert_cmpint(seen.size, ==, 31);
+    g_assert_cmpstr(seen.name, ==, "disk");
+    g_assert_true(seen.verbose);
+    g_assert_cmpint(seen.poll_max_ns, ==, 0);
+    g_assert_true(seen.has_name);
+    g_assert_true(seen.has_poll);
+    g_assert_true(seen.has_label);
+    g_assert_cmpstr(seen.label, ==, "");
+}
+
+static void test_add_fills_defaults_for_absent_props(Fixture *f,
+                                                     gconstpointer d)
+{
+    add_widget("w0", "size", "7", NULL);
+    g_assert_cmpint(seen.size, ==, 7);
+    g_assert_cmpstr(seen.name, ==, "anon");
+    g_assert_false(seen.verbose);
+    g_assert_cmpint(seen.poll_max_ns, ==, 32768);
+    g_assert_false(seen.has_name);
+    g_assert_false(seen.has_poll);
+    /* No default and not given: the accessor says NULL. */
+    g_assert_false(seen.has_label);
+    g_assert_null(seen.label);
+}
+
+static void test_add_null_props_means_none(Fixture *f, gconstpointer d)
+{
+    assert_add_fails("test-widget", "w0", NULL, "Parameter 'size' is missing");
+}
+
+static void test_add_unknown_type_fails(Fixture *f, gconstpointer d)
+{
+    GHashTable *h = props_new("size", "1", NULL);
+
+    assert_add_fails("foo", "x0", h, "Invalid object type 'foo'");
+    g_assert_null(object_find("x0"));
+    g_hash_table_unref(h);
+}
+
+static void test_add_non_creatable_type_fails(Fixture *f, gconstpointer d)
+{
+    assert_add_fails("test-loop", "l0", NULL,
+                     "object type 'test-loop' isn't supported by object-add");
+    g_assert_null(object_find("l0"));
+}
+
+static void test_add_invalid_id_fails(Fixture *f, gconstpointer d)
+{
+    static const char *const bad[] = {"",    "1abc", "-x",  "_x", ".x",
+                                      "a b", "a/b",  "a,b", "é",  "a=b"};
+    GHashTable *h = props_new("size", "1", NULL);
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_false(object_id_is_valid(bad[i]));
+        assert_add_fails("test-widget", bad[i], h,
+                         "Parameter 'id' expects an identifier");
+    }
+    g_assert_cmpint(widgets_created, ==, 0);
+    g_hash_table_unref(h);
+}
+
+static void
+test_id_rule_accepts_letters_digits_dash_dot_underscore(Fixture *f,
+                                                        gconstpointer d)
+{
+    g_assert_true(object_id_is_valid("a"));
+    g_assert_true(object_id_is_valid("Z"));
+    g_assert_true(object_id_is_valid("io0"));
+    g_assert_true(object_id_is_valid("a-b.c_d9"));
+    add_widget("a-b.c_d9", "size", "1", NULL);
+    g_assert_nonnull(object_find("a-b.c_d9"));
+}
+
+static void test_add_without_id_fails(Fixture *f, gconstpointer d)
+{
+    assert_add_fails("test-widget", NULL, NULL, "Parameter 'id' is missing");
+}
+
+static void test_add_duplicate_id_fails_and_keeps_first(Fixture *f,
+                                                        gconstpointer d)
+{
+    Object *first = add_widget("io0", "size", "1", NULL);
+    GHashTable *h = props_new("size", "2", NULL);
+
+    assert_add_fails("test-widget", "io0", h, "Duplicate ID 'io0' for object");
+    g_assert_true(object_find("io0") == first);
+    g_assert_cmpint(get_int(first, "size"), ==, 1);
+    g_assert_cmpint(widgets_created, ==, 1);
+    g_hash_table_unref(h);
+}
+
+static void test_add_int_junk_fails(Fixture *f, gconstpointer d)
+{
+    static const char *const junk[] = {"",    "abc", "12abc", " 12", "12 ",
+                                       "1.5", "0x",  "0xg",   "010", "+",
+                                       "-",   "1e3", "5k",    "--1"};
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(junk); i++) {
+        GHashTable *h = props_new("size", junk[i], NULL);
+
+        assert_add_fails("test-widget", "w0", h,
+                         "Parameter 'size' expects integer");
+        g_hash_table_unref(h);
+    }
+    g_assert_cmpint(widgets_created, ==, 0);
+}
+
+static void test_add_int_overflow_fails(Fixture *f, gconstpointer d)
+{
+    static const char *const big[] = {
+        "9223372036854775808", "-9223372036854775809", "0x8000000000000000",
+        "99999999999999999999999"};
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(big); i++) {
+        GHashTable *h = props_new("size", "1", "poll-max-ns", big[i], NULL);
+
+        assert_add_fails("test-widget", "w0", h,
+                         "Parameter 'poll-max-ns' expects integer");
+        g_hash_table_unref(h);
+    }
+}
+
+static void test_add_bool_junk_fails(Fixture *f, gconstpointer d)
+{
+    static const char *const junk[] = {"", "ON", "1", "0", "y", "enable"};
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(junk); i++) {
+        GHashTable *h = props_new("size", "1", "verbose", junk[i], NULL);
+
+        assert_add_fails("test-widget", "w0", h,
+                         "Parameter 'verbose' expects 'on' or 'off'");
+        g_hash_table_unref(h);
+    }
+}
+
+static void test_add_out_of_range_fails(Fixture *f, gconstpointer d)
+{
+    GHashTable *low = props_new("size", "0", NULL);
+    GHashTable *high = props_new("size", "1001", NULL);
+    GHashTable *neg = props_new("size", "1", "poll-max-ns", "-1", NULL);
+
+    assert_add_fails("test-widget", "w0", low,
+                     "size value must be in range [1, 1000]");
+    assert_add_fails("test-widget", "w0", high,
+                     "size value must be in range [1, 1000]");
+    assert_add_fails(
+        "test-widget", "w0", neg,
+        "poll-max-ns value must be in range [0, 9223372036854775807]");
+    g_assert_cmpint(widgets_created, ==, 0);
+    g_hash_table_unref(low);
+    g_hash_table_unref(high);
+    g_hash_table_unref(neg);
+}
+
+static void test_add_range_bounds_are_inclusive(Fixture *f, gconstpointer d)
+{
+    add_widget("w1", "size", "1", NULL);
+    add_widget("w2", "size", "1000", "poll-max-ns", "9223372036854775807",
+               NULL);
+    g_assert_cmpint(get_int(object_find("w1"), "size"), ==, 1);
+    g_assert_cmpint(get_int(object_find("w2"), "size"), ==, 1000);
+    g_assert_cmpint(get_int(object_find("w2"), "poll-max-ns"), ==, INT64_MAX);
+}
+
+static void test_add_missing_required_fails(Fixture *f, gconstpointer d)
+{
+    GHashTable *h = props_new("name", "x", NULL);
+
+    assert_add_fails("test-widget", "w0", h, "Parameter 'size' is missing");
+    g_hash_table_unref(h);
+}
+
+static void test_add_unknown_property_fails(Fixture *f, gconstpointer d)
+{
+    GHashTable *h = props_new("size", "1", "bar", "1", NULL);
+    GHashTable *two = props_new("size", "1", "zzz", "1", "bar", "1", NULL);
+    GHashTable *dotted = props_new("size", "1", "foo.bar", "1", NULL);
+
+    assert_add_fails("test-widget", "w0", h, "Parameter 'bar' is unexpected");
+    /* With several, the first by name: the sentence is reproducible. */
+    assert_add_fails("test-widget", "w0", two, "Parameter 'bar' is unexpected");
+    assert_add_fails("test-widget", "w0", dotted,
+                     "Parameter 'foo.bar' is unexpected");
+    g_assert_cmpint(widgets_created, ==, 0);
+    g_hash_table_unref(h);
+    g_hash_table_unref(two);
+    g_hash_table_unref(dotted);
+}
+
+static void test_add_runtime_only_property_is_unexpected(Fixture *f,
+                                                         gconstpointer d)
+{
+    GHashTable *h = props_new("size", "1", "counter", "3", NULL);
+    GHashTable *type = props_new("size", "1", "type", "x", NULL);
+
+    assert_add_fails("test-widget", "w0", h,
+                     "Parameter 'counter' is unexpected");
+    assert_add_fails("test-widget", "w0", type,
+                     "Parameter 'type' is unexpected");
+    g_hash_table_unref(h);
+    g_hash_table_unref(type);
+}
+
+static void test_add_reports_bad_value_before_unexpected_key(Fixture *f,
+                                                             gconstpointer d)
+{
+    GHashTable *h = props_new("size", "x", "bar", "1", NULL);
+
+    assert_add_fails("test-widget", "w0", h,
+                     "Parameter 'size' expects integer");
+    g_hash_table_unref(h);
+}
+
+static void test_add_create_hook_error_propagates(Fixture *f, gconstpointer d)
+{
+    GHashTable *h = props_new("size", "1", "name", "fail", NULL);
+
+    assert_add_fails("test-widget", "w0", h, "widget 'w0' refused to start");
+    g_assert_null(object_find("w0"));
+    g_assert_cmpint(widgets_live, ==, 0);
+    g_hash_table_unref(h);
+}
+
+static void test_add_id_taken_by_create_hook_fails(Fixture *f, gconstpointer d)
+{
+    GHashTable *h = props_new("size", "5", "name", "steal-id", NULL);
+    Object *obj;
+
+    assert_add_fails("test-widget", "w0", h, "Duplicate ID 'w0' for object");
+    /* The object the hook made stays; the refused instance was destroyed. */
+    obj = object_find("w0");
+    g_assert_nonnull(obj);
+    g_assert_cmpint(get_int(obj, "size"), ==, 1);
+    g_assert_cmpint(widgets_live, ==, 1);
+    g_hash_table_unref(h);
+}
+
+static void test_add_opts_takes_type_and_id_from_table(Fixture *f,
+                                                       gconstpointer d)
+{
+    GHashTable *h =
+        props_new("qom-type", "test-widget", "id", "w0", "size", "9", NULL);
+    Object *obj = object_add_opts(h, &error_abort);
+
+    g_assert_true(object_find("w0") == obj);
+    g_assert_cmpint(get_int(obj, "size"), ==, 9);
+    g_hash_table_unref(h);
+}
+
+static void test_add_opts_without_type_or_id_fails(Fixture *f, gconstpointer d)
+{
+    GHashTable *no_type = props_new("id", "w0", "size", "9", NULL);
+    GHashTable *no_id = props_new("qom-type", "test-widget", "size", "9", NULL);
+    Error *err = NULL;
+
+    g_assert_null(object_add_opts(no_type, &err));
+    assert_error(err, "Parameter 'qom-type' is missing");
+    err = NULL;
+    g_assert_null(object_add_opts(no_id, &err));
+    assert_error(err, "Parameter 'id' is missing");
+    g_hash_table_unref(no_type);
+    g_hash_table_unref(no_id);
+}
+
+/* ---- object_del -------------------------------------------------------- */
+
+static void test_del_destroys_instance(Fixture *f, gconstpointer d)
+{
+    add_widget("w0", "size", "1", NULL);
+    g_assert_true(object_del("w0", &error_abort));
+    g_assert_null(object_find("w0"));
+    g_assert_cmpint(widgets_live, ==, 0);
+    /* The id is free again. */
+    add_widget("w0", "size", "2", NULL);
+    g_assert_cmpint(get_int(object_find("w0"), "size"), ==, 2);
+}
+
+static void test_del_unknown_id_fails(Fixture *f, gconstpointer d)
+{
+    Error *err = NULL;
+
+    g_assert_false(object_del("nope", &err));
+    assert_error(err, "object 'nope' not found");
+}
+
+static void test_del_accepts_path(Fixture *f, gconstpointer d)
+{
+    add_widget("w0", "size", "1", NULL);
+    add_widget("w1", "size", "1", NULL);
+    g_assert_true(object_del("/objects/w0", &error_abort));
+    g_assert_true(object_del("objects/w1", &error_abort));
+    g_assert_cmpint(widgets_live, ==, 0);
+}
+
+static void test_del_refused_by_can_delete_keeps_object(Fixture *f,
+                                                        gconstpointer d)
+{
+    Object *obj = add_widget("io0", "size", "1", NULL);
+    Widget *w = object_get_instance(obj);
+    Error *err = NULL;
+
+    w->busy_with = g_strdup("export 'exp0'");
+    g_assert_false(object_del("io0", &err));
+    assert_error(err, "test-widget 'io0' is in use by export 'exp0'");
+    g_assert_true(object_find("io0") == obj);
+    g_assert_cmpint(widgets_live, ==, 1);
+
+    g_clear_pointer(&w->busy_with, g_free);
+    g_assert_true(object_del("io0", &error_abort));
+}
+
+static void
+test_del_refused_without_error_gets_default_sentence(Fixture *f,
+                                                     gconstpointer d)
+{
+    Object *obj = add_widget("io0", "size", "1", NULL);
+    Error *err = NULL;
+
+    ((Widget *)object_get_instance(obj))->busy_silent = true;
+    g_assert_false(object_del("io0", &err));
+    assert_error(err, "object 'io0' is in use, can not be deleted");
+    ((Widget *)object_get_instance(obj))->busy_silent = false;
+}
+
+static void test_del_refused_while_object_has_users(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("io0", "size", "1", NULL);
+    Error *err = NULL;
+
+    object_user_add(obj, "export 'exp0'");
+    object_user_add(obj, "export 'exp1'");
+    g_assert_false(object_del("io0", &err));
+    assert_error(err, "test-widget 'io0' is in use by export 'exp0'");
+
+    object_user_remove(obj, "export 'exp0'");
+    err = NULL;
+    g_assert_false(object_del("io0", &err));
+    assert_error(err, "test-widget 'io0' is in use by export 'exp1'");
+
+    object_user_remove(obj, "export 'exp1'");
+    g_assert_true(object_del("io0", &error_abort));
+}
+
+static void test_user_added_twice_needs_two_removes(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("io0", "size", "1", NULL);
+
+    object_user_add(obj, "export 'exp0'");
+    object_user_add(obj, "export 'exp0'");
+    object_user_remove(obj, "export 'exp0'");
+    g_assert_false(object_del("io0", NULL));
+    object_user_remove(obj, "export 'exp0'");
+    g_assert_true(object_del("io0", &error_abort));
+}
+
+static void test_user_remove_of_absent_user_aborts(Fixture *f, gconstpointer d)
+{
+    if (g_test_subprocess()) {
+        Object *obj = add_widget("io0", "size", "1", NULL);
+
+        object_user_remove(obj, "export 'exp0'");
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*has no user export 'exp0'*");
+}
+
+static void test_del_of_registered_instance_fails(Fixture *f, gconstpointer d)
+{
+    Loop loop = {.thread_id = 42};
+    Object *obj =
+        object_register_instance("test-loop", "main-loop", &loop, &error_abort);
+    Error *err = NULL;
+
+    g_assert_false(object_del("main-loop", &err));
+    assert_error(err, "main-loop is not a user-creatable object");
+    g_assert_true(object_find("main-loop") == obj);
+}
+
+/* ---- registered instances ----------------------------------------------- */
+
+static void test_register_instance_exposes_properties(Fixture *f,
+                                                      gconstpointer d)
+{
+    Loop loop = {.thread_id = 4242};
+    Object *obj =
+        object_register_instance("test-loop", "main-loop", &loop, &error_abort);
+
+    g_assert_false(object_is_user_created(obj));
+    g_assert_true(object_get_instance(obj) == &loop);
+    g_assert_cmpint(get_int(obj, "thread-id"), ==, 4242);
+    /* Creation properties of such an object read as their default. */
+    g_assert_cmpint(get_int(obj, "aio-max-batch"), ==, 0);
+    loop.thread_id = 7;
+    g_assert_cmpint(get_int(obj, "thread-id"), ==, 7);
+}
+
+static void test_register_instance_checks_type_and_id(Fixture *f,
+                                                      gconstpointer d)
+{
+    Loop loop = {0};
+    Error *err = NULL;
+
+    g_assert_null(object_register_instance("nope", "x", &loop, &err));
+    assert_error(err, "Invalid object type 'nope'");
+    err = NULL;
+    g_assert_null(object_register_instance("test-loop", "9x", &loop, &err));
+    assert_error(err, "Parameter 'id' expects an identifier");
+    add_widget("w0", "size", "1", NULL);
+    err = NULL;
+    g_assert_null(object_register_instance("test-loop", "w0", &loop, &err));
+    assert_error(err, "Duplicate ID 'w0' for object");
+}
+
+static void test_unregister_removes_without_hooks(Fixture *f, gconstpointer d)
+{
+    Loop loop = {0};
+    Object *obj =
+        object_register_instance("test-loop", "l0", &loop, &error_abort);
+
+    object_unregister(obj);
+    g_assert_null(object_find("l0"));
+    /* The id may be reused. */
+    object_register_instance("test-loop", "l0", &loop, &error_abort);
+}
+
+/* ---- lookup and paths -------------------------------------------------- */
+
+static void test_resolve_accepts_qom_paths(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("io0", "size", "1", NULL);
+
+    g_assert_true(object_resolve("/objects/io0", &error_abort) == obj);
+    g_assert_true(object_resolve("objects/io0", &error_abort) == obj);
+    g_assert_true(object_resolve("io0", &error_abort) == obj);
+}
+
+static void test_resolve_of_missing_path_fails(Fixture *f, gconstpointer d)
+{
+    static const char *const bad[] = {
+        "/objects/nope", "nope",           "/objects/", "/objects",
+        "/io0",          "/objects/io0/x", ""};
+    size_t i;
+
+    add_widget("io0", "size", "1", NULL);
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        Error *err = NULL;
+        char *want = g_strdup_printf("Device '%s' not found", bad[i]);
+
+        g_assert_null(object_resolve(bad[i], &err));
+        g_assert_nonnull(err);
+        g_assert_cmpint(error_get_class(err), ==, ERROR_CLASS_DEVICE_NOT_FOUND);
+        assert_error(err, want);
+        g_free(want);
+    }
+}
+
+static void test_find_takes_ids_only(Fixture *f, gconstpointer d)
+{
+    add_widget("io0", "size", "1", NULL);
+    g_assert_nonnull(object_find("io0"));
+    g_assert_null(object_find("/objects/io0"));
+    g_assert_null(object_find("io1"));
+    g_assert_null(object_find(NULL));
+}
+
+static void test_find_instance_checks_type(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("io0", "size", "1", NULL);
+
+    g_assert_true(object_find_instance("io0", "test-widget") ==
+                  object_get_instance(obj));
+    g_assert_null(object_find_instance("io0", "iothread"));
+    g_assert_null(object_find_instance("io1", "test-widget"));
+}
+
+/* ---- listing ----------------------------------------------------------- */
+
+static void test_list_gives_ids_and_types_sorted(Fixture *f, gconstpointer d)
+{
+    Loop loop = {0};
+    GPtrArray *list;
+    ObjectInfo *info;
+
+    list = object_list();
+    g_assert_cmpuint(list->len, ==, 0);
+    g_ptr_array_unref(list);
+
+    add_widget("zeta", "size", "1", NULL);
+    object_register_instance("test-loop", "main-loop", &loop, &error_abort);
+    add_widget("alpha", "size", "1", NULL);
+    list = object_list();
+    g_assert_cmpuint(list->len, ==, 3);
+    info = g_ptr_array_index(list, 0);
+    g_assert_cmpstr(info->id, ==, "alpha");
+    g_assert_cmpstr(info->type, ==, "test-widget");
+    info = g_ptr_array_index(list, 1);
+    g_assert_cmpstr(info->id, ==, "main-loop");
+    g_assert_cmpstr(info->type, ==, "test-loop");
+    info = g_ptr_array_index(list, 2);
+    g_assert_cmpstr(info->id, ==, "zeta");
+    g_ptr_array_unref(list);
+}
+
+static void test_property_list_describes_each_property(Fixture *f,
+                                                       gconstpointer d)
+{
+    static const struct {
+        const char *name, *type;
+        bool read_only;
+    } want[] = {
+        {"type", "str", true},         {"size", "int", false},
+        {"name", "str", true},         {"verbose", "bool", false},
+        {"poll-max-ns", "int", false}, {"counter", "int", true},
+        {"label", "str", false},
+    };
+    Object *obj = add_widget("w0", "size", "1", NULL);
+    GPtrArray *list = object_property_list(obj);
+    size_t i;
+
+    g_assert_cmpuint(list->len, ==, G_N_ELEMENTS(want));
+    for (i = 0; i < G_N_ELEMENTS(want); i++) {
+        ObjectPropertyDesc *p = g_ptr_array_index(list, i);
+
+        g_assert_cmpstr(p->name, ==, want[i].name);
+        g_assert_cmpstr(p->type_name, ==, want[i].type);
+        g_assert_cmpstr(object_value_type_name(p->type), ==, want[i].type);
+        g_assert_cmpint(p->read_only, ==, want[i].read_only);
+    }
+    g_assert_cmpstr(
+        ((ObjectPropertyDesc *)g_ptr_array_index(list, 1))->description, ==,
+        "number of things");
+    g_assert_null(
+        ((ObjectPropertyDesc *)g_ptr_array_index(list, 6))->description);
+    g_ptr_array_unref(list);
+}
+
+static void test_type_list_gives_types_and_creation_props(Fixture *f,
+                                                          gconstpointer d)
+{
+    GPtrArray *all = object_type_list(false);
+    GPtrArray *creatable = object_type_list(true);
+    const ObjectTypeInfo *t;
+    const ObjectPropertyInfo *p;
+
+    g_assert_cmpuint(all->len, ==, 2);
+    g_assert_true(g_ptr_array_index(all, 0) == &loop_type);
+    g_assert_true(g_ptr_array_index(all, 1) == &widget_type);
+    g_assert_cmpuint(creatable->len, ==, 1);
+    t = g_ptr_array_index(creatable, 0);
+    g_assert_cmpstr(t->name, ==, "test-widget");
+    g_assert_true(object_type_find("test-widget") == &widget_type);
+    g_assert_null(object_type_find("nope"));
+
+    p = object_type_find_property(t, "poll-max-ns");
+    g_assert_nonnull(p);
+    g_assert_true(p->flags & OBJECT_PROP_CREATE);
+    g_assert_cmpstr(p->default_value, ==, "32768");
+    g_assert_null(object_type_find_property(t, "nope"));
+    g_assert_true(object_property_info_is_read_only(
+        object_type_find_property(t, "name")));
+    g_assert_false(object_property_info_is_read_only(
+        object_type_find_property(t, "verbose")));
+    g_ptr_array_unref(all);
+    g_ptr_array_unref(creatable);
+}
+
+/* ---- property get ------------------------------------------------------ */
+
+static void test_get_returns_creation_and_hook_values(Fixture *f,
+                                                      gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "12", "name", "disk", "verbose",
+                             "on", "poll-max-ns", "100", NULL);
+    Widget *w = object_get_instance(obj);
+    ObjectValue v;
+    bool b = false;
+    char *s;
+
+    g_assert_cmpint(get_int(obj, "size"), ==, 12);
+    s = object_property_get_str(obj, "name", &error_abort);
+    g_assert_cmpstr(s, ==, "disk");
+    g_free(s);
+    g_assert_true(object_property_get_bool(obj, "verbose", &b, &error_abort));
+    g_assert_true(b);
+    g_assert_cmpint(get_int(obj, "poll-max-ns"), ==, 100);
+    w->counter = 77;
+    g_assert_cmpint(get_int(obj, "counter"), ==, 77);
+
+    g_assert_true(object_property_get(obj, "type", &v, &error_abort));
+    g_assert_cmpint(v.type, ==, OBJECT_VALUE_STR);
+    g_assert_cmpstr(v.s, ==, "test-widget");
+    object_value_clear(&v);
+}
+
+static void test_get_unknown_property_fails(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", NULL);
+    ObjectValue v;
+    Error *err = NULL;
+
+    g_assert_false(object_property_get(obj, "bar", &v, &err));
+    assert_error(err, "Property 'test-widget.bar' not found");
+}
+
+static void test_get_of_unset_optional_property_fails(Fixture *f,
+                                                      gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", NULL);
+    Error *err = NULL;
+
+    g_assert_null(object_property_get_str(obj, "label", &err));
+    assert_error(err, "Property 'test-widget.label' is not set");
+}
+
+static void test_typed_get_of_other_type_fails(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", NULL);
+    Error *err = NULL;
+    int64_t i;
+    bool b;
+
+    g_assert_false(object_property_get_int(obj, "name", &i, &err));
+    assert_error(err, "Invalid parameter type for 'name', expected: integer");
+    err = NULL;
+    g_assert_false(object_property_get_bool(obj, "size", &b, &err));
+    assert_error(err, "Invalid parameter type for 'size', expected: boolean");
+    err = NULL;
+    g_assert_null(object_property_get_str(obj, "verbose", &err));
+    assert_error(err, "Invalid parameter type for 'verbose', expected: string");
+}
+
+/* ---- property set ------------------------------------------------------ */
+
+static void test_set_calls_hook_and_get_sees_new_value(Fixture *f,
+                                                       gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", NULL);
+    Widget *w = object_get_instance(obj);
+    bool b = false;
+
+    g_assert_true(object_property_set_int(obj, "size", 500, &error_abort));
+    g_assert_cmpint(w->size, ==, 500);
+    g_assert_cmpint(get_int(obj, "size"), ==, 500);
+    g_assert_true(object_property_set_bool(obj, "verbose", true, &error_abort));
+    g_assert_true(object_property_get_bool(obj, "verbose", &b, &error_abort));
+    g_assert_true(b);
+    g_assert_true(
+        object_property_set_int(obj, "poll-max-ns", 4096, &error_abort));
+    g_assert_cmpint(w->poll_max_ns, ==, 4096);
+    g_assert_true(object_property_set_str(obj, "label", "hi", &error_abort));
+    g_assert_cmpint(w->set_calls, ==, 4);
+}
+
+static void test_set_str_property_keeps_a_copy(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", "label", "one", NULL);
+    char buf[8] = "two";
+    char *s;
+
+    g_assert_true(object_property_set_str(obj, "label", buf, &error_abort));
+    strcpy(buf, "xxx");
+    s = object_property_get_str(obj, "label", &error_abort);
+    g_assert_cmpstr(s, ==, "two");
+    g_free(s);
+}
+
+static void test_set_read_only_property_fails(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", "name", "disk", NULL);
+    Error *err = NULL;
+    char *s;
+
+    g_assert_false(object_property_set_str(obj, "name", "other", &err));
+    assert_error(err, "Property 'test-widget.name' is not writable");
+    err = NULL;
+    g_assert_false(object_property_set_int(obj, "counter", 1, &err));
+    assert_error(err, "Property 'test-widget.counter' is not writable");
+    err = NULL;
+    g_assert_false(object_property_set_str(obj, "type", "x", &err));
+    assert_error(err, "Property 'test-widget.type' is not writable");
+    err = NULL;
+    g_assert_false(object_property_parse(obj, "name", "other", &err));
+    assert_error(err, "Property 'test-widget.name' is not writable");
+    s = object_property_get_str(obj, "name", &error_abort);
+    g_assert_cmpstr(s, ==, "disk");
+    g_free(s);
+}
+
+static void test_set_unknown_property_fails(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", NULL);
+    Error *err = NULL;
+
+    g_assert_false(object_property_set_int(obj, "bar", 1, &err));
+    assert_error(err, "Property 'test-widget.bar' not found");
+    err = NULL;
+    g_assert_false(object_property_parse(obj, "bar", "1", &err));
+    assert_error(err, "Property 'test-widget.bar' not found");
+}
+
+static void test_set_wrong_type_fails(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "1", NULL);
+    Widget *w = object_get_instance(obj);
+    Error *err = NULL;
+
+    g_assert_false(object_property_set_str(obj, "size", "5", &err));
+    assert_error(err, "Invalid parameter type for 'size', expected: integer");
+    err = NULL;
+    g_assert_false(object_property_set_int(obj, "verbose", 1, &err));
+    assert_error(err,
+                 "Invalid parameter type for 'verbose', expected: boolean");
+    err = NULL;
+    g_assert_false(object_property_set_bool(obj, "label", true, &err));
+    assert_error(err, "Invalid parameter type for 'label', expected: string");
+    err = NULL;
+    g_assert_false(object_property_set_str(obj, "label", NULL, &err));
+    assert_error(err, "Invalid parameter type for 'label', expected: string");
+    g_assert_cmpint(w->set_calls, ==, 0);
+}
+
+static void test_set_out_of_range_fails_without_calling_hook(Fixture *f,
+                                                             gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "10", NULL);
+    Widget *w = object_get_instance(obj);
+    Error *err = NULL;
+
+    g_assert_false(object_property_set_int(obj, "size", 0, &err));
+    assert_error(err, "size value must be in range [1, 1000]");
+    err = NULL;
+    g_assert_false(object_property_set_int(obj, "poll-max-ns", -5, &err));
+    assert_error(err,
+                 "poll-max-ns value must be in range [0, 9223372036854775807]");
+    g_assert_cmpint(w->set_calls, ==, 0);
+    g_assert_cmpint(get_int(obj, "size"), ==, 10);
+}
+
+static void test_set_refused_by_hook_keeps_old_value(Fixture *f,
+                                                     gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "10", NULL);
+    Error *err = NULL;
+
+    g_assert_false(object_property_set_int(obj, "size", 13, &err));
+    assert_error(err, "size 13 is unlucky");
+    g_assert_cmpint(get_int(obj, "size"), ==, 10);
+}
+
+static void test_parse_sets_from_string_form(Fixture *f, gconstpointer d)
+{
+    Object *obj = add_widget("w0", "size", "10", NULL);
+    Error *err = NULL;
+    bool b = false;
+
+    g_assert_true(object_property_parse(obj, "size", "0x20", &error_abort));
+    g_assert_cmpint(get_int(obj, "size"), ==, 32);
+    g_assert_true(object_property_parse(obj, "verbose", "on", &error_abort));
+    g_assert_true(object_property_get_bool(obj, "verbose", &b, &error_abort));
+    g_assert_true(b);
+
+    g_assert_false(object_property_parse(obj, "size", "lots", &err));
+    assert_error(err, "Parameter 'size' expects integer");
+    err = NULL;
+    g_assert_false(object_property_parse(obj, "size", "2000", &err));
+    assert_error(err, "size value must be in range [1, 1000]");
+    err = NULL;
+    g_assert_false(object_property_parse(obj, "verbose", "maybe", &err));
+    assert_error(err, "Parameter 'verbose' expects 'on' or 'off'");
+    g_assert_cmpint(get_int(obj, "size"), ==, 32);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static void test_value_parse_int_accepts_decimal_hex_and_limits(Fixture *f,
+                                                                gconstpointer d)
+{
+    static const struct {
+        const char *in;
+        int64_t out;
+    } cases[] = {
+        {"0", 0},
+        {"7", 7},
+        {"+7", 7},
+        {"-7", -7},
+        {"0x10", 16},
+        {"0XfF", 255},
+        {"-0x10", -16},
+        {"9223372036854775807", INT64_MAX},
+        {"-9223372036854775808", INT64_MIN},
+        {"0x7fffffffffffffff", INT64_MAX},
+        {"-0x8000000000000000", INT64_MIN},
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        ObjectValue v;
+
+        g_assert_true(object_value_parse(OBJECT_VALUE_INT, "n", cases[i].in, &v,
+                                         &error_abort));
+        g_assert_cmpint(v.type, ==, OBJECT_VALUE_INT);
+        g_assert_cmpint(v.i, ==, cases[i].out);
+    }
+}
+
+static void test_value_parse_bool_accepts_keyval_spellings(Fixture *f,
+                                                           gconstpointer d)
+{
+    static const char *const yes[] = {"on", "yes", "true"};
+    static const char *const no[] = {"off", "no", "false"};
+    ObjectValue v;
+    Error *err = NULL;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(yes); i++) {
+        g_assert_true(object_value_parse(OBJECT_VALUE_BOOL, "b", yes[i], &v,
+                                         &error_abort));
+        g_assert_true(v.b);
+        g_assert_true(object_value_parse(OBJECT_VALUE_BOOL, "b", no[i], &v,
+                                         &error_abort));
+        g_assert_false(v.b);
+    }
+    g_assert_false(
+        object_value_parse(OBJECT_VALUE_BOOL, "b", "True", &v, &err));
+    assert_error(err, "Parameter 'b' expects 'on' or 'off'");
+}
+
+static void test_value_to_string_round_trips(Fixture *f, gconstpointer d)
+{
+    ObjectValue i = {.type = OBJECT_VALUE_INT, .i = INT64_MIN};
+    ObjectValue b = {.type = OBJECT_VALUE_BOOL, .b = true};
+    ObjectValue s = {.type = OBJECT_VALUE_STR, .s = "a,b"};
+    ObjectValue back;
+    char *text;
+
+    text = object_value_to_string(&i);
+    g_assert_cmpstr(text, ==, "-9223372036854775808");
+    g_assert_true(
+        object_value_parse(OBJECT_VALUE_INT, "i", text, &back, &error_abort));
+    g_assert_cmpint(back.i, ==, INT64_MIN);
+    g_free(text);
+    text = object_value_to_string(&b);
+    g_assert_cmpstr(text, ==, "true");
+    g_free(text);
+    text = object_value_to_string(&s);
+    g_assert_cmpstr(text, ==, "a,b");
+    g_free(text);
+    g_assert_cmpstr(object_value_type_qom_name(OBJECT_VALUE_STR), ==, "string");
+    g_assert_cmpstr(object_value_type_qom_name(OBJECT_VALUE_INT), ==, "int");
+}
+
+/* ---- types ------------------------------------------------------------- */
+
+static void test_type_register_same_info_twice_is_noop(Fixture *f,
+                                                       gconstpointer d)
+{
+    GPtrArray *all;
+
+    object_type_register(&widget_type);
+    all = object_type_list(false);
+    g_assert_cmpuint(all->len, ==, 2);
+    g_ptr_array_unref(all);
+}
+
+static const ObjectTypeInfo widget_impostor = {
+    .name = "test-widget",
+    .create = widget_create,
+    .destroy = widget_destroy,
+};
+
+static void test_type_register_taken_name_aborts(Fixture *f, gconstpointer d)
+{
+    if (g_test_subprocess()) {
+        object_type_register(&widget_impostor);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*'test-widget' registered twice*");
+}
+
+static const ObjectPropertyInfo bad_range_props[] = {
+    {.name = "n",
+     .type = OBJECT_VALUE_INT,
+     .flags = OBJECT_PROP_CREATE | OBJECT_PROP_RANGE,
+     .min = 5,
+     .max = 1},
+    {NULL},
+};
+
+static const ObjectPropertyInfo bad_default_props[] = {
+    {.name = "n",
+     .type = OBJECT_VALUE_INT,
+     .flags = OBJECT_PROP_CREATE | OBJECT_PROP_RANGE,
+     .min = 0,
+     .max = 10,
+     .default_value = "11"},
+    {NULL},
+};
+
+static const ObjectPropertyInfo reserved_props[] = {
+    {.name = "type", .type = OBJECT_VALUE_STR, .flags = OBJECT_PROP_CREATE},
+    {NULL},
+};
+
+static const ObjectPropertyInfo getless_props[] = {
+    {.name = "n", .type = OBJECT_VALUE_INT},
+    {NULL},
+};
+
+static const ObjectTypeInfo bad_types[] = {
+    {.name = "bad-range", .props = bad_range_props},
+    {.name = "bad-default", .props = bad_default_props},
+    {.name = "bad-reserved", .props = reserved_props},
+    {.name = "bad-getless", .props = getless_props},
+    {.name = "bad-no-destroy", .create = widget_create},
+};
+
+static const char *const bad_type_messages[] = {
+    "*bad range*",          "*default: n value must be in range [0, 10]*",
+    "*'type' is reserved*", "*needs a get hook*",
+    "*no destroy hook*",
+};
+
+static void test_type_register_malformed_table_aborts(Fixture *f,
+                                                      gconstpointer d)
+{
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(bad_types); i++) {
+        if (g_test_subprocess()) {
+            if (g_strcmp0(g_getenv("BAD_TYPE"), bad_types[i].name) == 0) {
+                object_type_register(&bad_types[i]);
+                return;
+            }
+            continue;
+        }
+        g_setenv("BAD_TYPE", bad_types[i].name, TRUE);
+        g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDIN);
+        g_test_trap_assert_failed();
+        g_test_trap_assert_stderr(bad_type_messages[i]);
+    }
+    g_unsetenv("BAD_TYPE");
+}
+
+/* ---- the registry ------------------------------------------------------ */
+
+static void test_cleanup_destroys_newest_first(Fixture *f, gconstpointer d)
+{
+    Loop loop = {0};
+
+    destroy_order = g_ptr_array_new_with_free_func(g_free);
+    add_widget("b", "size", "1", NULL);
+    object_register_instance("test-loop", "l0", &loop, &error_abort);
+    add_widget("a", "size", "1", NULL);
+    add_widget("c", "size", "1", NULL);
+    /* can_delete is not asked at exit. */
+    ((Widget *)object_find_instance("a", "test-widget"))->busy_silent = true;
+    object_registry_cleanup();
+    g_assert_cmpuint(destroy_order->len, ==, 3);
+    g_assert_cmpstr(g_ptr_array_index(destroy_order, 0), ==, "c");
+    g_assert_cmpstr(g_ptr_array_index(destroy_order, 1), ==, "a");
+    g_assert_cmpstr(g_ptr_array_index(destroy_order, 2), ==, "b");
+    g_assert_cmpint(widgets_live, ==, 0);
+}
+
+static void test_cleanup_forgets_types(Fixture *f, gconstpointer d)
+{
+    GPtrArray *all;
+
+    object_registry_cleanup();
+    g_assert_null(object_type_find("test-widget"));
+    all = object_type_list(false);
+    g_assert_cmpuint(all->len, ==, 0);
+    g_ptr_array_unref(all);
+    assert_add_fails("test-widget", "w0", NULL,
+                     "Invalid object type 'test-widget'");
+}
+
+static void *find_from_thread(void *arg)
+{
+    object_find("w0");
+    return NULL;
+}
+
+static void test_use_from_other_thread_aborts(Fixture *f, gconstpointer d)
+{
+    if (g_test_subprocess()) {
+        DpThread t;
+
+        dp_thread_create(&t, "not-main", find_from_thread, NULL);
+        dp_thread_join(&t);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*pthread_equal*");
+}
+
+static void *own_registry_from_thread(void *arg)
+{
+    Object **obj = arg;
+
+    /* This thread becomes the owner and may use the registry. */
+    object_registry_set_owner_thread();
+    object_type_register(&widget_type);
+    *obj = add_widget("w0", "size", "3", NULL);
+    g_assert_true(object_find("w0") == *obj);
+    object_registry_cleanup();
+    return NULL;
+}
+
+static void test_set_owner_thread_moves_ownership(Fixture *f, gconstpointer d)
+{
+    DpThread t;
+    Object *obj = NULL;
+
+    object_registry_cleanup(); /* the fixture made this thread the owner */
+    dp_thread_create(&t, "owner", own_registry_from_thread, &obj);
+    dp_thread_join(&t);
+    g_assert_nonnull(obj);
+    g_assert_cmpint(widgets_live, ==, 0);
+    /* After cleanup the next user (this thread) owns it again. */
+    object_type_register(&widget_type);
+    add_widget("w1", "size", "1", NULL);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    TEST("/add/creates-object-at-objects-path",
+         test_add_creates_object_at_objects_path);
+    TEST("/add/hands-parsed-values-to-create",
+         test_add_hands_parsed_values_to_create);
+    TEST("/add/fills-defaults-for-absent-props",
+         test_add_fills_defaults_for_absent_props);
+    TEST("/add/null-props-means-none", test_add_null_props_means_none);
+    TEST("/add/unknown-type-fails", test_add_unknown_type_fails);
+    TEST("/add/non-creatable-type-fails", test_add_non_creatable_type_fails);
+    TEST("/add/invalid-id-fails", test_add_invalid_id_fails);
+    TEST("/add/id-rule-accepts-letters-digits-dash-dot-underscore",
+         test_id_rule_accepts_letters_digits_dash_dot_underscore);
+    TEST("/add/without-id-fails", test_add_without_id_fails);
+    TEST("/add/duplicate-id-fails-and-keeps-first",
+         test_add_duplicate_id_fails_and_keeps_first);
+    TEST("/add/int-junk-fails", test_add_int_junk_fails);
+    TEST("/add/int-overflow-fails", test_add_int_overflow_fails);
+    TEST("/add/bool-junk-fails", test_add_bool_junk_fails);
+    TEST("/add/out-of-range-fails", test_add_out_of_range_fails);
+    TEST("/add/range-bounds-are-inclusive",
+         test_add_range_bounds_are_inclusive);
+    TEST("/add/missing-required-fails", test_add_missing_required_fails);
+    TEST("/add/unknown-property-fails", test_add_unknown_property_fails);
+    TEST("/add/runtime-only-property-is-unexpected",
+         test_add_runtime_only_property_is_unexpected);
+    TEST("/add/reports-bad-value-before-unexpected-key",
+         test_add_reports_bad_value_before_unexpected_key);
+    TEST("/add/create-hook-error-propagates",
+         test_add_create_hook_error_propagates);
+    TEST("/add/id-taken-by-create-hook-fails",
+         test_add_id_taken_by_create_hook_fails);
+    TEST("/add-opts/takes-type-and-id-from-table",
+         test_add_opts_takes_type_and_id_from_table);
+    TEST("/add-opts/without-type-or-id-fails",
+         test_add_opts_without_type_or_id_fails);
+
+    TEST("/del/destroys-instance", test_del_destroys_instance);
+    TEST("/del/unknown-id-fails", test_del_unknown_id_fails);
+    TEST("/del/accepts-path", test_del_accepts_path);
+    TEST("/del/refused-by-can-delete-keeps-object",
+         test_del_refused_by_can_delete_keeps_object);
+    TEST("/del/refused-without-error-gets-default-sentence",
+         test_del_refused_without_error_gets_default_sentence);
+    TEST("/del/refused-while-object-has-users",
+         test_del_refused_while_object_has_users);
+    TEST("/del/of-registered-instance-fails",
+         test_del_of_registered_instance_fails);
+    TEST("/users/added-twice-needs-two-removes",
+         test_user_added_twice_needs_two_removes);
+    TEST("/users/remove-of-absent-user-aborts",
+         test_user_remove_of_absent_user_aborts);
+
+    TEST("/instance/exposes-properties",
+         test_register_instance_exposes_properties);
+    TEST("/instance/checks-type-and-id",
+         test_register_instance_checks_type_and_id);
+    TEST("/instance/unregister-removes-without-hooks",
+         test_unregister_removes_without_hooks);
+
+    TEST("/path/resolve-accepts-qom-paths", test_resolve_accepts_qom_paths);
+    TEST("/path/resolve-of-missing-path-fails",
+         test_resolve_of_missing_path_fails);
+    TEST("/path/find-takes-ids-only", test_find_takes_ids_only);
+    TEST("/path/find-instance-checks-type", test_find_instance_checks_type);
+
+    TEST("/list/ids-and-types-sorted", test_list_gives_ids_and_types_sorted);
+    TEST("/list/property-list-describes-each-property",
+         test_property_list_describes_each_property);
+    TEST("/list/type-list-gives-types-and-creation-props",
+         test_type_list_gives_types_and_creation_props);
+
+    TEST("/get/returns-creation-and-hook-values",
+         test_get_returns_creation_and_hook_values);
+    TEST("/get/unknown-property-fails", test_get_unknown_property_fails);
+    TEST("/get/of-unset-optional-property-fails",
+         test_get_of_unset_optional_property_fails);
+    TEST("/get/typed-get-of-other-type-fails",
+         test_typed_get_of_other_type_fails);
+
+    TEST("/set/calls-hook-and-get-sees-new-value",
+         test_set_calls_hook_and_get_sees_new_value);
+    TEST("/set/str-property-keeps-a-copy", test_set_str_property_keeps_a_copy);
+    TEST("/set/read-only-property-fails", test_set_read_only_property_fails);
+    TEST("/set/unknown-property-fails", test_set_unknown_property_fails);
+    TEST("/set/wrong-type-fails", test_set_wrong_type_fails);
+    TEST("/set/out-of-range-fails-without-calling-hook",
+         test_set_out_of_range_fails_without_calling_hook);
+    TEST("/set/refused-by-hook-keeps-old-value",
+         test_set_refused_by_hook_keeps_old_value);
+    TEST("/set/parse-sets-from-string-form", test_parse_sets_from_string_form);
+
+    TEST("/value/parse-int-accepts-decimal-hex-and-limits",
+         test_value_parse_int_accepts_decimal_hex_and_limits);
+    TEST("/value/parse-bool-accepts-keyval-spellings",
+         test_value_parse_bool_accepts_keyval_spellings);
+    TEST("/value/to-string-round-trips", test_value_to_string_round_trips);
+
+    TEST("/type/register-same-info-twice-is-noop",
+         test_type_register_same_info_twice_is_noop);
+    TEST("/type/register-taken-name-aborts",
+         test_type_register_taken_name_aborts);
+    TEST("/type/register-malformed-table-aborts",
+         test_type_register_malformed_table_aborts);
+
+    TEST("/registry/cleanup-destroys-newest-first",
+         test_cleanup_destroys_newest_first);
+    TEST("/registry/cleanup-forgets-types", test_cleanup_forgets_types);
+    TEST("/registry/use-from-other-thread-aborts",
+         test_use_from_other_thread_aborts);
+    TEST("/registry/set-owner-thread-moves-ownership",
+         test_set_owner_thread_moves_ownership);
+    return g_test_run();
+}
