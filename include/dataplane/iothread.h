@@ -94,4 +94,15 @@ bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns,
 void iothread_foreach(void (*fn)(IOThread *iothread, void *opaque),
                       void *opaque);
 
+/*
+ * Registers the object type "iothread" (aio/event-loop-object.c) so that
+ * object_add("iothread", id, props) creates IOThreads and object_del()
+ * destroys them.  Properties (QEMU's names): poll-max-ns, poll-grow,
+ * poll-shrink (settable at runtime), aio-max-batch, thread-pool-min,
+ * thread-pool-max, backend (epoll|io_uring), and read-only thread-id.
+ * main_loop_init() calls it; call it again after object_registry_cleanup().
+ * Main loop thread.
+ */
+void iothread_register_type(void);
+
 #endif /* DATAPLANE_IOTHREAD_H */
