@@ -9,19 +9,13 @@
 
 #include "aio/object-internal.h"
 
-static GHashTable *types; /* name -> const ObjectTypeInfo *; owner thread */
+/* name -> const ObjectTypeInfo *; owner thread.  Lives as long as the
+ * process: types are declarations, object_registry_cleanup() keeps them. */
+static GHashTable *types;
 
 const ObjectTypeInfo *object_type_lookup(const char *name)
 {
     return types && name ? g_hash_table_lookup(types, name) : NULL;
-}
-
-void object_types_clear(void)
-{
-    if (types) {
-        g_hash_table_unref(types);
-        types = NULL;
-    }
 }
 
 /* ---- types ------------------------------------------------------------ */

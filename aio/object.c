@@ -546,6 +546,5 @@ void object_registry_cleanup(void)
         g_hash_table_unref(registry.by_id);
         registry.by_id = NULL;
     }
-    object_types_clear();
     registry.has_owner = false;
 }

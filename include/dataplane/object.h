@@ -173,14 +173,14 @@ typedef struct ObjectTypeInfo {
 } ObjectTypeInfo;
 
 /*
- * Registers a type.  Registering the same info pointer again is a no-op, so
- * a module may register its type from an idempotent init function (call it
- * before object_add() of that type, and again after object_registry_
- * cleanup(), which forgets every type).  A different info with a name that
- * is taken, a malformed table (bad flags, min > max, unparsable default, a
- * property named "type", a non-creation property without get hook) or a
- * user-creatable type without destroy hook abort: they are programming
- * errors.
+ * Registers a type.  Types are declarations: they stay registered for the
+ * life of the process (object_registry_cleanup() keeps them).  Registering
+ * the same info pointer again is a no-op, so a module may register its type
+ * from an idempotent init function called before its first object_add().
+ * A different info with a name that is taken, a malformed table (bad flags, min
+ * > max, unparsable default, a property named "type", a non-creation property
+ * without get hook) or a user-creatable type without destroy hook abort: they
+ * are programming errors.
  */
 void object_type_register(const ObjectTypeInfo *info);
 /* The registered type called name, or NULL. */
@@ -198,6 +198,18 @@ const ObjectPropertyInfo *object_type_find_property(const ObjectTypeInfo *type,
                                                     const char *name);
 /* True when the property can't be set after creation. */
 bool object_property_info_is_read_only(const ObjectPropertyInfo *prop);
+
+/*
+ * Help text in QEMU's shape, for "--object help" and "--object <type>,help".
+ * object_type_help_list(): "List of user creatable objects:\n" and one
+ * "  <name>\n" line per user-creatable type, sorted.
+ * object_type_help(): "<type> options:\n" and one line per creation
+ * property, sorted by name: "  <name>=<str|int|bool>", then " - <description>"
+ * and " (default: <value>)" when there are; NULL and "Invalid object type
+ * '<type>'" for an unknown type.  g_free() the results.
+ */
+char *object_type_help_list(void);
+char *object_type_help(const char *type, Error **errp);
 
 /* Accessors for a create hook.  name must be a creation property of the
  * type, of the accessor's type (asserted). */
@@ -353,8 +365,9 @@ void object_registry_set_owner_thread(void);
 /*
  * Destroys every object (user-created ones in reverse creation order, with
  * their destroy hooks and without asking can_delete; registered instances
- * are dropped), forgets every type and the owner thread, and frees all
- * memory.  For exit and between tests.  Owner thread.
+ * are dropped), frees their memory and forgets the owner thread (the next
+ * registry call's thread owns it).  Registered types stay.  For exit and
+ * between tests.  Owner thread.
  */
 void object_registry_cleanup(void);
 

@@ -4,9 +4,9 @@
  *
  * Two types are declared here: "test-widget" (user-creatable, with every
  * kind of property) and "test-loop" (registered instances only, like the
- * main loop object).  Each test starts from an empty registry with both
- * types registered and ends with object_registry_cleanup(); the fixture
- * then checks that every widget made was destroyed exactly once.
+ * main loop object).  Each test starts with no objects and both types
+ * registered, and ends with object_registry_cleanup(); the fixture then
+ * checks that every widget made was destroyed exactly once.
  */
 #include <glib.h>
 #include <stdint.h>
@@ -1298,6 +1298,40 @@ static void test_type_register_malformed_table_aborts(Fixture *f,
     g_unsetenv("BAD_TYPE");
 }
 
+static void test_help_lists_creatable_types(Fixture *f, gconstpointer d)
+{
+    char *help = object_type_help_list();
+
+    g_assert_cmpstr(help, ==,
+                    "List of user creatable objects:\n"
+                    "  test-widget\n");
+    g_free(help);
+}
+
+static void test_help_of_type_lists_creation_props_sorted(Fixture *f,
+                                                          gconstpointer d)
+{
+    char *help = object_type_help("test-widget", &error_abort);
+
+    g_assert_cmpstr(
+        help, ==,
+        "test-widget options:\n"
+        "  label=<str>\n"
+        "  name=<str>             - a name (default: anon)\n"
+        "  poll-max-ns=<int>      - poll window (default: 32768)\n"
+        "  size=<int>             - number of things\n"
+        "  verbose=<bool>         - chatty or not (default: off)\n");
+    g_free(help);
+}
+
+static void test_help_of_unknown_type_fails(Fixture *f, gconstpointer d)
+{
+    Error *err = NULL;
+
+    g_assert_null(object_type_help("foo", &err));
+    assert_error(err, "Invalid object type 'foo'");
+}
+
 /* ---- the registry ------------------------------------------------------ */
 
 static void test_cleanup_destroys_newest_first(Fixture *f, gconstpointer d)
@@ -1319,17 +1353,18 @@ static void test_cleanup_destroys_newest_first(Fixture *f, gconstpointer d)
     g_assert_cmpint(widgets_live, ==, 0);
 }
 
-static void test_cleanup_forgets_types(Fixture *f, gconstpointer d)
+static void test_cleanup_keeps_types(Fixture *f, gconstpointer d)
 {
     GPtrArray *all;
 
+    add_widget("w0", "size", "1", NULL);
     object_registry_cleanup();
-    g_assert_null(object_type_find("test-widget"));
+    g_assert_null(object_find("w0"));
+    g_assert_true(object_type_find("test-widget") == &widget_type);
     all = object_type_list(false);
-    g_assert_cmpuint(all->len, ==, 0);
+    g_assert_cmpuint(all->len, ==, 2);
     g_ptr_array_unref(all);
-    assert_add_fails("test-widget", "w0", NULL,
-                     "Invalid object type 'test-widget'");
+    add_widget("w0", "size", "1", NULL);
 }
 
 static void *find_from_thread(void *arg)
@@ -1358,7 +1393,6 @@ static void *own_registry_from_thread(void *arg)
 
     /* This thread becomes the owner and may use the registry. */
     object_registry_set_owner_thread();
-    object_type_register(&widget_type);
     *obj = add_widget("w0", "size", "3", NULL);
     g_assert_true(object_find("w0") == *obj);
     object_registry_cleanup();
@@ -1376,7 +1410,6 @@ static void test_set_owner_thread_moves_ownership(Fixture *f, gconstpointer d)
     g_assert_nonnull(obj);
     g_assert_cmpint(widgets_live, ==, 0);
     /* After cleanup the next user (this thread) owns it again. */
-    object_type_register(&widget_type);
     add_widget("w1", "size", "1", NULL);
 }
 
@@ -1488,9 +1521,14 @@ int main(int argc, char **argv)
     TEST("/type/register-malformed-table-aborts",
          test_type_register_malformed_table_aborts);
 
+    TEST("/help/lists-creatable-types", test_help_lists_creatable_types);
+    TEST("/help/of-type-lists-creation-props-sorted",
+         test_help_of_type_lists_creation_props_sorted);
+    TEST("/help/of-unknown-type-fails", test_help_of_unknown_type_fails);
+
     TEST("/registry/cleanup-destroys-newest-first",
          test_cleanup_destroys_newest_first);
-    TEST("/registry/cleanup-forgets-types", test_cleanup_forgets_types);
+    TEST("/registry/cleanup-keeps-types", test_cleanup_keeps_types);
     TEST("/registry/use-from-other-thread-aborts",
          test_use_from_other_thread_aborts);
     TEST("/registry/set-owner-thread-moves-ownership",
