@@ -92,7 +92,7 @@ static void memory_preadv(BlockDriverState *bs, BdrvRequest *req)
         if (!c || c == ZERO_CHUNK) {
             iov_memset(req->qiov, done, 0, n);
         } else {
-            iov_to_buf(req->qiov, done, c + in, n);
+            iov_from_buf(req->qiov, done, c + in, n);
         }
         done += n;
         pos += n;
