@@ -73,6 +73,7 @@ void main_loop_run(void)
 
 void main_loop_quit(void)
 {
+    g_assert(main_ctx);
     atomic_set_seq(&quit_requested, true);
     aio_notify(main_ctx);
 }

@@ -84,8 +84,8 @@ void iothread_get_props(IOThread *iothread, IOThreadProps *props);
  * from its next iteration.  false and errp for values out of range (see
  * aio_context_set_poll_params).  Any thread.
  */
-bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns,
-                              int64_t grow, int64_t shrink, Error **errp);
+bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns, int64_t grow,
+                              int64_t shrink, Error **errp);
 
 /*
  * Calls fn(iothread, opaque) for each IOThread in creation order.  Main

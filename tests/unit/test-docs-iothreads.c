@@ -37,8 +37,7 @@ static void on_tick(void *opaque)
 /* In ctx's thread, or with ctx acquired. */
 static void ticker_start(AioContext *ctx, Ticker *t)
 {
-    t->timer = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, on_tick,
-                             t);
+    t->timer = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, on_tick, t);
     aio_timer_mod_ns(t->timer, aio_clock_get_ns(AIO_CLOCK_REALTIME) + 100000);
 }
 
@@ -82,8 +81,8 @@ static void request_work_bh(void *opaque)
 /* Any thread, no lock. */
 static void request_submit(IOThread *iothread, Request *req)
 {
-    aio_bh_schedule_oneshot(iothread_get_aio_context(iothread),
-                            request_work_bh, req);
+    aio_bh_schedule_oneshot(iothread_get_aio_context(iothread), request_work_bh,
+                            req);
 }
 
 /* ---- rule 4: only the main loop holds several contexts ---- */
@@ -129,7 +128,7 @@ static void watch_start(AioContext *ctx, int fd, IOHandler *cb, void *opaque,
 {
     Watch *w = g_new0(Watch, 1);
 
-    *w = (Watch){ ctx, fd, cb, opaque };
+    *w = (Watch){ctx, fd, cb, opaque};
     *out = w;
     aio_bh_schedule_oneshot(ctx, watch_attach_bh, w);
 }
@@ -178,8 +177,8 @@ static void ticker_done(Ticker *t)
 static void test_docs_ticker_runs_in_main_loop_and_iothread(void)
 {
     IOThread *it = iothread_new("ticker", NULL, &error_abort);
-    Ticker in_main = { .limit = 5, .done = ticker_done };
-    Ticker in_thread = { .limit = 5, .done = ticker_done };
+    Ticker in_main = {.limit = 5, .done = ticker_done};
+    Ticker in_thread = {.limit = 5, .done = ticker_done};
 
     ticker_start(main_loop_get_aio_context(), &in_main);
     main_loop_run();
@@ -199,9 +198,9 @@ static void request_done(Request *req)
 static void test_docs_request_round_trip(void)
 {
     IOThread *it = iothread_new("worker", NULL, &error_abort);
-    Request req = { .reply_ctx = main_loop_get_aio_context(),
-                    .input = 21,
-                    .reply = request_done };
+    Request req = {.reply_ctx = main_loop_get_aio_context(),
+                   .input = 21,
+                   .reply = request_done};
 
     request_submit(it, &req);
     main_loop_run();
@@ -231,7 +230,7 @@ static void test_docs_set_for_everyone(void)
     IOThread *it = iothread_new("reader", NULL, &error_abort);
     AioContext *ctx = iothread_get_aio_context(it);
     int shared = 0;
-    Reader r = { .shared = &shared };
+    Reader r = {.shared = &shared};
     int i;
 
     r.bh = aio_bh_new(ctx, reader_bh, &r);
@@ -267,7 +266,7 @@ static void pipe_readable(void *opaque)
 static void test_docs_watch_registered_from_another_thread(void)
 {
     IOThread *it = iothread_new("watcher", NULL, &error_abort);
-    Pipe p = { .got = 0 };
+    Pipe p = {.got = 0};
 
     g_assert_cmpint(pipe(p.fds), ==, 0);
     watch_start(iothread_get_aio_context(it), p.fds[0], pipe_readable, &p,
@@ -296,7 +295,7 @@ static void test_docs_glib_source_runs_in_iothread(void)
 {
     IOThread *it = iothread_new("glib", NULL, &error_abort);
     pid_t tid = iothread_get_thread_id(it);
-    Hello h = { 0 };
+    Hello h = {0};
 
     run_in_iothread_via_glib(it, say_hello, &h);
     main_loop_run();
@@ -328,9 +327,9 @@ static void test_docs_page_code_is_this_code(void)
 
     g_assert_true(g_file_get_contents(
         DATAPLANE_SOURCE_ROOT "/docs/iothreads.md", &md, NULL, NULL));
-    g_assert_true(g_file_get_contents(
-        DATAPLANE_SOURCE_ROOT "/tests/unit/test-docs-iothreads.c", &src, NULL,
-        NULL));
+    g_assert_true(g_file_get_contents(DATAPLANE_SOURCE_ROOT
+                                      "/tests/unit/test-docs-iothreads.c",
+                                      &src, NULL, NULL));
     for (p = strstr(md, "```c\n"); p; p = strstr(p, "```c\n")) {
         const char *start = p + 5;
         const char *end = strstr(start, "```");

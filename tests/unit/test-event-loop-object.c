@@ -12,8 +12,8 @@
 
 static GHashTable *props_new(const char *first_key, ...)
 {
-    GHashTable *h = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          g_free);
+    GHashTable *h =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     const char *key = first_key;
     va_list ap;
 
@@ -57,8 +57,8 @@ static void expect_add_fails(GHashTable *props, const char *message)
 
 static void test_object_add_iothread_creates_and_del_destroys(void)
 {
-    GHashTable *props = props_new("poll-max-ns", "1000", "thread-pool-max",
-                                  "8", "aio-max-batch", "16", NULL);
+    GHashTable *props = props_new("poll-max-ns", "1000", "thread-pool-max", "8",
+                                  "aio-max-batch", "16", NULL);
     IOThreadProps p;
     IOThread *it;
     Object *obj;
@@ -75,8 +75,7 @@ static void test_object_add_iothread_creates_and_del_destroys(void)
     g_assert_cmpint(p.poll_max_ns, ==, 1000);
     g_assert_cmpint(p.thread_pool_max, ==, 8);
     g_assert_cmpint(p.aio_max_batch, ==, 16);
-    g_assert_cmpint(get_int(obj, "thread-id"), ==,
-                    iothread_get_thread_id(it));
+    g_assert_cmpint(get_int(obj, "thread-id"), ==, iothread_get_thread_id(it));
     g_assert_cmpint(get_int(obj, "poll-max-ns"), ==, 1000);
     g_assert_cmpint(get_int(obj, "poll-grow"), ==, 0);
     g_assert_cmpint(get_int(obj, "thread-pool-min"), ==, 0);
@@ -94,11 +93,10 @@ static void test_object_iothread_poll_settable_at_runtime(void)
     int64_t max_ns, grow, shrink;
     Error *err = NULL;
 
-    g_assert_true(object_property_set_int(obj, "poll-max-ns", 50000,
-                                          &error_abort));
+    g_assert_true(
+        object_property_set_int(obj, "poll-max-ns", 50000, &error_abort));
     g_assert_true(object_property_parse(obj, "poll-grow", "4", &error_abort));
-    g_assert_true(object_property_set_int(obj, "poll-shrink", 3,
-                                          &error_abort));
+    g_assert_true(object_property_set_int(obj, "poll-shrink", 3, &error_abort));
     aio_context_get_poll_params(iothread_get_aio_context(it), &max_ns, &grow,
                                 &shrink);
     g_assert_cmpint(max_ns, ==, 50000);
@@ -126,9 +124,9 @@ static void test_object_iothread_poll_settable_at_runtime(void)
 static void test_object_iothread_lists_qemu_property_names(void)
 {
     static const char *const expected[] = {
-        "type",          "poll-max-ns",     "poll-grow",
-        "poll-shrink",   "aio-max-batch",   "thread-pool-min",
-        "thread-pool-max", "backend",       "thread-id",
+        "type",          "poll-max-ns",     "poll-grow",       "poll-shrink",
+        "aio-max-batch", "thread-pool-min", "thread-pool-max", "backend",
+        "thread-id",
     };
     Object *obj = object_add("iothread", "io2", NULL, &error_abort);
     GPtrArray *list = object_property_list(obj);
@@ -151,9 +149,9 @@ static void test_object_iothread_io_uring_backend(void)
     g_autofree char *backend = NULL;
 
     g_hash_table_unref(props);
-    g_assert_cmpint(
-        aio_context_get_backend(iothread_get_aio_context(object_get_instance(obj))),
-        ==, AIO_BACKEND_IO_URING);
+    g_assert_cmpint(aio_context_get_backend(
+                        iothread_get_aio_context(object_get_instance(obj))),
+                    ==, AIO_BACKEND_IO_URING);
     backend = object_property_get_str(obj, "backend", &error_abort);
     g_assert_cmpstr(backend, ==, "io_uring");
     g_assert_true(object_del("io3", &error_abort));
@@ -168,9 +166,9 @@ static void test_object_add_iothread_rejects_bad_values(void)
                      "[0, 9223372036854775807]");
     expect_add_fails(props_new("poll-grow", "1", NULL),
                      "poll-grow must be 0 (default) or >= 2");
-    expect_add_fails(props_new("thread-pool-min", "9", "thread-pool-max", "8",
-                               NULL),
-                     "thread-pool-min (9) must not exceed thread-pool-max (8)");
+    expect_add_fails(
+        props_new("thread-pool-min", "9", "thread-pool-max", "8", NULL),
+        "thread-pool-min (9) must not exceed thread-pool-max (8)");
     expect_add_fails(props_new("backend", "select", NULL),
                      "unknown event loop backend 'select' (epoll or io_uring)");
     expect_add_fails(props_new("thread-id", "5", NULL),
@@ -183,7 +181,8 @@ static void test_object_add_iothread_duplicate_id(void)
 
     g_assert_nonnull(object_add("iothread", "dup0", NULL, &error_abort));
     g_assert_null(object_add("iothread", "dup0", NULL, &err));
-    g_assert_cmpstr(error_get_pretty(err), ==, "Duplicate ID 'dup0' for object");
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "Duplicate ID 'dup0' for object");
     error_free(err);
     g_assert_true(object_del("dup0", &error_abort));
 }
@@ -201,8 +200,8 @@ static void test_object_main_loop_is_registered(void)
     g_assert_true(object_get_instance(obj) == main_loop_get_aio_context());
     g_assert_cmpint(get_int(obj, "thread-id"), ==, dp_thread_get_tid());
 
-    g_assert_true(object_property_set_int(obj, "poll-max-ns", 2000,
-                                          &error_abort));
+    g_assert_true(
+        object_property_set_int(obj, "poll-max-ns", 2000, &error_abort));
     aio_context_get_poll_params(main_loop_get_aio_context(), &max_ns, &grow,
                                 &shrink);
     g_assert_cmpint(max_ns, ==, 2000);

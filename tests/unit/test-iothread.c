@@ -329,8 +329,7 @@ static void test_iothread_gsources_run_in_the_thread(void)
     g_assert_cmpint(event_tid(&e), ==, iothread_get_thread_id(it));
 
     /* The AioContext still runs, inside the GLib loop. */
-    aio_bh_schedule_oneshot(iothread_get_aio_context(it), event_signal_bh,
-                            &bh);
+    aio_bh_schedule_oneshot(iothread_get_aio_context(it), event_signal_bh, &bh);
     event_wait_count(&bh, 1);
     g_assert_cmpint(event_tid(&bh), ==, iothread_get_thread_id(it));
     event_destroy(&e);
@@ -365,7 +364,7 @@ static void test_iothread_destroy_runs_scheduled_bhs(void)
 {
     IOThread *it = iothread_new("bh-drain", NULL, &error_abort);
     AioContext *ctx = iothread_get_aio_context(it);
-    Chain chain = { ctx, 3, 0 };
+    Chain chain = {ctx, 3, 0};
     int ran = 0;
     int i;
 
@@ -380,6 +379,20 @@ static void test_iothread_destroy_runs_scheduled_bhs(void)
     main_loop_resume_the_world();
     g_assert_cmpint(ran, ==, 10);
     g_assert_cmpint(chain.ran, ==, 3); /* follow-ups ran too */
+}
+
+static void test_iothread_destroy_while_holding_context_aborts(void)
+{
+    if (g_test_subprocess()) {
+        IOThread *it = iothread_new("held", NULL, &error_abort);
+
+        aio_context_acquire(iothread_get_aio_context(it));
+        iothread_destroy(it); /* would deadlock in the join */
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*the caller holds its context*");
 }
 
 static void create_use_destroy(const char *id, AioBackend backend, bool glib)
@@ -456,6 +469,8 @@ int main(int argc, char **argv)
                     test_iothread_gsources_run_in_the_thread);
     g_test_add_func("/iothread/destroy-runs-scheduled-bhs",
                     test_iothread_destroy_runs_scheduled_bhs);
+    g_test_add_func("/iothread/destroy-while-holding-context-aborts",
+                    test_iothread_destroy_while_holding_context_aborts);
     g_test_add_func("/iothread/destroy-leaves-no-thread-or-fd/epoll",
                     test_iothread_destroy_leaves_no_thread_or_fd_epoll);
     g_test_add_func("/iothread/destroy-leaves-no-thread-or-fd/io_uring",
