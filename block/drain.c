@@ -35,12 +35,11 @@ static void drain_component(AioContext *ctx, GPtrArray *nodes)
 
 void bdrv_drain(BlockDriverState *bs)
 {
-    g_autoptr(GPtrArray) nodes = bdrv_graph_component(bs);
-    AioContext *ctx = bdrv_get_aio_context(bs);
-
-    aio_context_acquire(ctx);
-    drain_component(ctx, nodes);
-    aio_context_release(ctx);
+    /* A section of its own, as in QEMU: users pause and throttle nodes
+     * let their queues go, so the wait is bounded by the storage, not by
+     * what users keep submitting or by the limits. */
+    bdrv_drained_begin(bs);
+    bdrv_drained_end(bs);
 }
 
 static void drain_one(BlockDriverState *bs, void *opaque)

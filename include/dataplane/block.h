@@ -181,10 +181,10 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx,
 
 /*
  * Waits, running the node's context with nested aio_poll(), until no
- * request is in flight on bs, its children or its parents.  From the
- * context's own thread (not from inside one of this node's completion
- * callbacks) or from any other thread, which acquires the context
- * meanwhile.  Requests submitted while it waits are waited for too.
+ * request is in flight on bs, its children or its parents: a drained
+ * section that ends at once (users pause meanwhile, throttle nodes let
+ * their queues go).  From the context's own thread or from any other
+ * thread, which acquires the context meanwhile.
  */
 void bdrv_drain(BlockDriverState *bs);
 /* bdrv_drain of every node, each context acquired in turn.  Main loop. */
