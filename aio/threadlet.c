@@ -26,8 +26,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "dataplane/threadlet.h"
+#include "aio/threadlet-internal.h"
 #include "util/clock.h"
 #include "util/thread.h"
 
@@ -88,6 +89,7 @@ struct ThreadletPool {
     int min_threads;
     int threads;
     int idle_threads;
+    int wakes_pending; /* signals sent to idle threads not yet awake */
     int64_t queued;
     uint64_t completed;
     uint64_t cancelled;
@@ -95,12 +97,14 @@ struct ThreadletPool {
     int64_t idle_timeout_ns;
     unsigned thread_serial;
     bool destroying;
+    bool registered; /* atomic: in the object registry */
     int refcnt; /* the queue handle + one per ThreadletCompletions */
 
     char *name; /* immutable */
 };
 
 static void aio_work_run(ThreadletWork *work);
+static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn);
 static void completions_deliver(void *opaque);
 
 /* ---- pool life cycle ---------------------------------------------------- */
@@ -253,6 +257,9 @@ static ThreadletWork *worker_next_locked(ThreadletPool *pool)
         bool woken = dp_cond_timedwait_ns(&pool->work_cond, &pool->lock,
                                           deadline);
         pool->idle_threads--;
+        if (pool->wakes_pending > 0) {
+            pool->wakes_pending--;
+        }
         if (!woken && TAILQ_EMPTY(&pool->queue) && !pool->destroying) {
             if (pool->threads > pool->min_threads) {
                 return NULL;
@@ -272,6 +279,7 @@ static void *worker_thread(void *opaque)
     dp_mutex_lock(&pool->lock);
     for (;;) {
         bool is_aio;
+        bool chain;
 
         if (to_schedule && TAILQ_EMPTY(&pool->queue)) {
             /* Nothing to pick up: deliver now rather than after a wait. */
@@ -290,7 +298,11 @@ static void *worker_thread(void *opaque)
         pool->queued--;
         work->state = WORK_RUNNING;
         self->current = work;
+        chain = !TAILQ_EMPTY(&pool->queue) && pool_kick_locked(pool, false);
         dp_mutex_unlock(&pool->lock);
+        if (chain) {
+            dp_cond_signal(&pool->work_cond);
+        }
 
         /* The previous item's completion goes out before this one runs. */
         completion_schedule(to_schedule);
@@ -332,9 +344,40 @@ static void pool_spawn_locked(ThreadletPool *pool)
     w->pool = pool;
     pool->threads++;
     LIST_INSERT_HEAD(&pool->workers, w, link);
-    snprintf(name, sizeof(name), "tl-%.6s-%u",
-             pool->name ? pool->name : "anon", pool->thread_serial++);
+    const char *label = pool->name ? pool->name : "anon";
+
+    if (g_str_has_prefix(label, "threadlet-")) {
+        label += strlen("threadlet-");
+    }
+    snprintf(name, sizeof(name), "tl-%.6s-%u", label, pool->thread_serial++);
     dp_thread_create(&w->thread, name, worker_thread, w);
+}
+
+/*
+ * Decides whether an idle thread must be woken for the queued work.  At
+ * most one wake-up is in flight: the thread it wakes takes an item and, if
+ * more are queued, wakes the next (worker_thread), so a burst of tiny items
+ * wakes only as many threads as keep up with it, and the submitter pays for
+ * one futex wake at most.  Without an idle thread, may_spawn starts one (up
+ * to max_threads).  Returns true if the caller must signal work_cond after
+ * unlocking.
+ */
+static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn)
+{
+    bool wake = false;
+
+    /* A wake-up in flight means the thread on its way will chain. */
+    if (pool->idle_threads > pool->wakes_pending &&
+        pool->wakes_pending == 0) {
+        pool->wakes_pending++;
+        wake = true;
+    }
+    /* More work queued than idle threads to take it: grow. */
+    if (may_spawn && pool->queued > pool->idle_threads &&
+        pool->threads < pool->max_threads) {
+        pool_spawn_locked(pool);
+    }
+    return wake;
 }
 
 /*
@@ -349,13 +392,7 @@ static bool pool_enqueue_locked(ThreadletPool *pool, ThreadletWork *work)
     work->state = WORK_QUEUED;
     TAILQ_INSERT_TAIL(&pool->queue, work, node);
     pool->queued++;
-    if (pool->idle_threads >= pool->queued) {
-        return true;
-    }
-    if (pool->threads < pool->max_threads) {
-        pool_spawn_locked(pool);
-    }
-    return false;
+    return pool_kick_locked(pool, true);
 }
 
 static bool pool_has_zombies(ThreadletPool *pool)
@@ -387,7 +424,7 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 static void global_queue_init(void)
 {
-    global_queue.pool = pool_new("global", THREADLET_GLOBAL_MAX_THREADS,
+    global_queue.pool = pool_new(THREADLET_GLOBAL_QUEUE_NAME, THREADLET_GLOBAL_MAX_THREADS,
                                  THREADLET_GLOBAL_MIN_THREADS);
 }
 
@@ -404,6 +441,9 @@ void threadlet_queue_destroy(ThreadletQueue *q)
     ThreadletWork *work;
 
     g_assert(q != &global_queue);
+    if (threadlet_queue_is_registered(q)) {
+        threadlet_queue_unregister_object(q);
+    }
     dp_mutex_lock(&pool->lock);
     LIST_FOREACH(w, &pool->workers, link) {
         g_assert(!pthread_equal(w->thread.t, pthread_self()));
@@ -433,6 +473,16 @@ void threadlet_queue_destroy(ThreadletQueue *q)
         g_free(q);
     }
     pool_unref(pool);
+}
+
+bool threadlet_queue_is_registered(ThreadletQueue *q)
+{
+    return __atomic_load_n(&q->pool->registered, __ATOMIC_ACQUIRE);
+}
+
+void threadlet_queue_set_registered(ThreadletQueue *q, bool registered)
+{
+    __atomic_store_n(&q->pool->registered, registered, __ATOMIC_RELEASE);
 }
 
 const char *threadlet_queue_get_name(ThreadletQueue *q)

@@ -112,16 +112,20 @@ ThreadletQueue *threadlet_queue_new(const char *name, int max_threads,
  *  - Work already running is waited for; then every thread is joined.
  *  - Completions not yet delivered stay valid: their BHs run in their
  *    contexts after destroy returns (those contexts must go on running).
- * Any thread except one of q's own workers.  Nobody may submit to q
- * concurrently with or after destroy.  The global queue is never destroyed.
+ * Any thread except one of q's own workers; the main loop thread if q is
+ * in the object registry (destroy removes it from there).  Nobody may
+ * submit to q concurrently with or after destroy.  The global queue is
+ * never destroyed.
  */
 void threadlet_queue_destroy(ThreadletQueue *q);
 
-/* The global queue, created on first use (thread-safe).  Any thread. */
+/* The global queue, created on first use (thread-safe).  Any thread.
+ * Its name is THREADLET_GLOBAL_QUEUE_NAME. */
+#define THREADLET_GLOBAL_QUEUE_NAME "threadlet-global"
 ThreadletQueue *threadlet_global_queue(void);
 
-/* The name given to threadlet_queue_new(), "global" for the global queue,
- * NULL for anonymous queues.  Any thread. */
+/* The name given to threadlet_queue_new(), THREADLET_GLOBAL_QUEUE_NAME for
+ * the global queue, NULL for anonymous queues.  Any thread. */
 const char *threadlet_queue_get_name(ThreadletQueue *q);
 
 /*
@@ -154,6 +158,18 @@ typedef struct ThreadletQueueStats {
 
 /* A consistent snapshot (taken under the queue's lock).  Any thread. */
 void threadlet_queue_get_stats(ThreadletQueue *q, ThreadletQueueStats *stats);
+
+/*
+ * Makes a named queue visible in the object registry as /objects/<name>,
+ * type "threadlet-queue", with int properties max-threads and min-threads
+ * (settable: threadlet_queue_set_limits()) and threads, idle-threads,
+ * queued and completed (read-only; the stats above).  For the global queue
+ * the id is THREADLET_GLOBAL_QUEUE_NAME.  Returns false and sets errp for
+ * an anonymous queue, a queue already registered, or an id the registry
+ * refuses (taken, malformed).  Main loop thread only (the registry's rule);
+ * threadlet_queue_destroy() unregisters the queue.
+ */
+bool threadlet_queue_register_object(ThreadletQueue *q, Error **errp);
 
 /*
  * Queues work on q (or on the global queue); work->func(work) runs on one

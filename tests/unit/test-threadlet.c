@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <sched.h>
 
+#include "dataplane/object.h"
 #include "dataplane/threadlet.h"
 #include "util/atomic.h"
 #include "util/thread.h"
@@ -243,7 +244,7 @@ static void test_global_queue_is_created_once(void)
         g_assert_true(seen[i] == threadlet_global_queue());
     }
     g_assert_cmpstr(threadlet_queue_get_name(threadlet_global_queue()), ==,
-                    "global");
+                    THREADLET_GLOBAL_QUEUE_NAME);
     g_assert_cmpint(stats_of(threadlet_global_queue()).max_threads, ==,
                     THREADLET_GLOBAL_MAX_THREADS);
 }
@@ -345,6 +346,43 @@ static void test_idle_threads_shrink_to_min(void)
         my_request_cleanup(&r[i]);
     }
     gate_destroy(&gate);
+}
+
+/* Idle threads are woken one after the other (a chain), but every one of
+ * them ends up working when the items block. */
+static void test_burst_of_blocking_items_wakes_every_idle_thread(void)
+{
+    enum { N = 4 };
+    ThreadletQueue *q = threadlet_queue_new("burst", N, N);
+    MyRequest r[2][N];
+    Gate gate[2];
+    int round, i;
+
+    for (round = 0; round < 2; round++) {
+        gate_init(&gate[round]);
+        for (i = 0; i < N; i++) {
+            my_request_init(&r[round][i], i);
+            r[round][i].work.func = my_request_func;
+            r[round][i].gate = &gate[round];
+            threadlet_submit_to_queue(q, &r[round][i].work);
+        }
+        /* Round 0 starts the threads, round 1 finds them all idle. */
+        gate_wait_arrived(&gate[round], N);
+        g_assert_cmpint(stats_of(q).threads, ==, N);
+        gate_open(&gate[round]);
+        wait_completed(q, (round + 1) * N);
+        for (i = 0; i < WAIT_STEPS && stats_of(q).idle_threads < N; i++) {
+            sched_yield();
+        }
+        g_assert_cmpint(stats_of(q).idle_threads, ==, N);
+    }
+    threadlet_queue_destroy(q);
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < N; i++) {
+            my_request_cleanup(&r[round][i]);
+        }
+        gate_destroy(&gate[round]);
+    }
 }
 
 static void test_set_limits_rejects_bad_values(void)
@@ -929,6 +967,110 @@ static void test_million_items_from_4_threads_complete_exactly_once(void)
     g_free(done_bits);
 }
 
+/* ---- object registry ---------------------------------------------------- */
+
+static int64_t prop_int(Object *obj, const char *name)
+{
+    int64_t v = -1;
+
+    g_assert_true(object_property_get_int(obj, name, &v, &error_abort));
+    return v;
+}
+
+static void test_named_queue_is_an_object_with_live_counters(void)
+{
+    ThreadletQueue *q = threadlet_queue_new("pool0", 3, 1);
+    MyRequest r[2];
+    Object *obj;
+    Error *err = NULL;
+    Gate gate;
+    int i;
+
+    g_assert_true(threadlet_queue_register_object(q, &error_abort));
+    obj = object_find("pool0");
+    g_assert_nonnull(obj);
+    g_assert_cmpstr(object_get_type(obj), ==, "threadlet-queue");
+    g_assert_true(object_get_instance(obj) == q);
+    g_assert_cmpint(prop_int(obj, "max-threads"), ==, 3);
+    g_assert_cmpint(prop_int(obj, "min-threads"), ==, 1);
+    g_assert_cmpint(prop_int(obj, "threads"), ==, 0);
+
+    gate_init(&gate);
+    for (i = 0; i < 2; i++) {
+        my_request_init(&r[i], i);
+        r[i].work.func = my_request_func;
+        r[i].gate = &gate;
+        threadlet_submit_to_queue(q, &r[i].work);
+    }
+    gate_wait_arrived(&gate, 2);
+    g_assert_cmpint(prop_int(obj, "threads"), ==, 2);
+    g_assert_cmpint(prop_int(obj, "idle-threads"), ==, 0);
+    g_assert_cmpint(prop_int(obj, "queued"), ==, 0);
+    g_assert_cmpint(prop_int(obj, "completed"), ==, 0);
+    gate_open(&gate);
+    wait_completed(q, 2);
+    g_assert_cmpint(prop_int(obj, "completed"), ==, 2);
+
+    /* The limits are settable, with the queue's own checks. */
+    g_assert_true(object_property_set_int(obj, "max-threads", 5, &error_abort));
+    g_assert_cmpint(stats_of(q).max_threads, ==, 5);
+    g_assert_true(object_property_set_int(obj, "min-threads", 2, &error_abort));
+    g_assert_cmpint(stats_of(q).min_threads, ==, 2);
+    g_assert_false(object_property_set_int(obj, "min-threads", 6, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    err = NULL;
+    g_assert_false(object_property_set_int(obj, "max-threads", 0, &err));
+    error_free(err);
+    err = NULL;
+    /* The counters are not. */
+    g_assert_false(object_property_set_int(obj, "threads", 9, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    err = NULL;
+
+    g_assert_false(threadlet_queue_register_object(q, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+
+    threadlet_queue_destroy(q); /* unregisters */
+    g_assert_null(object_find("pool0"));
+    for (i = 0; i < 2; i++) {
+        my_request_cleanup(&r[i]);
+    }
+    gate_destroy(&gate);
+    object_registry_cleanup();
+}
+
+static void test_global_queue_is_an_object(void)
+{
+    Object *obj;
+
+    g_assert_true(threadlet_queue_register_object(threadlet_global_queue(),
+                                                  &error_abort));
+    obj = object_find(THREADLET_GLOBAL_QUEUE_NAME);
+    g_assert_nonnull(obj);
+    g_assert_cmpint(prop_int(obj, "max-threads"), ==,
+                    THREADLET_GLOBAL_MAX_THREADS);
+    object_registry_cleanup();
+    /* After a registry reset it can be registered again. */
+    g_assert_true(threadlet_queue_register_object(threadlet_global_queue(),
+                                                  &error_abort));
+    object_registry_cleanup();
+}
+
+static void test_anonymous_queue_cannot_be_an_object(void)
+{
+    ThreadletQueue q;
+    Error *err = NULL;
+
+    threadlet_queue_init(&q, 1, 0);
+    g_assert_false(threadlet_queue_register_object(&q, &err));
+    g_assert_nonnull(err);
+    error_free(err);
+    threadlet_queue_destroy(&q);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -942,6 +1084,8 @@ int main(int argc, char **argv)
                     test_threads_start_lazily_up_to_max);
     g_test_add_func("/threadlet/queue/idle-threads-shrink-to-min",
                     test_idle_threads_shrink_to_min);
+    g_test_add_func("/threadlet/queue/burst-wakes-every-idle-thread",
+                    test_burst_of_blocking_items_wakes_every_idle_thread);
     g_test_add_func("/threadlet/queue/set-limits-rejects-bad-values",
                     test_set_limits_rejects_bad_values);
     g_test_add_func("/threadlet/queue/lowering-max-retires-surplus",
@@ -970,5 +1114,11 @@ int main(int argc, char **argv)
                     test_destroy_idle_queue_joins_min_threads);
     g_test_add_func("/threadlet/stress/million-from-4-threads-exactly-once",
                     test_million_items_from_4_threads_complete_exactly_once);
+    g_test_add_func("/threadlet/object/named-queue-live-counters",
+                    test_named_queue_is_an_object_with_live_counters);
+    g_test_add_func("/threadlet/object/global-queue",
+                    test_global_queue_is_an_object);
+    g_test_add_func("/threadlet/object/anonymous-queue-refused",
+                    test_anonymous_queue_cannot_be_an_object);
     return g_test_run();
 }
