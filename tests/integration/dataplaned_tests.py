@@ -643,6 +643,7 @@ def test_fio_verify_while_node_moves_between_iothreads():
              "--rw=randwrite", "--bs=4k", "--iodepth=32", "--size=256M",
              "--time_based", "--runtime=10", "--verify=crc32c",
              "--do_verify=1", "--verify_fatal=1", "--verify_backlog=1024",
+             "--verify_state_save=0",
              "--output-format=json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         moves = 0
