@@ -59,9 +59,17 @@ static bool add_option(DaemonConfig *cfg, DaemonOptionKind kind,
                        const char *arg, Error **errp)
 {
     Error *err = NULL;
-    GHashTable *opts = keyval_parse_option(arg, kinds[kind].implied_key,
-                                           &err);
+    bool help = false;
+    GHashTable *opts;
     DaemonOption *o;
+
+    /* "--object help" and "--object <type>,help" ask for the list of
+     * types or a type's properties, as in QEMU. */
+    if (kind == DAEMON_OPT_OBJECT && arg[strspn(arg, " \t")] != '{') {
+        opts = keyval_parse(arg, kinds[kind].implied_key, &help, &err);
+    } else {
+        opts = keyval_parse_option(arg, kinds[kind].implied_key, &err);
+    }
 
     if (!opts) {
         error_setg(errp, "%s %s: %s", kinds[kind].name, arg,
@@ -74,6 +82,7 @@ static bool add_option(DaemonConfig *cfg, DaemonOptionKind kind,
     o->name = kinds[kind].name;
     o->arg = g_strdup(arg);
     o->opts = opts;
+    o->help = help;
     g_ptr_array_add(cfg->options, o);
     return true;
 }
@@ -194,6 +203,8 @@ void cmdline_print_help(const char *prog)
 "                         an IOThread (an event-loop thread)\n"
 "  --object throttle-group,id=<id>[,x-bps-total=<n>,x-iops-total=<n>,...]\n"
 "                         a group of throttle limits for throttle nodes\n"
+"  --object help, --object <type>,help\n"
+"                         list the object types, or a type's properties\n"
 "  --blockdev [driver=]<driver>,node-name=<name>[,<option>=<value>...]\n"
 "  --blockdev '<JSON object>'\n"
 "                         a block node: file, raw, memory, null-co, throttle\n"

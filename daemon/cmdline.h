@@ -30,6 +30,7 @@ typedef struct DaemonOption {
     const char *name;   /* "--object": for messages */
     char *arg;          /* the argument as given: for messages */
     GHashTable *opts;   /* parsed: char * -> char *, dotted keys */
+    bool help;          /* --object help / --object <type>,help */
 } DaemonOption;
 
 typedef struct DaemonConfig {

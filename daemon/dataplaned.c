@@ -23,6 +23,7 @@
 #include <glib-unix.h>
 
 #include "dataplane/main-loop.h"
+#include "dataplane/object.h"
 #include "cmdline.h"
 #include "daemon-version.h"
 #include "daemon.h"
@@ -181,6 +182,35 @@ static bool apply_option(DaemonOption *o, Error **errp)
     return ok;
 }
 
+/*
+ * Prints the help an --object help asked for (the types are registered by
+ * now) and sets the exit status; false if no option asked for help.
+ */
+static bool print_object_help(DaemonConfig *cfg, int *status)
+{
+    for (guint i = 0; i < cfg->options->len; i++) {
+        DaemonOption *o = g_ptr_array_index(cfg->options, i);
+        const char *type;
+        g_autofree char *text = NULL;
+        g_autoptr(Error) err = NULL;
+
+        if (!o->help) {
+            continue;
+        }
+        type = g_hash_table_lookup(o->opts, "qom-type");
+        text = type ? object_type_help(type, &err) : object_type_help_list();
+        if (!text) {
+            error_report("%s %s: %s", o->name, o->arg, error_get_pretty(err));
+            *status = 1;
+        } else {
+            fputs(text, stdout);
+            *status = 0;
+        }
+        return true;
+    }
+    return false;
+}
+
 static void print_connect_hint(void)
 {
     g_autofree char *cwd = g_get_current_dir();
@@ -257,6 +287,11 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGINT, on_signal, NULL);
     daemon_objects_init();
 
+    if (print_object_help(&cfg, &status)) {
+        daemon_teardown();
+        cmdline_config_free(&cfg);
+        return status;
+    }
     for (guint i = 0; i < cfg.options->len; i++) {
         if (!apply_option(g_ptr_array_index(cfg.options, i), &err)) {
             goto fail;

@@ -324,6 +324,17 @@ def test_cmdline_help_and_version():
           "version: %r" % r)
 
 
+@test
+def test_cmdline_object_help():
+    r = run([DATAPLANED, "--object", "help"])
+    check(r.returncode == 0 and "iothread" in r.stdout and
+          "throttle-group" in r.stdout, "--object help: %r" % r)
+    r = run([DATAPLANED, "--object", "iothread,help"])
+    check(r.returncode == 0 and "poll-max-ns" in r.stdout,
+          "--object iothread,help: %r" % r)
+    bad_cmdline(["--object", "nosuch,help"], "Invalid object type 'nosuch'")
+
+
 # ---- IOThreads at runtime ---------------------------------------------------
 
 def thread_ids(pid):

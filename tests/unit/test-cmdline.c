@@ -131,6 +131,30 @@ static void test_cmdline_help_and_version_are_flags(void)
     cmdline_config_free(&cfg);
 }
 
+static void test_cmdline_object_help_is_recorded(void)
+{
+    DaemonConfig cfg;
+
+    g_assert_true(parse(&cfg, &error_abort, "--object", "help", NULL));
+    g_assert_true(opt(&cfg, 0)->help);
+    g_assert_null(g_hash_table_lookup(opt(&cfg, 0)->opts, "qom-type"));
+    cmdline_config_free(&cfg);
+    g_assert_true(parse(&cfg, &error_abort, "--object", "iothread,help", NULL));
+    g_assert_true(opt(&cfg, 0)->help);
+    g_assert_cmpstr(g_hash_table_lookup(opt(&cfg, 0)->opts, "qom-type"), ==,
+                    "iothread");
+    cmdline_config_free(&cfg);
+    g_assert_true(parse(&cfg, &error_abort, "--object", "iothread,id=x", NULL));
+    g_assert_false(opt(&cfg, 0)->help);
+    cmdline_config_free(&cfg);
+}
+
+static void test_cmdline_help_on_other_options_is_refused(void)
+{
+    assert_fails("--blockdev help: Help is not available", "--blockdev",
+                 "help", NULL);
+}
+
 static void test_cmdline_unknown_option_is_named(void)
 {
     assert_fails("--bogus: unrecognized option", "--bogus", NULL);
@@ -179,6 +203,10 @@ int main(int argc, char **argv)
                     test_cmdline_pidfile_and_daemonize_are_recorded);
     g_test_add_func("/cmdline/help-and-version-are-flags",
                     test_cmdline_help_and_version_are_flags);
+    g_test_add_func("/cmdline/object-help-is-recorded",
+                    test_cmdline_object_help_is_recorded);
+    g_test_add_func("/cmdline/help-on-other-options-is-refused",
+                    test_cmdline_help_on_other_options_is_refused);
     g_test_add_func("/cmdline/unknown-option-is-named",
                     test_cmdline_unknown_option_is_named);
     g_test_add_func("/cmdline/missing-argument-is-named",
