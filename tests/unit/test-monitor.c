@@ -30,10 +30,21 @@ static json_t *cmd_event(json_t *args, Error **errp)
     return json_object();
 }
 
+/* A reply of 1 MiB, to fill a client's queue quickly. */
+static json_t *cmd_big(json_t *args, Error **errp)
+{
+    char *s = g_strnfill(1024 * 1024, 'x');
+    json_t *ret = json_string(s);
+
+    g_free(s);
+    return ret;
+}
+
 static const QmpCommand table[] = {
     { "qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION },
     { "ping", cmd_ping, 0 },
     { "emit", cmd_event, 0 },
+    { "big", cmd_big, 0 },
     { NULL },
 };
 
@@ -329,6 +340,88 @@ static void test_monitor_events_reach_only_negotiated_clients(Fixture *f,
     client_free(raw);
 }
 
+static void test_monitor_client_that_never_reads_is_dropped(Fixture *f,
+                                                            gconstpointer d)
+{
+    Client *hog = client_connect(f);
+    Client *good = client_connect(f);
+    json_t *r;
+
+    client_negotiate(f, hog);
+    client_negotiate(f, good);
+    /* 32 MiB of replies queued for a client that reads none of them: the
+     * monitor drops it rather than grow without bound. */
+    for (int i = 0; i < 32; i++) {
+        client_send(f, hog, "{\"execute\":\"big\"}");
+    }
+    for (int i = 0; i < MAX_POLLS && monitor_client_count(f->mon) > 1; i++) {
+        poll_once(f);
+    }
+    g_assert_cmpuint(monitor_client_count(f->mon), ==, 1);
+    /* The others are not affected. */
+    r = client_cmd(f, good, "{\"execute\":\"ping\"}");
+    g_assert_nonnull(json_object_get(r, "return"));
+    json_decref(r);
+    client_free(hog);
+    client_free(good);
+}
+
+static void test_monitor_binary_garbage_gets_errors_not_a_crash(Fixture *f,
+                                                                gconstpointer d)
+{
+    Client *c = client_connect(f);
+    GRand *rand = g_rand_new_with_seed(42);
+    char junk[4096];
+    json_t *r;
+
+    client_negotiate(f, c);
+    for (size_t i = 0; i < sizeof(junk); i++) {
+        /* No brackets or quotes: the junk must end at the newline below. */
+        do {
+            junk[i] = (char)g_rand_int_range(rand, 0, 256);
+        } while (junk[i] == '\0' || strchr("{}[]\"\\", junk[i]));
+    }
+    junk[sizeof(junk) - 1] = '\0';
+    client_send(f, c, junk);
+    client_send(f, c, "\n{\"execute\":\"ping\",\"id\":\"after\"}");
+    /* Errors for the junk tokens, then the reply to the ping. */
+    for (int i = 0; i < 10000; i++) {
+        r = client_recv(f, c);
+        if (json_object_get(r, "id")) {
+            break;
+        }
+        g_assert_cmpstr(error_class(r), ==, "GenericError");
+        json_decref(r);
+    }
+    g_assert_cmpstr(json_string_value(json_object_get(r, "id")), ==, "after");
+    json_decref(r);
+    g_rand_free(rand);
+    client_free(c);
+}
+
+static void test_monitor_deep_nesting_is_refused(Fixture *f, gconstpointer d)
+{
+    Client *c = client_connect(f);
+    GString *deep = g_string_new(NULL);
+    json_t *r;
+
+    client_negotiate(f, c);
+    for (int i = 0; i < 100000; i++) {
+        g_string_append_c(deep, '[');
+    }
+    for (int i = 0; i < 100000; i++) {
+        g_string_append_c(deep, ']');
+    }
+    r = client_cmd(f, c, deep->str);
+    g_assert_cmpstr(error_class(r), ==, "GenericError");
+    json_decref(r);
+    r = client_cmd(f, c, "{\"execute\":\"ping\"}");
+    g_assert_nonnull(json_object_get(r, "return"));
+    json_decref(r);
+    g_string_free(deep, TRUE);
+    client_free(c);
+}
+
 static void test_monitor_stale_socket_file_is_replaced(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
@@ -388,6 +481,11 @@ int main(int argc, char **argv)
     ADD("disconnect-frees-client", test_monitor_disconnect_frees_client);
     ADD("events-reach-only-negotiated-clients",
         test_monitor_events_reach_only_negotiated_clients);
+    ADD("client-that-never-reads-is-dropped",
+        test_monitor_client_that_never_reads_is_dropped);
+    ADD("binary-garbage-gets-errors-not-a-crash",
+        test_monitor_binary_garbage_gets_errors_not_a_crash);
+    ADD("deep-nesting-is-refused", test_monitor_deep_nesting_is_refused);
     ADD("live-socket-or-file-is-refused",
         test_monitor_live_socket_or_file_is_refused);
 #undef ADD
