@@ -563,6 +563,55 @@ def test_sigint_cleans_up():
     signal_cleanup(signal.SIGINT)
 
 
+def nbd_connections(d):
+    """Connections the daemon has accepted on its nbd.sock (from ss)."""
+    r = run(["ss", "-x", "-p", "state", "established"])
+    return sum(1 for line in r.stdout.splitlines()
+               if "nbd.sock " in line and "pid=%d," % d.proc.pid in line)
+
+
+@test
+def test_sigterm_under_load_cleans_up():
+    """SIGTERM while fio has 32 requests in flight on an IOThread's export:
+    the daemon drops the connection, drains, closes and exits 0."""
+    need("fio")
+    d = Daemon(["--object", "iothread,id=io0"] + memory_node() +
+               ["--nbd-server", "addr.type=unix,addr.path=nbd.sock",
+                "--export", "nbd,id=e0,node-name=disk0,writable=on,"
+                "iothread=io0"])
+    try:
+        m = d.qmp()
+        fio = subprocess.Popen(
+            ["fio", "--name=load", "--ioengine=nbd",
+             "--uri=" + nbd_uri(d.path("nbd.sock"), "disk0"),
+             "--rw=randrw", "--bs=64k", "--iodepth=32", "--size=64M",
+             "--time_based", "--runtime=60", "--verify_state_save=0",
+             "--output-format=json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # Wait until fio's connection is in the transmission phase.
+            deadline = time.monotonic() + 30
+            while not any(e["id"] == "e0" for e in m.ok("query-block-exports")):
+                check(time.monotonic() < deadline, "export missing")
+            while True:
+                if fio.poll() is not None:
+                    raise TestFailure("fio ended early: %s" %
+                                      fio.stderr.read())
+                check(time.monotonic() < deadline, "fio never connected")
+                if nbd_connections(d) > 0:
+                    break
+                time.sleep(0.05)
+            d.signal(signal.SIGTERM)
+            status, out, err = d.wait()
+            check(status == 0, "exit %d: %s" % (status, err))
+            d.check_clean()
+        finally:
+            fio.kill()
+            fio.communicate()
+    finally:
+        d.cleanup()
+
+
 @test
 def test_sigterm_while_stopped_cleans_up():
     d = Daemon(["--object", "iothread,id=io0"] + memory_node())
