@@ -135,14 +135,20 @@ static void watch_start(AioContext *ctx, int fd, IOHandler *cb, void *opaque,
 
 /* ---- GLib sources in an IOThread ---- */
 
-/* Any thread.  fn(opaque) runs once, in the IOThread. */
+/* Any thread but the IOThread's own.  fn(opaque) runs once, in it. */
 static void run_in_iothread_via_glib(IOThread *iothread, GSourceFunc fn,
                                      void *opaque)
 {
+    AioContext *ctx = iothread_get_aio_context(iothread);
     GSource *idle = g_idle_source_new();
 
     g_source_set_callback(idle, fn, opaque, NULL);
+    /* GLib's locks are invisible to ThreadSanitizer; attaching with the
+     * context held orders our writes to *opaque before fn's reads in a
+     * way it sees (the IOThread dispatches with the context held). */
+    aio_context_acquire(ctx);
     g_source_attach(idle, iothread_get_g_main_context(iothread));
+    aio_context_release(ctx);
     g_source_unref(idle);
 }
 
