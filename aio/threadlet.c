@@ -1,22 +1,30 @@
 /*
- * Threadlets: a pool of threads for blocking work (include/dataplane/threadlet.h).
+ * Threadlets: a pool of threads for blocking work
+ * (include/dataplane/threadlet.h).
  *
  * One mutex per pool protects everything in it: the FIFO of queued work,
  * the thread counts, each worker's `current` item, and the completion lists
- * of submit_aio work.  A worker takes it twice per item: once to pick the
- * item up, once (merged with picking up the next) to record that it ended.
+ * of submit_aio work.  A worker takes it once per item (recording the end of
+ * one item and picking up the next under the same hold).
+ *
+ * Waking: at most one signal to idle threads is in flight; the thread it
+ * wakes passes the wake on if work remains (pool_kick_locked), so tiny items
+ * wake few threads and the submitter pays for one futex wake at most.
  *
  * submit_aio completions are batched per (pool, AioContext) pair in a
  * ThreadletCompletions record: a finished item is appended to the record's
  * ready list, and only the item that finds the list idle (bh_scheduled was
  * false) schedules a oneshot BH in the context.  That BH takes the whole
  * list at once, so N completions ready before the loop runs cost one BH and
- * at most one wake-up.
+ * at most one wake-up.  Delivered items stay on the record as spares for
+ * the next submits to that context.
  *
  * Lifetimes.  A record exists while it has items in flight (submitted, done
- * not yet run) or a BH scheduled; it is freed by its last BH.  Records keep
- * the pool (not the queue handle) alive through pool->refcnt, so a queue can
- * be destroyed while completions still wait for their contexts.
+ * not yet run) or a oneshot BH scheduled; the delivery that finds neither
+ * frees it.  Records keep the pool (not the queue handle) alive through
+ * pool->refcnt, so a queue can be destroyed while completions still wait
+ * for their contexts.  A worker holds a context reference while it
+ * schedules into that context (completion_schedule).
  *
  * Lock order: pool->lock is a leaf, except that aio_bh_schedule_oneshot()
  * (lock-free) may be called under it on the cold paths (cancel, destroy).
@@ -61,7 +69,25 @@ struct ThreadletCompletions {
     int64_t inflight;  /* submitted and done not yet run */
     bool bh_scheduled; /* a deliver BH is scheduled and has not started */
     LIST_ENTRY(ThreadletCompletions) link;
+
+    /*
+     * In ctx's thread only: the batch being delivered, and a BH that resumes
+     * it.  A done callback may run a nested aio_poll() waiting for another
+     * completion of the same batch (drain does that); the resume BH, kept
+     * scheduled while items remain, lets the nested poll deliver them.
+     */
+    ThreadletAioWork *batch;
+    AioBH *resume_bh;
+    bool resume_scheduled;
+
+    /* Under pool->lock: delivered items kept for reuse by the next submits
+     * to this context (saves a malloc/free pair per item). */
+    ThreadletAioWork *spare;
+    int nspare;
 };
+
+/* Spare items kept per record, at most. */
+#define THREADLET_MAX_SPARE 256
 
 struct ThreadletAioWork {
     ThreadletWork work;
@@ -98,7 +124,7 @@ struct ThreadletPool {
     unsigned thread_serial;
     bool destroying;
     bool registered; /* atomic: in the object registry */
-    int refcnt; /* the queue handle + one per ThreadletCompletions */
+    int refcnt;      /* the queue handle + one per ThreadletCompletions */
 
     char *name; /* immutable */
 };
@@ -106,6 +132,7 @@ struct ThreadletPool {
 static void aio_work_run(ThreadletWork *work);
 static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn);
 static void completions_deliver(void *opaque);
+static void completions_resume(void *opaque);
 
 /* ---- pool life cycle ---------------------------------------------------- */
 
@@ -238,7 +265,7 @@ static void completion_schedule(ThreadletCompletions *comp)
  */
 static ThreadletWork *worker_next_locked(ThreadletPool *pool)
 {
-    int64_t deadline = 0;
+    int64_t idle_since = 0;
 
     for (;;) {
         if (pool->threads > pool->max_threads) {
@@ -250,21 +277,23 @@ static ThreadletWork *worker_next_locked(ThreadletPool *pool)
         if (pool->destroying) {
             return NULL;
         }
-        if (deadline == 0) {
-            deadline = clock_monotonic_ns() + pool->idle_timeout_ns;
+        if (idle_since == 0) {
+            idle_since = clock_monotonic_ns();
         }
         pool->idle_threads++;
-        bool woken = dp_cond_timedwait_ns(&pool->work_cond, &pool->lock,
-                                          deadline);
+        /* Re-read each time: set_idle_timeout_ns() broadcasts a change. */
+        dp_cond_timedwait_ns(&pool->work_cond, &pool->lock,
+                             idle_since + pool->idle_timeout_ns);
         pool->idle_threads--;
         if (pool->wakes_pending > 0) {
             pool->wakes_pending--;
         }
-        if (!woken && TAILQ_EMPTY(&pool->queue) && !pool->destroying) {
+        if (TAILQ_EMPTY(&pool->queue) && !pool->destroying &&
+            clock_monotonic_ns() >= idle_since + pool->idle_timeout_ns) {
             if (pool->threads > pool->min_threads) {
                 return NULL;
             }
-            deadline = 0; /* a kept thread starts a new idle period */
+            idle_since = 0; /* a kept thread starts a new idle period */
         }
     }
 }
@@ -339,13 +368,13 @@ static void *worker_thread(void *opaque)
 static void pool_spawn_locked(ThreadletPool *pool)
 {
     ThreadletWorker *w = g_new0(ThreadletWorker, 1);
+    const char *label = pool->name ? pool->name : "anon";
     char name[16];
 
     w->pool = pool;
     pool->threads++;
     LIST_INSERT_HEAD(&pool->workers, w, link);
-    const char *label = pool->name ? pool->name : "anon";
-
+    /* "tl-global-3": the kernel keeps 15 bytes of a thread's name. */
     if (g_str_has_prefix(label, "threadlet-")) {
         label += strlen("threadlet-");
     }
@@ -367,8 +396,7 @@ static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn)
     bool wake = false;
 
     /* A wake-up in flight means the thread on its way will chain. */
-    if (pool->idle_threads > pool->wakes_pending &&
-        pool->wakes_pending == 0) {
+    if (pool->wakes_pending == 0 && pool->idle_threads > 0) {
         pool->wakes_pending++;
         wake = true;
     }
@@ -381,9 +409,8 @@ static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn)
 }
 
 /*
- * Queues work.  Returns true if the caller must signal work_cond after
- * unlocking: an idle thread exists that no earlier item has claimed yet
- * (every queued item beyond the idle threads' count needs another thread).
+ * Queues work and starts or wakes a thread for it (pool_kick_locked).
+ * Returns true if the caller must signal work_cond after unlocking.
  */
 static bool pool_enqueue_locked(ThreadletPool *pool, ThreadletWork *work)
 {
@@ -424,8 +451,9 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
 static void global_queue_init(void)
 {
-    global_queue.pool = pool_new(THREADLET_GLOBAL_QUEUE_NAME, THREADLET_GLOBAL_MAX_THREADS,
-                                 THREADLET_GLOBAL_MIN_THREADS);
+    global_queue.pool =
+        pool_new(THREADLET_GLOBAL_QUEUE_NAME, THREADLET_GLOBAL_MAX_THREADS,
+                 THREADLET_GLOBAL_MIN_THREADS);
 }
 
 ThreadletQueue *threadlet_global_queue(void)
@@ -445,7 +473,8 @@ void threadlet_queue_destroy(ThreadletQueue *q)
         threadlet_queue_unregister_object(q);
     }
     dp_mutex_lock(&pool->lock);
-    LIST_FOREACH(w, &pool->workers, link) {
+    LIST_FOREACH(w, &pool->workers, link)
+    {
         g_assert(!pthread_equal(w->thread.t, pthread_self()));
     }
     pool->destroying = true;
@@ -496,13 +525,14 @@ bool threadlet_queue_set_limits(ThreadletQueue *q, int max_threads,
     ThreadletPool *pool = q->pool;
 
     if (max_threads < 1) {
-        error_setg(errp, "max-threads must be at least 1, not %d",
-                   max_threads);
+        error_setg(errp, "max-threads must be at least 1, not %d", max_threads);
         return false;
     }
     if (min_threads < 0 || min_threads > max_threads) {
-        error_setg(errp, "min-threads must be between 0 and max-threads (%d), "
-                   "not %d", max_threads, min_threads);
+        error_setg(errp,
+                   "min-threads must be between 0 and max-threads (%d), "
+                   "not %d",
+                   max_threads, min_threads);
         return false;
     }
     dp_mutex_lock(&pool->lock);
@@ -521,6 +551,8 @@ void threadlet_queue_set_idle_timeout_ns(ThreadletQueue *q, int64_t ns)
     g_assert(ns > 0);
     dp_mutex_lock(&pool->lock);
     pool->idle_timeout_ns = ns;
+    /* Idle threads recompute their deadline (a shorter one may be past). */
+    dp_cond_broadcast(&pool->work_cond);
     dp_mutex_unlock(&pool->lock);
 }
 
@@ -569,7 +601,8 @@ static bool pool_is_running_locked(ThreadletPool *pool, ThreadletWork *work)
 {
     ThreadletWorker *w;
 
-    LIST_FOREACH(w, &pool->workers, link) {
+    LIST_FOREACH(w, &pool->workers, link)
+    {
         if (w->current == work) {
             return true;
         }
@@ -645,7 +678,8 @@ static ThreadletCompletions *completions_get_locked(ThreadletPool *pool,
 {
     ThreadletCompletions *comp;
 
-    LIST_FOREACH(comp, &pool->completions, link) {
+    LIST_FOREACH(comp, &pool->completions, link)
+    {
         if (comp->ctx == ctx) {
             if (comp != LIST_FIRST(&pool->completions)) {
                 LIST_REMOVE(comp, link);
@@ -664,74 +698,132 @@ static ThreadletCompletions *completions_get_locked(ThreadletPool *pool,
 }
 
 /*
- * Runs in comp->ctx: delivers every completion that is ready.  done
- * callbacks run without pool->lock, so they may submit, cancel, or run a
- * nested aio_poll() that delivers a later batch of the same record.
+ * Runs done callbacks from comp->batch until it is empty (in comp->ctx).
+ * Before each callback that leaves items behind, the resume BH is
+ * scheduled, so that a nested aio_poll() in the callback carries on with
+ * them.  Items delivered here stay counted in inflight until this frame
+ * ends, so no nested frame can free the record under it.
+ */
+static void completions_run_batch(ThreadletCompletions *comp)
+{
+    ThreadletPool *pool = comp->pool;
+    ThreadletAioWork *aw;
+    ThreadletAioWork *used = NULL; /* delivered here, to recycle */
+    ThreadletAioWork **used_tail = &used;
+    int64_t n = 0;
+    bool free_comp;
+
+    while ((aw = comp->batch)) {
+        comp->batch = aw->next_ready;
+        if (comp->batch && !comp->resume_scheduled) {
+            if (!comp->resume_bh) {
+                comp->resume_bh =
+                    aio_bh_new(comp->ctx, completions_resume, comp);
+            }
+            comp->resume_scheduled = true;
+            aio_bh_schedule(comp->resume_bh);
+        }
+        if (aw->done) {
+            aw->done(aw->opaque, aw->ret);
+        }
+        aw->next_ready = NULL;
+        *used_tail = aw;
+        used_tail = &aw->next_ready;
+        n++;
+    }
+
+    dp_mutex_lock(&pool->lock);
+    comp->inflight -= n;
+    /* inflight == 0 implies an empty batch and no outer frame running. */
+    free_comp = comp->inflight == 0 && !comp->bh_scheduled;
+    if (free_comp) {
+        LIST_REMOVE(comp, link);
+    } else if (used && comp->nspare < THREADLET_MAX_SPARE) {
+        *used_tail = comp->spare;
+        comp->spare = used;
+        comp->nspare += n;
+        used = NULL;
+    }
+    dp_mutex_unlock(&pool->lock);
+    if (free_comp) {
+        *used_tail = comp->spare;
+        aio_bh_delete(comp->resume_bh); /* NULL-safe; never runs after */
+        g_free(comp);
+        pool_unref(pool);
+    }
+    while (used) {
+        aw = used;
+        used = aw->next_ready;
+        g_free(aw);
+    }
+}
+
+/* The resume BH (see completions_run_batch). */
+static void completions_resume(void *opaque)
+{
+    ThreadletCompletions *comp = opaque;
+
+    comp->resume_scheduled = false;
+    completions_run_batch(comp);
+}
+
+/*
+ * The oneshot BH a worker schedules (in comp->ctx): takes every completion
+ * that is ready and delivers it.  done callbacks run without pool->lock, so
+ * they may submit, cancel, or poll the context.
  */
 static void completions_deliver(void *opaque)
 {
     ThreadletCompletions *comp = opaque;
     ThreadletPool *pool = comp->pool;
-    ThreadletAioWork *aw;
-    ThreadletAioWork *next;
-    int64_t n = 0;
-    bool free_comp;
+    ThreadletAioWork **tail = &comp->batch;
 
+    /* Appended behind what an outer frame has still to deliver: FIFO. */
+    while (*tail) {
+        tail = &(*tail)->next_ready;
+    }
     dp_mutex_lock(&pool->lock);
-    aw = comp->ready_head;
+    *tail = comp->ready_head;
     comp->ready_head = NULL;
     comp->ready_tail = &comp->ready_head;
     comp->bh_scheduled = false;
     pool->batches++;
     dp_mutex_unlock(&pool->lock);
 
-    for (; aw; aw = next) {
-        next = aw->next_ready;
-        if (aw->done) {
-            aw->done(aw->opaque, aw->ret);
-        }
-        g_free(aw);
-        n++;
-    }
-
-    /* Our n items stayed counted in inflight until now, so a nested
-     * delivery above could not free the record under our feet. */
-    dp_mutex_lock(&pool->lock);
-    comp->inflight -= n;
-    free_comp = comp->inflight == 0 && !comp->bh_scheduled;
-    if (free_comp) {
-        LIST_REMOVE(comp, link);
-    }
-    dp_mutex_unlock(&pool->lock);
-    if (free_comp) {
-        g_free(comp);
-        pool_unref(pool);
-    }
+    completions_run_batch(comp);
 }
 
-ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q,
-                                             AioContext *ctx,
+ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              ThreadletFunc *fn, void *arg,
                                              ThreadletDoneFunc *done,
                                              void *opaque)
 {
     ThreadletPool *pool = q->pool;
-    ThreadletAioWork *aw = g_new(ThreadletAioWork, 1);
+    ThreadletCompletions *comp;
+    ThreadletAioWork *aw;
     bool wake;
 
     g_assert(ctx && fn);
+    if (pool_has_zombies(pool)) {
+        pool_reap(pool);
+    }
+    dp_mutex_lock(&pool->lock);
+    comp = completions_get_locked(pool, ctx);
+    aw = comp->spare;
+    if (aw) {
+        comp->spare = aw->next_ready;
+        comp->nspare--;
+    } else {
+        aw = g_new(ThreadletAioWork, 1);
+    }
     aw->work.func = aio_work_run;
+    aw->comp = comp;
     aw->fn = fn;
     aw->arg = arg;
     aw->done = done;
     aw->opaque = opaque;
     aw->ret = 0;
-    if (pool_has_zombies(pool)) {
-        pool_reap(pool);
-    }
-    dp_mutex_lock(&pool->lock);
-    aw->comp = completions_get_locked(pool, ctx);
-    aw->comp->inflight++;
+    comp->inflight++;
     wake = pool_enqueue_locked(pool, &aw->work);
     dp_mutex_unlock(&pool->lock);
     if (wake) {
@@ -744,6 +836,6 @@ ThreadletWork *threadlet_submit_aio(AioContext *ctx, ThreadletFunc *fn,
                                     void *arg, ThreadletDoneFunc *done,
                                     void *opaque)
 {
-    return threadlet_submit_aio_to_queue(threadlet_global_queue(), ctx, fn,
-                                         arg, done, opaque);
+    return threadlet_submit_aio_to_queue(threadlet_global_queue(), ctx, fn, arg,
+                                         done, opaque);
 }

@@ -42,8 +42,8 @@ typedef struct Config {
 
 /* One measurement run: the same shape for every implementation. */
 typedef struct Run {
-    long total;    /* tasks to complete */
-    long window;   /* in flight */
+    long total;  /* tasks to complete */
+    long window; /* in flight */
     long submitted;
     long completed;
 } Run;
@@ -71,8 +71,8 @@ static void dp_done(void *opaque, int ret);
 static void dp_submit(DpBench *b)
 {
     b->run.submitted++;
-    threadlet_submit_aio_to_queue(b->q, b->ctx, task_body, &sink_value,
-                                  dp_done, b);
+    threadlet_submit_aio_to_queue(b->q, b->ctx, task_body, &sink_value, dp_done,
+                                  b);
 }
 
 static void dp_done(void *opaque, int ret)
@@ -91,7 +91,7 @@ static int64_t dp_measure(DpBench *b, long total, long window)
     int64_t start = clock_monotonic_ns();
     long i;
 
-    b->run = (Run){ .total = total, .window = window };
+    b->run = (Run){.total = total, .window = window};
     for (i = 0; i < window && i < total; i++) {
         dp_submit(b);
     }
@@ -140,7 +140,7 @@ static int64_t uv_measure(UvBench *b, long total, long window)
     int64_t start = clock_monotonic_ns();
     long i;
 
-    b->run = (Run){ .total = total, .window = window };
+    b->run = (Run){.total = total, .window = window};
     for (i = 0; i < window && i < total; i++) {
         uv_submit(b, &b->reqs[i]);
     }
@@ -198,7 +198,7 @@ static int64_t glib_measure(GlibBench *b, long total, long window)
     int64_t start = clock_monotonic_ns();
     long i;
 
-    b->run = (Run){ .total = total, .window = window };
+    b->run = (Run){.total = total, .window = window};
     for (i = 0; i < window && i < total; i++) {
         glib_submit(b);
     }
@@ -212,14 +212,17 @@ static int64_t glib_measure(GlibBench *b, long total, long window)
 
 enum { IMPL_DP, IMPL_DP_POLL, IMPL_UV, IMPL_GLIB, IMPL_MAX };
 static const char *const impl_names[IMPL_MAX] = {
-    "dataplane", "dataplane-poll", "libuv", "glib",
+    "dataplane",
+    "dataplane-poll",
+    "libuv",
+    "glib",
 };
 
 typedef struct Figure {
     const char *name;
     const char *unit;
     bool higher_is_better;
-    long window; /* 0: round trip */
+    long window;              /* 0: round trip */
     GArray *values[IMPL_MAX]; /* double */
 } Figure;
 
@@ -268,8 +271,8 @@ static void benches_init(Benches *b, const Config *cfg)
     b->uv.reqs = g_new0(uv_work_t, 1024);
 
     b->glib.ctx = g_main_context_new();
-    b->glib.pool = g_thread_pool_new(glib_task, &b->glib, cfg->threads, TRUE,
-                                     &err);
+    b->glib.pool =
+        g_thread_pool_new(glib_task, &b->glib, cfg->threads, TRUE, &err);
     if (!b->glib.pool) {
         g_error("g_thread_pool_new: %s", err->message);
     }
@@ -374,12 +377,14 @@ static void usage(const char *argv0)
 
 int main(int argc, char **argv)
 {
-    Config cfg = { .threads = 4, .rounds = 5, .throughput_tasks = 200000,
-                   .roundtrips = 5000 };
+    Config cfg = {.threads = 4,
+                  .rounds = 5,
+                  .throughput_tasks = 200000,
+                  .roundtrips = 5000};
     Figure figs[] = {
-        { "threadlet-throughput-w64", "tasks/s", true, 64 },
-        { "threadlet-throughput-w256", "tasks/s", true, 256 },
-        { "threadlet-roundtrip", "us", false, 0 },
+        {"threadlet-throughput-w64", "tasks/s", true, 64},
+        {"threadlet-throughput-w256", "tasks/s", true, 256},
+        {"threadlet-roundtrip", "us", false, 0},
     };
     int nfigs = G_N_ELEMENTS(figs);
     Benches b;
@@ -416,7 +421,9 @@ int main(int argc, char **argv)
     }
     /* Warm up: threads started, caches and allocators primed. */
     for (i = 0; i < IMPL_MAX; i++) {
-        measure(&b, i, 2000, 64);
+        if (!cfg.only || !strcmp(cfg.only, impl_names[i])) {
+            measure(&b, i, 2000, 64);
+        }
     }
 
     /* Implementations interleaved within each round, so that noise from
@@ -431,8 +438,8 @@ int main(int argc, char **argv)
                     continue;
                 }
                 if (figs[f].window) {
-                    int64_t ns = measure(&b, i, cfg.throughput_tasks,
-                                         figs[f].window);
+                    int64_t ns =
+                        measure(&b, i, cfg.throughput_tasks, figs[f].window);
 
                     value = cfg.throughput_tasks * 1e9 / ns;
                 } else {

@@ -47,7 +47,7 @@
 /* The struct that holds member `member` at ptr (the seed's embedding). */
 #ifndef container_of
 #define container_of(ptr, type, member)                                        \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
+    ((type *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 typedef struct ThreadletQueue ThreadletQueue;
@@ -140,17 +140,17 @@ bool threadlet_queue_set_limits(ThreadletQueue *q, int max_threads,
 
 /*
  * How long an idle thread above min_threads waits for work before it
- * exits; ns > 0.  Threads already waiting pick the new value up on their
- * next wait.  Any thread.
+ * exits; ns > 0.  Threads already waiting apply the new value at once (to
+ * the time they have already been idle).  Any thread.
  */
 void threadlet_queue_set_idle_timeout_ns(ThreadletQueue *q, int64_t ns);
 
 typedef struct ThreadletQueueStats {
     int max_threads;
     int min_threads;
-    int threads;       /* threads alive */
-    int idle_threads;  /* threads waiting for work */
-    int64_t queued;    /* items waiting for a thread now */
+    int threads;        /* threads alive */
+    int idle_threads;   /* threads waiting for work */
+    int64_t queued;     /* items waiting for a thread now */
     uint64_t completed; /* items whose function has returned, in total */
     uint64_t cancelled; /* items cancelled before they ran, in total */
     uint64_t completion_batches; /* BHs that delivered submit_aio results */
@@ -212,13 +212,14 @@ typedef void ThreadletDoneFunc(void *opaque, int ret);
  * -ECANCELED if the work was cancelled before it ran).  done runs exactly
  * once, never inside this call.  done may be NULL.  ctx must stay alive and
  * keep being polled until done has run.  Returns a handle for
- * threadlet_cancel(), valid until done returns.  Any thread.
+ * threadlet_cancel(), valid until done returns (the pool then reuses its
+ * memory for later items, so a stale handle may name another item).
+ * Any thread.
  */
 ThreadletWork *threadlet_submit_aio(AioContext *ctx, ThreadletFunc *fn,
                                     void *arg, ThreadletDoneFunc *done,
                                     void *opaque);
-ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q,
-                                             AioContext *ctx,
+ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              ThreadletFunc *fn, void *arg,
                                              ThreadletDoneFunc *done,
                                              void *opaque);

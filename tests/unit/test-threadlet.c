@@ -125,9 +125,9 @@ static int count_threads(void)
 
 /* A submit_aio item's record: what ran, where, with what result. */
 typedef struct AioItem {
-    Gate *gate;        /* fn blocks here if set */
-    int fn_runs;       /* atomic */
-    int done_runs;     /* done's thread only */
+    Gate *gate;    /* fn blocks here if set */
+    int fn_runs;   /* atomic */
+    int done_runs; /* done's thread only */
     int done_ret;
     pthread_t done_thread;
     int *done_counter; /* incremented (release) by done, if set */
@@ -385,6 +385,39 @@ static void test_burst_of_blocking_items_wakes_every_idle_thread(void)
     }
 }
 
+/* Threads idle under the default 10 s timeout exit once it is shortened. */
+static void test_shorter_idle_timeout_applies_to_waiting_threads(void)
+{
+    ThreadletQueue *q = threadlet_queue_new("retime", 3, 0);
+    MyRequest r[3];
+    Gate gate;
+    int i;
+
+    gate_init(&gate);
+    for (i = 0; i < 3; i++) {
+        my_request_init(&r[i], i);
+        r[i].work.func = my_request_func;
+        r[i].gate = &gate;
+        threadlet_submit_to_queue(q, &r[i].work);
+    }
+    gate_wait_arrived(&gate, 3);
+    gate_open(&gate);
+    for (i = 0; i < WAIT_STEPS && stats_of(q).idle_threads < 3; i++) {
+        sched_yield();
+    }
+    g_assert_cmpint(stats_of(q).idle_threads, ==, 3);
+    threadlet_queue_set_idle_timeout_ns(q, 1000); /* 1 µs */
+    for (i = 0; i < WAIT_STEPS && stats_of(q).threads > 0; i++) {
+        sched_yield();
+    }
+    g_assert_cmpint(stats_of(q).threads, ==, 0);
+    threadlet_queue_destroy(q);
+    for (i = 0; i < 3; i++) {
+        my_request_cleanup(&r[i]);
+    }
+    gate_destroy(&gate);
+}
+
 static void test_set_limits_rejects_bad_values(void)
 {
     ThreadletQueue *q = threadlet_queue_new("limits", 4, 1);
@@ -443,7 +476,7 @@ static void test_submit_aio_done_never_runs_inside_submit(void)
     /* min == max: the worker never exits, so a completion it held back
      * until its next item (or its exit) would hang this test. */
     ThreadletQueue *q = threadlet_queue_new("inside", 1, 1);
-    AioItem it = { .fn_ret = 7 };
+    AioItem it = {.fn_ret = 7};
     int done = 0;
 
     it.done_counter = &done;
@@ -464,7 +497,7 @@ typedef struct LoopThread {
     AioContext *ctx;
     DpThread thread;
     pthread_t self;
-    bool stop; /* atomic */
+    bool stop;  /* atomic */
     bool ready; /* atomic */
 } LoopThread;
 
@@ -482,7 +515,7 @@ static void *loop_thread_fn(void *opaque)
 
 static void test_submit_aio_done_runs_in_ctx_thread(void)
 {
-    LoopThread lt = { 0 };
+    LoopThread lt = {0};
     AioItem items[16];
     int done = 0;
     int i;
@@ -496,7 +529,7 @@ static void test_submit_aio_done_runs_in_ctx_thread(void)
 
     /* Submitted from this thread, completed in the loop thread. */
     for (i = 0; i < 16; i++) {
-        items[i] = (AioItem){ .fn_ret = i, .done_counter = &done };
+        items[i] = (AioItem){.fn_ret = i, .done_counter = &done};
         threadlet_submit_aio(lt.ctx, item_fn, &items[i], item_done, &items[i]);
     }
     for (i = 0; i < WAIT_STEPS && atomic_load_acquire(&done) < 16; i++) {
@@ -526,7 +559,7 @@ static void test_ready_completions_are_delivered_by_one_bh(void)
     int i;
 
     for (i = 0; i < N; i++) {
-        items[i] = (AioItem){ .fn_ret = i, .done_counter = &done };
+        items[i] = (AioItem){.fn_ret = i, .done_counter = &done};
         threadlet_submit_aio_to_queue(q, ctx, item_fn, &items[i], item_done,
                                       &items[i]);
     }
@@ -551,6 +584,51 @@ static void test_ready_completions_are_delivered_by_one_bh(void)
     aio_context_unref(ctx);
 }
 
+/* done(A) polls the context until done(B) has run, B having completed in
+ * the same batch as A (the drain pattern). */
+typedef struct NestedPoll {
+    AioContext *ctx;
+    AioItem b;
+    bool b_seen_inside_a;
+} NestedPoll;
+
+static void nested_done_a(void *opaque, int ret)
+{
+    NestedPoll *np = opaque;
+    int i;
+
+    for (i = 0; i < 1000 && !np->b.done_runs; i++) {
+        aio_poll(np->ctx, false);
+    }
+    np->b_seen_inside_a = np->b.done_runs == 1;
+}
+
+static void test_done_may_poll_for_a_completion_of_the_same_batch(void)
+{
+    AioContext *ctx = aio_context_new(&error_abort);
+    ThreadletQueue *q = threadlet_queue_new("nested", 1, 1);
+    NestedPoll np = {.ctx = ctx, .b = {.fn_ret = 2}};
+    AioItem a = {.fn_ret = 1};
+    ThreadletQueueStats s;
+
+    threadlet_submit_aio_to_queue(q, ctx, item_fn, &a, nested_done_a, &np);
+    threadlet_submit_aio_to_queue(q, ctx, item_fn, &np.b, item_done, &np.b);
+    wait_completed(q, 2);
+    g_assert_cmpuint(stats_of(q).completion_batches, ==, 0);
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_true(np.b_seen_inside_a);
+    g_assert_cmpint(np.b.done_runs, ==, 1);
+    g_assert_cmpint(np.b.done_ret, ==, 2);
+    /* Nothing is delivered twice afterwards. */
+    while (aio_poll(ctx, false)) {
+    }
+    g_assert_cmpint(np.b.done_runs, ==, 1);
+    threadlet_queue_get_stats(q, &s);
+    g_assert_cmpuint(s.completion_batches, ==, 1);
+    threadlet_queue_destroy(q);
+    aio_context_unref(ctx);
+}
+
 /* ---- cancel ------------------------------------------------------------- */
 
 static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
@@ -558,8 +636,8 @@ static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
     AioContext *ctx = aio_context_new(&error_abort);
     ThreadletQueue *q = threadlet_queue_new("cq", 1, 0);
     Gate gate;
-    AioItem blocker = { .fn_ret = 1 };
-    AioItem victim = { .fn_ret = 2 };
+    AioItem blocker = {.fn_ret = 1};
+    AioItem victim = {.fn_ret = 2};
     ThreadletWork *w;
     int done = 0;
 
@@ -593,7 +671,7 @@ static void test_cancel_running_aio_work_returns_running(void)
     AioContext *ctx = aio_context_new(&error_abort);
     ThreadletQueue *q = threadlet_queue_new("cr", 1, 0);
     Gate gate;
-    AioItem it = { .fn_ret = 33 };
+    AioItem it = {.fn_ret = 33};
     ThreadletWork *w;
     int done = 0;
 
@@ -616,7 +694,7 @@ static void test_cancel_finished_aio_work_returns_done(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
     ThreadletQueue *q = threadlet_queue_new("cd", 1, 0);
-    AioItem it = { .fn_ret = 44 };
+    AioItem it = {.fn_ret = 44};
     ThreadletWork *w;
     int done = 0;
 
@@ -713,8 +791,8 @@ static void test_cancel_racing_pickup_never_runs_twice_or_loses(void)
 
         items[i].fn_ret = i;
         items[i].done_counter = &done;
-        w = threadlet_submit_aio_to_queue(q, ctx, item_fn, &items[i],
-                                          item_done, &items[i]);
+        w = threadlet_submit_aio_to_queue(q, ctx, item_fn, &items[i], item_done,
+                                          &items[i]);
         if (i % 3 == 1) {
             sched_yield(); /* vary the window between submit and cancel */
         }
@@ -742,12 +820,56 @@ static void test_cancel_racing_pickup_never_runs_twice_or_loses(void)
     g_assert_cmpuint(stats_of(q).cancelled, ==, (uint64_t)cancelled);
     g_assert_cmpuint(stats_of(q).completed, ==,
                      (uint64_t)(RACE_ROUNDS - cancelled));
-    g_test_message("%d of %d cancelled before pick-up", cancelled,
-                   RACE_ROUNDS);
+    g_test_message("%d of %d cancelled before pick-up", cancelled, RACE_ROUNDS);
     threadlet_queue_destroy(q);
     g_free(items);
     g_free(answers);
     aio_context_unref(ctx);
+}
+
+typedef struct RaceWork {
+    ThreadletWork work;
+    int runs; /* atomic */
+} RaceWork;
+
+static void race_work_func(ThreadletWork *work)
+{
+    RaceWork *rw = container_of(work, RaceWork, work);
+
+    atomic_fetch_add_seq(&rw->runs, 1);
+}
+
+/* The same race for plain work: CANCELLED means func never runs, anything
+ * else means it runs exactly once. */
+static void test_cancel_racing_pickup_plain_work(void)
+{
+    ThreadletQueue *q = threadlet_queue_new("race-plain", 4, 4);
+    RaceWork *items = g_new0(RaceWork, RACE_ROUNDS);
+    int *answers = g_new(int, RACE_ROUNDS);
+    int cancelled = 0;
+    int i;
+
+    for (i = 0; i < RACE_ROUNDS; i++) {
+        items[i].work.func = race_work_func;
+        threadlet_submit_to_queue(q, &items[i].work);
+        if (i % 3 == 1) {
+            sched_yield();
+        }
+        answers[i] = threadlet_cancel(&items[i].work);
+        cancelled += answers[i] == THREADLET_CANCELLED;
+    }
+    wait_completed(q, RACE_ROUNDS - cancelled);
+    for (i = 0; i < RACE_ROUNDS; i++) {
+        int runs = atomic_read_seq(&items[i].runs);
+
+        g_assert_cmpint(runs, ==, answers[i] == THREADLET_CANCELLED ? 0 : 1);
+        g_assert_cmpint(threadlet_cancel(&items[i].work), ==,
+                        answers[i] == THREADLET_CANCELLED ? THREADLET_CANCELLED
+                                                          : THREADLET_DONE);
+    }
+    threadlet_queue_destroy(q);
+    g_free(items);
+    g_free(answers);
 }
 
 /* ---- destroy ------------------------------------------------------------ */
@@ -773,21 +895,21 @@ static void test_destroy_waits_for_running_and_cancels_queued(void)
     ThreadletQueue *q = threadlet_queue_new("destroy", RUNNING, 0);
     AioItem running[RUNNING], queued[QUEUED];
     MyRequest plain;
-    Destroyer d = { .q = q };
+    Destroyer d = {.q = q};
     Gate gate;
     int cancelled_done = 0, running_done = 0;
     int i;
 
     gate_init(&gate);
     for (i = 0; i < RUNNING; i++) {
-        running[i] = (AioItem){ .gate = &gate, .fn_ret = 100 + i,
-                                .done_counter = &running_done };
+        running[i] = (AioItem){
+            .gate = &gate, .fn_ret = 100 + i, .done_counter = &running_done};
         threadlet_submit_aio_to_queue(q, ctx, item_fn, &running[i], item_done,
                                       &running[i]);
     }
     gate_wait_arrived(&gate, RUNNING);
     for (i = 0; i < QUEUED; i++) {
-        queued[i] = (AioItem){ .fn_ret = i, .done_counter = &cancelled_done };
+        queued[i] = (AioItem){.fn_ret = i, .done_counter = &cancelled_done};
         threadlet_submit_aio_to_queue(q, ctx, item_fn, &queued[i], item_done,
                                       &queued[i]);
     }
@@ -936,11 +1058,13 @@ static void test_million_items_from_4_threads_complete_exactly_once(void)
     int i;
 
     for (i = 0; i < STRESS_THREADS; i++) {
-        s[i] = (Stress){ .q = q, .fn_bits = fn_bits, .done_bits = done_bits,
-                         .base = i * per,
-                         .count = i == STRESS_THREADS - 1
-                                      ? STRESS_ITEMS - i * per : per,
-                         .ctx = aio_context_new(&error_abort) };
+        s[i] = (Stress){
+            .q = q,
+            .fn_bits = fn_bits,
+            .done_bits = done_bits,
+            .base = i * per,
+            .count = i == STRESS_THREADS - 1 ? STRESS_ITEMS - i * per : per,
+            .ctx = aio_context_new(&error_abort)};
         dp_thread_create(&threads[i], "tl-stress", stress_thread, &s[i]);
     }
     for (i = 0; i < STRESS_THREADS; i++) {
@@ -1071,6 +1195,108 @@ static void test_anonymous_queue_cannot_be_an_object(void)
     threadlet_queue_destroy(&q);
 }
 
+/*
+ * Four threads submit into one context that a fifth thread runs: the
+ * per-context record is created, shared, emptied and freed again while
+ * the submitters race, and every done still runs once, in the loop thread.
+ */
+#define SHARED_ITEMS 200000
+
+typedef struct SharedLoop {
+    AioContext *ctx;
+    ThreadletQueue *q;
+    uint64_t *bits;
+    pthread_t loop_thread;
+    int done;       /* loop thread only */
+    int errors;     /* loop thread only */
+    int next_index; /* atomic */
+} SharedLoop;
+
+typedef struct SharedItem {
+    SharedLoop *sl;
+    int index;
+} SharedItem;
+
+static int shared_fn(void *arg)
+{
+    SharedItem *it = arg;
+
+    return it->index;
+}
+
+static void shared_done(void *opaque, int ret)
+{
+    SharedItem *it = opaque;
+    SharedLoop *sl = it->sl;
+
+    if (ret != it->index || !set_bit_once(sl->bits, it->index) ||
+        !pthread_equal(pthread_self(), sl->loop_thread)) {
+        sl->errors++;
+    }
+    sl->done++;
+    g_free(it);
+}
+
+static void *shared_submitter(void *opaque)
+{
+    SharedLoop *sl = opaque;
+    int i;
+
+    for (i = 0; i < SHARED_ITEMS / STRESS_THREADS; i++) {
+        SharedItem *it = g_new(SharedItem, 1);
+
+        it->sl = sl;
+        it->index = atomic_fetch_add_seq(&sl->next_index, 1);
+        threadlet_submit_aio_to_queue(sl->q, sl->ctx, shared_fn, it,
+                                      shared_done, it);
+        if (i % 256 == 255) {
+            sched_yield(); /* let the record go idle now and then */
+        }
+    }
+    return NULL;
+}
+
+static void *shared_loop(void *opaque)
+{
+    SharedLoop *sl = opaque;
+    int steps;
+
+    for (steps = 0; steps < 50 * SHARED_ITEMS && sl->done < SHARED_ITEMS;
+         steps++) {
+        aio_poll(sl->ctx, true);
+    }
+    return NULL;
+}
+
+static void test_submitters_sharing_one_context_complete_exactly_once(void)
+{
+    SharedLoop sl = {0};
+    DpThread loop, subs[STRESS_THREADS];
+    int i;
+
+    sl.ctx = aio_context_new(&error_abort);
+    sl.q = threadlet_queue_new("shared", 4, 0);
+    sl.bits = g_new0(uint64_t, (SHARED_ITEMS + 63) / 64);
+    dp_thread_create(&loop, "tl-shared-loop", shared_loop, &sl);
+    sl.loop_thread = loop.t;
+    for (i = 0; i < STRESS_THREADS; i++) {
+        dp_thread_create(&subs[i], "tl-shared-sub", shared_submitter, &sl);
+    }
+    for (i = 0; i < STRESS_THREADS; i++) {
+        dp_thread_join(&subs[i]);
+    }
+    dp_thread_join(&loop);
+    g_assert_cmpint(sl.done, ==, SHARED_ITEMS);
+    g_assert_cmpint(sl.errors, ==, 0);
+    for (i = 0; i < SHARED_ITEMS; i++) {
+        g_assert_true(sl.bits[i / 64] & (1ULL << (i % 64)));
+    }
+    g_assert_false(aio_poll(sl.ctx, false));
+    threadlet_queue_destroy(sl.q);
+    g_free(sl.bits);
+    aio_context_unref(sl.ctx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1086,6 +1312,8 @@ int main(int argc, char **argv)
                     test_idle_threads_shrink_to_min);
     g_test_add_func("/threadlet/queue/burst-wakes-every-idle-thread",
                     test_burst_of_blocking_items_wakes_every_idle_thread);
+    g_test_add_func("/threadlet/queue/shorter-idle-timeout-applies-at-once",
+                    test_shorter_idle_timeout_applies_to_waiting_threads);
     g_test_add_func("/threadlet/queue/set-limits-rejects-bad-values",
                     test_set_limits_rejects_bad_values);
     g_test_add_func("/threadlet/queue/lowering-max-retires-surplus",
@@ -1096,6 +1324,8 @@ int main(int argc, char **argv)
                     test_submit_aio_done_runs_in_ctx_thread);
     g_test_add_func("/threadlet/aio/ready-completions-one-bh",
                     test_ready_completions_are_delivered_by_one_bh);
+    g_test_add_func("/threadlet/aio/done-may-poll-for-same-batch",
+                    test_done_may_poll_for_a_completion_of_the_same_batch);
     g_test_add_func("/threadlet/cancel/queued-aio-done-ecanceled",
                     test_cancel_queued_aio_work_runs_done_with_ecanceled);
     g_test_add_func("/threadlet/cancel/running-aio-returns-running",
@@ -1108,12 +1338,16 @@ int main(int argc, char **argv)
                     test_cancel_on_other_queue_is_einval);
     g_test_add_func("/threadlet/cancel/racing-pickup-exactly-once",
                     test_cancel_racing_pickup_never_runs_twice_or_loses);
+    g_test_add_func("/threadlet/cancel/racing-pickup-plain-work",
+                    test_cancel_racing_pickup_plain_work);
     g_test_add_func("/threadlet/destroy/waits-running-cancels-queued",
                     test_destroy_waits_for_running_and_cancels_queued);
     g_test_add_func("/threadlet/destroy/joins-min-threads",
                     test_destroy_idle_queue_joins_min_threads);
     g_test_add_func("/threadlet/stress/million-from-4-threads-exactly-once",
                     test_million_items_from_4_threads_complete_exactly_once);
+    g_test_add_func("/threadlet/stress/shared-context-exactly-once",
+                    test_submitters_sharing_one_context_complete_exactly_once);
     g_test_add_func("/threadlet/object/named-queue-live-counters",
                     test_named_queue_is_an_object_with_live_counters);
     g_test_add_func("/threadlet/object/global-queue",
