@@ -9,12 +9,16 @@
  *       [--iothread] [--move-every-ms N] [--max-connections N]
  *       [--handshake-max-seconds N]
  *
- * Prints "ready" on stdout once it listens (and "port N" first for TCP).
+ * Prints "ready" on stdout once it listens (and "port N" first for TCP);
+ * on SIGUSR1 prints "stats fds F connections C heap H" (open fds, NBD
+ * connections, malloc'd bytes in use).
  * --move-every-ms moves every node between the IOThread and the main loop
  * that often, while clients do I/O.
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <glib-unix.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +35,8 @@ static bool in_iothread;
 /* "k=v,k=v" into a table (no escaping: the tests need none). */
 static GHashTable *parse_kv(const char *s)
 {
-    GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          g_free);
+    GHashTable *t =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     char **parts = g_strsplit(s, ",", -1);
     char **p;
 
@@ -55,6 +59,30 @@ static gboolean on_signal(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    while ((e = readdir(d))) {
+        n += e->d_name[0] != '.';
+    }
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+/* SIGUSR1: one line of counters on stdout, for the leak tests. */
+static gboolean on_stats(gpointer data)
+{
+    struct mallinfo2 mi = mallinfo2();
+
+    printf("stats fds %d connections %u heap %zu\n", count_fds(),
+           nbd_server_get_connection_count(), mi.uordblks);
+    fflush(stdout);
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean move_nodes(gpointer data)
 {
     AioContext *to = in_iothread ? main_loop_get_aio_context()
@@ -71,14 +99,14 @@ static gboolean move_nodes(gpointer data)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "listen", required_argument, NULL, 'l' },
-        { "blockdev", required_argument, NULL, 'b' },
-        { "export", required_argument, NULL, 'e' },
-        { "iothread", no_argument, NULL, 'i' },
-        { "move-every-ms", required_argument, NULL, 'm' },
-        { "max-connections", required_argument, NULL, 'c' },
-        { "handshake-max-seconds", required_argument, NULL, 't' },
-        { NULL },
+        {"listen", required_argument, NULL, 'l'},
+        {"blockdev", required_argument, NULL, 'b'},
+        {"export", required_argument, NULL, 'e'},
+        {"iothread", no_argument, NULL, 'i'},
+        {"move-every-ms", required_argument, NULL, 'm'},
+        {"max-connections", required_argument, NULL, 'c'},
+        {"handshake-max-seconds", required_argument, NULL, 't'},
+        {NULL},
     };
     const char *listen_addr = NULL;
     GPtrArray *exports = g_ptr_array_new();
@@ -159,6 +187,7 @@ int main(int argc, char **argv)
     }
     g_unix_signal_add(SIGTERM, on_signal, NULL);
     g_unix_signal_add(SIGINT, on_signal, NULL);
+    g_unix_signal_add(SIGUSR1, on_stats, NULL);
     if (nbd_server_get_port() >= 0) {
         printf("port %d\n", nbd_server_get_port());
     }
