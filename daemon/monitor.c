@@ -31,18 +31,18 @@ struct MonitorClient {
     Monitor *mon;
     int fd;
     QmpStream stream;
-    GByteArray *out;     /* queued output not yet written */
+    GByteArray *out; /* queued output not yet written */
     bool negotiated;
-    bool dead;           /* to be closed once the current callback returns */
-    bool want_write;     /* the io_write handler is installed */
-    bool busy;           /* inside its own read handler: not to be freed */
+    bool dead;       /* to be closed once the current callback returns */
+    bool want_write; /* the io_write handler is installed */
+    bool busy;       /* inside its own read handler: not to be freed */
     LIST_ENTRY(MonitorClient) link;
 };
 
 struct Monitor {
     AioContext *ctx;
-    char *path;          /* NULL once the socket file is gone */
-    int listen_fd;       /* -1 once closed */
+    char *path;    /* NULL once the socket file is gone */
+    int listen_fd; /* -1 once closed */
     const QmpCommand *table;
     LIST_HEAD(, MonitorClient) clients;
     LIST_ENTRY(Monitor) link;
@@ -60,8 +60,8 @@ static void client_update_handlers(MonitorClient *c);
 static void client_flush(MonitorClient *c)
 {
     while (c->out->len > 0) {
-        ssize_t n = send(c->fd, c->out->data, c->out->len,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(c->fd, c->out->data, c->out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n < 0) {
             if (errno == EINTR) {
@@ -124,8 +124,8 @@ static void client_handle_message(void *opaque, const char *text, size_t len,
         json_decref(resp);
         return;
     }
-    req = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                     &jerr);
+    req =
+        json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!req) {
         desc = g_strdup_printf("JSON parse error, %s", jerr.text);
         resp = qmp_error_response(ERROR_CLASS_GENERIC_ERROR, desc);
@@ -193,9 +193,9 @@ static void client_update_handlers(MonitorClient *c)
 static void monitor_send_greeting(MonitorClient *c)
 {
     json_t *greeting = json_pack(
-        "{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP", "version", "qemu",
-        "major", DATAPLANE_VERSION_MAJOR, "minor", DATAPLANE_VERSION_MINOR,
-        "micro", DATAPLANE_VERSION_MICRO, "package", "", "capabilities");
+        "{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP", "version", "qemu", "major",
+        DATAPLANE_VERSION_MAJOR, "minor", DATAPLANE_VERSION_MINOR, "micro",
+        DATAPLANE_VERSION_MICRO, "package", "", "capabilities");
 
     client_send(c, greeting);
     json_decref(greeting);
@@ -208,8 +208,8 @@ static void monitor_accept(void *opaque)
     /* Bounded: a flood of connections is taken over several wake-ups. */
     for (int i = 0; i < 16; i++) {
         MonitorClient *c;
-        int fd = accept4(mon->listen_fd, NULL, NULL,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             /* EAGAIN: no more; EMFILE and the like: try again later. */
@@ -219,8 +219,8 @@ static void monitor_accept(void *opaque)
         c->mon = mon;
         c->fd = fd;
         c->out = g_byte_array_new();
-        qmp_stream_init(&c->stream, MONITOR_MAX_MESSAGE,
-                        client_handle_message, c);
+        qmp_stream_init(&c->stream, MONITOR_MAX_MESSAGE, client_handle_message,
+                        c);
         LIST_INSERT_HEAD(&mon->clients, c, link);
         aio_set_fd_handler(mon->ctx, fd, client_read, NULL, NULL, c);
         monitor_send_greeting(c);
@@ -234,8 +234,8 @@ static void monitor_accept(void *opaque)
 
 /* ---- monitor life ------------------------------------------------------- */
 
-Monitor *monitor_new(AioContext *ctx, const char *path,
-                     const QmpCommand *table, Error **errp)
+Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
+                     Error **errp)
 {
     int fd = unix_socket_listen(path, 0600, errp);
     Monitor *mon;
@@ -274,7 +274,7 @@ static void client_drain_output(MonitorClient *c, int64_t deadline_ns)
     while (!c->dead && c->out->len > 0) {
         int64_t left_ms =
             (deadline_ns - aio_clock_get_ns(AIO_CLOCK_REALTIME)) / 1000000;
-        struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+        struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
 
         if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) <= 0) {
             return;
@@ -307,7 +307,8 @@ unsigned monitor_client_count(Monitor *mon)
     unsigned n = 0;
     MonitorClient *c;
 
-    LIST_FOREACH(c, &mon->clients, link) {
+    LIST_FOREACH(c, &mon->clients, link)
+    {
         n++;
     }
     return n;
@@ -327,7 +328,8 @@ void monitor_emit_event(const char *name, json_t *data)
     if (data) {
         json_object_set_new(ev, "data", data);
     }
-    LIST_FOREACH(mon, &monitors, link) {
+    LIST_FOREACH(mon, &monitors, link)
+    {
         MonitorClient *next;
 
         for (c = LIST_FIRST(&mon->clients); c; c = next) {

@@ -34,8 +34,8 @@ typedef struct Monitor Monitor;
  * socket file nobody listens on is replaced; a live one, or any other kind
  * of file, is an error.  table is the command table (kept, not copied).
  */
-Monitor *monitor_new(AioContext *ctx, const char *path,
-                     const QmpCommand *table, Error **errp);
+Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
+                     Error **errp);
 
 /*
  * Stops accepting, gives each client up to a second to take what is queued

@@ -120,8 +120,10 @@ static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
         }
         return g_strdup_printf("%s:%" G_GINT64_FORMAT, host, portnum);
     }
-    error_setg(errp, "Parameter 'addr.type' does not accept value '%s' "
-               "(unix or inet)", type);
+    error_setg(errp,
+               "Parameter 'addr.type' does not accept value '%s' "
+               "(unix or inet)",
+               type);
     return NULL;
 }
 
@@ -142,8 +144,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     addr = address_from_opts(o, &unix_path, errp);
     if (!addr ||
         !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
-        !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake,
-                  errp) ||
+        !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake, errp) ||
         !keyval_check_empty(o, "nbd-server", errp)) {
         return false;
     }
@@ -162,12 +163,12 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
 json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "addr", QMP_ARG_OBJECT, true },
-        { "tls-creds", QMP_ARG_STR, false },
-        { "tls-authz", QMP_ARG_STR, false },
-        { "max-connections", QMP_ARG_INT, false },
-        { "handshake-max-seconds", QMP_ARG_INT, false },
-        { NULL },
+        {"addr", QMP_ARG_OBJECT, true},
+        {"tls-creds", QMP_ARG_STR, false},
+        {"tls-authz", QMP_ARG_STR, false},
+        {"max-connections", QMP_ARG_INT, false},
+        {"handshake-max-seconds", QMP_ARG_INT, false},
+        {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();
 
@@ -211,7 +212,7 @@ static bool server_stop(Error **errp)
 
 json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
 
     if (!qmp_args_check(args, spec, errp)) {
         return NULL;
@@ -249,8 +250,10 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
         return false;
     }
     if (strcmp(type, "nbd") != 0) {
-        error_setg(errp, "Parameter 'type' does not accept value '%s' "
-                   "(only nbd)", type);
+        error_setg(errp,
+                   "Parameter 'type' does not accept value '%s' "
+                   "(only nbd)",
+                   type);
         return false;
     }
     if (!id) {
@@ -303,17 +306,17 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
 json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "type", QMP_ARG_STR, true },
-        { "id", QMP_ARG_STR, true },
-        { "node-name", QMP_ARG_STR, true },
-        { "name", QMP_ARG_STR, false },
-        { "description", QMP_ARG_STR, false },
-        { "writable", QMP_ARG_BOOL, false },
-        { "writethrough", QMP_ARG_BOOL, false },
-        { "iothread", QMP_ARG_STR, false },
-        { "fixed-iothread", QMP_ARG_BOOL, false },
-        { "allocation-depth", QMP_ARG_BOOL, false },
-        { NULL },
+        {"type", QMP_ARG_STR, true},
+        {"id", QMP_ARG_STR, true},
+        {"node-name", QMP_ARG_STR, true},
+        {"name", QMP_ARG_STR, false},
+        {"description", QMP_ARG_STR, false},
+        {"writable", QMP_ARG_BOOL, false},
+        {"writethrough", QMP_ARG_BOOL, false},
+        {"iothread", QMP_ARG_STR, false},
+        {"fixed-iothread", QMP_ARG_BOOL, false},
+        {"allocation-depth", QMP_ARG_BOOL, false},
+        {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();
 
@@ -328,9 +331,9 @@ json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
 json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "id", QMP_ARG_STR, true },
-        { "mode", QMP_ARG_STR, false },
-        { NULL },
+        {"id", QMP_ARG_STR, true},
+        {"mode", QMP_ARG_STR, false},
+        {NULL},
     };
     const char *mode;
     const char *id;
@@ -358,15 +361,14 @@ json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
 
 static void export_info_append(const NbdExportInfo *info, void *opaque)
 {
-    json_array_append_new(opaque,
-                          json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id",
-                                    info->id, "node-name", info->node_name,
-                                    "shutting-down", 0));
+    json_array_append_new(
+        opaque, json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
+                          "node-name", info->node_name, "shutting-down", 0));
 }
 
 json_t *qmp_cmd_query_block_exports(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
     json_t *list;
 
     if (!qmp_args_check(args, spec, errp)) {
@@ -393,7 +395,7 @@ static void find_export(const NbdExportInfo *info, void *opaque)
 
 const char *daemon_export_using_node(const char *node_name)
 {
-    FindExport f = { .node_name = node_name };
+    FindExport f = {.node_name = node_name};
 
     nbd_export_foreach(find_export, &f);
     return f.id;

@@ -41,11 +41,11 @@ static json_t *cmd_big(json_t *args, Error **errp)
 }
 
 static const QmpCommand table[] = {
-    { "qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION },
-    { "ping", cmd_ping, 0 },
-    { "emit", cmd_event, 0 },
-    { "big", cmd_big, 0 },
-    { NULL },
+    {"qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION},
+    {"ping", cmd_ping, 0},
+    {"emit", cmd_event, 0},
+    {"big", cmd_big, 0},
+    {NULL},
 };
 
 typedef struct Fixture {
@@ -72,8 +72,8 @@ static void watchdog_cb(void *opaque)
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
     f->ctx = aio_context_new(&error_abort);
-    f->watchdog = aio_timer_new(f->ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS,
-                                watchdog_cb, f);
+    f->watchdog =
+        aio_timer_new(f->ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS, watchdog_cb, f);
     f->dir = g_dir_make_tmp("test-monitor-XXXXXX", NULL);
     g_assert_nonnull(f->dir);
     f->path = g_build_filename(f->dir, "qmp.sock", NULL);
@@ -94,8 +94,8 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 /* One blocking iteration, with a watchdog so that a bug fails, not hangs. */
 static void poll_once(Fixture *f)
 {
-    aio_timer_mod(f->watchdog, aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 +
-                                   5000);
+    aio_timer_mod(f->watchdog,
+                  aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 + 5000);
     aio_poll(f->ctx, true);
     aio_timer_del(f->watchdog);
     g_assert_false(f->watchdog_fired);
@@ -103,7 +103,7 @@ static void poll_once(Fixture *f)
 
 static Client *client_connect(Fixture *f)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     Client *c = g_new0(Client, 1);
 
     c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -213,23 +213,24 @@ static void test_monitor_socket_mode_is_0600(Fixture *f, gconstpointer d)
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);
 }
 
-static void test_monitor_command_gets_reply_with_id(Fixture *f,
-                                                    gconstpointer d)
+static void test_monitor_command_gets_reply_with_id(Fixture *f, gconstpointer d)
 {
     Client *c = client_connect(f);
     json_t *r;
 
     client_negotiate(f, c);
     r = client_cmd(f, c, "{\"execute\":\"ping\",\"id\":42}");
-    g_assert_cmpstr(json_string_value(json_object_get(
-                        json_object_get(r, "return"), "pong")), ==, "yes");
+    g_assert_cmpstr(json_string_value(
+                        json_object_get(json_object_get(r, "return"), "pong")),
+                    ==, "yes");
     g_assert_cmpint(json_integer_value(json_object_get(r, "id")), ==, 42);
     json_decref(r);
     client_free(c);
 }
 
-static void test_monitor_malformed_json_gets_error_and_stays_usable(
-    Fixture *f, gconstpointer d)
+static void
+test_monitor_malformed_json_gets_error_and_stays_usable(Fixture *f,
+                                                        gconstpointer d)
 {
     Client *c = client_connect(f);
     json_t *r;
@@ -247,11 +248,13 @@ static void test_monitor_malformed_json_gets_error_and_stays_usable(
     client_free(c);
 }
 
-static void test_monitor_oversized_message_gets_error_and_stays_usable(
-    Fixture *f, gconstpointer d)
+static void
+test_monitor_oversized_message_gets_error_and_stays_usable(Fixture *f,
+                                                           gconstpointer d)
 {
     Client *c = client_connect(f);
-    GString *big = g_string_new("{\"execute\":\"ping\",\"arguments\":{\"x\":\"");
+    GString *big =
+        g_string_new("{\"execute\":\"ping\",\"arguments\":{\"x\":\"");
     json_t *r;
 
     client_negotiate(f, c);
@@ -261,9 +264,9 @@ static void test_monitor_oversized_message_gets_error_and_stays_usable(
     g_string_append(big, "\"}}");
     r = client_cmd(f, c, big->str);
     g_assert_cmpstr(error_class(r), ==, "GenericError");
-    g_assert_nonnull(strstr(json_string_value(json_object_get(
-                                json_object_get(r, "error"), "desc")),
-                            "too large"));
+    g_assert_nonnull(strstr(
+        json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+        "too large"));
     json_decref(r);
     r = client_cmd(f, c, "{\"execute\":\"ping\"}");
     g_assert_nonnull(json_object_get(r, "return"));
@@ -326,8 +329,9 @@ static void test_monitor_events_reach_only_negotiated_clients(Fixture *f,
     ts = json_object_get(ev, "timestamp");
     g_assert_true(json_is_integer(json_object_get(ts, "seconds")));
     g_assert_true(json_is_integer(json_object_get(ts, "microseconds")));
-    g_assert_cmpint(json_integer_value(json_object_get(
-                        json_object_get(ev, "data"), "n")), ==, 5);
+    g_assert_cmpint(
+        json_integer_value(json_object_get(json_object_get(ev, "data"), "n")),
+        ==, 5);
     json_decref(ev);
     r = client_recv(f, neg);
     g_assert_nonnull(json_object_get(r, "return"));
@@ -427,7 +431,7 @@ static void test_monitor_stale_socket_file_is_replaced(void)
     AioContext *ctx = aio_context_new(&error_abort);
     char *dir = g_dir_make_tmp("test-monitor-XXXXXX", NULL);
     char *path = g_build_filename(dir, "s", NULL);
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     Monitor *mon;
 
@@ -465,8 +469,8 @@ static void test_monitor_live_socket_or_file_is_refused(Fixture *f,
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(name, fn)                                                        \
-    g_test_add("/monitor/" name, Fixture, NULL, fixture_setup, fn,          \
+#define ADD(name, fn)                                                          \
+    g_test_add("/monitor/" name, Fixture, NULL, fixture_setup, fn,             \
                fixture_teardown)
     ADD("greeting-has-version-and-capabilities",
         test_monitor_greeting_has_version_and_capabilities);
