@@ -35,6 +35,7 @@ struct MonitorClient {
     bool negotiated;
     bool dead;       /* to be closed once the current callback returns */
     bool want_write; /* the io_write handler is installed */
+    bool reading;    /* the io_read handler is installed */
     bool busy;       /* inside its own read handler: not to be freed */
     LIST_ENTRY(MonitorClient) link;
 };
@@ -43,6 +44,7 @@ struct Monitor {
     AioContext *ctx;
     char *path;    /* NULL once the socket file is gone */
     int listen_fd; /* -1 once closed */
+    bool quiesced; /* no longer reads requests (shutting down) */
     const QmpCommand *table;
     LIST_HEAD(, MonitorClient) clients;
     LIST_ENTRY(Monitor) link;
@@ -182,10 +184,12 @@ static void client_write(void *opaque)
 static void client_update_handlers(MonitorClient *c)
 {
     bool want_write = c->out->len > 0;
+    bool want_read = !c->mon->quiesced;
 
-    if (want_write != c->want_write) {
+    if (want_write != c->want_write || want_read != c->reading) {
         c->want_write = want_write;
-        aio_set_fd_handler(c->mon->ctx, c->fd, client_read,
+        c->reading = want_read;
+        aio_set_fd_handler(c->mon->ctx, c->fd, want_read ? client_read : NULL,
                            want_write ? client_write : NULL, NULL, c);
     }
 }
@@ -223,6 +227,7 @@ static void monitor_accept(void *opaque)
                         c);
         LIST_INSERT_HEAD(&mon->clients, c, link);
         aio_set_fd_handler(mon->ctx, fd, client_read, NULL, NULL, c);
+        c->reading = true;
         monitor_send_greeting(c);
         if (c->dead) {
             client_close(c);
@@ -256,6 +261,15 @@ Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
 
 void monitor_stop_listening(Monitor *mon)
 {
+    MonitorClient *c;
+
+    /* Requests would race with the teardown; replies and events still go
+     * out. */
+    mon->quiesced = true;
+    LIST_FOREACH(c, &mon->clients, link)
+    {
+        client_update_handlers(c);
+    }
     if (mon->listen_fd >= 0) {
         aio_set_fd_handler(mon->ctx, mon->listen_fd, NULL, NULL, NULL, NULL);
         close(mon->listen_fd);

@@ -43,8 +43,11 @@ Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
  */
 void monitor_free(Monitor *mon);
 
-/* Stops accepting new clients (the listening socket is closed and its file
- * removed); connected clients are still served. */
+/*
+ * Stops accepting new clients (the listening socket is closed and its file
+ * removed) and reading requests from connected ones, for shutdown: what is
+ * queued for them, and events emitted from now on, are still sent.
+ */
 void monitor_stop_listening(Monitor *mon);
 
 /*

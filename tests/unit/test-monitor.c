@@ -426,6 +426,24 @@ static void test_monitor_deep_nesting_is_refused(Fixture *f, gconstpointer d)
     client_free(c);
 }
 
+static void test_monitor_stop_listening_still_delivers_events(Fixture *f,
+                                                              gconstpointer d)
+{
+    Client *c = client_connect(f);
+    json_t *ev;
+
+    client_negotiate(f, c);
+    monitor_stop_listening(f->mon);
+    g_assert_false(g_file_test(f->path, G_FILE_TEST_EXISTS));
+    monitor_emit_event("SHUTDOWN", NULL);
+    ev = client_recv(f, c);
+    g_assert_cmpstr(json_string_value(json_object_get(ev, "event")), ==,
+                    "SHUTDOWN");
+    json_decref(ev);
+    g_assert_cmpuint(monitor_client_count(f->mon), ==, 1);
+    client_free(c);
+}
+
 static void test_monitor_stale_socket_file_is_replaced(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
@@ -490,6 +508,8 @@ int main(int argc, char **argv)
     ADD("binary-garbage-gets-errors-not-a-crash",
         test_monitor_binary_garbage_gets_errors_not_a_crash);
     ADD("deep-nesting-is-refused", test_monitor_deep_nesting_is_refused);
+    ADD("stop-listening-still-delivers-events",
+        test_monitor_stop_listening_still_delivers_events);
     ADD("live-socket-or-file-is-refused",
         test_monitor_live_socket_or_file_is_refused);
 #undef ADD
