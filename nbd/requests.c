@@ -274,11 +274,15 @@ static void block_status_done(void *opaque, int ret, int64_t pnum,
     uint32_t flags = 0;
     NbdExtent *last;
 
+    if (ret == 0 && pnum <= 0) {
+        ret = -EIO; /* a node that reports no progress would loop */
+    }
     if (ret < 0) {
         req_complete(st, ret);
         return;
     }
-    g_assert(pnum > 0 && (uint64_t)pnum <= st->req.len - st->done);
+    /* Never describe more than was asked, whatever the node says. */
+    pnum = MIN((uint64_t)pnum, st->req.len - st->done);
     if (status & BDRV_BLOCK_HOLE) {
         flags |= NBD_STATE_HOLE;
     }
