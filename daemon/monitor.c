@@ -22,6 +22,9 @@
 /* A client that leaves this much output unread is dropped: it is not
  * reading, and the daemon must not grow without bound on its account. */
 #define MONITOR_MAX_OUTPUT (16 * 1024 * 1024)
+/* Out of file descriptors, accept() fails while the listening socket stays
+ * readable: rather than spin on it, stop listening for this long. */
+#define MONITOR_ACCEPT_RETRY_MS 100
 /* Reads per wake-up, so that one chatty client cannot starve the loop. */
 #define MONITOR_READS_PER_WAKEUP 4
 
@@ -42,9 +45,10 @@ struct MonitorClient {
 
 struct Monitor {
     AioContext *ctx;
-    char *path;    /* NULL once the socket file is gone */
-    int listen_fd; /* -1 once closed */
-    bool quiesced; /* no longer reads requests (shutting down) */
+    char *path;             /* NULL once the socket file is gone */
+    int listen_fd;          /* -1 once closed */
+    bool quiesced;          /* no longer reads requests (shutting down) */
+    AioTimer *accept_retry; /* re-enables accepting after EMFILE */
     const QmpCommand *table;
     LIST_HEAD(, MonitorClient) clients;
     LIST_ENTRY(Monitor) link;
@@ -205,6 +209,18 @@ static void monitor_send_greeting(MonitorClient *c)
     json_decref(greeting);
 }
 
+static void monitor_accept(void *opaque);
+
+static void monitor_accept_resume(void *opaque)
+{
+    Monitor *mon = opaque;
+
+    if (mon->listen_fd >= 0) {
+        aio_set_fd_handler(mon->ctx, mon->listen_fd, monitor_accept, NULL, NULL,
+                           mon);
+    }
+}
+
 static void monitor_accept(void *opaque)
 {
     Monitor *mon = opaque;
@@ -216,7 +232,16 @@ static void monitor_accept(void *opaque)
             accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
-            /* EAGAIN: no more; EMFILE and the like: try again later. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* The connection waits in the backlog meanwhile. */
+                aio_set_fd_handler(mon->ctx, mon->listen_fd, NULL, NULL, NULL,
+                                   NULL);
+                aio_timer_mod(mon->accept_retry,
+                              aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 +
+                                  MONITOR_ACCEPT_RETRY_MS);
+            }
+            /* EAGAIN: no more for now; ECONNABORTED: that one is gone. */
             return;
         }
         c = g_new0(MonitorClient, 1);
@@ -253,6 +278,8 @@ Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
     mon->path = g_strdup(path);
     mon->listen_fd = fd;
     mon->table = table;
+    mon->accept_retry = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS,
+                                      monitor_accept_resume, mon);
     LIST_INIT(&mon->clients);
     LIST_INSERT_HEAD(&monitors, mon, link);
     aio_set_fd_handler(ctx, fd, monitor_accept, NULL, NULL, mon);
@@ -270,6 +297,7 @@ void monitor_stop_listening(Monitor *mon)
     {
         client_update_handlers(c);
     }
+    aio_timer_del(mon->accept_retry);
     if (mon->listen_fd >= 0) {
         aio_set_fd_handler(mon->ctx, mon->listen_fd, NULL, NULL, NULL, NULL);
         close(mon->listen_fd);
@@ -313,6 +341,7 @@ void monitor_free(Monitor *mon)
         client_close(c);
     }
     LIST_REMOVE(mon, link);
+    aio_timer_free(mon->accept_retry);
     g_free(mon);
 }
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -444,6 +445,36 @@ static void test_monitor_stop_listening_still_delivers_events(Fixture *f,
     client_free(c);
 }
 
+static void test_monitor_out_of_fds_does_not_spin_then_recovers(Fixture *f,
+                                                                gconstpointer d)
+{
+    struct rlimit saved, low;
+    Client *c;
+    json_t *g;
+    int lowest;
+
+    /* Allow exactly one more fd: the client's socket.  The monitor's
+     * accept() then fails with EMFILE. */
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+    lowest = dup(0);
+    g_assert_cmpint(lowest, >=, 0);
+    close(lowest);
+    low = saved;
+    low.rlim_cur = lowest + 1;
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+    c = client_connect(f);
+    poll_once(f); /* the failed accept */
+    /* Nothing is ready now: the listening socket is not polled while
+     * accepting is impossible (it would be ready, and fail, forever). */
+    g_assert_false(aio_poll(f->ctx, false));
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+    /* The retry timer brings accepting back; the client gets in. */
+    g = client_recv(f, c);
+    g_assert_nonnull(json_object_get(g, "QMP"));
+    json_decref(g);
+    client_free(c);
+}
+
 static void test_monitor_stale_socket_file_is_replaced(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
@@ -510,6 +541,8 @@ int main(int argc, char **argv)
     ADD("deep-nesting-is-refused", test_monitor_deep_nesting_is_refused);
     ADD("stop-listening-still-delivers-events",
         test_monitor_stop_listening_still_delivers_events);
+    ADD("out-of-fds-does-not-spin-then-recovers",
+        test_monitor_out_of_fds_does_not_spin_then_recovers);
     ADD("live-socket-or-file-is-refused",
         test_monitor_live_socket_or_file_is_refused);
 #undef ADD
