@@ -127,6 +127,16 @@ static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
     return NULL;
 }
 
+/*
+ * As QEMU: BLOCK_EXPORT_DELETED says the export is gone for good (its last
+ * client has closed and its node is free for blockdev-del), which may be
+ * well after block-export-del or nbd-server-stop has returned.
+ */
+static void export_gone(const char *id, void *opaque)
+{
+    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
+}
+
 bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
 {
     g_autoptr(GHashTable) o = opts_copy(opts);
@@ -152,6 +162,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server already running");
         return false;
     }
+    nbd_set_export_gone_handler(export_gone, NULL);
     if (!nbd_server_start(addr, (int)max_conn, (int)handshake, errp)) {
         return false;
     }
@@ -180,22 +191,9 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
     return json_object();
 }
 
-static void collect_export_id(const NbdExportInfo *info, void *opaque)
-{
-    g_ptr_array_add(opaque, g_strdup(info->id));
-}
-
-static void emit_deleted(const char *id)
-{
-    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
-}
-
-/* Stops the server, telling the monitors about every export it drops. */
+/* Stops the server; every export it drops reports through export_gone. */
 static bool server_stop(Error **errp)
 {
-    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
-
-    nbd_export_foreach(collect_export_id, ids);
     if (!nbd_server_stop(errp)) {
         return false;
     }
@@ -203,9 +201,6 @@ static bool server_stop(Error **errp)
         /* Ours to remove, whether or not the server already did. */
         unlink(server_socket_path);
         g_clear_pointer(&server_socket_path, g_free);
-    }
-    for (guint i = 0; i < ids->len; i++) {
-        emit_deleted(g_ptr_array_index(ids, i));
     }
     return true;
 }
@@ -355,7 +350,6 @@ json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
     if (!nbd_export_del(id, m, errp)) {
         return NULL;
     }
-    emit_deleted(id);
     return json_object();
 }
 

@@ -506,6 +506,49 @@ def test_export_refuses_safe_delete_with_client_connected():
 
 
 @test
+def test_export_hard_delete_then_node_and_iothread_go():
+    """Clients connected in an IOThread; block-export-del hard, then, on
+    BLOCK_EXPORT_DELETED, blockdev-del and object-del of the IOThread: each
+    succeeds, and the clients see their connection end."""
+    need("qemu-io")
+    d = Daemon(["--object", "iothread,id=io0"] + memory_node() +
+               ["--nbd-server", "addr.type=unix,addr.path=nbd.sock",
+                "--export", "nbd,id=e0,node-name=disk0,iothread=io0"])
+    clients = []
+    try:
+        m = d.qmp()
+        for _ in range(4):
+            c = subprocess.Popen(["qemu-io", "-r", "-f", "raw",
+                                  nbd_uri(d.path("nbd.sock"), "disk0")],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+            clients.append(c)
+            c.stdin.write("length\n")
+            c.stdin.flush()
+            check("64 MiB" in c.stdout.readline(), "client connected")
+        m.ok("block-export-del", {"id": "e0", "mode": "hard"})
+        # As with QEMU, the node is free once the event says the export is
+        # gone (its clients may take a moment to close).
+        ev = m.wait_event("BLOCK_EXPORT_DELETED")
+        check(ev["data"] == {"id": "e0"}, "event %r" % ev)
+        m.ok("blockdev-del", {"node-name": "disk0"})
+        m.ok("object-del", {"id": "io0"})
+        check(m.ok("query-iothreads") == [], "IOThread gone")
+        # A read on a dropped connection fails rather than hangs.
+        for c in clients:
+            out, _ = c.communicate("read 0 512\n", timeout=30)
+            check("read failed" in out or "error" in out.lower(),
+                  "client still served: %r" % out)
+        d.stop()
+    finally:
+        for c in clients:
+            if c.poll() is None:
+                c.kill()
+                c.communicate()
+        d.cleanup()
+
+
+@test
 def test_nbd_server_limits_reach_the_server():
     need("qemu-io", "nbdinfo")
     d = Daemon(memory_node())
