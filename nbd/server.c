@@ -149,6 +149,20 @@ NbdExport *nbd_server_find_export(const char *name)
     return NULL;
 }
 
+bool nbd_server_export_is_live(const NbdExport *exp)
+{
+    NbdExport *e;
+
+    assert_main_thread();
+    TAILQ_FOREACH(e, &server.exports, next)
+    {
+        if (e == exp) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void nbd_server_foreach_export(NbdExportIter *fn, void *opaque)
 {
     NbdExport *exp;

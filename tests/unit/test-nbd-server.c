@@ -308,6 +308,62 @@ static void test_connection_follows_node_moves_under_io(Fixture *f,
     bdrv_set_aio_context(f->bs, io, &error_abort);
 }
 
+/* ---- drained sections --------------------------------------------------- */
+
+static void drained_client(ClientThread *ct)
+{
+    int fd = raw_connect_path(ct->f->sock);
+    uint8_t b[NBD_SIMPLE_REPLY_LEN];
+    uint64_t cookie;
+
+    raw_greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
+    raw_go(fd, "disk", false, false);
+    client_step(ct, 1);
+    /* The main thread has begun a drained section: send a flush. */
+    while (g_atomic_int_get(&ct->step) < 2) {
+        g_usleep(100);
+    }
+    raw_request(fd, 0, NBD_CMD_FLUSH, 7, 0, 0);
+    client_step(ct, 3);
+    while (g_atomic_int_get(&ct->step) < 4) {
+        g_usleep(100);
+    }
+    /* The IOThread has run several iterations with the request readable:
+     * had it read it, the reply would be here. */
+    g_assert_cmpint(recv(fd, b, sizeof(b), MSG_DONTWAIT), ==, -1);
+    g_assert_cmpint(errno, ==, EAGAIN);
+    client_step(ct, 5);
+    /* The section ends: the request is served. */
+    g_assert_cmpuint(raw_simple_reply(fd, &cookie), ==, 0);
+    g_assert_cmpuint(cookie, ==, 7);
+    close(fd);
+}
+
+static void test_drained_section_holds_new_requests(Fixture *f,
+                                                    gconstpointer data)
+{
+    ClientThread *ct = client_start(f, drained_client);
+    AioContext *io = iothread_get_aio_context(f->iothread);
+    int i;
+
+    main_until_step(ct, 1);
+    wait_connections(1);
+    bdrv_drained_begin(f->bs);
+    g_atomic_int_set(&ct->step, 2);
+    main_until_step(ct, 3);
+    /* Each acquire kicks the IOThread out of aio_poll and waits for the
+     * iteration to end: after a few, a readable fd would have been read. */
+    for (i = 0; i < 8; i++) {
+        aio_context_acquire(io);
+        aio_context_release(io);
+    }
+    g_atomic_int_set(&ct->step, 4);
+    main_until_step(ct, 5);
+    bdrv_drained_end(f->bs);
+    client_finish(ct);
+    wait_connections(0);
+}
+
 /* ---- close paths -------------------------------------------------------- */
 
 static void held_client(ClientThread *ct)
@@ -377,6 +433,7 @@ int main(int argc, char **argv)
     T(server_start_twice_refused);
     T(write_then_read_back_from_iothread);
     T(connection_follows_node_moves_under_io);
+    T(drained_section_holds_new_requests);
     T(export_del_safe_refuses_hard_drops);
     T(server_stop_drops_every_client);
 #undef T
