@@ -1,0 +1,544 @@
+/*
+ * Cross-thread wake-up round trip: thread A hands a unit of work to thread
+ * B's event loop, B hands one back, and A counts the round trip.  Measured
+ * for dataplane (a BH ping-pong between two IOThreads, adaptive polling
+ * on and off), libuv (uv_async_send between two loops, as libuv's async1
+ * benchmark), GLib (g_main_context_invoke between two GMainContexts), a raw
+ * eventfd pair (two threads blocked in read()) and two spinning threads
+ * (the physical limit of the machine).
+ *
+ * Figure: wakeup-roundtrip, microseconds per round trip, lower is better.
+ * "dataplane" is the default configuration (poll-max-ns 32768);
+ * "dataplane-nopoll" has adaptive polling off.
+ *
+ * Figure: async-pummel-1, as libuv's async_pummel_1: one thread signals the
+ * loop as fast as it can (aio_bh_schedule of one BH / uv_async_send of one
+ * handle; repeated signals coalesce) until the loop has run its callback a
+ * million times (100k with --quick); callbacks per second, higher is better.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBUV
+#include <uv.h>
+#endif
+
+#include "bench/bench-util.h"
+#include "dataplane/aio.h"
+#include "util/thread.h"
+#include "dataplane/iothread.h"
+#include "dataplane/main-loop.h"
+
+#define FIGURE "wakeup-roundtrip"
+#define POLL_MAX_NS 32768
+
+/*
+ * Round-trip accounting, touched only by side A (the thread that counts).
+ * The first warm_left round trips are not timed: they let adaptive polling
+ * grow its window and fault in the stacks.
+ */
+typedef struct Trip {
+    int64_t warm_left;
+    int64_t duration_ns;
+    int64_t start_ns;
+    int64_t end_ns;
+    int64_t count;
+} Trip;
+
+static void trip_init(Trip *t, const BenchOpts *opts)
+{
+    t->warm_left = opts->quick ? 200 : 2000;
+    t->duration_ns = opts->quick ? 200000000LL : 2000000000LL;
+    t->start_ns = t->end_ns = 0;
+    t->count = 0;
+}
+
+/* Side A completed a round trip; false when the timed run is over. */
+static bool trip_next(Trip *t)
+{
+    int64_t now;
+
+    if (t->warm_left > 0) {
+        if (--t->warm_left == 0) {
+            t->start_ns = bench_now_ns();
+        }
+        return true;
+    }
+    t->count++;
+    if (t->count & 63) {
+        return true;
+    }
+    now = bench_now_ns();
+    if (now - t->start_ns < t->duration_ns) {
+        return true;
+    }
+    t->end_ns = now;
+    return false;
+}
+
+static double trip_us(const Trip *t)
+{
+    return t->count ? (double)(t->end_ns - t->start_ns) / 1e3 / (double)t->count
+                    : 0;
+}
+
+/* ---- dataplane: BH ping-pong between two AioContexts ------------------ */
+
+typedef struct DpPair {
+    AioContext *ctx[2];
+    AioBH *bh[2]; /* bh[i] runs in ctx[i] */
+    Trip trip;
+    bool done; /* atomic: the timed run is over */
+    DpMutex lock;
+    DpCond cond; /* signalled with done */
+} DpPair;
+
+/* In ctx[1]: hand the work back to A. */
+static void dp_pong(void *opaque)
+{
+    DpPair *p = opaque;
+
+    aio_bh_schedule(p->bh[0]);
+}
+
+/* In ctx[0]: count the round trip and start the next one. */
+static void dp_ping(void *opaque)
+{
+    DpPair *p = opaque;
+
+    if (trip_next(&p->trip)) {
+        aio_bh_schedule(p->bh[1]);
+        return;
+    }
+    dp_mutex_lock(&p->lock);
+    __atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
+    dp_cond_signal(&p->cond);
+    dp_mutex_unlock(&p->lock);
+}
+
+/* Both sides are IOThreads; this thread only starts and waits. */
+static double dp_wakeup(const BenchOpts *opts, int64_t poll_max_ns)
+{
+    IOThreadProps props;
+    IOThread *io[2];
+    DpPair p = { 0 };
+    double us;
+    int i;
+
+    iothread_props_init(&props);
+    props.poll_max_ns = poll_max_ns;
+    dp_mutex_init(&p.lock);
+    dp_cond_init(&p.cond);
+    trip_init(&p.trip, opts);
+    for (i = 0; i < 2; i++) {
+        char id[16];
+
+        snprintf(id, sizeof(id), "bench-io%d", i);
+        io[i] = iothread_new(id, &props, &error_abort);
+        p.ctx[i] = iothread_get_aio_context(io[i]);
+        aio_context_acquire(p.ctx[i]);
+        p.bh[i] = aio_bh_new(p.ctx[i], i ? dp_pong : dp_ping, &p);
+        aio_context_release(p.ctx[i]);
+    }
+    aio_bh_schedule(p.bh[1]);
+    dp_mutex_lock(&p.lock);
+    while (!__atomic_load_n(&p.done, __ATOMIC_ACQUIRE)) {
+        dp_cond_wait(&p.cond, &p.lock);
+    }
+    dp_mutex_unlock(&p.lock);
+    us = trip_us(&p.trip);
+    for (i = 0; i < 2; i++) {
+        aio_context_acquire(p.ctx[i]);
+        aio_bh_delete(p.bh[i]);
+        aio_context_release(p.ctx[i]);
+        iothread_destroy(io[i]);
+    }
+    dp_cond_destroy(&p.cond);
+    dp_mutex_destroy(&p.lock);
+    return us;
+}
+
+/* ---- libuv: uv_async_send between two loops --------------------------- */
+
+#ifdef HAVE_LIBUV
+typedef struct UvPair {
+    uv_loop_t loop[2];
+    uv_async_t async[2]; /* async[i] belongs to loop[i] */
+    Trip trip;
+    bool stop; /* atomic */
+} UvPair;
+
+/* In loop[1]. */
+static void libuv_pong(uv_async_t *h)
+{
+    UvPair *p = h->data;
+
+    if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        uv_close((uv_handle_t *)&p->async[1], NULL);
+        return;
+    }
+    uv_async_send(&p->async[0]);
+}
+
+/* In loop[0]. */
+static void libuv_ping(uv_async_t *h)
+{
+    UvPair *p = h->data;
+
+    if (trip_next(&p->trip)) {
+        uv_async_send(&p->async[1]);
+        return;
+    }
+    __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+    uv_async_send(&p->async[1]);
+    uv_close((uv_handle_t *)&p->async[0], NULL);
+}
+
+static void *libuv_side_b(void *opaque)
+{
+    UvPair *p = opaque;
+
+    uv_run(&p->loop[1], UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static double libuv_wakeup(const BenchOpts *opts)
+{
+    UvPair p = { 0 };
+    DpThread b;
+    int i;
+
+    trip_init(&p.trip, opts);
+    for (i = 0; i < 2; i++) {
+        uv_loop_init(&p.loop[i]);
+        uv_async_init(&p.loop[i], &p.async[i], i ? libuv_pong : libuv_ping);
+        p.async[i].data = &p;
+    }
+    dp_thread_create(&b, "bench-side-b", libuv_side_b, &p);
+    uv_async_send(&p.async[1]);
+    uv_run(&p.loop[0], UV_RUN_DEFAULT);
+    dp_thread_join(&b);
+    for (i = 0; i < 2; i++) {
+        uv_loop_close(&p.loop[i]);
+    }
+    return trip_us(&p.trip);
+}
+#endif
+
+/* ---- GLib: g_main_context_invoke between two GMainContexts ------------ */
+
+typedef struct GPair {
+    GMainContext *ctx[2];
+    Trip trip;
+    bool stop; /* atomic */
+    bool done; /* side A only */
+} GPair;
+
+static gboolean glib_ping(gpointer opaque);
+
+/* In ctx[1]. */
+static gboolean glib_pong(gpointer opaque)
+{
+    GPair *p = opaque;
+
+    g_main_context_invoke(p->ctx[0], glib_ping, p);
+    return G_SOURCE_REMOVE;
+}
+
+/* In ctx[0]. */
+static gboolean glib_ping(gpointer opaque)
+{
+    GPair *p = opaque;
+
+    if (trip_next(&p->trip)) {
+        g_main_context_invoke(p->ctx[1], glib_pong, p);
+    } else {
+        p->done = true;
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void *glib_side_b(void *opaque)
+{
+    GPair *p = opaque;
+
+    g_main_context_push_thread_default(p->ctx[1]);
+    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        g_main_context_iteration(p->ctx[1], TRUE);
+    }
+    g_main_context_pop_thread_default(p->ctx[1]);
+    return NULL;
+}
+
+static double glib_wakeup(const BenchOpts *opts)
+{
+    GPair p = { 0 };
+    DpThread b;
+
+    trip_init(&p.trip, opts);
+    p.ctx[0] = g_main_context_new();
+    p.ctx[1] = g_main_context_new();
+    g_main_context_push_thread_default(p.ctx[0]);
+    dp_thread_create(&b, "bench-side-b", glib_side_b, &p);
+    g_main_context_invoke(p.ctx[1], glib_pong, &p);
+    while (!p.done) {
+        g_main_context_iteration(p.ctx[0], TRUE);
+    }
+    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    g_main_context_wakeup(p.ctx[1]);
+    dp_thread_join(&b);
+    /* Drain an invoke that side B may have queued before it stopped. */
+    while (g_main_context_iteration(p.ctx[0], FALSE)) {
+    }
+    g_main_context_pop_thread_default(p.ctx[0]);
+    g_main_context_unref(p.ctx[0]);
+    g_main_context_unref(p.ctx[1]);
+    return trip_us(&p.trip);
+}
+
+/* ---- a raw eventfd pair: two threads blocked in read() ---------------- */
+
+typedef struct EfdPair {
+    int fd[2]; /* fd[i] wakes side i */
+    bool stop; /* atomic */
+} EfdPair;
+
+static void efd_signal(int fd)
+{
+    uint64_t one = 1;
+
+    while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+}
+
+static void efd_wait(int fd)
+{
+    uint64_t v;
+
+    while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR) {
+    }
+}
+
+static void *efd_side_b(void *opaque)
+{
+    EfdPair *p = opaque;
+
+    for (;;) {
+        efd_wait(p->fd[1]);
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+            return NULL;
+        }
+        efd_signal(p->fd[0]);
+    }
+}
+
+static double efd_wakeup(const BenchOpts *opts)
+{
+    EfdPair p = { { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) }, false };
+    Trip trip;
+    DpThread b;
+
+    if (p.fd[0] < 0 || p.fd[1] < 0) {
+        perror("eventfd");
+        exit(1);
+    }
+    trip_init(&trip, opts);
+    dp_thread_create(&b, "bench-side-b", efd_side_b, &p);
+    do {
+        efd_signal(p.fd[1]);
+        efd_wait(p.fd[0]);
+    } while (trip_next(&trip));
+    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    efd_signal(p.fd[1]);
+    dp_thread_join(&b);
+    close(p.fd[0]);
+    close(p.fd[1]);
+    return trip_us(&trip);
+}
+
+/* ---- two spinning threads: the physical limit ------------------------- */
+
+enum { SPIN_A, SPIN_B, SPIN_STOP };
+
+static void *spin_side_b(void *opaque)
+{
+    int *turn = opaque;
+
+    for (;;) {
+        int t = __atomic_load_n(turn, __ATOMIC_ACQUIRE);
+
+        if (t == SPIN_STOP) {
+            return NULL;
+        }
+        if (t == SPIN_B) {
+            __atomic_store_n(turn, SPIN_A, __ATOMIC_RELEASE);
+        }
+    }
+}
+
+static double spin_wakeup(const BenchOpts *opts)
+{
+    int turn = SPIN_A;
+    Trip trip;
+    DpThread b;
+
+    trip_init(&trip, opts);
+    dp_thread_create(&b, "bench-side-b", spin_side_b, &turn);
+    do {
+        __atomic_store_n(&turn, SPIN_B, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) != SPIN_A) {
+        }
+    } while (trip_next(&trip));
+    __atomic_store_n(&turn, SPIN_STOP, __ATOMIC_RELEASE);
+    dp_thread_join(&b);
+    return trip_us(&trip);
+}
+
+/* ---- async pummel: one thread signals as fast as it can --------------- */
+
+typedef struct Pummel {
+    long callbacks; /* loop thread only */
+    long target;
+    bool stop;      /* atomic: the pummelling thread ends */
+    AioBH *bh;
+#ifdef HAVE_LIBUV
+    uv_async_t async;
+#endif
+} Pummel;
+
+static void dp_pummel_bh(void *opaque)
+{
+    Pummel *p = opaque;
+
+    if (++p->callbacks == p->target) {
+        __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+    }
+}
+
+static void *dp_pummel_thread(void *opaque)
+{
+    Pummel *p = opaque;
+
+    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        aio_bh_schedule(p->bh);
+    }
+    return NULL;
+}
+
+/* The loop runs in this thread, as libuv's default loop does there. */
+static double dp_pummel(long target)
+{
+    Pummel p = { 0, target, false, NULL };
+    AioContext *ctx = aio_context_new(&error_abort);
+    DpThread t;
+    int64_t t0, t1;
+
+    p.bh = aio_bh_new(ctx, dp_pummel_bh, &p);
+    t0 = bench_now_ns();
+    dp_thread_create(&t, "bench-pummel", dp_pummel_thread, &p);
+    while (!__atomic_load_n(&p.stop, __ATOMIC_ACQUIRE)) {
+        aio_poll(ctx, true);
+    }
+    t1 = bench_now_ns();
+    dp_thread_join(&t);
+    aio_bh_delete(p.bh);
+    while (aio_poll(ctx, false)) {
+    }
+    aio_context_unref(ctx);
+    return (double)p.callbacks / ((double)(t1 - t0) / 1e9);
+}
+
+#ifdef HAVE_LIBUV
+static void libuv_pummel_cb(uv_async_t *h)
+{
+    Pummel *p = h->data;
+
+    if (++p->callbacks == p->target) {
+        __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+        uv_close((uv_handle_t *)h, NULL);
+    }
+}
+
+static void *libuv_pummel_thread(void *opaque)
+{
+    Pummel *p = opaque;
+
+    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        uv_async_send(&p->async);
+    }
+    return NULL;
+}
+
+static double libuv_pummel(long target)
+{
+    Pummel p = { 0, target, false, NULL };
+    uv_loop_t loop;
+    DpThread t;
+    int64_t t0, t1;
+
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &p.async, libuv_pummel_cb);
+    p.async.data = &p;
+    t0 = bench_now_ns();
+    dp_thread_create(&t, "bench-pummel", libuv_pummel_thread, &p);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    t1 = bench_now_ns();
+    dp_thread_join(&t);
+    uv_loop_close(&loop);
+    return (double)p.callbacks / ((double)(t1 - t0) / 1e9);
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    BenchOpts opts;
+    int r;
+
+    bench_parse_args(argc, argv, &opts,
+                     "cross-thread wake-up round trip (dataplane BH, libuv "
+                     "async, GLib invoke, eventfd, spin)");
+    main_loop_init(&error_abort);
+#ifndef HAVE_LIBUV
+    bench_note(FIGURE, "libuv", "built without libuv (libuv1-dev missing)");
+#endif
+    for (r = 0; r < opts.rounds; r++) {
+        long pings = opts.quick ? 100000 : 1000000;
+
+        if (bench_wants(&opts, "dataplane")) {
+            bench_report("async-pummel-1", "dataplane", dp_pummel(pings),
+                         "callbacks/s", true);
+        }
+#ifdef HAVE_LIBUV
+        if (bench_wants(&opts, "libuv")) {
+            bench_report("async-pummel-1", "libuv", libuv_pummel(pings),
+                         "callbacks/s", true);
+        }
+#endif
+        /* Interleaved, so that a noisy neighbour hurts every row alike. */
+        if (bench_wants(&opts, "dataplane")) {
+            bench_report(FIGURE, "dataplane", dp_wakeup(&opts, POLL_MAX_NS),
+                         "us", false);
+            bench_report(FIGURE, "dataplane-nopoll", dp_wakeup(&opts, 0), "us",
+                         false);
+        }
+#ifdef HAVE_LIBUV
+        if (bench_wants(&opts, "libuv")) {
+            bench_report(FIGURE, "libuv", libuv_wakeup(&opts), "us", false);
+        }
+#endif
+        if (bench_wants(&opts, "glib")) {
+            bench_report(FIGURE, "glib", glib_wakeup(&opts), "us", false);
+        }
+        if (bench_wants(&opts, "eventfd")) {
+            bench_report(FIGURE, "eventfd", efd_wakeup(&opts), "us", false);
+        }
+        if (bench_wants(&opts, "spin")) {
+            bench_report(FIGURE, "spin", spin_wakeup(&opts), "us", false);
+        }
+    }
+    return 0;
+}
