@@ -3,7 +3,6 @@
  * type list, and the accessors a create hook reads its properties with.
  * See include/dataplane/object.h.
  */
-#include <assert.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -186,25 +185,37 @@ GPtrArray *object_type_list(bool creatable_only)
 
 /* ---- creation properties ---------------------------------------------- */
 
-static int props_index(const ObjectProps *props, const char *name,
-                       ObjectValueType type)
+/*
+ * The index of creation property name.  Asking for something the type does
+ * not declare is a bug in its create hook: checked even under NDEBUG, since
+ * the index is used right after.
+ */
+static int props_index_any(const ObjectProps *props, const char *name)
 {
     int i = object_type_prop_index(props->type, name);
 
-    /* Asking for something the type does not declare is a bug in its
-     * create hook. */
-    assert(i >= 0);
-    assert(object_prop_is_creatable(&props->type->props[i]));
-    assert(props->type->props[i].type == type);
+    if (i < 0 || !object_prop_is_creatable(&props->type->props[i])) {
+        g_error("object type '%s' has no creation property '%s'",
+                props->type->name, name);
+    }
+    return i;
+}
+
+static int props_index(const ObjectProps *props, const char *name,
+                       ObjectValueType type)
+{
+    int i = props_index_any(props, name);
+
+    if (props->type->props[i].type != type) {
+        g_error("property '%s.%s' is not of type %s", props->type->name, name,
+                object_value_type_name(type));
+    }
     return i;
 }
 
 bool object_props_has(const ObjectProps *props, const char *name)
 {
-    int i = object_type_prop_index(props->type, name);
-
-    assert(i >= 0 && object_prop_is_creatable(&props->type->props[i]));
-    return props->given[i];
+    return props->given[props_index_any(props, name)];
 }
 
 int64_t object_props_get_int(const ObjectProps *props, const char *name)

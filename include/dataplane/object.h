@@ -42,6 +42,8 @@
  *   Property 'iothread.bar' not found                  (get/set)
  *   Property 'iothread.thread-id' is not writable
  *   Invalid parameter type for 'poll-max-ns', expected: integer  (typed set)
+ *   Property 'widget.label' is not set       (get of an optional property
+ *                                             never given, without get hook)
  *   object 'io0' not found                              (object_del)
  *   main-loop is not a user-creatable object            (object_del)
  *   iothread 'io0' is in use by export 'exp0'          (object_del, users)
@@ -49,12 +51,13 @@
  *   Device 'io9' not found                              (object_resolve,
  *                                                        class DeviceNotFound)
  *
- * Threading: every function here runs in the main loop thread only; the
+ * Threading: every function here runs in the main loop thread only, except
+ * those marked "Any thread" (the value helpers, object_id_is_valid); the
  * registry is owned by the main loop and has no lock.  The first call
  * records the calling thread as the owner (or object_registry_set_owner_
- * thread() does) and later calls assert they run in it.  Hooks run in that
- * thread too.  Objects hand work to other threads themselves (an IOThread's
- * set hook schedules a BH in its context, or acquires it).
+ * thread() does) and later calls from another thread abort, in every build.
+ * Hooks run in that thread too.  Objects hand work to other threads themselves
+ * (an IOThread's set hook schedules a BH in its context, or acquires it).
  *
  * Lifetimes: an Object * is valid until object_del(), object_unregister() or
  * object_registry_cleanup() removes it.  ObjectTypeInfo and its property
@@ -92,7 +95,7 @@ typedef struct ObjectValue {
 /* Frees v->s of a str value; leaves v a valid empty str/int/bool.  Any
  * thread. */
 void object_value_clear(ObjectValue *v);
-/* "str" / "int" / "bool" (the names the brief and docs use).  Any thread. */
+/* "str" / "int" / "bool" (the names docs/objects.md uses).  Any thread. */
 const char *object_value_type_name(ObjectValueType type);
 /* "string" / "int" / "bool" (the names QEMU's qom-list shows).  Any thread. */
 const char *object_value_type_qom_name(ObjectValueType type);
@@ -296,6 +299,22 @@ typedef struct ObjectInfo {
  * id.  g_ptr_array_unref() frees it all.
  */
 GPtrArray *object_list(void);
+
+/* One line of qom-list: a child or a property and its QOM type name. */
+typedef struct ObjectQomEntry {
+    char *name;
+    char *type; /* "child<iothread>", "child<container>", "string", "int",
+                   "bool" */
+} ObjectQomEntry;
+/*
+ * What QEMU's qom-list shows for path, as ObjectQomEntry * (owned by the
+ * array): for "/" its "type" and the "objects" container; for "/objects"
+ * ("/objects/", "objects") its "type" and one child<type> per object, sorted
+ * by id; for an object (any form object_resolve() takes) its properties in
+ * object_property_list() order.  NULL and "Device '<path>' not found" (class
+ * DeviceNotFound) for anything else.
+ */
+GPtrArray *object_qom_list(const char *path, Error **errp);
 
 /* ---- users ------------------------------------------------------------- */
 

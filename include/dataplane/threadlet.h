@@ -6,7 +6,9 @@
  * idle threads above min_threads exit after the queue's idle timeout
  * (10 s unless changed).  There is one global queue, created on first use,
  * and any number of private queues (one per IOThread, for instance, so that
- * slow work of one IOThread never queues behind another's).
+ * slow work of one IOThread never queues behind another's; a queue bound to
+ * a context with threadlet_context_set_queue() takes that context's
+ * threadlet_submit_aio() work).
  *
  * Two ways to hand work over:
  *
@@ -30,8 +32,9 @@
  *
  * Thread-safety: every function here may be called from any thread without
  * holding any AioContext, except where a comment narrows it (cancel of
- * submit_aio work, destroy).  docs/threadlets.md has the long version and
- * the mapping from the seed's names.
+ * submit_aio work: ctx's thread; the object registry functions and the
+ * destroy of a registered queue: main loop thread).  docs/threadlets.md has the
+ * long version and the mapping from the seed's names.
  */
 #ifndef DATAPLANE_THREADLET_H
 #define DATAPLANE_THREADLET_H
@@ -207,7 +210,20 @@ typedef int ThreadletFunc(void *arg);
 typedef void ThreadletDoneFunc(void *opaque, int ret);
 
 /*
- * Runs fn(arg) on a thread of the global queue (or of q), then
+ * Binds q to ctx: threadlet_submit_aio(ctx, ...) then sends its work to q
+ * instead of the global queue (an IOThread binds its own queue, so that
+ * code written against threadlet_submit_aio() uses it without knowing).
+ * q == NULL removes the binding; threadlet_queue_destroy(q) removes every
+ * binding to q.  Change a binding only while nobody submits to ctx, and
+ * remove it before ctx is freed.  Any thread.
+ */
+void threadlet_context_set_queue(AioContext *ctx, ThreadletQueue *q);
+/* The queue bound to ctx, or the global queue.  Any thread. */
+ThreadletQueue *threadlet_context_get_queue(AioContext *ctx);
+
+/*
+ * Runs fn(arg) on a thread of ctx's queue (threadlet_submit_aio: the queue
+ * bound to ctx, else the global queue) or of q (_to_queue), then
  * done(opaque, ret) in ctx's thread, where ret is fn's return value (or
  * -ECANCELED if the work was cancelled before it ran).  done runs exactly
  * once, never inside this call.  done may be NULL.  ctx must stay alive and
