@@ -27,6 +27,10 @@ TITLES = {
     "nbd": "NBD servers (fio nbd engine over a unix socket, 1 GiB image on /dev/shm)",
 }
 
+# Sections in this order; programs not listed follow in order of appearance.
+ORDER = ["eventloop-wakeup", "eventloop-timers", "eventloop-dispatch", "eventloop-idle",
+         "eventloop-acquire", "threadlet", "block", "nbd"]
+
 NBD_METRICS = [
     ("cpu-per-op", "server CPU per operation (us, lower is better)"),
     ("iops", "IOPS (higher is better)"),
@@ -125,8 +129,8 @@ def spread(s):
     if len(s.values) < 2:
         return ""
     m = s.median()
-    if m == 0:
-        return ""
+    if abs(m) < 0.01:
+        return ""  # relative spread of values near zero (idle CPU) says nothing
     return f"{100 * (max(s.values) - min(s.values)) / m:.0f}%"
 
 
@@ -320,6 +324,8 @@ def main():
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args()
     data, notes = parse(args.raw)
+    rank = {p: i for i, p in enumerate(ORDER)}
+    data = collections.OrderedDict(sorted(data.items(), key=lambda kv: rank.get(kv[0], len(ORDER))))
     if not args.no_plots:
         write_plots(data, args.out)
     write_md(data, notes, args, os.path.join(args.out, "latest.md"))
