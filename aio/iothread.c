@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "aio/aio-internal.h"
 #include "aio/iothread-internal.h"
 #include "util/atomic.h"
 #include "util/thread.h"
@@ -41,7 +42,8 @@ struct IOThread {
 };
 
 static DpMutex iothreads_lock;
-static TAILQ_HEAD(IOThreadList, IOThread) iothreads = TAILQ_HEAD_INITIALIZER(iothreads);
+static TAILQ_HEAD(IOThreadList,
+                  IOThread) iothreads = TAILQ_HEAD_INITIALIZER(iothreads);
 static unsigned pause_depth; /* main loop thread only */
 
 static void __attribute__((constructor)) iothreads_lock_init(void)
@@ -105,7 +107,8 @@ static IOThread *find_locked(const char *id)
 {
     IOThread *it;
 
-    TAILQ_FOREACH(it, &iothreads, link) {
+    TAILQ_FOREACH(it, &iothreads, link)
+    {
         if (!strcmp(it->id, id)) {
             return it;
         }
@@ -162,8 +165,7 @@ static void *iothread_run(void *opaque)
     return NULL;
 }
 
-IOThread *iothread_new(const char *id, const IOThreadProps *props,
-                       Error **errp)
+IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
 {
     IOThreadProps defaults;
     IOThread *it;
@@ -237,12 +239,20 @@ void iothread_destroy(IOThread *it)
     if (!it) {
         return;
     }
+    /* Joining ourselves, or a thread blocked on a context we hold, would
+     * never return. */
+    g_assert(dp_thread_get_tid() != iothread_get_thread_id(it));
     dp_mutex_lock(&iothreads_lock);
     TAILQ_REMOVE(&iothreads, it, link);
     dp_mutex_unlock(&iothreads_lock);
     if (it->paused) {
         it->paused = false;
         aio_context_release(it->ctx);
+    }
+    if (rfifolock_depth_self(&it->ctx->lock) != 0) {
+        g_error("iothread_destroy('%s'): the caller holds its context; "
+                "release it first",
+                it->id);
     }
 
     /* After every BH scheduled so far: the pending list runs in order. */
@@ -338,7 +348,8 @@ void iothread_foreach(void (*fn)(IOThread *iothread, void *opaque),
 {
     IOThread *it;
 
-    TAILQ_FOREACH(it, &iothreads, link) {
+    TAILQ_FOREACH(it, &iothreads, link)
+    {
         fn(it, opaque);
     }
 }
@@ -351,7 +362,8 @@ void iothread_pause_all(void)
         return;
     }
     /* Creation order; the list only changes in this (main loop) thread. */
-    TAILQ_FOREACH(it, &iothreads, link) {
+    TAILQ_FOREACH(it, &iothreads, link)
+    {
         aio_context_acquire(it->ctx);
         it->paused = true;
     }
@@ -365,7 +377,8 @@ void iothread_resume_all(void)
     if (--pause_depth > 0) {
         return;
     }
-    TAILQ_FOREACH_REVERSE(it, &iothreads, IOThreadList, link) {
+    TAILQ_FOREACH_REVERSE(it, &iothreads, IOThreadList, link)
+    {
         if (it->paused) {
             it->paused = false;
             aio_context_release(it->ctx);

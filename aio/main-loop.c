@@ -11,6 +11,7 @@
 
 #include "aio/aio-internal.h"
 #include "aio/iothread-internal.h"
+#include "dataplane/object.h"
 #include "util/atomic.h"
 #include "util/thread.h"
 
@@ -37,6 +38,8 @@ bool main_loop_init(Error **errp)
     main_tid = dp_thread_get_tid();
     aio_context_lock_set_multi_holder();
     atomic_store_release(&main_ctx, ctx);
+    main_loop_register_object(); /* also makes this the registry's owner */
+    iothread_register_type();
     return true;
 }
 
@@ -55,6 +58,11 @@ bool main_loop_is_main_thread(void)
     return main_ctx && dp_thread_get_tid() == main_tid;
 }
 
+pid_t main_loop_get_thread_id(void)
+{
+    return main_tid;
+}
+
 void main_loop_run(void)
 {
     g_assert(main_loop_is_main_thread());
@@ -65,6 +73,7 @@ void main_loop_run(void)
 
 void main_loop_quit(void)
 {
+    g_assert(main_ctx);
     atomic_set_seq(&quit_requested, true);
     aio_notify(main_ctx);
 }

@@ -3,25 +3,18 @@
  * type list, and the accessors a create hook reads its properties with.
  * See include/dataplane/object.h.
  */
-#include <assert.h>
 #include <inttypes.h>
 #include <string.h>
 
 #include "aio/object-internal.h"
 
-static GHashTable *types; /* name -> const ObjectTypeInfo *; owner thread */
+/* name -> const ObjectTypeInfo *; owner thread.  Lives as long as the
+ * process: types are declarations, object_registry_cleanup() keeps them. */
+static GHashTable *types;
 
 const ObjectTypeInfo *object_type_lookup(const char *name)
 {
     return types && name ? g_hash_table_lookup(types, name) : NULL;
-}
-
-void object_types_clear(void)
-{
-    if (types) {
-        g_hash_table_unref(types);
-        types = NULL;
-    }
 }
 
 /* ---- types ------------------------------------------------------------ */
@@ -192,25 +185,37 @@ GPtrArray *object_type_list(bool creatable_only)
 
 /* ---- creation properties ---------------------------------------------- */
 
-static int props_index(const ObjectProps *props, const char *name,
-                       ObjectValueType type)
+/*
+ * The index of creation property name.  Asking for something the type does
+ * not declare is a bug in its create hook: checked even under NDEBUG, since
+ * the index is used right after.
+ */
+static int props_index_any(const ObjectProps *props, const char *name)
 {
     int i = object_type_prop_index(props->type, name);
 
-    /* Asking for something the type does not declare is a bug in its
-     * create hook. */
-    assert(i >= 0);
-    assert(object_prop_is_creatable(&props->type->props[i]));
-    assert(props->type->props[i].type == type);
+    if (i < 0 || !object_prop_is_creatable(&props->type->props[i])) {
+        g_error("object type '%s' has no creation property '%s'",
+                props->type->name, name);
+    }
+    return i;
+}
+
+static int props_index(const ObjectProps *props, const char *name,
+                       ObjectValueType type)
+{
+    int i = props_index_any(props, name);
+
+    if (props->type->props[i].type != type) {
+        g_error("property '%s.%s' is not of type %s", props->type->name, name,
+                object_value_type_name(type));
+    }
     return i;
 }
 
 bool object_props_has(const ObjectProps *props, const char *name)
 {
-    int i = object_type_prop_index(props->type, name);
-
-    assert(i >= 0 && object_prop_is_creatable(&props->type->props[i]));
-    return props->given[i];
+    return props->given[props_index_any(props, name)];
 }
 
 int64_t object_props_get_int(const ObjectProps *props, const char *name)

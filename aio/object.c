@@ -1,9 +1,11 @@
 /*
- * The object registry: types, /objects/<id>, properties.  See
+ * The object registry: objects at /objects/<id>, object_add/del, registered
+ * instances, paths, users, cleanup.  Types are in object-type.c, runtime
+ * properties in object-property.c, values in object-value.c.  See
  * include/dataplane/object.h for the model and the error sentences.
  *
  * All state lives in `registry` and belongs to one thread, the owner (the
- * main loop); there is no lock, and object_registry_check_thread() asserts the
+ * main loop); there is no lock, and object_registry_check_thread() checks the
  * rule at every entry point.  Hooks run from inside registry calls, so
  * every function leaves the registry consistent before calling a hook,
  * and re-checks what a hook could have changed (object_add re-checks the
@@ -32,8 +34,12 @@ void object_registry_check_thread(void)
         registry.owner = pthread_self();
         registry.has_owner = true;
     }
-    /* The registry has no lock: only the main loop thread may use it. */
-    assert(pthread_equal(registry.owner, pthread_self()));
+    /* The registry has no lock: only the main loop thread may use it.  Kept
+     * under NDEBUG too: one comparison, and a race here is silent. */
+    if (!pthread_equal(registry.owner, pthread_self())) {
+        g_error("object registry used outside its owner thread (the main "
+                "loop)");
+    }
 }
 
 void object_registry_set_owner_thread(void)
@@ -391,7 +397,11 @@ Object *object_register_instance(const char *type_name, const char *id,
 void object_unregister(Object *obj)
 {
     object_registry_check_thread();
-    assert(!obj->user_created);
+    if (obj->user_created) {
+        g_error("object_unregister: '%s' was made by object_add(); use "
+                "object_del()",
+                obj->id);
+    }
     object_unlink(obj);
     object_free(obj);
 }
@@ -499,6 +509,70 @@ GPtrArray *object_list(void)
     return out;
 }
 
+/* ---- qom-list --------------------------------------------------------- */
+
+static void qom_entry_free(gpointer p)
+{
+    ObjectQomEntry *e = p;
+
+    g_free(e->name);
+    g_free(e->type);
+    g_free(e);
+}
+
+static void qom_entry_add(GPtrArray *out, const char *name, char *type)
+{
+    ObjectQomEntry *e = g_new(ObjectQomEntry, 1);
+
+    e->name = g_strdup(name);
+    e->type = type;
+    g_ptr_array_add(out, e);
+}
+
+GPtrArray *object_qom_list(const char *path, Error **errp)
+{
+    GPtrArray *out;
+    Object *obj;
+
+    object_registry_check_thread();
+    out = g_ptr_array_new_with_free_func(qom_entry_free);
+    if (path && strcmp(path, "/") == 0) {
+        qom_entry_add(out, "type", g_strdup("string"));
+        qom_entry_add(out, "objects", g_strdup("child<container>"));
+    } else if (path && (strcmp(path, "/objects") == 0 ||
+                        strcmp(path, "/objects/") == 0 ||
+                        strcmp(path, "objects") == 0)) {
+        GPtrArray *objects = object_list();
+        guint i;
+
+        qom_entry_add(out, "type", g_strdup("string"));
+        for (i = 0; i < objects->len; i++) {
+            ObjectInfo *info = g_ptr_array_index(objects, i);
+
+            qom_entry_add(out, info->id,
+                          g_strdup_printf("child<%s>", info->type));
+        }
+        g_ptr_array_unref(objects);
+    } else if ((obj = lookup_path(path)) != NULL) {
+        GPtrArray *props = object_property_list(obj);
+        guint i;
+
+        for (i = 0; i < props->len; i++) {
+            ObjectPropertyDesc *p = g_ptr_array_index(props, i);
+
+            qom_entry_add(out, p->name,
+                          g_strdup(object_value_type_qom_name(p->type)));
+        }
+        g_ptr_array_unref(props);
+    } else {
+        g_ptr_array_unref(out);
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND, "Device '%s' not found",
+                  path ? path : "");
+        return NULL;
+    }
+    return out;
+}
+
 /* ---- users ------------------------------------------------------------ */
 
 void object_user_add(Object *obj, const char *user)
@@ -546,6 +620,5 @@ void object_registry_cleanup(void)
         g_hash_table_unref(registry.by_id);
         registry.by_id = NULL;
     }
-    object_types_clear();
     registry.has_owner = false;
 }

@@ -24,7 +24,7 @@
 
 static int listen_unix(const char *path, Error **errp)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     int fd;
 
     if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -49,7 +49,7 @@ static int listen_unix(const char *path, Error **errp)
 
 static int listen_tcp(const char *port_str, Error **errp)
 {
-    struct sockaddr_in addr = { .sin_family = AF_INET };
+    struct sockaddr_in addr = {.sin_family = AF_INET};
     char *end;
     long port = strtol(port_str, &end, 10);
     int one = 1;

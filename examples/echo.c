@@ -62,15 +62,15 @@ static void conn_close(EchoConn *conn)
 static void conn_flush(EchoConn *conn)
 {
     while (conn->off < conn->len) {
-        ssize_t n = send(conn->fd, conn->buf + conn->off,
-                         conn->len - conn->off, MSG_NOSIGNAL);
+        ssize_t n = send(conn->fd, conn->buf + conn->off, conn->len - conn->off,
+                         MSG_NOSIGNAL);
 
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0 && errno == EAGAIN) {
-            aio_set_fd_handler(conn->worker->ctx, conn->fd, NULL,
-                               conn_writable, NULL, conn);
+            aio_set_fd_handler(conn->worker->ctx, conn->fd, NULL, conn_writable,
+                               NULL, conn);
             return;
         }
         if (n < 0) {
@@ -164,10 +164,10 @@ EchoServer *echo_server_new(int listen_fd, int n_iothreads, Error **errp)
         error_setg(errp, "the echo server needs at least one IOThread");
         return NULL;
     }
-    if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) <
-        0) {
-        error_setg_errno(errp, errno, "cannot make the listening socket "
-                                      "non-blocking");
+    if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0) {
+        error_setg_errno(errp, errno,
+                         "cannot make the listening socket "
+                         "non-blocking");
         return NULL;
     }
     server = g_new0(EchoServer, 1);

@@ -84,8 +84,8 @@ void iothread_get_props(IOThread *iothread, IOThreadProps *props);
  * from its next iteration.  false and errp for values out of range (see
  * aio_context_set_poll_params).  Any thread.
  */
-bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns,
-                              int64_t grow, int64_t shrink, Error **errp);
+bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns, int64_t grow,
+                              int64_t shrink, Error **errp);
 
 /*
  * Calls fn(iothread, opaque) for each IOThread in creation order.  Main
@@ -93,5 +93,16 @@ bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns,
  */
 void iothread_foreach(void (*fn)(IOThread *iothread, void *opaque),
                       void *opaque);
+
+/*
+ * Registers the object type "iothread" (aio/event-loop-object.c) so that
+ * object_add("iothread", id, props) creates IOThreads and object_del()
+ * destroys them.  Properties (QEMU's names): poll-max-ns, poll-grow,
+ * poll-shrink (settable at runtime), aio-max-batch, thread-pool-min,
+ * thread-pool-max, backend (epoll|io_uring), and read-only thread-id.
+ * main_loop_init() calls it; call it again after object_registry_cleanup().
+ * Main loop thread.
+ */
+void iothread_register_type(void);
 
 #endif /* DATAPLANE_IOTHREAD_H */

@@ -13,11 +13,13 @@
 
 #include <glib.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
 
-/* Once, in main(), from the thread that will run the loop. */
+/* Once, in main(), from the thread that will run the loop.  Also registers
+ * the "iothread" type and the "main-loop" object (see below). */
 bool main_loop_init(Error **errp);
 
 /* Any thread, after main_loop_init(). */
@@ -39,6 +41,17 @@ bool main_loop_wait(bool blocking);
 
 /* True in the main loop thread.  Any thread. */
 bool main_loop_is_main_thread(void);
+/* The main loop thread's kernel id.  Any thread, after main_loop_init(). */
+pid_t main_loop_get_thread_id(void);
+
+/*
+ * Registers the main loop in the object registry as the object "main-loop"
+ * of type "main-loop" (not user-creatable, not deletable): properties
+ * poll-max-ns, poll-grow, poll-shrink (settable) and thread-id.  Also
+ * makes this thread the registry's owner.  main_loop_init() calls it; call
+ * it again after object_registry_cleanup().  Main loop thread.
+ */
+void main_loop_register_object(void);
 
 /*
  * Main loop thread.  Pauses every IOThread: acquires their contexts in

@@ -42,6 +42,8 @@
  *   Property 'iothread.bar' not found                  (get/set)
  *   Property 'iothread.thread-id' is not writable
  *   Invalid parameter type for 'poll-max-ns', expected: integer  (typed set)
+ *   Property 'widget.label' is not set       (get of an optional property
+ *                                             never given, without get hook)
  *   object 'io0' not found                              (object_del)
  *   main-loop is not a user-creatable object            (object_del)
  *   iothread 'io0' is in use by export 'exp0'          (object_del, users)
@@ -49,12 +51,13 @@
  *   Device 'io9' not found                              (object_resolve,
  *                                                        class DeviceNotFound)
  *
- * Threading: every function here runs in the main loop thread only; the
+ * Threading: every function here runs in the main loop thread only, except
+ * those marked "Any thread" (the value helpers, object_id_is_valid); the
  * registry is owned by the main loop and has no lock.  The first call
  * records the calling thread as the owner (or object_registry_set_owner_
- * thread() does) and later calls assert they run in it.  Hooks run in that
- * thread too.  Objects hand work to other threads themselves (an IOThread's
- * set hook schedules a BH in its context, or acquires it).
+ * thread() does) and later calls from another thread abort, in every build.
+ * Hooks run in that thread too.  Objects hand work to other threads themselves
+ * (an IOThread's set hook schedules a BH in its context, or acquires it).
  *
  * Lifetimes: an Object * is valid until object_del(), object_unregister() or
  * object_registry_cleanup() removes it.  ObjectTypeInfo and its property
@@ -92,7 +95,7 @@ typedef struct ObjectValue {
 /* Frees v->s of a str value; leaves v a valid empty str/int/bool.  Any
  * thread. */
 void object_value_clear(ObjectValue *v);
-/* "str" / "int" / "bool" (the names the brief and docs use).  Any thread. */
+/* "str" / "int" / "bool" (the names docs/objects.md uses).  Any thread. */
 const char *object_value_type_name(ObjectValueType type);
 /* "string" / "int" / "bool" (the names QEMU's qom-list shows).  Any thread. */
 const char *object_value_type_qom_name(ObjectValueType type);
@@ -173,14 +176,14 @@ typedef struct ObjectTypeInfo {
 } ObjectTypeInfo;
 
 /*
- * Registers a type.  Registering the same info pointer again is a no-op, so
- * a module may register its type from an idempotent init function (call it
- * before object_add() of that type, and again after object_registry_
- * cleanup(), which forgets every type).  A different info with a name that
- * is taken, a malformed table (bad flags, min > max, unparsable default, a
- * property named "type", a non-creation property without get hook) or a
- * user-creatable type without destroy hook abort: they are programming
- * errors.
+ * Registers a type.  Types are declarations: they stay registered for the
+ * life of the process (object_registry_cleanup() keeps them).  Registering
+ * the same info pointer again is a no-op, so a module may register its type
+ * from an idempotent init function called before its first object_add().
+ * A different info with a name that is taken, a malformed table (bad flags, min
+ * > max, unparsable default, a property named "type", a non-creation property
+ * without get hook) or a user-creatable type without destroy hook abort: they
+ * are programming errors.
  */
 void object_type_register(const ObjectTypeInfo *info);
 /* The registered type called name, or NULL. */
@@ -198,6 +201,18 @@ const ObjectPropertyInfo *object_type_find_property(const ObjectTypeInfo *type,
                                                     const char *name);
 /* True when the property can't be set after creation. */
 bool object_property_info_is_read_only(const ObjectPropertyInfo *prop);
+
+/*
+ * Help text in QEMU's shape, for "--object help" and "--object <type>,help".
+ * object_type_help_list(): "List of user creatable objects:\n" and one
+ * "  <name>\n" line per user-creatable type, sorted.
+ * object_type_help(): "<type> options:\n" and one line per creation
+ * property, sorted by name: "  <name>=<str|int|bool>", then " - <description>"
+ * and " (default: <value>)" when there are; NULL and "Invalid object type
+ * '<type>'" for an unknown type.  g_free() the results.
+ */
+char *object_type_help_list(void);
+char *object_type_help(const char *type, Error **errp);
 
 /* Accessors for a create hook.  name must be a creation property of the
  * type, of the accessor's type (asserted). */
@@ -285,6 +300,22 @@ typedef struct ObjectInfo {
  */
 GPtrArray *object_list(void);
 
+/* One line of qom-list: a child or a property and its QOM type name. */
+typedef struct ObjectQomEntry {
+    char *name;
+    char *type; /* "child<iothread>", "child<container>", "string", "int",
+                   "bool" */
+} ObjectQomEntry;
+/*
+ * What QEMU's qom-list shows for path, as ObjectQomEntry * (owned by the
+ * array): for "/" its "type" and the "objects" container; for "/objects"
+ * ("/objects/", "objects") its "type" and one child<type> per object, sorted
+ * by id; for an object (any form object_resolve() takes) its properties in
+ * object_property_list() order.  NULL and "Device '<path>' not found" (class
+ * DeviceNotFound) for anything else.
+ */
+GPtrArray *object_qom_list(const char *path, Error **errp);
+
 /* ---- users ------------------------------------------------------------- */
 
 /*
@@ -353,8 +384,9 @@ void object_registry_set_owner_thread(void);
 /*
  * Destroys every object (user-created ones in reverse creation order, with
  * their destroy hooks and without asking can_delete; registered instances
- * are dropped), forgets every type and the owner thread, and frees all
- * memory.  For exit and between tests.  Owner thread.
+ * are dropped), frees their memory and forgets the owner thread (the next
+ * registry call's thread owns it).  Registered types stay.  For exit and
+ * between tests.  Owner thread.
  */
 void object_registry_cleanup(void);
 

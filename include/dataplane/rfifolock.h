@@ -30,12 +30,12 @@ typedef void RFifoLockCB(void *opaque);
 typedef struct RFifoLock {
     /* All fields below are protected by `lock`. */
     DpMutex lock;
-    DpCond cond;       /* broadcast when `head` advances */
-    unsigned head;     /* ticket being served */
-    unsigned tail;     /* next ticket to hand out */
-    unsigned nesting;  /* owner's depth; 0 when free */
-    pthread_t owner;   /* valid while nesting > 0 */
-    RFifoLockCB *cb;   /* contention callback, may be NULL */
+    DpCond cond;      /* broadcast when `head` advances */
+    unsigned head;    /* ticket being served */
+    unsigned tail;    /* next ticket to hand out */
+    unsigned nesting; /* owner's depth; 0 when free */
+    pthread_t owner;  /* valid while nesting > 0 */
+    RFifoLockCB *cb;  /* contention callback, may be NULL */
     void *cb_opaque;
 } RFifoLock;
 

@@ -60,7 +60,7 @@ static void pipe_read_cb(void *opaque)
 static void test_gsource_runs_fd_handler_every_time(gconstpointer data)
 {
     Fixture f;
-    Pipe p = { .read = false };
+    Pipe p = {.read = false};
     int round;
 
     fixture_init(&f, data);
@@ -121,7 +121,7 @@ static void test_gsource_bh_from_thread_wakes_glib(gconstpointer data)
 
     fixture_init(&f, data);
     for (round = 0; round < 200; round++) {
-        Remote r = { f.ctx, false };
+        Remote r = {f.ctx, false};
         DpThread t;
 
         dp_thread_create(&t, "scheduler", schedule_from_thread, &r);

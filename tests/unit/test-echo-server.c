@@ -25,13 +25,12 @@ typedef struct Client {
 
 static int connect_unix(const char *path)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     g_assert_cmpint(fd, >=, 0);
     g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
-    g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), ==,
-                    0);
+    g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
     return fd;
 }
 
@@ -101,7 +100,7 @@ static void *client_thread(void *opaque)
 
 static int listen_unix(const char *path)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     g_assert_cmpint(fd, >=, 0);
@@ -114,15 +113,15 @@ static int listen_unix(const char *path)
 static void test_echo_server_echoes_across_iothreads(void)
 {
     g_autofree char *dir = g_dir_make_tmp("echo-XXXXXX", NULL);
-    Client client = { .ok = false };
+    Client client = {.ok = false};
     EchoServer *server;
     DpThread t;
     int i;
 
     g_assert_nonnull(dir);
     g_snprintf(client.path, sizeof(client.path), "%s/sock", dir);
-    server = echo_server_new(listen_unix(client.path), N_IOTHREADS,
-                             &error_abort);
+    server =
+        echo_server_new(listen_unix(client.path), N_IOTHREADS, &error_abort);
     dp_thread_create(&t, "client", client_thread, &client);
     main_loop_run();
     dp_thread_join(&t);

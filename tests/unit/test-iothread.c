@@ -43,13 +43,41 @@ static void event_signal(Event *e)
     dp_mutex_unlock(&e->mutex);
 }
 
+/* Where each thread sleeps: printed before a wait fails, to debug a hang. */
+static void dump_threads(void)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/task", 0, NULL);
+    const char *tid;
+
+    while (dir && (tid = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *comm = NULL;
+        g_autofree char *wchan = NULL;
+        g_autofree char *syscall = NULL;
+        g_autofree char *p1 = g_strdup_printf("/proc/self/task/%s/comm", tid);
+        g_autofree char *p2 = g_strdup_printf("/proc/self/task/%s/wchan", tid);
+        g_autofree char *p3 =
+            g_strdup_printf("/proc/self/task/%s/syscall", tid);
+
+        g_file_get_contents(p1, &comm, NULL, NULL);
+        g_file_get_contents(p2, &wchan, NULL, NULL);
+        g_file_get_contents(p3, &syscall, NULL, NULL);
+        g_printerr("thread %s %s: wchan %s, syscall %s", tid,
+                   comm ? g_strchomp(comm) : "?", wchan ? wchan : "?",
+                   syscall ? syscall : "?\n");
+    }
+}
+
 static void event_wait_count(Event *e, int count)
 {
     int64_t deadline = clock_monotonic_ns() + WAIT_LIMIT_NS;
 
     dp_mutex_lock(&e->mutex);
     while (e->count < count) {
-        g_assert_true(dp_cond_timedwait_ns(&e->cond, &e->mutex, deadline));
+        if (!dp_cond_timedwait_ns(&e->cond, &e->mutex, deadline)) {
+            dump_threads();
+            g_error("waited %lld s for an IOThread's callback",
+                    (long long)(WAIT_LIMIT_NS / 1000000000));
+        }
     }
     dp_mutex_unlock(&e->mutex);
 }
@@ -69,9 +97,9 @@ static void event_signal_bh(void *opaque)
     event_signal(opaque);
 }
 
-static int count_dir(const char *path)
+static int count_fds(void)
 {
-    DIR *dir = opendir(path);
+    DIR *dir = opendir("/proc/self/fd");
     struct dirent *d;
     int n = 0;
 
@@ -82,7 +110,47 @@ static int count_dir(const char *path)
         }
     }
     closedir(dir);
-    return n - 1; /* opendir's own fd (harmless for /proc/self/task) */
+    return n - 1; /* opendir's own */
+}
+
+/* The comm of thread tid of this process; "0" means the main thread. */
+static char *task_comm(const char *tid)
+{
+    g_autofree char *path =
+        strcmp(tid, "0") ? g_strdup_printf("/proc/self/task/%s/comm", tid)
+                         : g_strdup("/proc/self/comm");
+    char *comm = NULL;
+
+    if (!g_file_get_contents(path, &comm, NULL, NULL)) {
+        return g_strdup(""); /* it just exited */
+    }
+    return g_strchomp(comm);
+}
+
+/*
+ * Threads that something in this process created and named.  Threads that
+ * carry the program's own name are left out: ThreadSanitizer starts one of
+ * its own whenever it likes.
+ */
+static int count_named_threads(void)
+{
+    g_autofree char *self = task_comm("0");
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *d;
+    int n = 0;
+
+    g_assert_nonnull(dir);
+    while ((d = readdir(dir)) != NULL) {
+        g_autofree char *comm = NULL;
+
+        if (d->d_name[0] == '.') {
+            continue;
+        }
+        comm = task_comm(d->d_name);
+        n += strcmp(comm, self) != 0;
+    }
+    closedir(dir);
+    return n;
 }
 
 /* Makes sure the thread ran at least one iteration, then is idle. */
@@ -149,11 +217,21 @@ static void test_iothread_acquire_kicks_blocked_io_uring_thread(void)
 
 static void test_iothread_acquire_kicks_thread_blocked_in_glib(void)
 {
-    IOThread *it = iothread_new("kick-glib", NULL, &error_abort);
+    static const AioBackend backends[] = {AIO_BACKEND_EPOLL,
+                                          AIO_BACKEND_IO_URING};
+    size_t i;
 
-    iothread_get_g_main_context(it);
-    check_acquire_kicks_blocked_thread(it);
-    iothread_destroy(it);
+    for (i = 0; i < G_N_ELEMENTS(backends); i++) {
+        IOThreadProps props;
+        IOThread *it;
+
+        iothread_props_init(&props);
+        props.backend = backends[i];
+        it = iothread_new("kick-glib", &props, &error_abort);
+        iothread_get_g_main_context(it);
+        check_acquire_kicks_blocked_thread(it);
+        iothread_destroy(it);
+    }
 }
 
 static void test_iothread_thread_is_named_after_id(void)
@@ -306,6 +384,32 @@ static void test_iothread_find_by_id(void)
     iothread_destroy(b);
 }
 
+static void collect_id(IOThread *iothread, void *opaque)
+{
+    g_ptr_array_add(opaque, (gpointer)iothread_get_id(iothread));
+}
+
+static void test_iothread_foreach_visits_in_creation_order(void)
+{
+    IOThread *c = iothread_new("order-c", NULL, &error_abort);
+    IOThread *a = iothread_new("order-a", NULL, &error_abort);
+    IOThread *b = iothread_new("order-b", NULL, &error_abort);
+    g_autoptr(GPtrArray) ids = g_ptr_array_new();
+
+    iothread_foreach(collect_id, ids);
+    g_assert_cmpuint(ids->len, ==, 3);
+    g_assert_cmpstr(g_ptr_array_index(ids, 0), ==, "order-c");
+    g_assert_cmpstr(g_ptr_array_index(ids, 1), ==, "order-a");
+    g_assert_cmpstr(g_ptr_array_index(ids, 2), ==, "order-b");
+    iothread_destroy(a);
+    g_ptr_array_set_size(ids, 0);
+    iothread_foreach(collect_id, ids);
+    g_assert_cmpuint(ids->len, ==, 2);
+    g_assert_cmpstr(g_ptr_array_index(ids, 1), ==, "order-b");
+    iothread_destroy(b);
+    iothread_destroy(c);
+}
+
 static gboolean idle_signal(gpointer opaque)
 {
     event_signal(opaque);
@@ -323,14 +427,17 @@ static void test_iothread_gsources_run_in_the_thread(void)
     event_init(&e);
     event_init(&bh);
     g_source_set_callback(idle, idle_signal, &e, NULL);
+    /* With the context held: an ordering ThreadSanitizer sees (GLib's
+     * own locks it does not). */
+    aio_context_acquire(iothread_get_aio_context(it));
     g_source_attach(idle, gctx);
+    aio_context_release(iothread_get_aio_context(it));
     g_source_unref(idle);
     event_wait_count(&e, 1);
     g_assert_cmpint(event_tid(&e), ==, iothread_get_thread_id(it));
 
     /* The AioContext still runs, inside the GLib loop. */
-    aio_bh_schedule_oneshot(iothread_get_aio_context(it), event_signal_bh,
-                            &bh);
+    aio_bh_schedule_oneshot(iothread_get_aio_context(it), event_signal_bh, &bh);
     event_wait_count(&bh, 1);
     g_assert_cmpint(event_tid(&bh), ==, iothread_get_thread_id(it));
     event_destroy(&e);
@@ -365,7 +472,7 @@ static void test_iothread_destroy_runs_scheduled_bhs(void)
 {
     IOThread *it = iothread_new("bh-drain", NULL, &error_abort);
     AioContext *ctx = iothread_get_aio_context(it);
-    Chain chain = { ctx, 3, 0 };
+    Chain chain = {ctx, 3, 0};
     int ran = 0;
     int i;
 
@@ -380,6 +487,20 @@ static void test_iothread_destroy_runs_scheduled_bhs(void)
     main_loop_resume_the_world();
     g_assert_cmpint(ran, ==, 10);
     g_assert_cmpint(chain.ran, ==, 3); /* follow-ups ran too */
+}
+
+static void test_iothread_destroy_while_holding_context_aborts(void)
+{
+    if (g_test_subprocess()) {
+        IOThread *it = iothread_new("held", NULL, &error_abort);
+
+        aio_context_acquire(iothread_get_aio_context(it));
+        iothread_destroy(it); /* would deadlock in the join */
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*the caller holds its context*");
 }
 
 static void create_use_destroy(const char *id, AioBackend backend, bool glib)
@@ -405,12 +526,12 @@ static void check_destroy_leaves_nothing(AioBackend backend, bool glib)
     int i;
 
     create_use_destroy("warm-up", backend, glib); /* GLib's one-time setup */
-    tasks = count_dir("/proc/self/task");
-    fds = count_dir("/proc/self/fd");
+    tasks = count_named_threads();
+    fds = count_fds();
     for (i = 0; i < 3; i++) {
         create_use_destroy("leak-check", backend, glib);
-        g_assert_cmpint(count_dir("/proc/self/task"), ==, tasks);
-        g_assert_cmpint(count_dir("/proc/self/fd"), ==, fds);
+        g_assert_cmpint(count_named_threads(), ==, tasks);
+        g_assert_cmpint(count_fds(), ==, fds);
     }
 }
 
@@ -452,10 +573,14 @@ int main(int argc, char **argv)
     g_test_add_func("/iothread/new-rejects-bad-input",
                     test_iothread_new_rejects_bad_input);
     g_test_add_func("/iothread/find-by-id", test_iothread_find_by_id);
+    g_test_add_func("/iothread/foreach-visits-in-creation-order",
+                    test_iothread_foreach_visits_in_creation_order);
     g_test_add_func("/iothread/gsources-run-in-the-thread",
                     test_iothread_gsources_run_in_the_thread);
     g_test_add_func("/iothread/destroy-runs-scheduled-bhs",
                     test_iothread_destroy_runs_scheduled_bhs);
+    g_test_add_func("/iothread/destroy-while-holding-context-aborts",
+                    test_iothread_destroy_while_holding_context_aborts);
     g_test_add_func("/iothread/destroy-leaves-no-thread-or-fd/epoll",
                     test_iothread_destroy_leaves_no_thread_or_fd_epoll);
     g_test_add_func("/iothread/destroy-leaves-no-thread-or-fd/io_uring",

@@ -98,8 +98,8 @@ static void workload_start_bh(void *opaque)
 
 static void test_main_loop_same_code_runs_in_main_loop_and_iothread(void)
 {
-    Workload in_main = { .done = workload_done_quit };
-    Workload in_iothread = { .done = workload_done_signal };
+    Workload in_main = {.done = workload_done_quit};
+    Workload in_iothread = {.done = workload_done_signal};
     IOThread *it = iothread_new("same-code", NULL, &error_abort);
     int64_t deadline = clock_monotonic_ns() + WAIT_LIMIT_NS;
     pid_t it_tid = iothread_get_thread_id(it);
@@ -163,7 +163,7 @@ static void mixed_bh(void *opaque)
 
 static void test_main_loop_runs_aio_beside_glib_sources(void)
 {
-    Mixed m = { 0 };
+    Mixed m = {0};
 
     g_idle_add(mixed_idle, &m);
     g_timeout_add(1, mixed_timeout, &m);
@@ -288,11 +288,11 @@ static void test_main_loop_stop_the_world_pauses_every_iothread(void)
 
         g_snprintf(id, sizeof(id), "spin%d", i);
         it[i] = iothread_new(id, NULL, &error_abort);
-        s[i] = (Spinner){ .paused = &paused, .violations = &violations };
+        s[i] = (Spinner){.paused = &paused, .violations = &violations};
         dp_mutex_init(&s[i].mutex);
         dp_cond_init(&s[i].cond);
-        s[i].bh = aio_bh_new(iothread_get_aio_context(it[i]), spinner_bh,
-                             &s[i]);
+        s[i].bh =
+            aio_bh_new(iothread_get_aio_context(it[i]), spinner_bh, &s[i]);
         aio_bh_schedule(s[i].bh);
     }
     for (round = 0; round < 20; round++) {
@@ -355,7 +355,7 @@ static void test_main_loop_stop_the_world_nests(void)
 static void test_main_loop_iothread_created_while_stopped_starts_paused(void)
 {
     IOThread *it;
-    Spinner s = { 0 };
+    Spinner s = {0};
     bool paused = true;
     int violations = 0;
 
@@ -413,8 +413,8 @@ static void *acquire_two(void *opaque)
 static void test_main_loop_other_thread_holding_two_aborts(void)
 {
     if (g_test_subprocess()) {
-        AioContext *ctxs[2] = { aio_context_new(&error_abort),
-                                aio_context_new(&error_abort) };
+        AioContext *ctxs[2] = {aio_context_new(&error_abort),
+                               aio_context_new(&error_abort)};
         DpThread t;
 
         dp_thread_create(&t, "two-holder", acquire_two, ctxs);
@@ -468,7 +468,8 @@ int main(int argc, char **argv)
     g_test_add_func("/main-loop/stop-the-world/nests",
                     test_main_loop_stop_the_world_nests);
     g_test_add_func(
-        "/main-loop/stop-the-world/iothread-created-while-stopped-starts-paused",
+        "/main-loop/stop-the-world/"
+        "iothread-created-while-stopped-starts-paused",
         test_main_loop_iothread_created_while_stopped_starts_paused);
     g_test_add_func("/main-loop/lock/main-thread-may-hold-several-contexts",
                     test_main_loop_thread_may_hold_several_contexts);

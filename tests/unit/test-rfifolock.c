@@ -115,8 +115,8 @@ static void test_rfifolock_uncontended_never_calls_callback(void)
 typedef struct FifoWaiter {
     RFifoLock *lock;
     int index;
-    int *order;     /* protected by *lock */
-    int *n_order;   /* protected by *lock */
+    int *order;   /* protected by *lock */
+    int *n_order; /* protected by *lock */
 } FifoWaiter;
 
 static void *fifo_waiter(void *opaque)
@@ -138,7 +138,7 @@ static void test_rfifolock_contended_calls_callback(void)
     RFifoLock r;
     int order[1];
     int n_order = 0;
-    FifoWaiter w = { &r, 0, order, &n_order };
+    FifoWaiter w = {&r, 0, order, &n_order};
     DpThread t;
 
     contention_init(&c);
@@ -172,7 +172,7 @@ static void test_rfifolock_grants_waiters_in_fifo_order(void)
     /* Queue the threads one at a time: thread i has its ticket (it called
      * the callback before sleeping) before thread i + 1 starts. */
     for (i = 0; i < N_WAITERS; i++) {
-        w[i] = (FifoWaiter){ &r, i, order, &n_order };
+        w[i] = (FifoWaiter){&r, i, order, &n_order};
         dp_thread_create(&t[i], "waiter", fifo_waiter, &w[i]);
         contention_wait_for(&c, i);
     }

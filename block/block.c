@@ -1,0 +1,357 @@
+/*
+ * The node graph: the node-name registry, opening and closing nodes, their
+ * `file` children and reference counts.
+ *
+ * The registry and the graph's shape belong to the main loop thread; I/O
+ * paths never look at them (they follow bs->file, which only changes when
+ * the node is opened or closed).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "block/block-int.h"
+#include "block/throttle-groups.h"
+#include "dataplane/main-loop.h"
+#include "util/atomic.h"
+
+static const BlockDriver *const drivers[] = {
+    &bdrv_file, &bdrv_raw, &bdrv_null_co, &bdrv_memory, &bdrv_throttle,
+};
+
+/* Main loop thread: name -> node, and every node in opening order. */
+static GHashTable *node_names;
+static TAILQ_HEAD(, BlockDriverState) all_nodes =
+    TAILQ_HEAD_INITIALIZER(all_nodes);
+static unsigned next_auto_name;
+
+void bdrv_init(void)
+{
+    throttle_groups_init();
+}
+
+const BlockDriver *bdrv_find_driver(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(drivers); i++) {
+        if (!strcmp(drivers[i]->format_name, name)) {
+            return drivers[i];
+        }
+    }
+    return NULL;
+}
+
+BlockDriverState *bdrv_find_node(const char *node_name)
+{
+    return node_names ? g_hash_table_lookup(node_names, node_name) : NULL;
+}
+
+/* QEMU's rule for user-given names: a letter first, then letters, digits,
+ * '-', '.', '_', at most 31 characters.  Generated names start with '#',
+ * which users cannot write, so the two never collide. */
+static bool node_name_is_valid(const char *name)
+{
+    const char *p;
+
+    if (!g_ascii_isalpha(name[0]) || strlen(name) > 31) {
+        return false;
+    }
+    for (p = name; *p; p++) {
+        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.' && *p != '_') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Opens or looks up the `file` child named by opts.  Returns a new
+ * reference, NULL with *errp on failure, NULL without error if none. */
+static BlockDriverState *open_file_child(const BlockDriver *drv,
+                                         GHashTable *opts, Error **errp)
+{
+    const char *ref = bdrv_opt_get(opts, "file");
+    g_autoptr(GHashTable) sub = bdrv_opts_extract_child(opts, "file");
+    BlockDriverState *child;
+
+    if (ref && sub) {
+        error_setg(errp, "Parameter 'file' is given both as a node name and "
+                   "as file.* options");
+        return NULL;
+    }
+    if (ref) {
+        child = bdrv_find_node(ref);
+        if (!child) {
+            error_setg(errp, "Cannot find node '%s' (parameter 'file')", ref);
+            return NULL;
+        }
+        bdrv_ref(child);
+        return child;
+    }
+    if (sub) {
+        Error *local_err = NULL;
+
+        child = bdrv_open(sub, &local_err);
+        if (!child) {
+            error_propagate(errp, local_err);
+            error_prepend(errp, "file: ");
+        }
+        return child;
+    }
+    if (drv->file_child_required) {
+        error_setg(errp, "Parameter 'file' is required by driver '%s'",
+                   drv->format_name);
+    }
+    return NULL;
+}
+
+BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
+{
+    const char *drv_name = bdrv_opt_get(opts, "driver");
+    const char *node_name = bdrv_opt_get(opts, "node-name");
+    const BlockDriver *drv;
+    BlockDriverState *bs;
+    BlockDriverState *file = NULL;
+    AioContext *ctx;
+    Error *local_err = NULL;
+    int ret;
+
+    if (!drv_name) {
+        error_setg(errp, "Parameter 'driver' is required");
+        return NULL;
+    }
+    drv = bdrv_find_driver(drv_name);
+    if (!drv) {
+        error_setg(errp, "Parameter 'driver' does not accept value '%s' "
+                   "(file, raw, null-co, memory or throttle)", drv_name);
+        return NULL;
+    }
+    if (!bdrv_opts_validate(drv, opts, errp)) {
+        return NULL;
+    }
+    if (node_name) {
+        if (!node_name_is_valid(node_name)) {
+            error_setg(errp, "Invalid node-name '%s': it must start with a "
+                       "letter and contain only letters, digits, '-', '.' "
+                       "and '_' (at most 31 characters)", node_name);
+            return NULL;
+        }
+        if (bdrv_find_node(node_name)) {
+            error_setg(errp, "Duplicate nodes with node-name='%s'", node_name);
+            return NULL;
+        }
+    }
+    if (drv->has_file_child) {
+        file = open_file_child(drv, opts, &local_err);
+        if (local_err) {
+            error_propagate(errp, local_err);
+            return NULL;
+        }
+    }
+
+    bs = g_new0(BlockDriverState, 1);
+    bs->drv = drv;
+    bs->refcnt = 1;
+    bs->opaque = drv->instance_size ? g_malloc0(drv->instance_size) : NULL;
+    bs->read_only = bdrv_opt_get_bool(opts, "read-only", false);
+    bs->parents = g_ptr_array_new();
+    bs->users = g_array_new(false, false, sizeof(BlockUser));
+    STAILQ_INIT(&bs->done_list);
+    bs->file = file;
+    if (file) {
+        if (file->read_only && !bs->read_only) {
+            error_setg(errp, "Cannot open '%s' read-write: its file child "
+                       "'%s' is read-only (add read-only=on)",
+                       node_name ? node_name : drv_name, file->node_name);
+            goto fail;
+        }
+        /* The connected graph shares one context: the new parent joins
+         * its child's. */
+        ctx = file->ctx;
+    } else {
+        ctx = main_loop_get_aio_context();
+    }
+    bs->ctx = ctx;
+    if (node_name) {
+        bs->node_name = g_strdup(node_name);
+    } else {
+        /* A generated name may have been taken by an earlier user-named
+         * node only if it started with '#', which is not allowed. */
+        bs->node_name = g_strdup_printf("#block%u", next_auto_name++);
+    }
+
+    aio_context_acquire(ctx);
+    bdrv_io_attach(bs, ctx);
+    ret = drv->bdrv_open(bs, opts, &local_err);
+    if (ret < 0) {
+        bdrv_io_detach(bs);
+        aio_context_release(ctx);
+        error_propagate(errp, local_err);
+        goto fail;
+    }
+    aio_context_release(ctx);
+
+    if (file) {
+        g_ptr_array_add(file->parents, bs);
+    }
+    if (!node_names) {
+        node_names = g_hash_table_new(g_str_hash, g_str_equal);
+    }
+    g_hash_table_insert(node_names, bs->node_name, bs);
+    TAILQ_INSERT_TAIL(&all_nodes, bs, all_next);
+    return bs;
+
+fail:
+    if (file) {
+        bdrv_unref(file);
+    }
+    g_ptr_array_free(bs->parents, true);
+    g_array_free(bs->users, true);
+    g_free(bs->opaque);
+    g_free(bs->node_name);
+    g_free(bs);
+    return NULL;
+}
+
+void bdrv_ref(BlockDriverState *bs)
+{
+    atomic_fetch_add_seq(&bs->refcnt, 1);
+}
+
+static void bdrv_close(BlockDriverState *bs)
+{
+    AioContext *ctx = bs->ctx;
+    BlockDriverState *file = bs->file;
+
+    bdrv_drain(bs);
+    g_assert(bs->users->len == 0);
+    g_assert(bs->parents->len == 0);
+
+    g_hash_table_remove(node_names, bs->node_name);
+    TAILQ_REMOVE(&all_nodes, bs, all_next);
+
+    aio_context_acquire(ctx);
+    bs->drv->bdrv_close(bs);
+    bdrv_io_detach(bs);
+    aio_context_release(ctx);
+
+    if (file) {
+        g_ptr_array_remove(file->parents, bs);
+        bdrv_unref(file);
+    }
+    g_ptr_array_free(bs->parents, true);
+    g_array_free(bs->users, true);
+    g_free(bs->opaque);
+    g_free(bs->node_name);
+    g_free(bs);
+}
+
+void bdrv_unref(BlockDriverState *bs)
+{
+    if (atomic_fetch_sub_seq(&bs->refcnt, 1) == 1) {
+        bdrv_close(bs);
+    }
+}
+
+bool bdrv_blockdev_del(const char *node_name, Error **errp)
+{
+    BlockDriverState *bs = bdrv_find_node(node_name);
+
+    if (!bs) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
+                  "Failed to find node with node-name='%s'", node_name);
+        return false;
+    }
+    if (bs->parents->len > 0) {
+        BlockDriverState *parent = g_ptr_array_index(bs->parents, 0);
+
+        error_setg(errp, "Node '%s' is busy: it is the file child of '%s'",
+                   node_name, parent->node_name);
+        return false;
+    }
+    if (bs->users->len > 0 || atomic_read_seq(&bs->refcnt) > 1) {
+        error_setg(errp, "Node '%s' is busy: it is in use (by an export?)",
+                   node_name);
+        return false;
+    }
+    bdrv_unref(bs);
+    return true;
+}
+
+void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque)
+{
+    BlockDriverState *bs;
+
+    TAILQ_FOREACH(bs, &all_nodes, all_next) {
+        fn(bs, opaque);
+    }
+}
+
+GPtrArray *bdrv_graph_component(BlockDriverState *bs)
+{
+    GPtrArray *nodes = g_ptr_array_new();
+    guint i, j;
+
+    g_ptr_array_add(nodes, bs);
+    /* Breadth first over `file` edges in both directions; the graphs are
+     * a handful of nodes, so the linear membership test is fine. */
+    for (i = 0; i < nodes->len; i++) {
+        BlockDriverState *n = g_ptr_array_index(nodes, i);
+
+        if (n->file && !g_ptr_array_find(nodes, n->file, NULL)) {
+            g_ptr_array_add(nodes, n->file);
+        }
+        for (j = 0; j < n->parents->len; j++) {
+            BlockDriverState *p = g_ptr_array_index(n->parents, j);
+
+            if (!g_ptr_array_find(nodes, p, NULL)) {
+                g_ptr_array_add(nodes, p);
+            }
+        }
+    }
+    return nodes;
+}
+
+const char *bdrv_get_node_name(BlockDriverState *bs)
+{
+    return bs->node_name;
+}
+
+const char *bdrv_get_driver_name(BlockDriverState *bs)
+{
+    return bs->drv->format_name;
+}
+
+const char *bdrv_get_filename(BlockDriverState *bs)
+{
+    for (; bs; bs = bs->file) {
+        if (bs->drv == &bdrv_file) {
+            return bdrv_file_get_filename(bs);
+        }
+    }
+    return NULL;
+}
+
+BlockDriverState *bdrv_get_file_child(BlockDriverState *bs)
+{
+    return bs->file;
+}
+
+int64_t bdrv_getlength(BlockDriverState *bs)
+{
+    return bs->total_bytes;
+}
+
+bool bdrv_is_read_only(BlockDriverState *bs)
+{
+    return bs->read_only;
+}
+
+unsigned bdrv_get_in_flight(BlockDriverState *bs)
+{
+    return atomic_read_seq(&bs->in_flight);
+}
+
+AioContext *bdrv_get_aio_context(BlockDriverState *bs)
+{
+    return atomic_load_acquire(&bs->ctx);
+}

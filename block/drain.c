@@ -1,0 +1,225 @@
+/*
+ * Drain, drained sections, users of a node and moves between AioContexts.
+ *
+ * A node's whole connected graph (file children and parents) shares one
+ * context and is drained and moved as a unit: requests of a parent end up
+ * in its child, and a throttle node's queue holds requests that are in
+ * flight on it but not yet on its child.
+ */
+#include <errno.h>
+
+#include "block/block-int.h"
+#include "util/atomic.h"
+
+static bool component_busy(GPtrArray *nodes)
+{
+    guint i;
+
+    for (i = 0; i < nodes->len; i++) {
+        BlockDriverState *n = g_ptr_array_index(nodes, i);
+
+        if (atomic_read_seq(&n->in_flight)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Polls ctx (held) until nothing is in flight in nodes. */
+static void drain_component(AioContext *ctx, GPtrArray *nodes)
+{
+    while (component_busy(nodes)) {
+        aio_poll(ctx, true);
+    }
+}
+
+void bdrv_drain(BlockDriverState *bs)
+{
+    /* A section of its own, as in QEMU: users pause and throttle nodes
+     * let their queues go, so the wait is bounded by the storage, not by
+     * what users keep submitting or by the limits. */
+    bdrv_drained_begin(bs);
+    bdrv_drained_end(bs);
+}
+
+static void drain_one(BlockDriverState *bs, void *opaque)
+{
+    bdrv_drain(bs);
+}
+
+void bdrv_drain_all(void)
+{
+    bdrv_foreach_node(drain_one, NULL);
+}
+
+/* A copy of the users, so that a hook may (un)register users. */
+static GArray *users_snapshot(BlockDriverState *bs)
+{
+    GArray *copy = g_array_sized_new(false, false, sizeof(BlockUser),
+                                     bs->users->len);
+
+    g_array_append_vals(copy, bs->users->data, bs->users->len);
+    return copy;
+}
+
+typedef enum UserHook {
+    HOOK_DRAINED_BEGIN,
+    HOOK_DRAINED_END,
+    HOOK_DETACH,
+    HOOK_ATTACH,
+} UserHook;
+
+static void call_users(BlockDriverState *bs, UserHook hook, AioContext *ctx)
+{
+    g_autoptr(GArray) users = users_snapshot(bs);
+    guint i;
+
+    for (i = 0; i < users->len; i++) {
+        BlockUser *u = &g_array_index(users, BlockUser, i);
+
+        switch (hook) {
+        case HOOK_DRAINED_BEGIN:
+            if (u->ops->drained_begin) {
+                u->ops->drained_begin(u->opaque);
+            }
+            break;
+        case HOOK_DRAINED_END:
+            if (u->ops->drained_end) {
+                u->ops->drained_end(u->opaque);
+            }
+            break;
+        case HOOK_DETACH:
+            if (u->ops->detach_aio_context) {
+                u->ops->detach_aio_context(u->opaque);
+            }
+            break;
+        case HOOK_ATTACH:
+            if (u->ops->attach_aio_context) {
+                u->ops->attach_aio_context(ctx, u->opaque);
+            }
+            break;
+        }
+    }
+}
+
+void bdrv_drained_begin(BlockDriverState *bs)
+{
+    g_autoptr(GPtrArray) nodes = bdrv_graph_component(bs);
+    AioContext *ctx = bdrv_get_aio_context(bs);
+    guint i;
+
+    aio_context_acquire(ctx);
+    for (i = 0; i < nodes->len; i++) {
+        BlockDriverState *n = g_ptr_array_index(nodes, i);
+
+        if (n->quiesce_counter++ == 0) {
+            call_users(n, HOOK_DRAINED_BEGIN, NULL);
+            if (n->drv->bdrv_drained_begin) {
+                n->drv->bdrv_drained_begin(n);
+            }
+        }
+    }
+    drain_component(ctx, nodes);
+    aio_context_release(ctx);
+}
+
+void bdrv_drained_end(BlockDriverState *bs)
+{
+    g_autoptr(GPtrArray) nodes = bdrv_graph_component(bs);
+    AioContext *ctx = bdrv_get_aio_context(bs);
+    guint i;
+
+    aio_context_acquire(ctx);
+    for (i = 0; i < nodes->len; i++) {
+        BlockDriverState *n = g_ptr_array_index(nodes, i);
+
+        /* A node opened on top of a drained one joined the graph with a
+         * counter of zero: it has no section to end. */
+        if (n->quiesce_counter == 0) {
+            continue;
+        }
+        if (--n->quiesce_counter == 0) {
+            if (n->drv->bdrv_drained_end) {
+                n->drv->bdrv_drained_end(n);
+            }
+            call_users(n, HOOK_DRAINED_END, NULL);
+        }
+    }
+    aio_context_release(ctx);
+}
+
+bool bdrv_is_drained(BlockDriverState *bs)
+{
+    return bs->quiesce_counter > 0;
+}
+
+void bdrv_add_aio_context_notifier(BlockDriverState *bs,
+                                   const BlockUserOps *ops, void *opaque)
+{
+    BlockUser u = { .ops = ops, .opaque = opaque };
+
+    g_array_append_val(bs->users, u);
+}
+
+void bdrv_remove_aio_context_notifier(BlockDriverState *bs,
+                                      const BlockUserOps *ops, void *opaque)
+{
+    guint i;
+
+    for (i = 0; i < bs->users->len; i++) {
+        BlockUser *u = &g_array_index(bs->users, BlockUser, i);
+
+        if (u->ops == ops && u->opaque == opaque) {
+            g_array_remove_index(bs->users, i);
+            return;
+        }
+    }
+    g_assert_not_reached(); /* removing a user that never registered */
+}
+
+bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx,
+                          Error **errp)
+{
+    g_autoptr(GPtrArray) nodes = NULL;
+    AioContext *old = bdrv_get_aio_context(bs);
+    guint i;
+
+    if (old == ctx) {
+        return true;
+    }
+    nodes = bdrv_graph_component(bs);
+
+    /* Users stop submitting and everything in flight completes in the old
+     * context, so no completion can arrive there after the detach. */
+    bdrv_drained_begin(bs);
+
+    aio_context_acquire(old);
+    for (i = 0; i < nodes->len; i++) {
+        BlockDriverState *n = g_ptr_array_index(nodes, i);
+
+        call_users(n, HOOK_DETACH, NULL);
+        if (n->drv->bdrv_detach_aio_context) {
+            n->drv->bdrv_detach_aio_context(n);
+        }
+        bdrv_io_detach(n);
+    }
+    aio_context_release(old);
+
+    aio_context_acquire(ctx);
+    for (i = 0; i < nodes->len; i++) {
+        BlockDriverState *n = g_ptr_array_index(nodes, i);
+
+        /* Release: a thread that reads the new context (acquire load in
+         * bdrv_get_aio_context) sees the node's attached state. */
+        atomic_store_release(&n->ctx, ctx);
+        bdrv_io_attach(n, ctx);
+        if (n->drv->bdrv_attach_aio_context) {
+            n->drv->bdrv_attach_aio_context(n, ctx);
+        }
+        call_users(n, HOOK_ATTACH, ctx);
+    }
+    aio_context_release(ctx);
+
+    bdrv_drained_end(bs);
+    return true;
+}

@@ -1,0 +1,196 @@
+/*
+ * The file driver's io_uring engine (aio=io_uring).
+ *
+ * Each node has its own ring, used only from the node's AioContext:
+ *  - submission: requests prepare SQEs as they arrive; one BH per loop
+ *    iteration calls io_uring_submit() for all of them (a batch: one
+ *    system call for everything a loop iteration produced);
+ *  - completion: the ring signals an eventfd (io_uring_register_eventfd),
+ *    watched by the context as an event notifier, whose poll function also
+ *    lets adaptive polling reap completions without a system call.
+ * Moving the node moves the notifier and the BH; the ring itself has no
+ * thread affinity.
+ *
+ * No more SQEs than the ring has entries are ever in flight, so the
+ * completion queue (twice as large) cannot overflow; requests beyond that
+ * wait on uring_overflow until completions make room.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+
+#include "block/file-posix-int.h"
+
+#define RING_ENTRIES 128
+
+static void file_uring_reap(FileState *s)
+{
+    struct io_uring_cqe *cqe;
+
+    /* Take each CQE off the ring before running its completion: a
+     * completion may submit, or drain (a nested aio_poll that reaps here
+     * again), and must not see the same CQE twice. */
+    while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
+        FileReq *fr = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+
+        io_uring_cqe_seen(&s->ring, cqe);
+        s->ring_in_flight--;
+        file_op_complete(fr, res);
+    }
+
+    /* Completions made room: start requests that were waiting for it. */
+    while (s->ring_in_flight < RING_ENTRIES &&
+           !STAILQ_EMPTY(&s->uring_overflow)) {
+        FileReq *fr = STAILQ_FIRST(&s->uring_overflow);
+
+        STAILQ_REMOVE_HEAD(&s->uring_overflow, wait_next);
+        file_uring_submit(s, fr);
+    }
+}
+
+static void file_uring_notifier_cb(EventNotifier *e)
+{
+    FileState *s = (FileState *)((char *)e - offsetof(FileState,
+                                                       ring_notifier));
+
+    event_notifier_test_and_clear(e);
+    file_uring_reap(s);
+}
+
+static bool file_uring_notifier_poll(EventNotifier *e)
+{
+    FileState *s = (FileState *)((char *)e - offsetof(FileState,
+                                                       ring_notifier));
+
+    if (!io_uring_cq_ready(&s->ring)) {
+        return false;
+    }
+    file_uring_reap(s);
+    return true;
+}
+
+static void file_uring_submit_bh(void *opaque)
+{
+    FileState *s = opaque;
+    int ret;
+
+    if (!s->ring_queued) {
+        return;
+    }
+    ret = io_uring_submit(&s->ring);
+    if (ret >= 0) {
+        s->ring_queued -= MIN((unsigned)ret, s->ring_queued);
+    }
+    if (s->ring_queued) {
+        /* -EAGAIN/-EBUSY (the kernel is short of resources or completions
+         * must be reaped first) or a partial submit: try again next
+         * iteration, after this one has reaped. */
+        aio_bh_schedule(s->submit_bh);
+    }
+}
+
+void file_uring_submit(FileState *s, FileReq *fr)
+{
+    struct io_uring_sqe *sqe;
+
+    if (s->ring_in_flight >= RING_ENTRIES) {
+        STAILQ_INSERT_TAIL(&s->uring_overflow, fr, wait_next);
+        return;
+    }
+    sqe = io_uring_get_sqe(&s->ring);
+    if (!sqe) {
+        /* The SQ ring is full of prepared entries: hand them over now. */
+        int ret = io_uring_submit(&s->ring);
+
+        if (ret > 0) {
+            s->ring_queued -= MIN((unsigned)ret, s->ring_queued);
+        }
+        sqe = io_uring_get_sqe(&s->ring);
+        if (!sqe) {
+            STAILQ_INSERT_TAIL(&s->uring_overflow, fr, wait_next);
+            return;
+        }
+    }
+    switch (fr->op) {
+    case FILE_OP_READ:
+        io_uring_prep_readv(sqe, s->fd, fr->iov, fr->niov, fr->offset);
+        break;
+    case FILE_OP_WRITE:
+        io_uring_prep_writev(sqe, s->fd, fr->iov, fr->niov, fr->offset);
+        sqe->rw_flags = fr->rw_flags;
+        break;
+    case FILE_OP_FSYNC:
+        io_uring_prep_fsync(sqe, s->fd, IORING_FSYNC_DATASYNC);
+        break;
+    case FILE_OP_FALLOCATE:
+        io_uring_prep_fallocate(sqe, s->fd, fr->mode, fr->offset, fr->len);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, fr);
+    s->ring_in_flight++;
+    if (s->ring_queued++ == 0) {
+        aio_bh_schedule(s->submit_bh);
+    }
+}
+
+int file_uring_init(FileState *s, Error **errp)
+{
+    int ret = io_uring_queue_init(RING_ENTRIES, &s->ring, 0);
+
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot set up io_uring for '%s' "
+                         "(try aio=threads)", s->filename);
+        return ret;
+    }
+    ret = event_notifier_init(&s->ring_notifier, false);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot create an eventfd for '%s'",
+                         s->filename);
+        goto fail_notifier;
+    }
+    ret = io_uring_register_eventfd(&s->ring,
+                                    event_notifier_get_fd(&s->ring_notifier));
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "cannot register an eventfd with "
+                         "io_uring for '%s'", s->filename);
+        goto fail_register;
+    }
+    STAILQ_INIT(&s->uring_overflow);
+    s->ring_ready = true;
+    return 0;
+
+fail_register:
+    event_notifier_cleanup(&s->ring_notifier);
+fail_notifier:
+    io_uring_queue_exit(&s->ring);
+    return ret;
+}
+
+void file_uring_cleanup(FileState *s)
+{
+    if (!s->ring_ready) {
+        return;
+    }
+    g_assert(s->ring_in_flight == 0);
+    io_uring_unregister_eventfd(&s->ring);
+    event_notifier_cleanup(&s->ring_notifier);
+    io_uring_queue_exit(&s->ring);
+    s->ring_ready = false;
+}
+
+void file_uring_attach(FileState *s, AioContext *ctx)
+{
+    s->submit_bh = aio_bh_new(ctx, file_uring_submit_bh, s);
+    aio_set_event_notifier(ctx, &s->ring_notifier, file_uring_notifier_cb,
+                           file_uring_notifier_poll);
+}
+
+void file_uring_detach(FileState *s)
+{
+    /* Drained: nothing is queued or in flight. */
+    g_assert(s->ring_in_flight == 0 && s->ring_queued == 0);
+    aio_set_event_notifier(s->ctx, &s->ring_notifier, NULL, NULL);
+    aio_bh_delete(s->submit_bh);
+    s->submit_bh = NULL;
+}

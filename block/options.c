@@ -1,0 +1,206 @@
+/*
+ * --blockdev style options: flat char * -> char * tables with dotted keys,
+ * checked against the driver's table before its open runs, so that a
+ * driver reads only values it knows are well formed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/block-int.h"
+
+static const BlockOptDesc common_opts[] = {
+    { "driver", BLOCK_OPT_STRING, NULL },
+    { "node-name", BLOCK_OPT_STRING, NULL },
+    { "read-only", BLOCK_OPT_BOOL, NULL },
+    { NULL },
+};
+
+const char *bdrv_opt_get(GHashTable *opts, const char *key)
+{
+    return g_hash_table_lookup(opts, key);
+}
+
+bool bdrv_parse_bool(const char *value, bool *out)
+{
+    if (!strcmp(value, "on") || !strcmp(value, "yes") ||
+        !strcmp(value, "true")) {
+        *out = true;
+    } else if (!strcmp(value, "off") || !strcmp(value, "no") ||
+               !strcmp(value, "false")) {
+        *out = false;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Sizes as QEMU writes them: a decimal number of bytes with an optional
+ * binary suffix (k, M, G, T, P, E; either case for k). */
+bool bdrv_parse_size(const char *value, int64_t *out)
+{
+    unsigned long long n;
+    char *end;
+    int shift = 0;
+
+    if (!*value || *value == '-' || *value == '+' ||
+        g_ascii_isspace(*value)) {
+        return false;
+    }
+    errno = 0;
+    n = strtoull(value, &end, 10);
+    if (errno || end == value) {
+        return false;
+    }
+    switch (*end) {
+    case '\0':
+        break;
+    case 'b': case 'B': shift = 0; end++; break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+    case 'T': case 't': shift = 40; end++; break;
+    case 'P': case 'p': shift = 50; end++; break;
+    case 'E': case 'e': shift = 60; end++; break;
+    default:
+        return false;
+    }
+    if (*end || n > (unsigned long long)(INT64_MAX >> shift)) {
+        return false;
+    }
+    *out = (int64_t)(n << shift);
+    return true;
+}
+
+bool bdrv_opt_get_bool(GHashTable *opts, const char *key, bool def)
+{
+    const char *v = bdrv_opt_get(opts, key);
+    bool b;
+
+    return v && bdrv_parse_bool(v, &b) ? b : def;
+}
+
+int64_t bdrv_opt_get_size(GHashTable *opts, const char *key, int64_t def)
+{
+    const char *v = bdrv_opt_get(opts, key);
+    int64_t n;
+
+    return v && bdrv_parse_size(v, &n) ? n : def;
+}
+
+static const BlockOptDesc *find_desc(const BlockOptDesc *table,
+                                     const char *key)
+{
+    for (; table && table->name; table++) {
+        if (!strcmp(table->name, key)) {
+            return table;
+        }
+    }
+    return NULL;
+}
+
+static bool check_value(const BlockOptDesc *desc, const char *value,
+                        Error **errp)
+{
+    bool b;
+    int64_t n;
+    const char *const *c;
+
+    switch (desc->type) {
+    case BLOCK_OPT_BOOL:
+        if (!bdrv_parse_bool(value, &b)) {
+            error_setg(errp, "Parameter '%s' expects 'on' or 'off', not '%s'",
+                       desc->name, value);
+            return false;
+        }
+        return true;
+    case BLOCK_OPT_SIZE:
+        if (!bdrv_parse_size(value, &n)) {
+            error_setg(errp, "Parameter '%s' expects a size, not '%s'",
+                       desc->name, value);
+            return false;
+        }
+        return true;
+    case BLOCK_OPT_STRING:
+        if (!desc->choices) {
+            return true;
+        }
+        for (c = desc->choices; *c; c++) {
+            if (!strcmp(*c, value)) {
+                return true;
+            }
+        }
+        {
+            g_autofree char *list = g_strjoinv("', '", (char **)desc->choices);
+
+            error_setg(errp, "Parameter '%s' does not accept value '%s' "
+                       "(one of '%s')", desc->name, value, list);
+        }
+        return false;
+    }
+    return false;
+}
+
+bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts,
+                        Error **errp)
+{
+    GHashTableIter iter;
+    gpointer k, v;
+    /* Sorted, so that the error names the same key on every run. */
+    g_autoptr(GPtrArray) keys = g_ptr_array_new();
+    guint i;
+
+    g_hash_table_iter_init(&iter, opts);
+    while (g_hash_table_iter_next(&iter, &k, &v)) {
+        g_ptr_array_add(keys, k);
+    }
+    g_ptr_array_sort(keys, (GCompareFunc)g_strcmp0);
+    for (i = 0; i < keys->len; i++) {
+        const char *key = *(const char **)&keys->pdata[i];
+        const char *value = g_hash_table_lookup(opts, key);
+        const BlockOptDesc *desc = find_desc(common_opts, key);
+
+        if (!desc) {
+            desc = find_desc(drv->options, key);
+        }
+        if (!desc && drv->has_file_child &&
+            (!strcmp(key, "file") || g_str_has_prefix(key, "file."))) {
+            continue; /* the child's own open checks its keys */
+        }
+        if (!desc) {
+            error_setg(errp, "Invalid parameter '%s' for driver '%s'", key,
+                       drv->format_name);
+            return false;
+        }
+        if (!value) {
+            error_setg(errp, "Parameter '%s' has no value", key);
+            return false;
+        }
+        if (!check_value(desc, value, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+GHashTable *bdrv_opts_extract_child(GHashTable *opts, const char *child)
+{
+    g_autofree char *prefix = g_strconcat(child, ".", NULL);
+    size_t plen = strlen(prefix);
+    GHashTable *sub = NULL;
+    GHashTableIter iter;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&iter, opts);
+    while (g_hash_table_iter_next(&iter, &k, &v)) {
+        if (g_str_has_prefix(k, prefix)) {
+            if (!sub) {
+                sub = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            g_free);
+            }
+            g_hash_table_insert(sub, g_strdup((char *)k + plen),
+                                g_strdup(v ? v : ""));
+        }
+    }
+    return sub;
+}

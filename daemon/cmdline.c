@@ -1,0 +1,232 @@
+/* The dataplaned command line; see cmdline.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dataplane/keyval.h"
+#include "cmdline.h"
+
+enum {
+    OPT_OBJECT = 256,
+    OPT_BLOCKDEV,
+    OPT_NBD_SERVER,
+    OPT_EXPORT,
+    OPT_CHARDEV,
+    OPT_MONITOR,
+    OPT_PIDFILE,
+    OPT_DAEMONIZE,
+};
+
+static const struct option long_options[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { "object", required_argument, NULL, OPT_OBJECT },
+    { "blockdev", required_argument, NULL, OPT_BLOCKDEV },
+    { "nbd-server", required_argument, NULL, OPT_NBD_SERVER },
+    { "export", required_argument, NULL, OPT_EXPORT },
+    { "chardev", required_argument, NULL, OPT_CHARDEV },
+    { "monitor", required_argument, NULL, OPT_MONITOR },
+    { "pidfile", required_argument, NULL, OPT_PIDFILE },
+    { "daemonize", no_argument, NULL, OPT_DAEMONIZE },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Per kind: its spelling and the key a bare first value stands for. */
+static const struct {
+    const char *name;
+    const char *implied_key;
+} kinds[] = {
+    [DAEMON_OPT_OBJECT] = { "--object", "qom-type" },
+    [DAEMON_OPT_BLOCKDEV] = { "--blockdev", "driver" },
+    [DAEMON_OPT_NBD_SERVER] = { "--nbd-server", NULL },
+    [DAEMON_OPT_EXPORT] = { "--export", "type" },
+    [DAEMON_OPT_CHARDEV] = { "--chardev", "backend" },
+    [DAEMON_OPT_MONITOR] = { "--monitor", "chardev" },
+};
+
+static void option_free(gpointer p)
+{
+    DaemonOption *o = p;
+
+    g_free(o->arg);
+    if (o->opts) {
+        g_hash_table_destroy(o->opts);
+    }
+    g_free(o);
+}
+
+static bool add_option(DaemonConfig *cfg, DaemonOptionKind kind,
+                       const char *arg, Error **errp)
+{
+    Error *err = NULL;
+    bool help = false;
+    GHashTable *opts;
+    DaemonOption *o;
+
+    /* "--object help" and "--object <type>,help" ask for the list of
+     * types or a type's properties, as in QEMU. */
+    if (kind == DAEMON_OPT_OBJECT && arg[strspn(arg, " \t")] != '{') {
+        opts = keyval_parse(arg, kinds[kind].implied_key, &help, &err);
+    } else {
+        opts = keyval_parse_option(arg, kinds[kind].implied_key, &err);
+    }
+
+    if (!opts) {
+        error_setg(errp, "%s %s: %s", kinds[kind].name, arg,
+                   error_get_pretty(err));
+        error_free(err);
+        return false;
+    }
+    o = g_new0(DaemonOption, 1);
+    o->kind = kind;
+    o->name = kinds[kind].name;
+    o->arg = g_strdup(arg);
+    o->opts = opts;
+    o->help = help;
+    g_ptr_array_add(cfg->options, o);
+    return true;
+}
+
+/* The configuration of a bare `dataplaned`, written as options so that it
+ * goes through exactly the code a user's options go through. */
+static void add_defaults(DaemonConfig *cfg)
+{
+    static const struct {
+        DaemonOptionKind kind;
+        const char *arg;
+    } defaults[] = {
+        { DAEMON_OPT_OBJECT, "iothread,id=" DAEMON_DEFAULT_IOTHREAD },
+        { DAEMON_OPT_BLOCKDEV,
+          "driver=memory,node-name=" DAEMON_DEFAULT_EXPORT ",size=1073741824" },
+        { DAEMON_OPT_NBD_SERVER,
+          "addr.type=unix,addr.path=" DAEMON_DEFAULT_NBD_SOCKET },
+        { DAEMON_OPT_EXPORT,
+          "type=nbd,id=export0,node-name=" DAEMON_DEFAULT_EXPORT
+          ",name=" DAEMON_DEFAULT_EXPORT ",writable=on,iothread="
+          DAEMON_DEFAULT_IOTHREAD },
+        { DAEMON_OPT_CHARDEV, "socket,id=qmp0,path=" DAEMON_DEFAULT_QMP_SOCKET
+                              ",server=on,wait=off" },
+        { DAEMON_OPT_MONITOR, "chardev=qmp0" },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(defaults); i++) {
+        add_option(cfg, defaults[i].kind, defaults[i].arg, &error_abort);
+    }
+}
+
+bool cmdline_parse(int argc, char **argv, DaemonConfig *cfg, Error **errp)
+{
+    int c;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->options = g_ptr_array_new_with_free_func(option_free);
+    if (argc <= 1) {
+        cfg->defaults = true;
+        add_defaults(cfg);
+        return true;
+    }
+
+    opterr = 0; /* our own one-line messages */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+:hV", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            cfg->help = true;
+            break;
+        case 'V':
+            cfg->version = true;
+            break;
+        case OPT_OBJECT:
+        case OPT_BLOCKDEV:
+        case OPT_NBD_SERVER:
+        case OPT_EXPORT:
+        case OPT_CHARDEV:
+        case OPT_MONITOR:
+            if (!add_option(cfg, DAEMON_OPT_OBJECT + (c - OPT_OBJECT), optarg,
+                            errp)) {
+                return false;
+            }
+            break;
+        case OPT_PIDFILE:
+            if (!*optarg) {
+                error_setg(errp, "--pidfile: the path must not be empty");
+                return false;
+            }
+            g_free(cfg->pidfile);
+            cfg->pidfile = g_strdup(optarg);
+            break;
+        case OPT_DAEMONIZE:
+            cfg->daemonize = true;
+            break;
+        case ':':
+            error_setg(errp, "%s: option requires an argument",
+                       argv[optind - 1]);
+            return false;
+        case '?':
+        default:
+            if (optopt && optopt < 256) {
+                error_setg(errp, "-%c: unrecognized option", optopt);
+            } else {
+                error_setg(errp, "%s: unrecognized option", argv[optind - 1]);
+            }
+            return false;
+        }
+    }
+    if (optind < argc) {
+        error_setg(errp, "%s: unexpected argument", argv[optind]);
+        return false;
+    }
+    return true;
+}
+
+void cmdline_config_free(DaemonConfig *cfg)
+{
+    if (cfg->options) {
+        g_ptr_array_free(cfg->options, TRUE);
+    }
+    g_free(cfg->pidfile);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+void cmdline_print_help(const char *prog)
+{
+    printf(
+"Usage: %s [options]\n"
+"A storage daemon: exports block nodes over NBD from IOThreads, managed over\n"
+"a QMP monitor.  Options follow qemu-storage-daemon's syntax.\n"
+"\n"
+"  -h, --help             print this help and exit\n"
+"  -V, --version          print the version and exit\n"
+"  --object iothread,id=<id>[,poll-max-ns=<ns>][,poll-grow=<n>]\n"
+"           [,poll-shrink=<n>][,aio-max-batch=<n>][,thread-pool-min=<n>]\n"
+"           [,thread-pool-max=<n>]\n"
+"                         an IOThread (an event-loop thread)\n"
+"  --object throttle-group,id=<id>[,x-bps-total=<n>,x-iops-total=<n>,...]\n"
+"                         a group of throttle limits for throttle nodes\n"
+"  --object help, --object <type>,help\n"
+"                         list the object types, or a type's properties\n"
+"  --blockdev [driver=]<driver>,node-name=<name>[,<option>=<value>...]\n"
+"  --blockdev '<JSON object>'\n"
+"                         a block node: file, raw, memory, null-co, throttle\n"
+"  --nbd-server addr.type=unix,addr.path=<path>[,max-connections=<n>]\n"
+"               [,handshake-max-seconds=<s>]\n"
+"  --nbd-server addr.type=inet,addr.host=<host>,addr.port=<port>[,...]\n"
+"                         the NBD server (one per daemon)\n"
+"  --export [type=]nbd,id=<id>,node-name=<node>[,name=<export name>]\n"
+"           [,writable=on|off][,iothread=<id>][,description=<text>]\n"
+"                         an NBD export of a node\n"
+"  --chardev socket,id=<id>,path=<path>,server=on,wait=off\n"
+"                         a listening unix socket for a monitor\n"
+"  --monitor [chardev=]<id>\n"
+"                         a QMP monitor on that socket\n"
+"  --pidfile <path>       write the process id there (removed at exit)\n"
+"  --daemonize            detach once everything is set up\n"
+"\n"
+"Without any option: a 1 GiB memory disk '%s' served from IOThread '%s'\n"
+"over NBD on ./%s, with a monitor on ./%s.\n"
+"\n"
+"SIGTERM or SIGINT: stop accepting, drain, flush, close, remove the sockets\n"
+"the daemon created, exit 0.  See docs/dataplaned.md for the QMP commands.\n",
+        prog, DAEMON_DEFAULT_EXPORT, DAEMON_DEFAULT_IOTHREAD,
+        DAEMON_DEFAULT_NBD_SOCKET, DAEMON_DEFAULT_QMP_SOCKET);
+}

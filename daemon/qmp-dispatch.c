@@ -1,0 +1,220 @@
+/* QMP request validation and command dispatch; see qmp-dispatch.h. */
+#include <string.h>
+
+#include "qmp-dispatch.h"
+
+json_t *qmp_error_response(ErrorClass cls, const char *desc)
+{
+    return json_pack("{s:{s:s,s:s}}", "error", "class", error_class_name(cls),
+                     "desc", desc);
+}
+
+static json_t *error_response_from(Error *err)
+{
+    json_t *resp = qmp_error_response(error_get_class(err),
+                                      error_get_pretty(err));
+
+    error_free(err);
+    return resp;
+}
+
+static const QmpCommand *command_find(const QmpCommand *table,
+                                      const char *name)
+{
+    for (const QmpCommand *c = table; c->name; c++) {
+        if (!strcmp(c->name, name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Checks the request's shape; returns the command name, or NULL + errp. */
+static const char *request_check(json_t *request, json_t **args, Error **errp)
+{
+    const char *key;
+    json_t *value;
+    json_t *exec;
+
+    if (!json_is_object(request)) {
+        error_setg(errp, "QMP input must be a JSON object");
+        return NULL;
+    }
+    json_object_foreach(request, key, value) {
+        if (!strcmp(key, "execute")) {
+            if (!json_is_string(value)) {
+                error_setg(errp, "QMP input member 'execute' must be a string");
+                return NULL;
+            }
+        } else if (!strcmp(key, "arguments")) {
+            if (!json_is_object(value)) {
+                error_setg(errp,
+                           "QMP input member 'arguments' must be an object");
+                return NULL;
+            }
+        } else if (strcmp(key, "id") != 0) {
+            error_setg(errp, "QMP input member '%s' is unexpected", key);
+            return NULL;
+        }
+    }
+    exec = json_object_get(request, "execute");
+    if (!exec) {
+        error_setg(errp, "QMP input lacks member 'execute'");
+        return NULL;
+    }
+    *args = json_object_get(request, "arguments");
+    return json_string_value(exec);
+}
+
+json_t *qmp_dispatch(const QmpCommand *table, json_t *request,
+                     bool *negotiated)
+{
+    Error *err = NULL;
+    json_t *args = NULL;
+    json_t *ret = NULL;
+    json_t *resp;
+    json_t *id;
+    const QmpCommand *cmd;
+    const char *name = request_check(request, &args, &err);
+
+    if (!name) {
+        goto done;
+    }
+    cmd = command_find(table, name);
+    if (!*negotiated && (!cmd || !(cmd->flags & QMP_CMD_NEGOTIATION))) {
+        error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND,
+                  "Expecting capabilities negotiation with 'qmp_capabilities'");
+        goto done;
+    }
+    if (!cmd) {
+        error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND,
+                  "The command %s has not been found", name);
+        goto done;
+    }
+    if (*negotiated && (cmd->flags & QMP_CMD_NEGOTIATION)) {
+        error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND,
+                  "Capabilities negotiation is already complete, command "
+                  "'%s' ignored", name);
+        goto done;
+    }
+    if (args) {
+        json_incref(args);
+    } else {
+        args = json_object();
+    }
+    ret = cmd->fn(args, &err);
+    json_decref(args);
+    /* A handler that fails must say why, and one that succeeds must not. */
+    g_assert(!ret == !!err);
+    if (ret && (cmd->flags & QMP_CMD_NEGOTIATION)) {
+        *negotiated = true;
+    }
+
+done:
+    if (err) {
+        resp = error_response_from(err);
+    } else {
+        resp = json_object();
+        json_object_set_new(resp, "return", ret);
+    }
+    id = json_is_object(request) ? json_object_get(request, "id") : NULL;
+    if (id) {
+        json_object_set(resp, "id", id);
+    }
+    return resp;
+}
+
+/* ---- arguments ---------------------------------------------------------- */
+
+static const char *arg_type_name(QmpArgType t)
+{
+    switch (t) {
+    case QMP_ARG_STR:
+        return "string";
+    case QMP_ARG_INT:
+        return "integer";
+    case QMP_ARG_BOOL:
+        return "boolean";
+    case QMP_ARG_OBJECT:
+        return "object";
+    case QMP_ARG_ARRAY:
+        return "array";
+    case QMP_ARG_STR_OR_NULL:
+        return "string or null";
+    case QMP_ARG_ANY:
+    default:
+        return "value";
+    }
+}
+
+static bool arg_type_ok(QmpArgType t, json_t *v)
+{
+    switch (t) {
+    case QMP_ARG_STR:
+        return json_is_string(v);
+    case QMP_ARG_INT:
+        return json_is_integer(v);
+    case QMP_ARG_BOOL:
+        return json_is_boolean(v);
+    case QMP_ARG_OBJECT:
+        return json_is_object(v);
+    case QMP_ARG_ARRAY:
+        return json_is_array(v);
+    case QMP_ARG_STR_OR_NULL:
+        return json_is_string(v) || json_is_null(v);
+    case QMP_ARG_ANY:
+    default:
+        return true;
+    }
+}
+
+bool qmp_args_check(json_t *args, const QmpArg *spec, Error **errp)
+{
+    const char *key;
+    json_t *value;
+
+    json_object_foreach(args, key, value) {
+        const QmpArg *a = spec;
+
+        while (a->name && strcmp(a->name, key) != 0) {
+            a++;
+        }
+        if (!a->name) {
+            error_setg(errp, "Parameter '%s' is unexpected", key);
+            return false;
+        }
+        if (!arg_type_ok(a->type, value)) {
+            error_setg(errp, "Invalid parameter type for '%s', expected: %s",
+                       key, arg_type_name(a->type));
+            return false;
+        }
+    }
+    for (const QmpArg *a = spec; a->name; a++) {
+        if (a->required && !json_object_get(args, a->name)) {
+            error_setg(errp, "Parameter '%s' is missing", a->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *qmp_arg_str(json_t *args, const char *name, const char *dflt)
+{
+    json_t *v = json_object_get(args, name);
+
+    return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+int64_t qmp_arg_int(json_t *args, const char *name, int64_t dflt)
+{
+    json_t *v = json_object_get(args, name);
+
+    return json_is_integer(v) ? json_integer_value(v) : dflt;
+}
+
+bool qmp_arg_bool(json_t *args, const char *name, bool dflt)
+{
+    json_t *v = json_object_get(args, name);
+
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}

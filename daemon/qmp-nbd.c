@@ -1,0 +1,428 @@
+/*
+ * QMP commands on the NBD server and its exports: nbd-server-start,
+ * nbd-server-stop, block-export-add, block-export-del, query-block-exports.
+ * Also --nbd-server and --export, which run the same code, and the
+ * daemon's teardown of the server.
+ *
+ * Addresses: --nbd-server takes QEMU's flat SocketAddress (addr.type=unix,
+ * addr.path=... or addr.type=inet,addr.host=...,addr.port=...); QMP's
+ * nbd-server-start also takes the legacy shape {"type": "unix", "data":
+ * {"path": ...}}.  Both end up as the address string of nbd_server_start().
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "dataplane/block.h"
+#include "dataplane/iothread.h"
+#include "dataplane/keyval.h"
+#include "dataplane/main-loop.h"
+#include "dataplane/nbd.h"
+#include "daemon.h"
+#include "monitor.h"
+#include "qmp-commands.h"
+
+/* How long teardown waits for NBD connections to finish closing. */
+#define NBD_CLOSE_WAIT_NS (5 * (int64_t)1000000000)
+
+/* The unix socket we listen on, to remove it when we stop (NULL: TCP). */
+static char *server_socket_path;
+
+/* Copies a table, so that consuming keys leaves the caller's intact. */
+static GHashTable *opts_copy(GHashTable *opts)
+{
+    GHashTable *copy = keyval_new();
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&it, opts);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        g_hash_table_insert(copy, g_strdup(k), g_strdup(v));
+    }
+    return copy;
+}
+
+static bool take_int(GHashTable *o, const char *key, int64_t min, int64_t max,
+                     int64_t *out, Error **errp)
+{
+    g_autofree char *v = keyval_take(o, key);
+
+    return !v || keyval_parse_int(key, v, min, max, out, errp);
+}
+
+static bool take_bool(GHashTable *o, const char *key, bool *out, Error **errp)
+{
+    g_autofree char *v = keyval_take(o, key);
+
+    return !v || keyval_parse_bool(key, v, out, errp);
+}
+
+/* ---- the server ---------------------------------------------------------- */
+
+/*
+ * Turns addr.* (SocketAddress, flat or legacy) into nbd_server_start()'s
+ * address string; sets *unix_path for unix sockets.
+ */
+static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
+{
+    g_autoptr(GHashTable) addr = keyval_take_prefix(o, "addr");
+    g_autoptr(GHashTable) data = keyval_take_prefix(addr, "data");
+    g_autofree char *type = keyval_take(addr, "type");
+    GHashTableIter it;
+    gpointer k, v;
+
+    /* Legacy {"type": .., "data": {..}}: the members of data, one up. */
+    g_hash_table_iter_init(&it, data);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        g_hash_table_insert(addr, g_strdup(k), g_strdup(v));
+    }
+    if (!type) {
+        error_setg(errp, "Parameter 'addr.type' is missing");
+        return NULL;
+    }
+    if (!strcmp(type, "unix")) {
+        g_autofree char *path = keyval_take(addr, "path");
+        g_autofree char *abstract = keyval_take(addr, "abstract");
+
+        if (!path) {
+            error_setg(errp, "Parameter 'addr.path' is missing");
+            return NULL;
+        }
+        if (abstract) {
+            error_setg(errp, "Abstract unix sockets are not supported");
+            return NULL;
+        }
+        if (!keyval_check_empty(addr, "addr", errp)) {
+            return NULL;
+        }
+        *unix_path = g_strdup(path);
+        return g_strdup_printf("unix:%s", path);
+    }
+    if (!strcmp(type, "inet")) {
+        g_autofree char *host = keyval_take(addr, "host");
+        g_autofree char *port = keyval_take(addr, "port");
+        int64_t portnum;
+
+        if (!host) {
+            error_setg(errp, "Parameter 'addr.host' is missing");
+            return NULL;
+        }
+        if (!port) {
+            error_setg(errp, "Parameter 'addr.port' is missing");
+            return NULL;
+        }
+        if (!keyval_parse_int("addr.port", port, 0, 65535, &portnum, errp) ||
+            !keyval_check_empty(addr, "addr", errp)) {
+            return NULL;
+        }
+        *unix_path = NULL;
+        if (strchr(host, ':')) {
+            return g_strdup_printf("[%s]:%" G_GINT64_FORMAT, host, portnum);
+        }
+        return g_strdup_printf("%s:%" G_GINT64_FORMAT, host, portnum);
+    }
+    error_setg(errp, "Parameter 'addr.type' does not accept value '%s' "
+               "(unix or inet)", type);
+    return NULL;
+}
+
+bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
+{
+    g_autoptr(GHashTable) o = opts_copy(opts);
+    g_autofree char *tls = keyval_take(o, "tls-creds");
+    g_autofree char *authz = keyval_take(o, "tls-authz");
+    g_autofree char *addr = NULL;
+    g_autofree char *unix_path = NULL;
+    int64_t max_conn = NBD_DEFAULT_MAX_CONNECTIONS;
+    int64_t handshake = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS;
+
+    if (tls || authz) {
+        error_setg(errp, "TLS is not supported");
+        return false;
+    }
+    addr = address_from_opts(o, &unix_path, errp);
+    if (!addr ||
+        !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
+        !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake,
+                  errp) ||
+        !keyval_check_empty(o, "nbd-server", errp)) {
+        return false;
+    }
+    if (nbd_server_is_running()) {
+        error_setg(errp, "NBD server already running");
+        return false;
+    }
+    if (!nbd_server_start(addr, (int)max_conn, (int)handshake, errp)) {
+        return false;
+    }
+    g_free(server_socket_path);
+    server_socket_path = g_steal_pointer(&unix_path);
+    return true;
+}
+
+json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = {
+        { "addr", QMP_ARG_OBJECT, true },
+        { "tls-creds", QMP_ARG_STR, false },
+        { "tls-authz", QMP_ARG_STR, false },
+        { "max-connections", QMP_ARG_INT, false },
+        { "handshake-max-seconds", QMP_ARG_INT, false },
+        { NULL },
+    };
+    g_autoptr(GHashTable) opts = keyval_new();
+
+    if (!qmp_args_check(args, spec, errp) ||
+        !keyval_add_json(opts, args, NULL, errp) ||
+        !daemon_nbd_server_start(opts, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+static void collect_export_id(const NbdExportInfo *info, void *opaque)
+{
+    g_ptr_array_add(opaque, g_strdup(info->id));
+}
+
+static void emit_deleted(const char *id)
+{
+    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
+}
+
+/* Stops the server, telling the monitors about every export it drops. */
+static bool server_stop(Error **errp)
+{
+    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+
+    nbd_export_foreach(collect_export_id, ids);
+    if (!nbd_server_stop(errp)) {
+        return false;
+    }
+    if (server_socket_path) {
+        /* Ours to remove, whether or not the server already did. */
+        unlink(server_socket_path);
+        g_clear_pointer(&server_socket_path, g_free);
+    }
+    for (guint i = 0; i < ids->len; i++) {
+        emit_deleted(g_ptr_array_index(ids, i));
+    }
+    return true;
+}
+
+json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = { { NULL } };
+
+    if (!qmp_args_check(args, spec, errp)) {
+        return NULL;
+    }
+    if (!nbd_server_is_running()) {
+        error_setg(errp, "NBD server not running");
+        return NULL;
+    }
+    if (!server_stop(errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+/* ---- exports ------------------------------------------------------------- */
+
+bool daemon_export_add(GHashTable *opts, Error **errp)
+{
+    g_autoptr(GHashTable) o = opts_copy(opts);
+    g_autofree char *type = keyval_take(o, "type");
+    g_autofree char *id = keyval_take(o, "id");
+    g_autofree char *node_name = keyval_take(o, "node-name");
+    g_autofree char *name = keyval_take(o, "name");
+    g_autofree char *description = keyval_take(o, "description");
+    g_autofree char *iothread_id = keyval_take(o, "iothread");
+    bool writable = false;
+    bool writethrough = false;
+    bool fixed = false;
+    bool alloc_depth = false;
+    IOThread *iothread = NULL;
+    BlockDriverState *bs;
+
+    if (!type) {
+        error_setg(errp, "Parameter 'type' is missing");
+        return false;
+    }
+    if (strcmp(type, "nbd") != 0) {
+        error_setg(errp, "Parameter 'type' does not accept value '%s' "
+                   "(only nbd)", type);
+        return false;
+    }
+    if (!id) {
+        error_setg(errp, "Parameter 'id' is missing");
+        return false;
+    }
+    if (!node_name) {
+        error_setg(errp, "Parameter 'node-name' is missing");
+        return false;
+    }
+    if (!take_bool(o, "writable", &writable, errp) ||
+        !take_bool(o, "writethrough", &writethrough, errp) ||
+        !take_bool(o, "fixed-iothread", &fixed, errp) ||
+        !take_bool(o, "allocation-depth", &alloc_depth, errp)) {
+        return false;
+    }
+    if (writethrough) {
+        error_setg(errp, "writethrough=on is not supported");
+        return false;
+    }
+    if (alloc_depth) {
+        error_setg(errp, "allocation-depth=on is not supported");
+        return false;
+    }
+    if (!keyval_check_empty(o, "export", errp)) {
+        return false;
+    }
+    if (!nbd_server_is_running()) {
+        error_setg(errp, "NBD server not running");
+        return false;
+    }
+    bs = bdrv_find_node(node_name);
+    if (!bs) {
+        error_setg(errp, "Cannot find node '%s'", node_name);
+        return false;
+    }
+    if (iothread_id) {
+        iothread = iothread_find(iothread_id);
+        if (!iothread) {
+            error_setg(errp, "iothread \"%s\" not found", iothread_id);
+            return false;
+        }
+        if (!daemon_node_set_iothread(bs, iothread, errp)) {
+            return false;
+        }
+    }
+    return nbd_export_add(id, node_name, name, description, writable, errp);
+}
+
+json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = {
+        { "type", QMP_ARG_STR, true },
+        { "id", QMP_ARG_STR, true },
+        { "node-name", QMP_ARG_STR, true },
+        { "name", QMP_ARG_STR, false },
+        { "description", QMP_ARG_STR, false },
+        { "writable", QMP_ARG_BOOL, false },
+        { "writethrough", QMP_ARG_BOOL, false },
+        { "iothread", QMP_ARG_STR, false },
+        { "fixed-iothread", QMP_ARG_BOOL, false },
+        { "allocation-depth", QMP_ARG_BOOL, false },
+        { NULL },
+    };
+    g_autoptr(GHashTable) opts = keyval_new();
+
+    if (!qmp_args_check(args, spec, errp) ||
+        !keyval_add_json(opts, args, NULL, errp) ||
+        !daemon_export_add(opts, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = {
+        { "id", QMP_ARG_STR, true },
+        { "mode", QMP_ARG_STR, false },
+        { NULL },
+    };
+    const char *mode;
+    const char *id;
+    NbdExportDelMode m;
+
+    if (!qmp_args_check(args, spec, errp)) {
+        return NULL;
+    }
+    id = qmp_arg_str(args, "id", NULL);
+    mode = qmp_arg_str(args, "mode", "safe");
+    if (!strcmp(mode, "safe")) {
+        m = NBD_EXPORT_DEL_SAFE;
+    } else if (!strcmp(mode, "hard")) {
+        m = NBD_EXPORT_DEL_HARD;
+    } else {
+        error_setg(errp, "Parameter 'mode' does not accept value '%s'", mode);
+        return NULL;
+    }
+    if (!nbd_export_del(id, m, errp)) {
+        return NULL;
+    }
+    emit_deleted(id);
+    return json_object();
+}
+
+static void export_info_append(const NbdExportInfo *info, void *opaque)
+{
+    json_array_append_new(opaque,
+                          json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id",
+                                    info->id, "node-name", info->node_name,
+                                    "shutting-down", 0));
+}
+
+json_t *qmp_cmd_query_block_exports(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = { { NULL } };
+    json_t *list;
+
+    if (!qmp_args_check(args, spec, errp)) {
+        return NULL;
+    }
+    list = json_array();
+    nbd_export_foreach(export_info_append, list);
+    return list;
+}
+
+typedef struct FindExport {
+    const char *node_name;
+    const char *id;
+} FindExport;
+
+static void find_export(const NbdExportInfo *info, void *opaque)
+{
+    FindExport *f = opaque;
+
+    if (!f->id && !strcmp(info->node_name, f->node_name)) {
+        f->id = info->id;
+    }
+}
+
+const char *daemon_export_using_node(const char *node_name)
+{
+    FindExport f = { .node_name = node_name };
+
+    nbd_export_foreach(find_export, &f);
+    return f.id;
+}
+
+/* ---- teardown ------------------------------------------------------------ */
+
+static void close_wait_expired(void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+void daemon_exports_cleanup(void)
+{
+    bool expired = false;
+    AioTimer *timer;
+
+    if (!nbd_server_is_running()) {
+        return;
+    }
+    server_stop(NULL);
+    /* Connections close in their IOThreads and report to the main loop;
+     * the nodes are free once the last one is gone. */
+    timer = aio_timer_new(main_loop_get_aio_context(), AIO_CLOCK_REALTIME,
+                          AIO_SCALE_NS, close_wait_expired, &expired);
+    aio_timer_mod_ns(timer,
+                     aio_clock_get_ns(AIO_CLOCK_REALTIME) + NBD_CLOSE_WAIT_NS);
+    while (nbd_server_get_connection_count() > 0 && !expired) {
+        main_loop_wait(true);
+    }
+    aio_timer_free(timer);
+}

@@ -1,0 +1,236 @@
+/*
+ * The block layer: a graph of named nodes (BlockDriverState), each bound to
+ * one AioContext, doing asynchronous I/O through a driver.
+ *
+ * Nodes and their options (docs/block.md has the long version):
+ *   driver=file,node-name=,filename=,aio=io_uring|threads,
+ *          cache.direct=on|off,read-only=on|off,discard=unmap|ignore
+ *   driver=raw,node-name=,file=<node>,offset=,size=
+ *   driver=null-co,node-name=,size=,read-zeroes=on|off
+ *   driver=memory,node-name=,size=
+ *   driver=throttle,node-name=,throttle-group=<id>,file=<node>
+ * Every driver also takes node-name and read-only.  A `file` child may be
+ * named (file=<node-name>) or opened inline from dotted keys
+ * (file.driver=file,file.filename=...).  A node without a node-name gets a
+ * generated one ("#block<N>").
+ *
+ * Threading (DESIGN.md, rule 4):
+ *  - Graph changes (bdrv_open, bdrv_unref of the last reference,
+ *    bdrv_set_aio_context, bdrv_blockdev_del, the lookup functions) happen
+ *    in the main loop thread only.
+ *  - I/O (bdrv_aio_*) is submitted from the thread that runs the node's
+ *    AioContext (or a thread that holds it with aio_context_acquire) and
+ *    its completion callback runs in that context, always later than the
+ *    submit call returns, never inside it.
+ *  - A node's whole connected graph (its file children and their parents)
+ *    shares one AioContext; bdrv_set_aio_context moves all of it.
+ *
+ * Callback contract: every bdrv_aio_* call calls its callback exactly once,
+ * with 0 or a negative errno (-EINVAL for a range past the end of the node
+ * or negative, -EPERM for a write, discard or write-zeroes on a read-only
+ * node, -EIO/-ENOSPC/... from the storage).  Buffers passed in an IOVector
+ * (the iov array and every buffer it points to) must stay valid and must
+ * not be touched by the caller until the callback has run.
+ */
+#ifndef DATAPLANE_BLOCK_H
+#define DATAPLANE_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "dataplane/aio.h"
+#include "dataplane/error.h"
+#include "dataplane/iov.h"
+
+typedef struct BlockDriverState BlockDriverState;
+
+typedef void BlockCompletionFunc(void *opaque, int ret);
+
+/* ---- the node graph (main loop thread) -------------------------------- */
+
+/*
+ * Registers the block layer's object types ("throttle-group") with the
+ * object registry, so that --object/object-add can create them before any
+ * node names them.  Idempotent (call it again after
+ * object_registry_cleanup()).  Main loop thread.
+ */
+void bdrv_init(void);
+
+/*
+ * Opens a node from flat options (char * -> char *, dotted keys, the keys of
+ * qemu-storage-daemon's --blockdev, see above).  Unknown keys, missing
+ * required keys, bad values and duplicate node names are errors that name
+ * the key.  opts is not modified or kept.  The new node runs in its file
+ * child's AioContext if it has one, else in the main loop's
+ * (main_loop_get_aio_context()).  Returns a node holding one reference,
+ * which the caller owns, or NULL and *errp.  Main loop thread.
+ */
+BlockDriverState *bdrv_open(GHashTable *opts, Error **errp);
+
+/* The node named node_name, or NULL.  No reference is taken.  Main loop. */
+BlockDriverState *bdrv_find_node(const char *node_name);
+
+/*
+ * References.  The last bdrv_unref drains the node, closes it, drops its
+ * reference on its file child and removes it from the registry.  bdrv_ref:
+ * any thread that already holds a reference.  bdrv_unref of what may be the
+ * last reference: main loop thread, holding no AioContext.
+ */
+void bdrv_ref(BlockDriverState *bs);
+void bdrv_unref(BlockDriverState *bs);
+
+/*
+ * blockdev-del: drops the reference that bdrv_open gave (the monitor's) on
+ * the node named node_name.  Fails, changing nothing, if there is no such
+ * node, if it is another node's child, or if anything else (an export, a
+ * registered user) still holds it.  Main loop thread.
+ */
+bool bdrv_blockdev_del(const char *node_name, Error **errp);
+
+typedef void BlockNodeFunc(BlockDriverState *bs, void *opaque);
+/* Calls fn for every node, in the order they were opened.  fn must not open
+ * or close nodes.  Main loop thread. */
+void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque);
+
+/* ---- node properties (any thread holding a reference) ----------------- */
+
+const char *bdrv_get_node_name(BlockDriverState *bs);
+/* "file", "raw", "null-co", "memory", "throttle". */
+const char *bdrv_get_driver_name(BlockDriverState *bs);
+/* The file driver's filename, else its file child's, else NULL. */
+const char *bdrv_get_filename(BlockDriverState *bs);
+/* The `file` child, or NULL.  No reference is taken. */
+BlockDriverState *bdrv_get_file_child(BlockDriverState *bs);
+/* The size in bytes (fixed while the node is open). */
+int64_t bdrv_getlength(BlockDriverState *bs);
+bool bdrv_is_read_only(BlockDriverState *bs);
+/* Requests submitted on this node whose callback has not run yet. */
+unsigned bdrv_get_in_flight(BlockDriverState *bs);
+
+/* ---- asynchronous I/O (node's AioContext thread, or acquired) --------- */
+
+enum {
+    BDRV_REQ_FUA = 1,         /* write: data is stable when cb runs */
+    BDRV_REQ_MAY_UNMAP = 2,   /* write-zeroes: may deallocate the range */
+    BDRV_REQ_NO_FALLBACK = 4, /* write-zeroes: fail with -ENOTSUP rather
+                                 than write zero buffers (fast zero) */
+};
+
+/*
+ * Reads qiov->size bytes at offset into qiov.  flags must be 0.
+ * qiov and its buffers must stay valid until cb runs.
+ */
+void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
+                     int flags, BlockCompletionFunc *cb, void *opaque);
+/*
+ * Writes qiov->size bytes from qiov at offset.  flags: BDRV_REQ_FUA.
+ * qiov and its buffers must stay valid until cb runs.
+ */
+void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
+                      int flags, BlockCompletionFunc *cb, void *opaque);
+/* Makes every write completed before this call stable. */
+void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb,
+                    void *opaque);
+/*
+ * Tells the node the range's contents are no longer needed; afterwards it
+ * reads back as zeroes or as the old data.  Succeeds (doing nothing) on a
+ * node opened with discard=ignore.
+ */
+void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       BlockCompletionFunc *cb, void *opaque);
+/*
+ * Makes the range read as zeroes.  flags: BDRV_REQ_MAY_UNMAP,
+ * BDRV_REQ_NO_FALLBACK, BDRV_REQ_FUA.
+ */
+void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, int flags,
+                            BlockCompletionFunc *cb, void *opaque);
+
+enum {
+    BDRV_BLOCK_HOLE = 1, /* not allocated (NBD_STATE_HOLE) */
+    BDRV_BLOCK_ZERO = 2, /* reads as zeroes (NBD_STATE_ZERO) */
+};
+/*
+ * ret is 0 or -errno; on success [offset, offset + pnum) (0 < pnum <= bytes)
+ * all has `status` (BDRV_BLOCK_* bits; 0 means allocated data).
+ */
+typedef void BlockStatusFunc(void *opaque, int ret, int64_t pnum,
+                             unsigned status);
+/* Describes the allocation of the start of [offset, offset + bytes). */
+void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset,
+                           int64_t bytes, BlockStatusFunc *cb, void *opaque);
+
+/* ---- AioContext, drain, moves ----------------------------------------- */
+
+/* The node's current AioContext.  Any thread holding a reference; the
+ * answer may change only through bdrv_set_aio_context (main loop). */
+AioContext *bdrv_get_aio_context(BlockDriverState *bs);
+
+/*
+ * Moves bs and its whole connected graph (children and parents) to ctx:
+ * begins a drained section (users' drained_begin), waits until nothing is
+ * in flight, runs the drivers' and the users' detach hooks with the old
+ * context acquired, then their attach hooks with ctx acquired, then ends
+ * the drained section (users' drained_end, called with ctx acquired).
+ * Main loop thread, holding no AioContext.  Returns false and *errp if a
+ * driver cannot move (nothing is changed then).
+ */
+bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx,
+                          Error **errp);
+
+/*
+ * Waits, running the node's context with nested aio_poll(), until no
+ * request is in flight on bs, its children or its parents: a drained
+ * section that ends at once (users pause meanwhile, throttle nodes let
+ * their queues go).  From the context's own thread or from any other
+ * thread, which acquires the context meanwhile.
+ */
+void bdrv_drain(BlockDriverState *bs);
+/* bdrv_drain of every node, each context acquired in turn.  Main loop. */
+void bdrv_drain_all(void);
+
+/*
+ * A drained section: begin tells the users of bs and of its connected
+ * graph to stop submitting (their drained_begin hooks), then drains;
+ * end tells them to resume.  Sections nest (a counter): hooks run on the
+ * outermost begin and end only.  Same calling rules as bdrv_drain.
+ */
+void bdrv_drained_begin(BlockDriverState *bs);
+void bdrv_drained_end(BlockDriverState *bs);
+/* True inside a drained section of this node.  Node's context. */
+bool bdrv_is_drained(BlockDriverState *bs);
+
+/*
+ * Users (exports, long-running jobs) of a node, told about drained sections
+ * and context moves.  Every hook is optional (NULL).
+ *  - drained_begin: stop submitting new requests (those in flight finish);
+ *  - drained_end:   may submit again;
+ *  - detach_aio_context: remove fd handlers, timers and BHs from the old
+ *    context (called with it acquired);
+ *  - attach_aio_context: re-create them in new_ctx (called with it
+ *    acquired).
+ * Hooks run in the main loop thread (moves, drain_all) or in the thread
+ * that called bdrv_drained_begin/end, with the node's context acquired;
+ * they must not call bdrv_drain or move nodes themselves.
+ */
+typedef struct BlockUserOps {
+    void (*drained_begin)(void *opaque);
+    void (*drained_end)(void *opaque);
+    void (*detach_aio_context)(void *opaque);
+    void (*attach_aio_context)(AioContext *new_ctx, void *opaque);
+} BlockUserOps;
+
+/*
+ * Registers (ops, opaque) on bs; the pair identifies the registration.
+ * A registered user counts as a user for bdrv_blockdev_del (the node is
+ * busy).  If bs is inside a drained section when the user registers, its
+ * drained_begin is not called retroactively.  Main loop thread, or the
+ * node's context thread holding the node.
+ */
+void bdrv_add_aio_context_notifier(BlockDriverState *bs,
+                                   const BlockUserOps *ops, void *opaque);
+void bdrv_remove_aio_context_notifier(BlockDriverState *bs,
+                                      const BlockUserOps *ops, void *opaque);
+
+#endif /* DATAPLANE_BLOCK_H */
