@@ -107,6 +107,14 @@ typedef struct BlockDriver {
     void (*bdrv_drained_end)(BlockDriverState *bs);
 } BlockDriver;
 
+/* detect-zeroes=off|on|unmap: writes of zero buffers become write-zeroes
+ * (with BDRV_REQ_MAY_UNMAP for unmap). */
+enum {
+    BDRV_DETECT_ZEROES_OFF,
+    BDRV_DETECT_ZEROES_ON,
+    BDRV_DETECT_ZEROES_UNMAP,
+};
+
 typedef struct BlockUser {
     const BlockUserOps *ops;
     void *opaque;
@@ -123,6 +131,8 @@ struct BlockDriverState {
     BlockDriverState *file; /* the `file` child, holding a reference */
     GPtrArray *parents;     /* nodes whose `file` this is (no references) */
     bool read_only;
+    bool no_flush;     /* cache.no-flush=on: flushes succeed at once */
+    int detect_zeroes; /* BDRV_DETECT_ZEROES_* */
     int64_t total_bytes;
     /* Registered users (BlockUser), main loop or node's context. */
     GArray *users;
@@ -150,12 +160,13 @@ int64_t bdrv_opt_get_size(GHashTable *opts, const char *key, int64_t def);
 bool bdrv_parse_bool(const char *value, bool *out);
 bool bdrv_parse_size(const char *value, int64_t *out);
 /* Checks every key of opts against drv's table; the first problem named. */
-bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts,
-                        Error **errp);
+bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts, Error **errp);
 /* The file.* keys of opts with the prefix removed (a new table), or NULL
  * if there are none. */
 GHashTable *bdrv_opts_extract_child(GHashTable *opts, const char *child);
 
+/* block/block.c: aborts with a message unless in the main loop thread. */
+void bdrv_assert_main_loop(const char *fn);
 /* block/block.c: the component of the graph connected to bs (bs first). */
 GPtrArray *bdrv_graph_component(BlockDriverState *bs);
 const BlockDriver *bdrv_find_driver(const char *name);

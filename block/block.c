@@ -24,8 +24,18 @@ static TAILQ_HEAD(, BlockDriverState) all_nodes =
     TAILQ_HEAD_INITIALIZER(all_nodes);
 static unsigned next_auto_name;
 
+void bdrv_assert_main_loop(const char *fn)
+{
+    if (!main_loop_is_main_thread()) {
+        g_error("%s: graph changes belong to the main loop thread (call "
+                "main_loop_init() first, and call this from that thread)",
+                fn);
+    }
+}
+
 void bdrv_init(void)
 {
+    bdrv_assert_main_loop(__func__);
     throttle_groups_init();
 }
 
@@ -75,7 +85,7 @@ static BlockDriverState *open_file_child(const BlockDriver *drv,
 
     if (ref && sub) {
         error_setg(errp, "Parameter 'file' is given both as a node name and "
-                   "as file.* options");
+                         "as file.* options");
         return NULL;
     }
     if (ref) {
@@ -108,6 +118,7 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
 {
     const char *drv_name = bdrv_opt_get(opts, "driver");
     const char *node_name = bdrv_opt_get(opts, "node-name");
+    const char *detect;
     const BlockDriver *drv;
     BlockDriverState *bs;
     BlockDriverState *file = NULL;
@@ -115,14 +126,17 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     Error *local_err = NULL;
     int ret;
 
+    bdrv_assert_main_loop(__func__);
     if (!drv_name) {
         error_setg(errp, "Parameter 'driver' is required");
         return NULL;
     }
     drv = bdrv_find_driver(drv_name);
     if (!drv) {
-        error_setg(errp, "Parameter 'driver' does not accept value '%s' "
-                   "(file, raw, null-co, memory or throttle)", drv_name);
+        error_setg(errp,
+                   "Parameter 'driver' does not accept value '%s' "
+                   "(file, raw, null-co, memory or throttle)",
+                   drv_name);
         return NULL;
     }
     if (!bdrv_opts_validate(drv, opts, errp)) {
@@ -130,9 +144,11 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     }
     if (node_name) {
         if (!node_name_is_valid(node_name)) {
-            error_setg(errp, "Invalid node-name '%s': it must start with a "
+            error_setg(errp,
+                       "Invalid node-name '%s': it must start with a "
                        "letter and contain only letters, digits, '-', '.' "
-                       "and '_' (at most 31 characters)", node_name);
+                       "and '_' (at most 31 characters)",
+                       node_name);
             return NULL;
         }
         if (bdrv_find_node(node_name)) {
@@ -153,13 +169,24 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     bs->refcnt = 1;
     bs->opaque = drv->instance_size ? g_malloc0(drv->instance_size) : NULL;
     bs->read_only = bdrv_opt_get_bool(opts, "read-only", false);
+    bs->no_flush = bdrv_opt_get_bool(opts, "cache.no-flush", false);
+    detect = bdrv_opt_get(opts, "detect-zeroes");
+    bs->detect_zeroes = !detect || !strcmp(detect, "off")
+                            ? BDRV_DETECT_ZEROES_OFF
+                        : !strcmp(detect, "on") ? BDRV_DETECT_ZEROES_ON
+                                                : BDRV_DETECT_ZEROES_UNMAP;
     bs->parents = g_ptr_array_new();
     bs->users = g_array_new(false, false, sizeof(BlockUser));
     STAILQ_INIT(&bs->done_list);
     bs->file = file;
     if (file) {
+        if (file->read_only && !bs->read_only &&
+            bdrv_opt_get_bool(opts, "auto-read-only", false)) {
+            bs->read_only = true;
+        }
         if (file->read_only && !bs->read_only) {
-            error_setg(errp, "Cannot open '%s' read-write: its file child "
+            error_setg(errp,
+                       "Cannot open '%s' read-write: its file child "
                        "'%s' is read-only (add read-only=on)",
                        node_name ? node_name : drv_name, file->node_name);
             goto fail;
@@ -222,6 +249,7 @@ static void bdrv_close(BlockDriverState *bs)
     AioContext *ctx = bs->ctx;
     BlockDriverState *file = bs->file;
 
+    bdrv_assert_main_loop("bdrv_unref (of the last reference)");
     bdrv_drain(bs);
     g_assert(bs->users->len == 0);
     g_assert(bs->parents->len == 0);
@@ -254,8 +282,11 @@ void bdrv_unref(BlockDriverState *bs)
 
 bool bdrv_blockdev_del(const char *node_name, Error **errp)
 {
-    BlockDriverState *bs = bdrv_find_node(node_name);
+    BlockDriverState *bs;
+    bool busy;
 
+    bdrv_assert_main_loop(__func__);
+    bs = bdrv_find_node(node_name);
     if (!bs) {
         error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
                   "Failed to find node with node-name='%s'", node_name);
@@ -268,7 +299,11 @@ bool bdrv_blockdev_del(const char *node_name, Error **errp)
                    node_name, parent->node_name);
         return false;
     }
-    if (bs->users->len > 0 || atomic_read_seq(&bs->refcnt) > 1) {
+    /* Users register from the node's context too: look with it held. */
+    aio_context_acquire(bs->ctx);
+    busy = bs->users->len > 0 || atomic_read_seq(&bs->refcnt) > 1;
+    aio_context_release(bs->ctx);
+    if (busy) {
         error_setg(errp, "Node '%s' is busy: it is in use (by an export?)",
                    node_name);
         return false;
@@ -281,7 +316,8 @@ void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque)
 {
     BlockDriverState *bs;
 
-    TAILQ_FOREACH(bs, &all_nodes, all_next) {
+    TAILQ_FOREACH(bs, &all_nodes, all_next)
+    {
         fn(bs, opaque);
     }
 }

@@ -49,14 +49,15 @@ static void drain_one(BlockDriverState *bs, void *opaque)
 
 void bdrv_drain_all(void)
 {
+    bdrv_assert_main_loop(__func__);
     bdrv_foreach_node(drain_one, NULL);
 }
 
 /* A copy of the users, so that a hook may (un)register users. */
 static GArray *users_snapshot(BlockDriverState *bs)
 {
-    GArray *copy = g_array_sized_new(false, false, sizeof(BlockUser),
-                                     bs->users->len);
+    GArray *copy =
+        g_array_sized_new(false, false, sizeof(BlockUser), bs->users->len);
 
     g_array_append_vals(copy, bs->users->data, bs->users->len);
     return copy;
@@ -156,7 +157,7 @@ bool bdrv_is_drained(BlockDriverState *bs)
 void bdrv_add_aio_context_notifier(BlockDriverState *bs,
                                    const BlockUserOps *ops, void *opaque)
 {
-    BlockUser u = { .ops = ops, .opaque = opaque };
+    BlockUser u = {.ops = ops, .opaque = opaque};
 
     g_array_append_val(bs->users, u);
 }
@@ -177,13 +178,13 @@ void bdrv_remove_aio_context_notifier(BlockDriverState *bs,
     g_assert_not_reached(); /* removing a user that never registered */
 }
 
-bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx,
-                          Error **errp)
+bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
 {
     g_autoptr(GPtrArray) nodes = NULL;
     AioContext *old = bdrv_get_aio_context(bs);
     guint i;
 
+    bdrv_assert_main_loop(__func__);
     if (old == ctx) {
         return true;
     }

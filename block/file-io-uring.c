@@ -51,8 +51,8 @@ static void file_uring_reap(FileState *s)
 
 static void file_uring_notifier_cb(EventNotifier *e)
 {
-    FileState *s = (FileState *)((char *)e - offsetof(FileState,
-                                                       ring_notifier));
+    FileState *s =
+        (FileState *)((char *)e - offsetof(FileState, ring_notifier));
 
     event_notifier_test_and_clear(e);
     file_uring_reap(s);
@@ -60,8 +60,8 @@ static void file_uring_notifier_cb(EventNotifier *e)
 
 static bool file_uring_notifier_poll(EventNotifier *e)
 {
-    FileState *s = (FileState *)((char *)e - offsetof(FileState,
-                                                       ring_notifier));
+    FileState *s =
+        (FileState *)((char *)e - offsetof(FileState, ring_notifier));
 
     if (!io_uring_cq_ready(&s->ring)) {
         return false;
@@ -139,8 +139,10 @@ int file_uring_init(FileState *s, Error **errp)
     int ret = io_uring_queue_init(RING_ENTRIES, &s->ring, 0);
 
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "cannot set up io_uring for '%s' "
-                         "(try aio=threads)", s->filename);
+        error_setg_errno(errp, -ret,
+                         "cannot set up io_uring for '%s' "
+                         "(try aio=threads)",
+                         s->filename);
         return ret;
     }
     ret = event_notifier_init(&s->ring_notifier, false);
@@ -152,8 +154,10 @@ int file_uring_init(FileState *s, Error **errp)
     ret = io_uring_register_eventfd(&s->ring,
                                     event_notifier_get_fd(&s->ring_notifier));
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "cannot register an eventfd with "
-                         "io_uring for '%s'", s->filename);
+        error_setg_errno(errp, -ret,
+                         "cannot register an eventfd with "
+                         "io_uring for '%s'",
+                         s->filename);
         goto fail_register;
     }
     STAILQ_INIT(&s->uring_overflow);

@@ -34,23 +34,23 @@ struct FileReq {
     struct iovec *iov; /* our own copy: a short transfer advances it */
     int niov;
     int64_t offset;
-    int64_t len;    /* bytes left for READ/WRITE, range for FALLOCATE */
-    int mode;       /* fallocate mode */
-    int rw_flags;   /* RWF_DSYNC for FUA writes */
+    int64_t len;  /* bytes left for READ/WRITE, range for FALLOCATE */
+    int mode;     /* fallocate mode */
+    int rw_flags; /* RWF_DSYNC for FUA writes */
 
     /* Request-level state. */
-    int stage;          /* what the next FileOp completion means */
-    char *bounce;       /* O_DIRECT bounce buffer, align-sized multiple */
-    int64_t aoffset;    /* the aligned range the bounce covers */
+    int stage;       /* what the next FileOp completion means */
+    char *bounce;    /* O_DIRECT bounce buffer, align-sized multiple */
+    int64_t aoffset; /* the aligned range the bounce covers */
     int64_t alen;
-    bool serialising;   /* an O_DIRECT read-modify-write */
-    bool tracked;       /* on s->tracked */
-    int64_t zero_pos;   /* write-zeroes fallback: next byte to write */
+    bool serialising;      /* an O_DIRECT read-modify-write */
+    bool tracked;          /* on s->tracked */
+    int64_t zero_pos;      /* write-zeroes fallback: next byte to write */
     bool defer_completion; /* finish through the completion BH */
 
     STAILQ_ENTRY(FileReq) wait_next; /* s->waiting / s->uring_overflow */
     TAILQ_ENTRY(FileReq) tracked_next;
-    int ret;            /* threads engine: the result to report */
+    int ret; /* threads engine: the result to report */
 };
 
 struct FileState {
@@ -60,7 +60,7 @@ struct FileState {
     bool direct;
     size_t align; /* O_DIRECT offset/length/address alignment, else 1 */
     bool discard_ignore;
-    bool has_zero_range;  /* cleared when the fs says EOPNOTSUPP */
+    bool has_zero_range; /* cleared when the fs says EOPNOTSUPP */
     bool has_punch_hole;
     AioContext *ctx;
 

@@ -41,15 +41,15 @@ enum {
     STAGE_ZERO_WRITE,   /* fallback: writing zero buffers */
 };
 
-static const char *const aio_choices[] = { "io_uring", "threads", NULL };
-static const char *const discard_choices[] = { "unmap", "ignore", NULL };
+static const char *const aio_choices[] = {"io_uring", "threads", NULL};
+static const char *const discard_choices[] = {"unmap", "ignore", NULL};
 
 static const BlockOptDesc file_opts[] = {
-    { "filename", BLOCK_OPT_STRING, NULL },
-    { "aio", BLOCK_OPT_STRING, aio_choices },
-    { "cache.direct", BLOCK_OPT_BOOL, NULL },
-    { "discard", BLOCK_OPT_STRING, discard_choices },
-    { NULL },
+    {"filename", BLOCK_OPT_STRING, NULL},
+    {"aio", BLOCK_OPT_STRING, aio_choices},
+    {"cache.direct", BLOCK_OPT_BOOL, NULL},
+    {"discard", BLOCK_OPT_STRING, discard_choices},
+    {NULL},
 };
 
 const char *bdrv_file_get_filename(BlockDriverState *bs)
@@ -73,8 +73,7 @@ static int file_thread_fn(void *arg)
             ret = preadv(s->fd, fr->iov, fr->niov, fr->offset);
             break;
         case FILE_OP_WRITE:
-            ret = pwritev2(s->fd, fr->iov, fr->niov, fr->offset,
-                           fr->rw_flags);
+            ret = pwritev2(s->fd, fr->iov, fr->niov, fr->offset, fr->rw_flags);
             break;
         case FILE_OP_FSYNC:
             ret = fdatasync(s->fd);
@@ -102,8 +101,7 @@ static void file_op_start(FileReq *fr)
     if (s->use_io_uring) {
         file_uring_submit(s, fr);
     } else {
-        threadlet_submit_aio(s->ctx, file_thread_fn, fr, file_thread_done,
-                             fr);
+        threadlet_submit_aio(s->ctx, file_thread_fn, fr, file_thread_done, fr);
     }
 }
 
@@ -132,7 +130,8 @@ static bool file_req_conflicts(FileState *s, FileReq *fr)
 {
     FileReq *t;
 
-    TAILQ_FOREACH(t, &s->tracked, tracked_next) {
+    TAILQ_FOREACH(t, &s->tracked, tracked_next)
+    {
         if (ranges_conflict(fr, t)) {
             return true;
         }
@@ -221,8 +220,8 @@ static void file_bounce_alloc(FileReq *fr)
 {
     FileState *s = fr->s;
 
-    if (posix_memalign((void **)&fr->bounce, MAX(s->align, 4096),
-                       fr->alen) != 0) {
+    if (posix_memalign((void **)&fr->bounce, MAX(s->align, 4096), fr->alen) !=
+        0) {
         abort();
     }
 }
@@ -235,8 +234,8 @@ static void file_op_advance(FileReq *fr, size_t n)
     while (n > 0 && fr->niov > 0) {
         if (n >= fr->iov[0].iov_len) {
             n -= fr->iov[0].iov_len;
-            memmove(fr->iov, fr->iov + 1, sizeof(struct iovec) *
-                    (fr->niov - 1));
+            memmove(fr->iov, fr->iov + 1,
+                    sizeof(struct iovec) * (fr->niov - 1));
             fr->niov--;
         } else {
             fr->iov[0].iov_base = (char *)fr->iov[0].iov_base + n;
@@ -279,8 +278,7 @@ static bool file_zero_write_next(FileReq *fr)
     } else {
         memset(fr->bounce, 0, fr->alen);
         fr->stage = STAGE_ZERO_WRITE;
-        file_op_set_buf(fr, FILE_OP_WRITE, fr->bounce, fr->aoffset,
-                        fr->alen);
+        file_op_set_buf(fr, FILE_OP_WRITE, fr->bounce, fr->aoffset, fr->alen);
     }
     fr->zero_pos += len;
     file_op_start(fr);
@@ -296,8 +294,9 @@ static void file_zero_next_method(FileReq *fr)
     FileState *s = fr->s;
     BdrvRequest *req = fr->req;
 
-    if ((req->flags & BDRV_REQ_MAY_UNMAP) && s->has_punch_hole &&
-        fr->stage < STAGE_ZERO_PUNCH) {
+    /* As in QEMU, unmapping is allowed only with discard=unmap. */
+    if ((req->flags & BDRV_REQ_MAY_UNMAP) && !s->discard_ignore &&
+        s->has_punch_hole && fr->stage < STAGE_ZERO_PUNCH) {
         fr->stage = STAGE_ZERO_PUNCH;
         file_op_set_fallocate(fr, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                               req->offset, req->bytes);
@@ -336,15 +335,16 @@ static void file_req_start(FileReq *fr)
     switch (req->type) {
     case BDRV_REQUEST_READ:
     case BDRV_REQUEST_WRITE:
-        aligned = !s->direct ||
-                  ((req->offset | req->bytes) & (s->align - 1)) == 0;
+        aligned =
+            !s->direct || ((req->offset | req->bytes) & (s->align - 1)) == 0;
         if (aligned && s->direct) {
             aligned = iov_is_aligned(req->qiov, s->align);
         }
         if (aligned) {
             fr->stage = STAGE_RW;
             file_op_set_qiov(fr, req->type == BDRV_REQUEST_READ
-                                     ? FILE_OP_READ : FILE_OP_WRITE);
+                                     ? FILE_OP_READ
+                                     : FILE_OP_WRITE);
             if (req->flags & BDRV_REQ_FUA) {
                 fr->rw_flags = RWF_DSYNC;
             }
@@ -404,8 +404,7 @@ static void file_submit(BlockDriverState *bs, BdrvRequest *req)
         req->type != BDRV_REQUEST_FLUSH) {
         /* Zeroing may fall back to read-modify-write: treat it as one. */
         fr->serialising = req->type == BDRV_REQUEST_ZEROES ||
-                          fr->aoffset != req->offset ||
-                          fr->alen != req->bytes;
+                          fr->aoffset != req->offset || fr->alen != req->bytes;
         if (file_req_conflicts(s, fr) || !STAILQ_EMPTY(&s->waiting)) {
             /* Behind earlier waiters too, so that overlapping writes keep
              * their order. */
@@ -540,12 +539,11 @@ void file_op_complete(FileReq *fr, int ret)
         if (ret < 0 || fr->mode == FALLOC_FL_KEEP_SIZE) {
             /* Done: the hole reads as zeroes, and allocating it again is
              * best effort (a full disk must not fail the zeroing). */
-            file_req_finish(fr, ret < 0 && fr->mode != FALLOC_FL_KEEP_SIZE
-                                    ? ret : 0);
+            file_req_finish(fr, ret < 0 && fr->mode != FALLOC_FL_KEEP_SIZE ? ret
+                                                                           : 0);
             return;
         }
-        file_op_set_fallocate(fr, FALLOC_FL_KEEP_SIZE, req->offset,
-                              req->bytes);
+        file_op_set_fallocate(fr, FALLOC_FL_KEEP_SIZE, req->offset, req->bytes);
         file_op_start(fr);
         return;
 
@@ -665,11 +663,22 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
         flags |= O_DIRECT;
     }
     s->fd = open(filename, flags);
+    if (s->fd < 0 && !bs->read_only &&
+        (errno == EACCES || errno == EROFS || errno == EPERM) &&
+        bdrv_opt_get_bool(opts, "auto-read-only", false)) {
+        /* auto-read-only=on: a file we may only read opens read-only. */
+        s->fd = open(filename, (flags & ~O_RDWR) | O_RDONLY);
+        if (s->fd >= 0) {
+            bs->read_only = true;
+        }
+    }
     if (s->fd < 0) {
         ret = -errno;
         if (ret == -EINVAL && s->direct) {
-            error_setg(errp, "Could not open '%s': the file system does not "
-                       "support O_DIRECT (cache.direct=on)", filename);
+            error_setg(errp,
+                       "Could not open '%s': the file system does not "
+                       "support O_DIRECT (cache.direct=on)",
+                       filename);
         } else {
             error_setg_errno(errp, -ret, "Could not open '%s'", filename);
         }
@@ -686,9 +695,10 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     if (s->direct) {
         s->align = file_probe_align(s->fd);
         if (len % s->align) {
-            error_setg(errp, "cache.direct=on needs '%s' to be a multiple of "
-                       "%zu bytes long (it is %lld)", filename, s->align,
-                       (long long)len);
+            error_setg(errp,
+                       "cache.direct=on needs '%s' to be a multiple of "
+                       "%zu bytes long (it is %lld)",
+                       filename, s->align, (long long)len);
             ret = -EINVAL;
             goto fail;
         }

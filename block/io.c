@@ -116,6 +116,17 @@ static int check_write(BlockDriverState *bs, int64_t offset, int64_t bytes)
     return check_range(bs, offset, bytes);
 }
 
+/* Hands a checked write-zeroes request to the driver. */
+static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
+{
+    if ((req->flags & BDRV_REQ_FUA) &&
+        !(bs->drv->supported_zero_flags & BDRV_REQ_FUA)) {
+        req->fua_pending = true;
+        req->flags &= ~BDRV_REQ_FUA;
+    }
+    bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
+}
+
 void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                      int flags, BlockCompletionFunc *cb, void *opaque)
 {
@@ -151,6 +162,18 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
         bdrv_request_complete_later(req, ret);
         return;
     }
+    if (bs->detect_zeroes != BDRV_DETECT_ZEROES_OFF &&
+        iov_is_zero(qiov, 0, qiov->size)) {
+        /* detect-zeroes: the same request, as a zeroing that may leave a
+         * hole instead of writing a buffer of zeroes. */
+        req->type = BDRV_REQUEST_ZEROES;
+        req->qiov = NULL;
+        if (bs->detect_zeroes == BDRV_DETECT_ZEROES_UNMAP) {
+            req->flags |= BDRV_REQ_MAY_UNMAP;
+        }
+        bdrv_submit_zeroes(bs, req);
+        return;
+    }
     if ((flags & BDRV_REQ_FUA) &&
         !(bs->drv->supported_write_flags & BDRV_REQ_FUA)) {
         req->fua_pending = true;
@@ -159,15 +182,15 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
     bs->drv->bdrv_aio_pwritev(bs, req);
 }
 
-void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb,
-                    void *opaque)
+void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb, void *opaque)
 {
     BdrvRequest *req = request_new(bs, BDRV_REQUEST_FLUSH, 0, 0, NULL, 0);
 
     req->cb = cb;
     req->opaque = opaque;
-    /* Flushing a read-only node is harmless and succeeds, as in QEMU. */
-    if (bs->read_only) {
+    /* Flushing a read-only node is harmless and succeeds, as in QEMU;
+     * cache.no-flush=on asks for flushes to be skipped. */
+    if (bs->read_only || bs->no_flush) {
         bdrv_request_complete_later(req, 0);
         return;
     }
@@ -177,8 +200,8 @@ void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb,
 void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
                        BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_DISCARD, offset, bytes,
-                                   NULL, 0);
+    BdrvRequest *req =
+        request_new(bs, BDRV_REQUEST_DISCARD, offset, bytes, NULL, 0);
     int ret = check_write(bs, offset, bytes);
 
     req->cb = cb;
@@ -190,37 +213,31 @@ void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
     bs->drv->bdrv_aio_pdiscard(bs, req);
 }
 
-void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                            int64_t bytes, int flags,
-                            BlockCompletionFunc *cb, void *opaque)
+void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                            int flags, BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_ZEROES, offset, bytes,
-                                   NULL, flags);
+    BdrvRequest *req =
+        request_new(bs, BDRV_REQUEST_ZEROES, offset, bytes, NULL, flags);
     int ret = check_write(bs, offset, bytes);
 
     req->cb = cb;
     req->opaque = opaque;
-    if (ret == 0 && (flags & ~(BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP |
-                               BDRV_REQ_NO_FALLBACK))) {
+    if (ret == 0 &&
+        (flags & ~(BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK))) {
         ret = -EINVAL;
     }
     if (ret < 0 || bytes == 0) {
         bdrv_request_complete_later(req, ret);
         return;
     }
-    if ((flags & BDRV_REQ_FUA) &&
-        !(bs->drv->supported_zero_flags & BDRV_REQ_FUA)) {
-        req->fua_pending = true;
-        req->flags &= ~BDRV_REQ_FUA;
-    }
-    bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
+    bdrv_submit_zeroes(bs, req);
 }
 
-void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset,
-                           int64_t bytes, BlockStatusFunc *cb, void *opaque)
+void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                           BlockStatusFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_STATUS, offset, bytes,
-                                   NULL, 0);
+    BdrvRequest *req =
+        request_new(bs, BDRV_REQUEST_STATUS, offset, bytes, NULL, 0);
     int ret = check_range(bs, offset, bytes);
 
     req->status_cb = cb;

@@ -25,8 +25,8 @@ typedef struct MemoryState {
 } MemoryState;
 
 static const BlockOptDesc memory_opts[] = {
-    { "size", BLOCK_OPT_SIZE, NULL },
-    { NULL },
+    {"size", BLOCK_OPT_SIZE, NULL},
+    {NULL},
 };
 
 static int memory_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
@@ -40,7 +40,7 @@ static int memory_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     }
     if (size > (INT64_C(1) << 50)) {
         error_setg(errp, "Parameter 'size' is too large for driver 'memory' "
-                   "(at most 1P)");
+                         "(at most 1P)");
         return -EINVAL;
     }
     s->nchunks = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
@@ -138,8 +138,8 @@ static void memory_zero_range(MemoryState *s, int64_t offset, int64_t bytes,
         int64_t i = offset / CHUNK_SIZE;
         int64_t in = offset % CHUNK_SIZE;
         int64_t n = MIN(CHUNK_SIZE - in, end - offset);
-        int64_t chunk_len = MIN(CHUNK_SIZE, s->nchunks * CHUNK_SIZE -
-                                i * CHUNK_SIZE);
+        int64_t chunk_len =
+            MIN(CHUNK_SIZE, s->nchunks * CHUNK_SIZE - i * CHUNK_SIZE);
 
         if (n == chunk_len) {
             chunk_free(s, i);

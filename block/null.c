@@ -12,9 +12,9 @@ typedef struct NullState {
 } NullState;
 
 static const BlockOptDesc null_opts[] = {
-    { "size", BLOCK_OPT_SIZE, NULL },
-    { "read-zeroes", BLOCK_OPT_BOOL, NULL },
-    { NULL },
+    {"size", BLOCK_OPT_SIZE, NULL},
+    {"read-zeroes", BLOCK_OPT_BOOL, NULL},
+    {NULL},
 };
 
 static int null_open(BlockDriverState *bs, GHashTable *opts, Error **errp)

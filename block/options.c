@@ -9,11 +9,17 @@
 
 #include "block/block-int.h"
 
+static const char *const detect_zeroes_choices[] = {"off", "on", "unmap", NULL};
+
+/* The --blockdev keys every driver takes (QEMU's BlockdevOptions base). */
 static const BlockOptDesc common_opts[] = {
-    { "driver", BLOCK_OPT_STRING, NULL },
-    { "node-name", BLOCK_OPT_STRING, NULL },
-    { "read-only", BLOCK_OPT_BOOL, NULL },
-    { NULL },
+    {"driver", BLOCK_OPT_STRING, NULL},
+    {"node-name", BLOCK_OPT_STRING, NULL},
+    {"read-only", BLOCK_OPT_BOOL, NULL},
+    {"auto-read-only", BLOCK_OPT_BOOL, NULL},
+    {"cache.no-flush", BLOCK_OPT_BOOL, NULL},
+    {"detect-zeroes", BLOCK_OPT_STRING, detect_zeroes_choices},
+    {NULL},
 };
 
 const char *bdrv_opt_get(GHashTable *opts, const char *key)
@@ -43,8 +49,7 @@ bool bdrv_parse_size(const char *value, int64_t *out)
     char *end;
     int shift = 0;
 
-    if (!*value || *value == '-' || *value == '+' ||
-        g_ascii_isspace(*value)) {
+    if (!*value || *value == '-' || *value == '+' || g_ascii_isspace(*value)) {
         return false;
     }
     errno = 0;
@@ -55,13 +60,41 @@ bool bdrv_parse_size(const char *value, int64_t *out)
     switch (*end) {
     case '\0':
         break;
-    case 'b': case 'B': shift = 0; end++; break;
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'M': case 'm': shift = 20; end++; break;
-    case 'G': case 'g': shift = 30; end++; break;
-    case 'T': case 't': shift = 40; end++; break;
-    case 'P': case 'p': shift = 50; end++; break;
-    case 'E': case 'e': shift = 60; end++; break;
+    case 'b':
+    case 'B':
+        shift = 0;
+        end++;
+        break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        shift = 40;
+        end++;
+        break;
+    case 'P':
+    case 'p':
+        shift = 50;
+        end++;
+        break;
+    case 'E':
+    case 'e':
+        shift = 60;
+        end++;
+        break;
     default:
         return false;
     }
@@ -88,8 +121,7 @@ int64_t bdrv_opt_get_size(GHashTable *opts, const char *key, int64_t def)
     return v && bdrv_parse_size(v, &n) ? n : def;
 }
 
-static const BlockOptDesc *find_desc(const BlockOptDesc *table,
-                                     const char *key)
+static const BlockOptDesc *find_desc(const BlockOptDesc *table, const char *key)
 {
     for (; table && table->name; table++) {
         if (!strcmp(table->name, key)) {
@@ -133,16 +165,17 @@ static bool check_value(const BlockOptDesc *desc, const char *value,
         {
             g_autofree char *list = g_strjoinv("', '", (char **)desc->choices);
 
-            error_setg(errp, "Parameter '%s' does not accept value '%s' "
-                       "(one of '%s')", desc->name, value, list);
+            error_setg(errp,
+                       "Parameter '%s' does not accept value '%s' "
+                       "(one of '%s')",
+                       desc->name, value, list);
         }
         return false;
     }
     return false;
 }
 
-bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts,
-                        Error **errp)
+bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts, Error **errp)
 {
     GHashTableIter iter;
     gpointer k, v;

@@ -15,9 +15,9 @@ typedef struct RawState {
 } RawState;
 
 static const BlockOptDesc raw_opts[] = {
-    { "offset", BLOCK_OPT_SIZE, NULL },
-    { "size", BLOCK_OPT_SIZE, NULL },
-    { NULL },
+    {"offset", BLOCK_OPT_SIZE, NULL},
+    {"size", BLOCK_OPT_SIZE, NULL},
+    {NULL},
 };
 
 static int raw_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
@@ -28,14 +28,16 @@ static int raw_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
 
     s->offset = bdrv_opt_get_size(opts, "offset", 0);
     if (s->offset > child_len) {
-        error_setg(errp, "Parameter 'offset' (%" G_GINT64_FORMAT ") is past "
+        error_setg(errp,
+                   "Parameter 'offset' (%" G_GINT64_FORMAT ") is past "
                    "the end of the file child (%" G_GINT64_FORMAT " bytes)",
                    s->offset, child_len);
         return -EINVAL;
     }
     size = bdrv_opt_get_size(opts, "size", child_len - s->offset);
     if (size > child_len - s->offset) {
-        error_setg(errp, "Parameter 'size' (%" G_GINT64_FORMAT ") reaches "
+        error_setg(errp,
+                   "Parameter 'size' (%" G_GINT64_FORMAT ") reaches "
                    "past the end of the file child (%" G_GINT64_FORMAT
                    " bytes from offset %" G_GINT64_FORMAT ")",
                    size, child_len - s->offset, s->offset);
@@ -76,8 +78,8 @@ static void raw_pwritev(BlockDriverState *bs, BdrvRequest *req)
 {
     RawState *s = bs->opaque;
 
-    bdrv_aio_pwritev(bs->file, s->offset + req->offset, req->qiov,
-                     req->flags, raw_child_done, req);
+    bdrv_aio_pwritev(bs->file, s->offset + req->offset, req->qiov, req->flags,
+                     raw_child_done, req);
 }
 
 static void raw_flush(BlockDriverState *bs, BdrvRequest *req)

@@ -35,7 +35,7 @@ struct ThrottleGroup {
 };
 
 static const char *const bucket_names[THROTTLE_BUCKETS] = {
-    "bps-total", "bps-read", "bps-write",
+    "bps-total",  "bps-read",  "bps-write",
     "iops-total", "iops-read", "iops-write",
 };
 
@@ -84,7 +84,8 @@ static double throttle_wait_locked(ThrottleGroup *tg, int i)
 int64_t throttle_group_admit(ThrottleGroup *tg, bool is_write, int64_t bytes)
 {
     const int relevant[4] = {
-        THROTTLE_BPS_TOTAL, is_write ? THROTTLE_BPS_WRITE : THROTTLE_BPS_READ,
+        THROTTLE_BPS_TOTAL,
+        is_write ? THROTTLE_BPS_WRITE : THROTTLE_BPS_READ,
         THROTTLE_IOPS_TOTAL,
         is_write ? THROTTLE_IOPS_WRITE : THROTTLE_IOPS_READ,
     };
@@ -127,8 +128,9 @@ static bool throttle_limits_check(const ThrottleLimit *limits, Error **errp)
 
         if (l->avg < 0 || l->max < 0 || l->avg > THROTTLE_VALUE_MAX ||
             l->max > THROTTLE_VALUE_MAX) {
-            error_setg(errp, "%s limits must be in range [0, %" G_GINT64_FORMAT
-                       "]", bucket_names[i], THROTTLE_VALUE_MAX);
+            error_setg(errp,
+                       "%s limits must be in range [0, %" G_GINT64_FORMAT "]",
+                       bucket_names[i], THROTTLE_VALUE_MAX);
             return false;
         }
         if (l->max && !l->avg) {
@@ -232,29 +234,31 @@ BUCKET_HOOKS(iops_read, THROTTLE_IOPS_READ)
 BUCKET_HOOKS(iops_write, THROTTLE_IOPS_WRITE)
 
 #define PROP(pname, desc, fname, def, lo)                                      \
-    { pname, OBJECT_VALUE_INT, desc, OBJECT_PROP_CREATE | OBJECT_PROP_RANGE,   \
-      def, lo, THROTTLE_VALUE_MAX, get_##fname, set_##fname }
+    {                                                                          \
+        pname, OBJECT_VALUE_INT, desc, OBJECT_PROP_CREATE | OBJECT_PROP_RANGE, \
+            def, lo, THROTTLE_VALUE_MAX, get_##fname, set_##fname              \
+    }
 
 /* QEMU's names: limits.<limit> (current) and x-<limit> (legacy qom-set). */
 #define BUCKET_PROPS(prefix, str, fname, unit)                                 \
     PROP(prefix str, "limit in " unit " per second (0: none)", fname, "0", 0), \
-    PROP(prefix str "-max", "burst in " unit " per second (0: none)",          \
-         fname##_max, "0", 0),                                                 \
-    PROP(prefix str "-max-length", "seconds a burst may last", fname##_max_length, \
-         "1", 1)
+        PROP(prefix str "-max", "burst in " unit " per second (0: none)",      \
+             fname##_max, "0", 0),                                             \
+        PROP(prefix str "-max-length", "seconds a burst may last",             \
+             fname##_max_length, "1", 1)
 
 #define ALL_PROPS(prefix)                                                      \
     BUCKET_PROPS(prefix, "bps-total", bps_total, "bytes"),                     \
-    BUCKET_PROPS(prefix, "bps-read", bps_read, "bytes"),                       \
-    BUCKET_PROPS(prefix, "bps-write", bps_write, "bytes"),                     \
-    BUCKET_PROPS(prefix, "iops-total", iops_total, "requests"),                \
-    BUCKET_PROPS(prefix, "iops-read", iops_read, "requests"),                  \
-    BUCKET_PROPS(prefix, "iops-write", iops_write, "requests")
+        BUCKET_PROPS(prefix, "bps-read", bps_read, "bytes"),                   \
+        BUCKET_PROPS(prefix, "bps-write", bps_write, "bytes"),                 \
+        BUCKET_PROPS(prefix, "iops-total", iops_total, "requests"),            \
+        BUCKET_PROPS(prefix, "iops-read", iops_read, "requests"),              \
+        BUCKET_PROPS(prefix, "iops-write", iops_write, "requests")
 
 static const ObjectPropertyInfo throttle_group_props[] = {
     ALL_PROPS("limits."),
     ALL_PROPS("x-"),
-    { NULL },
+    {NULL},
 };
 
 /* The value of limit `name` given at creation, in either spelling. */
@@ -278,8 +282,8 @@ static void *throttle_group_create(const char *id, const ObjectProps *props,
 
     for (i = 0; i < THROTTLE_BUCKETS; i++) {
         g_autofree char *max = g_strconcat(bucket_names[i], "-max", NULL);
-        g_autofree char *len = g_strconcat(bucket_names[i], "-max-length",
-                                           NULL);
+        g_autofree char *len =
+            g_strconcat(bucket_names[i], "-max-length", NULL);
 
         limits[i].avg = create_value(props, bucket_names[i]);
         limits[i].max = create_value(props, max);

@@ -59,8 +59,7 @@ void throttle_group_remove_member(ThrottleGroup *tg, ThrottleMember *m);
  * request is accounted and 0 returned; else nothing is accounted and the
  * return value is the ns to wait before asking again.  Any thread.
  */
-int64_t throttle_group_admit(ThrottleGroup *tg, bool is_write,
-                             int64_t bytes);
+int64_t throttle_group_admit(ThrottleGroup *tg, bool is_write, int64_t bytes);
 
 /* Checks and applies limits (all six at once).  Any thread; members are
  * kicked so that waiting requests are re-evaluated. */

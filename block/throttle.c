@@ -24,13 +24,13 @@ typedef struct ThrottleState {
     Object *tg_obj;
     char *user; /* "node '<name>'", our entry in the object's users */
     ThrottleMember member;
-    AioTimer *timer; /* node's context */
+    AioTimer *timer;         /* node's context */
     ThrottleQueue queues[2]; /* [is_write] */
 } ThrottleState;
 
 static const BlockOptDesc throttle_opts[] = {
-    { "throttle-group", BLOCK_OPT_STRING, NULL },
-    { NULL },
+    {"throttle-group", BLOCK_OPT_STRING, NULL},
+    {NULL},
 };
 
 static void throttle_child_done(void *opaque, int ret)
@@ -83,8 +83,8 @@ static void throttle_run_queues(ThrottleState *s)
         }
     }
     if (wait_ns) {
-        aio_timer_mod_ns(s->timer, aio_clock_get_ns(AIO_CLOCK_REALTIME) +
-                                       wait_ns);
+        aio_timer_mod_ns(s->timer,
+                         aio_clock_get_ns(AIO_CLOCK_REALTIME) + wait_ns);
     }
 }
 
@@ -154,13 +154,15 @@ static int throttle_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
 
     if (!group) {
         error_setg(errp, "Parameter 'throttle-group' is required by driver "
-                   "'throttle'");
+                         "'throttle'");
         return -EINVAL;
     }
     s->tg = throttle_group_find(group, &s->tg_obj);
     if (!s->tg) {
-        error_setg(errp, "Throttle group '%s' does not exist (parameter "
-                   "'throttle-group')", group);
+        error_setg(errp,
+                   "Throttle group '%s' does not exist (parameter "
+                   "'throttle-group')",
+                   group);
         return -EINVAL;
     }
     s->bs = bs;

@@ -129,8 +129,7 @@ bool iov_is_aligned(const IOVector *v, size_t align)
     int i;
 
     for (i = 0; i < v->niov; i++) {
-        if (((uintptr_t)v->iov[i].iov_base | v->iov[i].iov_len) &
-            (align - 1)) {
+        if (((uintptr_t)v->iov[i].iov_base | v->iov[i].iov_len) & (align - 1)) {
             return false;
         }
     }

@@ -9,7 +9,8 @@
  *   driver=null-co,node-name=,size=,read-zeroes=on|off
  *   driver=memory,node-name=,size=
  *   driver=throttle,node-name=,throttle-group=<id>,file=<node>
- * Every driver also takes node-name and read-only.  A `file` child may be
+ * Every driver also takes node-name, read-only, auto-read-only,
+ * cache.no-flush and detect-zeroes=off|on|unmap.  A `file` child may be
  * named (file=<node-name>) or opened inline from dotted keys
  * (file.driver=file,file.filename=...).  A node without a node-name gets a
  * generated one ("#block<N>").
@@ -143,9 +144,8 @@ void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
  * Makes the range read as zeroes.  flags: BDRV_REQ_MAY_UNMAP,
  * BDRV_REQ_NO_FALLBACK, BDRV_REQ_FUA.
  */
-void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                            int64_t bytes, int flags,
-                            BlockCompletionFunc *cb, void *opaque);
+void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                            int flags, BlockCompletionFunc *cb, void *opaque);
 
 enum {
     BDRV_BLOCK_HOLE = 1, /* not allocated (NBD_STATE_HOLE) */
@@ -158,8 +158,8 @@ enum {
 typedef void BlockStatusFunc(void *opaque, int ret, int64_t pnum,
                              unsigned status);
 /* Describes the allocation of the start of [offset, offset + bytes). */
-void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset,
-                           int64_t bytes, BlockStatusFunc *cb, void *opaque);
+void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                           BlockStatusFunc *cb, void *opaque);
 
 /* ---- AioContext, drain, moves ----------------------------------------- */
 
@@ -176,8 +176,7 @@ AioContext *bdrv_get_aio_context(BlockDriverState *bs);
  * Main loop thread, holding no AioContext.  Returns false and *errp if a
  * driver cannot move (nothing is changed then).
  */
-bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx,
-                          Error **errp);
+bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp);
 
 /*
  * Waits, running the node's context with nested aio_poll(), until no

@@ -16,8 +16,8 @@
 /* "driver=memory,size=1M" -> table.  Values may not contain ','. */
 static inline GHashTable *test_opts(const char *spec)
 {
-    GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          g_free);
+    GHashTable *t =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_auto(GStrv) pairs = g_strsplit(spec, ",", -1);
     int i;
 
@@ -99,7 +99,7 @@ static inline int sync_wait(BlockDriverState *bs, SyncReq *r)
 static inline int test_pread(BlockDriverState *bs, int64_t off, void *buf,
                              size_t len)
 {
-    SyncReq r = { 0 };
+    SyncReq r = {0};
     IOVector v;
     int ret;
 
@@ -116,7 +116,7 @@ static inline int test_pread(BlockDriverState *bs, int64_t off, void *buf,
 static inline int test_pwrite(BlockDriverState *bs, int64_t off,
                               const void *buf, size_t len, int flags)
 {
-    SyncReq r = { 0 };
+    SyncReq r = {0};
     IOVector v;
     int ret;
 
@@ -132,7 +132,7 @@ static inline int test_pwrite(BlockDriverState *bs, int64_t off,
 
 static inline int test_discard(BlockDriverState *bs, int64_t off, int64_t len)
 {
-    SyncReq r = { 0 };
+    SyncReq r = {0};
 
     aio_context_acquire(bdrv_get_aio_context(bs));
     bdrv_aio_pdiscard(bs, off, len, sync_cb, &r);
@@ -143,7 +143,7 @@ static inline int test_discard(BlockDriverState *bs, int64_t off, int64_t len)
 static inline int test_zeroes(BlockDriverState *bs, int64_t off, int64_t len,
                               int flags)
 {
-    SyncReq r = { 0 };
+    SyncReq r = {0};
 
     aio_context_acquire(bdrv_get_aio_context(bs));
     bdrv_aio_pwrite_zeroes(bs, off, len, flags, sync_cb, &r);
@@ -153,7 +153,7 @@ static inline int test_zeroes(BlockDriverState *bs, int64_t off, int64_t len,
 
 static inline int test_flush(BlockDriverState *bs)
 {
-    SyncReq r = { 0 };
+    SyncReq r = {0};
 
     aio_context_acquire(bdrv_get_aio_context(bs));
     bdrv_aio_flush(bs, sync_cb, &r);
@@ -165,7 +165,7 @@ static inline int test_block_status(BlockDriverState *bs, int64_t off,
                                     int64_t len, int64_t *pnum,
                                     unsigned *status)
 {
-    SyncReq r = { 0 };
+    SyncReq r = {0};
     int ret;
 
     aio_context_acquire(bdrv_get_aio_context(bs));

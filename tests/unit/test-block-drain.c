@@ -51,7 +51,7 @@ static void drain_with_requests(const char *spec)
 {
     BlockDriverState *bs = test_open(spec);
     AioContext *ctx = bdrv_get_aio_context(bs);
-    Batch b = { 0 };
+    Batch b = {0};
 
     aio_context_acquire(ctx);
     batch_submit(bs, &b);
@@ -76,7 +76,7 @@ static void test_drain_raw_counts_child_requests(void)
                                       "file.size=1M");
     BlockDriverState *mem = bdrv_get_file_child(raw);
     AioContext *ctx = bdrv_get_aio_context(raw);
-    Batch b = { 0 };
+    Batch b = {0};
 
     aio_context_acquire(ctx);
     batch_submit(raw, &b);
@@ -105,7 +105,7 @@ static void test_drain_throttled_queue_goes_at_once(void)
     g_autoptr(GHashTable) tgopts = test_opts("limits.iops-total=1");
     BlockDriverState *bs;
     AioContext *ctx;
-    Batch b = { 0 };
+    Batch b = {0};
 
     object_add("throttle-group", "slow", tgopts, &error_abort);
     bs = test_open("driver=throttle,throttle-group=slow,file.driver=memory,"
@@ -155,7 +155,7 @@ static const BlockUserOps user_ops = {
 static void test_drained_sections_nest(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=1M");
-    User u = { 0 };
+    User u = {0};
 
     bdrv_add_aio_context_notifier(bs, &user_ops, &u);
     bdrv_drained_begin(bs);
@@ -176,7 +176,7 @@ static void test_drained_section_of_child_tells_parent_users(void)
 {
     BlockDriverState *raw = test_open("driver=raw,file.driver=memory,"
                                       "file.size=1M");
-    User u = { 0 };
+    User u = {0};
     Error *err = NULL;
 
     bdrv_add_aio_context_notifier(raw, &user_ops, &u);
@@ -210,8 +210,8 @@ static void test_drain_from_another_thread(void)
     AioContext *ctx = iothread_get_aio_context(io);
     BlockDriverState *bs = test_open("driver=throttle,throttle-group=tgd,"
                                      "file.driver=memory,file.size=1M");
-    Batch b = { 0 };
-    User u = { .bs = bs, .batch = &b };
+    Batch b = {0};
+    User u = {.bs = bs, .batch = &b};
 
     g_assert_true(bdrv_set_aio_context(bs, ctx, &error_abort));
     /* Make the requests wait in the throttle queue so some are surely in
@@ -230,8 +230,8 @@ static void test_drain_from_another_thread(void)
     aio_context_acquire(ctx);
     g_assert_cmpint(b.done, ==, NREQ);
     aio_context_release(ctx);
-    g_assert_true(bdrv_set_aio_context(bs, main_loop_get_aio_context(),
-                                       &error_abort));
+    g_assert_true(
+        bdrv_set_aio_context(bs, main_loop_get_aio_context(), &error_abort));
     batch_destroy(&b);
     bdrv_unref(bs);
     iothread_destroy(io);
@@ -245,7 +245,7 @@ static void test_drain_all_drains_every_node(void)
     BlockDriverState *a = test_open("driver=memory,size=1M");
     BlockDriverState *b = test_open("driver=memory,size=1M");
     AioContext *ctx_b = iothread_get_aio_context(io);
-    Batch ba = { 0 }, bb = { 0 };
+    Batch ba = {0}, bb = {0};
 
     g_assert_true(bdrv_set_aio_context(b, ctx_b, &error_abort));
     aio_context_acquire(bdrv_get_aio_context(a));
@@ -261,8 +261,8 @@ static void test_drain_all_drains_every_node(void)
     aio_context_acquire(ctx_b);
     g_assert_cmpint(bb.done, ==, NREQ);
     aio_context_release(ctx_b);
-    g_assert_true(bdrv_set_aio_context(b, main_loop_get_aio_context(),
-                                       &error_abort));
+    g_assert_true(
+        bdrv_set_aio_context(b, main_loop_get_aio_context(), &error_abort));
     batch_destroy(&ba);
     batch_destroy(&bb);
     bdrv_unref(a);
@@ -273,7 +273,7 @@ static void test_drain_all_drains_every_node(void)
 static void test_unref_drains_first(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=1M");
-    Batch b = { 0 };
+    Batch b = {0};
 
     aio_context_acquire(bdrv_get_aio_context(bs));
     batch_submit(bs, &b);
@@ -281,6 +281,33 @@ static void test_unref_drains_first(void)
     bdrv_unref(bs);
     g_assert_cmpint(b.done, ==, NREQ);
     batch_destroy(&b);
+}
+
+/* As a QMP command would: drain (here through the last unref) from a
+ * callback of the main loop's own context, dispatched by GLib. */
+static void unref_in_main_loop_bh(void *opaque)
+{
+    BlockDriverState *bs = opaque;
+    Batch b = {0};
+
+    batch_submit(bs, &b);
+    bdrv_drain(bs);
+    g_assert_cmpint(b.done, ==, NREQ);
+    batch_destroy(&b);
+    batch_submit(bs, &b);
+    bdrv_unref(bs);
+    g_assert_cmpint(b.done, ==, 2 * NREQ);
+    batch_destroy(&b);
+    main_loop_quit();
+}
+
+static void test_drain_inside_main_loop_callback(void)
+{
+    BlockDriverState *bs = test_open("driver=memory,size=1M");
+
+    aio_bh_schedule_oneshot(main_loop_get_aio_context(), unref_in_main_loop_bh,
+                            bs);
+    main_loop_run();
 }
 
 int main(int argc, char **argv)
@@ -293,12 +320,12 @@ int main(int argc, char **argv)
                     test_drain_memory_returns_with_nothing_in_flight);
     g_test_add_func("/block/drain/raw-counts-child-requests",
                     test_drain_raw_counts_child_requests);
-    g_test_add_data_func("/block/drain/file-io_uring-returns-with-nothing-in-flight",
-                         "io_uring",
-                         test_drain_file_returns_with_nothing_in_flight);
-    g_test_add_data_func("/block/drain/file-threads-returns-with-nothing-in-flight",
-                         "threads",
-                         test_drain_file_returns_with_nothing_in_flight);
+    g_test_add_data_func(
+        "/block/drain/file-io_uring-returns-with-nothing-in-flight", "io_uring",
+        test_drain_file_returns_with_nothing_in_flight);
+    g_test_add_data_func(
+        "/block/drain/file-threads-returns-with-nothing-in-flight", "threads",
+        test_drain_file_returns_with_nothing_in_flight);
     g_test_add_func("/block/drain/throttled-queue-goes-at-once",
                     test_drain_throttled_queue_goes_at_once);
     g_test_add_func("/block/drain/drained-sections-nest",
@@ -309,7 +336,8 @@ int main(int argc, char **argv)
                     test_drain_from_another_thread);
     g_test_add_func("/block/drain/drain-all-drains-every-node",
                     test_drain_all_drains_every_node);
-    g_test_add_func("/block/drain/unref-drains-first",
-                    test_unref_drains_first);
+    g_test_add_func("/block/drain/inside-main-loop-callback",
+                    test_drain_inside_main_loop_callback);
+    g_test_add_func("/block/drain/unref-drains-first", test_unref_drains_first);
     return g_test_run();
 }

@@ -46,24 +46,26 @@ static void test_open_errors_name_the_key(void)
         const char *spec;
         const char *needle;
     } cases[] = {
-        { "driver=memory,size=1M,bogus=1", "'bogus'" },
-        { "driver=memory,size=lots", "'size'" },
-        { "driver=memory", "'size'" },
-        { "driver=null-co,read-zeroes=maybe", "'read-zeroes'" },
-        { "driver=null-co,read-only=2", "'read-only'" },
-        { "driver=nope", "'driver'" },
-        { "size=1M", "'driver'" },
-        { "driver=file", "'filename'" },
-        { "driver=file,filename=/nonexistent/x", "/nonexistent/x" },
-        { "driver=file,filename=/dev/null,aio=posix", "'aio'" },
-        { "driver=file,filename=/dev/null,discard=maybe", "'discard'" },
-        { "driver=raw", "'file'" },
-        { "driver=raw,file=nosuchnode", "nosuchnode" },
-        { "driver=raw,file.driver=memory", "'size'" },
-        { "driver=throttle,file.driver=null-co", "'throttle-group'" },
-        { "driver=throttle,throttle-group=none,file.driver=null-co", "none" },
-        { "driver=null-co,node-name=1abc", "1abc" },
-        { "driver=memory,size=1M,file=x", "'file'" },
+        {"driver=memory,size=1M,bogus=1", "'bogus'"},
+        {"driver=memory,size=lots", "'size'"},
+        {"driver=memory", "'size'"},
+        {"driver=null-co,read-zeroes=maybe", "'read-zeroes'"},
+        {"driver=null-co,read-only=2", "'read-only'"},
+        {"driver=nope", "'driver'"},
+        {"size=1M", "'driver'"},
+        {"driver=file", "'filename'"},
+        {"driver=file,filename=/nonexistent/x", "/nonexistent/x"},
+        {"driver=file,filename=/dev/null,aio=posix", "'aio'"},
+        {"driver=file,filename=/dev/null,discard=maybe", "'discard'"},
+        {"driver=raw", "'file'"},
+        {"driver=raw,file=nosuchnode", "nosuchnode"},
+        {"driver=raw,file.driver=memory", "'size'"},
+        {"driver=throttle,file.driver=null-co", "'throttle-group'"},
+        {"driver=throttle,throttle-group=none,file.driver=null-co", "none"},
+        {"driver=null-co,node-name=1abc", "1abc"},
+        {"driver=memory,size=1M,file=x", "'file'"},
+        {"driver=memory,size=1M,detect-zeroes=maybe", "'detect-zeroes'"},
+        {"driver=memory,size=1M,cache.no-flush=2", "'cache.no-flush'"},
     };
     size_t i;
 
@@ -193,6 +195,32 @@ static void test_file_node_reports_filename_and_size(void)
     unlink(name);
 }
 
+static void test_auto_read_only_falls_back(void)
+{
+    /* A file even root may only read (sysfs refuses write opens). */
+    const char *ro_file = "/sys/kernel/notes";
+    g_autofree char *spec = g_strdup_printf("driver=raw,auto-read-only=on,"
+                                            "file.driver=file,"
+                                            "file.auto-read-only=on,"
+                                            "file.filename=%s",
+                                            ro_file);
+    g_autofree char *strict =
+        g_strdup_printf("driver=file,filename=%s", ro_file);
+    g_autofree char *msg = NULL;
+    BlockDriverState *bs;
+
+    if (access(ro_file, R_OK) != 0) {
+        g_test_skip("no /sys/kernel/notes to test with");
+        return;
+    }
+    msg = test_open_error(strict);
+    g_assert_nonnull(strstr(msg, ro_file));
+    bs = test_open(spec);
+    g_assert_true(bdrv_is_read_only(bs));
+    g_assert_true(bdrv_is_read_only(bdrv_get_file_child(bs)));
+    bdrv_unref(bs);
+}
+
 static void test_size_suffixes(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=2G");
@@ -230,5 +258,7 @@ int main(int argc, char **argv)
     g_test_add_func("/block/graph/file-node-reports-filename-and-size",
                     test_file_node_reports_filename_and_size);
     g_test_add_func("/block/graph/size-suffixes", test_size_suffixes);
+    g_test_add_func("/block/graph/auto-read-only-falls-back",
+                    test_auto_read_only_falls_back);
     return g_test_run();
 }

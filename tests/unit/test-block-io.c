@@ -22,35 +22,46 @@ typedef struct IoConfig {
     bool needs_file;
     bool discard_zeroes; /* discard makes data read as zeroes */
     bool direct;
+    const char *dir; /* for the scratch file; NULL: /var/tmp (ext4 here) */
 } IoConfig;
 
 static const IoConfig configs[] = {
-    { "memory", "driver=memory,size=4M", false, true, false },
-    { "raw-over-memory",
-      "driver=raw,offset=64k,size=4M,file.driver=memory,file.size=5M", false,
-      true, false },
-    { "throttle-over-memory",
-      "driver=throttle,throttle-group=tgfast,file.driver=memory,file.size=4M",
-      false, true, false },
-    { "file-io_uring", "driver=file,filename=%s,aio=io_uring,discard=unmap",
-      true, true, false },
-    { "file-threads", "driver=file,filename=%s,aio=threads,discard=unmap",
-      true, true, false },
-    { "file-discard-ignore", "driver=file,filename=%s,discard=ignore", true,
-      false, false },
-    { "raw-over-file",
-      "driver=raw,file.driver=file,file.filename=%s,file.discard=unmap", true,
-      true, false },
-    { "file-io_uring-direct",
-      "driver=file,filename=%s,aio=io_uring,cache.direct=on,discard=unmap",
-      true, true, true },
-    { "file-threads-direct",
-      "driver=file,filename=%s,aio=threads,cache.direct=on,discard=unmap",
-      true, true, true },
+    {"memory", "driver=memory,size=4M", false, true, false},
+    {"raw-over-memory",
+     "driver=raw,offset=64k,size=4M,file.driver=memory,file.size=5M", false,
+     true, false},
+    {"throttle-over-memory",
+     "driver=throttle,throttle-group=tgfast,file.driver=memory,file.size=4M",
+     false, true, false},
+    {"file-io_uring", "driver=file,filename=%s,aio=io_uring,discard=unmap",
+     true, true, false},
+    {"file-threads", "driver=file,filename=%s,aio=threads,discard=unmap", true,
+     true, false},
+    {"file-discard-ignore", "driver=file,filename=%s,discard=ignore", true,
+     false, false},
+    {"raw-over-file",
+     "driver=raw,file.driver=file,file.filename=%s,file.discard=unmap", true,
+     true, false},
+    {"file-io_uring-direct",
+     "driver=file,filename=%s,aio=io_uring,cache.direct=on,discard=unmap", true,
+     true, true},
+    {"file-threads-direct",
+     "driver=file,filename=%s,aio=threads,cache.direct=on,discard=unmap", true,
+     true, true},
+    /* tmpfs has no FALLOC_FL_ZERO_RANGE: write-zeroes takes the
+     * punch-and-reallocate path there. */
+    {"file-on-tmpfs", "driver=file,filename=%s,discard=unmap", true, true,
+     false, "/dev/shm"},
 };
 
-typedef enum OpType { OP_READ, OP_WRITE, OP_ZEROES, OP_DISCARD, OP_FLUSH,
-                      OP_STATUS } OpType;
+typedef enum OpType {
+    OP_READ,
+    OP_WRITE,
+    OP_ZEROES,
+    OP_DISCARD,
+    OP_FLUSH,
+    OP_STATUS
+} OpType;
 
 typedef struct Op Op;
 typedef struct Workload {
@@ -81,8 +92,7 @@ static bool overlaps_in_flight(Workload *w, int64_t off, int64_t len)
     for (i = 0; i < QD; i++) {
         Op *o = w->slots[i];
 
-        if (o && o->len && off < o->offset + o->len &&
-            o->offset < off + len) {
+        if (o && o->len && off < o->offset + o->len && o->offset < off + len) {
             return true;
         }
     }
@@ -95,13 +105,14 @@ static void op_done(Op *op, int ret, int64_t pnum, unsigned status)
 
     if (ret != 0) {
         g_error("%s: op %d at %" G_GINT64_FORMAT "+%" G_GINT64_FORMAT
-                " failed: %s", w->cfg->name, op->type, op->offset, op->len,
-                g_strerror(-ret));
+                " failed: %s",
+                w->cfg->name, op->type, op->offset, op->len, g_strerror(-ret));
     }
     if (op->type == OP_READ &&
         memcmp(op->data, w->model + op->offset, op->len) != 0) {
         g_error("%s: read at %" G_GINT64_FORMAT "+%" G_GINT64_FORMAT
-                " differs from the model", w->cfg->name, op->offset, op->len);
+                " differs from the model",
+                w->cfg->name, op->offset, op->len);
     }
     if (op->type == OP_STATUS) {
         g_assert_cmpint(pnum, >, 0);
@@ -169,12 +180,16 @@ static void submit_one(Workload *w)
     int i, tries;
 
     op->w = w;
-    op->type = pick < 40 ? OP_READ : pick < 75 ? OP_WRITE
-             : pick < 83 ? OP_ZEROES : pick < 90 ? OP_DISCARD
-             : pick < 95 ? OP_FLUSH : OP_STATUS;
+    op->type = pick < 40   ? OP_READ
+               : pick < 75 ? OP_WRITE
+               : pick < 83 ? OP_ZEROES
+               : pick < 90 ? OP_DISCARD
+               : pick < 95 ? OP_FLUSH
+                           : OP_STATUS;
     for (tries = 0; tries < 1000; tries++) {
         int64_t max = op->type == OP_ZEROES || op->type == OP_DISCARD
-                          ? 512 * 1024 : 96 * 1024;
+                          ? 512 * 1024
+                          : 96 * 1024;
 
         op->len = op->type == OP_FLUSH ? 0 : rand_len(r, max);
         op->offset = op->type == OP_FLUSH ? 0 : rand_offset(r, max);
@@ -193,7 +208,8 @@ static void submit_one(Workload *w)
     case OP_READ:
     case OP_WRITE:
         op->buf = g_malloc(op->len + 64);
-        op->data = op->buf + (g_rand_boolean(r) ? 0 : g_rand_int_range(r, 1, 64));
+        op->data =
+            op->buf + (g_rand_boolean(r) ? 0 : g_rand_int_range(r, 1, 64));
         if (op->type == OP_WRITE) {
             int64_t j;
 
@@ -239,7 +255,7 @@ static void run_workload(const IoConfig *cfg, const char *file)
     g_auto(GStrv) parts = g_strsplit(cfg->spec, "%s", 2);
     g_autofree char *spec = g_strjoinv(file ? file : "", parts);
     g_autoptr(GHashTable) opts = test_opts(spec);
-    Workload w = { 0 };
+    Workload w = {0};
     Error *err = NULL;
     AioContext *ctx;
     uint8_t *check;
@@ -286,7 +302,7 @@ static void test_random_io_matches_model(gconstpointer data)
     g_autofree char *file = NULL;
 
     if (cfg->needs_file) {
-        file = test_scratch_file("/var/tmp", DISK_SIZE);
+        file = test_scratch_file(cfg->dir ? cfg->dir : "/var/tmp", DISK_SIZE);
     }
     run_workload(cfg, file);
     if (file) {
@@ -299,7 +315,7 @@ static void test_random_io_matches_model(gconstpointer data)
 static void test_read_only_refuses_writes(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=64k,read-only=on");
-    char buf[512] = { 0 };
+    char buf[512] = {0};
 
     g_assert_true(bdrv_is_read_only(bs));
     g_assert_cmpint(test_pwrite(bs, 0, buf, sizeof(buf), 0), ==, -EPERM);
@@ -314,9 +330,10 @@ static void test_read_only_file_refuses_writes(void)
 {
     g_autofree char *file = test_scratch_file("/var/tmp", 65536);
     g_autofree char *spec = g_strdup_printf("driver=file,filename=%s,"
-                                            "read-only=on", file);
+                                            "read-only=on",
+                                            file);
     BlockDriverState *bs = test_open(spec);
-    char buf[512] = { 0 };
+    char buf[512] = {0};
 
     g_assert_cmpint(test_pwrite(bs, 0, buf, sizeof(buf), 0), ==, -EPERM);
     g_assert_cmpint(test_zeroes(bs, 0, 512, BDRV_REQ_MAY_UNMAP), ==, -EPERM);
@@ -328,7 +345,7 @@ static void test_read_only_file_refuses_writes(void)
 static void test_past_the_end_is_einval(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=64k");
-    char buf[1024] = { 0 };
+    char buf[1024] = {0};
     int64_t pnum;
     unsigned status;
 
@@ -383,7 +400,7 @@ static void test_null_co_reads_zeroes_and_drops_writes(void)
 static void test_memory_block_status_tracks_allocation(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=1M");
-    char buf[100] = { 1 };
+    char buf[100] = {1};
     int64_t pnum;
     unsigned status;
 
@@ -401,8 +418,7 @@ static void test_memory_block_status_tracks_allocation(void)
 
     /* Zeroing without unmap keeps the range allocated but zero. */
     g_assert_cmpint(test_zeroes(bs, 65536, 65536, 0), ==, 0);
-    g_assert_cmpint(test_block_status(bs, 65536, 65536, &pnum, &status), ==,
-                    0);
+    g_assert_cmpint(test_block_status(bs, 65536, 65536, &pnum, &status), ==, 0);
     g_assert_cmpuint(status, ==, BDRV_BLOCK_ZERO);
     g_assert_cmpint(test_discard(bs, 65536, 65536), ==, 0);
     g_assert_cmpint(test_block_status(bs, 0, 1 << 20, &pnum, &status), ==, 0);
@@ -426,8 +442,8 @@ static void test_file_block_status_finds_holes(void)
     g_assert_cmpint(test_block_status(bs, 0, 1 << 20, &pnum, &status), ==, 0);
     g_assert_cmpuint(status, ==, BDRV_BLOCK_HOLE | BDRV_BLOCK_ZERO);
     g_assert_cmpint(pnum, <=, 512 * 1024);
-    g_assert_cmpint(test_block_status(bs, 512 * 1024, 4096, &pnum, &status),
-                    ==, 0);
+    g_assert_cmpint(test_block_status(bs, 512 * 1024, 4096, &pnum, &status), ==,
+                    0);
     g_assert_cmpuint(status, ==, 0);
     g_assert_cmpint(pnum, ==, 4096);
     bdrv_unref(bs);
@@ -459,6 +475,150 @@ static void test_file_zeroes_no_fallback(void)
     unlink(file);
 }
 
+typedef struct Pieces {
+    int done;
+    int failed;
+} Pieces;
+
+static void piece_cb(void *opaque, int ret)
+{
+    Pieces *p = opaque;
+
+    p->done++;
+    if (ret < 0) {
+        p->failed++;
+    }
+}
+
+/*
+ * O_DIRECT with unaligned requests that share sectors, all in flight at
+ * once: each becomes a read-modify-write of the same aligned blocks, and
+ * only their serialisation keeps every piece.
+ */
+static void test_direct_unaligned_writes_sharing_sectors(gconstpointer data)
+{
+    enum { N = 64, PIECE = 100 };
+    g_autofree char *file = test_scratch_file("/var/tmp", 65536);
+    g_autofree char *spec = g_strdup_printf("driver=file,filename=%s,"
+                                            "cache.direct=on,aio=%s",
+                                            file, (const char *)data);
+    g_autoptr(GHashTable) opts = test_opts(spec);
+    Error *err = NULL;
+    BlockDriverState *bs = bdrv_open(opts, &err);
+    static char bufs[N][PIECE];
+    IOVector v[N];
+    Pieces p = {0};
+    char *back;
+    int i, j;
+
+    if (!bs) {
+        g_assert_nonnull(strstr(error_get_pretty(err), "O_DIRECT"));
+        g_test_skip(error_get_pretty(err));
+        error_free(err);
+        unlink(file);
+        return;
+    }
+    aio_context_acquire(bdrv_get_aio_context(bs));
+    for (i = 0; i < N; i++) {
+        memset(bufs[i], 'A' + i % 26, PIECE);
+        iov_init(&v[i], 1);
+        iov_add(&v[i], bufs[i], PIECE);
+        /* Odd offset, odd length, unaligned buffer address. */
+        bdrv_aio_pwritev(bs, 7 + i * PIECE, &v[i], 0, piece_cb, &p);
+    }
+    for (i = 0; i < 100000 && p.done < N; i++) {
+        aio_poll(bdrv_get_aio_context(bs), true);
+    }
+    aio_context_release(bdrv_get_aio_context(bs));
+    g_assert_cmpint(p.done, ==, N);
+    g_assert_cmpint(p.failed, ==, 0);
+
+    back = g_malloc(65536);
+    g_assert_cmpint(test_pread(bs, 0, back, 65536), ==, 0);
+    for (i = 0; i < 7; i++) {
+        g_assert_cmpint(back[i], ==, 0);
+    }
+    for (i = 0; i < N; i++) {
+        for (j = 0; j < PIECE; j++) {
+            g_assert_cmpint(back[7 + i * PIECE + j], ==, 'A' + i % 26);
+        }
+        iov_destroy(&v[i]);
+    }
+    g_assert_cmpint(back[7 + N * PIECE], ==, 0);
+    g_free(back);
+    bdrv_unref(bs);
+    unlink(file);
+}
+
+static void test_direct_needs_aligned_file_size(void)
+{
+    g_autofree char *file = test_scratch_file("/var/tmp", 12345);
+    g_autofree char *spec = g_strdup_printf("driver=file,filename=%s,"
+                                            "cache.direct=on",
+                                            file);
+    g_autofree char *msg = test_open_error(spec);
+
+    g_assert_true(strstr(msg, "multiple") || strstr(msg, "O_DIRECT"));
+    unlink(file);
+}
+
+static void test_detect_zeroes(void)
+{
+    static const struct {
+        const char *mode;
+        unsigned status;
+    } cases[] = {
+        {"off", 0},
+        {"on", BDRV_BLOCK_ZERO},
+        {"unmap", BDRV_BLOCK_ZERO | BDRV_BLOCK_HOLE},
+    };
+    char *zeroes = g_malloc0(65536);
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *spec = g_strdup_printf("driver=memory,size=1M,"
+                                                "detect-zeroes=%s",
+                                                cases[i].mode);
+        BlockDriverState *bs = test_open(spec);
+        int64_t pnum;
+        unsigned status;
+
+        g_assert_cmpint(test_pwrite(bs, 65536, zeroes, 65536, 0), ==, 0);
+        g_assert_cmpint(test_block_status(bs, 65536, 65536, &pnum, &status), ==,
+                        0);
+        g_assert_cmpint(pnum, ==, 65536);
+        g_assert_cmpuint(status, ==, cases[i].status);
+        bdrv_unref(bs);
+    }
+    g_free(zeroes);
+}
+
+/* cache.no-flush=on: a flush succeeds without reaching the child. */
+static void test_no_flush_skips_flushes(void)
+{
+    static const struct {
+        const char *spec;
+        unsigned child_in_flight;
+    } cases[] = {
+        {"driver=raw,file.driver=memory,file.size=64k", 1},
+        {"driver=raw,cache.no-flush=on,file.driver=memory,file.size=64k", 0},
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        BlockDriverState *bs = test_open(cases[i].spec);
+        SyncReq r = {0};
+
+        aio_context_acquire(bdrv_get_aio_context(bs));
+        bdrv_aio_flush(bs, sync_cb, &r);
+        g_assert_cmpuint(bdrv_get_in_flight(bdrv_get_file_child(bs)), ==,
+                         cases[i].child_in_flight);
+        aio_context_release(bdrv_get_aio_context(bs));
+        g_assert_cmpint(sync_wait(bs, &r), ==, 0);
+        bdrv_unref(bs);
+    }
+}
+
 static void test_bad_flags_are_einval(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=64k");
@@ -472,7 +632,7 @@ static void test_bad_flags_are_einval(void)
 
 static void test_iov_helpers(void)
 {
-    char a[8] = "abcdefg", b[8] = "hijklmn", out[16] = { 0 };
+    char a[8] = "abcdefg", b[8] = "hijklmn", out[16] = {0};
     IOVector v, w;
 
     iov_init(&v, 0);
@@ -508,8 +668,8 @@ int main(int argc, char **argv)
     test_block_init(&argc, &argv);
     object_add("throttle-group", "tgfast", tg, &error_abort);
     for (i = 0; i < G_N_ELEMENTS(configs); i++) {
-        g_autofree char *path = g_strdup_printf("/block/io/%s/random-io-matches-model",
-                                                configs[i].name);
+        g_autofree char *path = g_strdup_printf(
+            "/block/io/%s/random-io-matches-model", configs[i].name);
 
         g_test_add_data_func(path, &configs[i], test_random_io_matches_model);
     }
@@ -529,6 +689,17 @@ int main(int argc, char **argv)
                     test_file_block_status_finds_holes);
     g_test_add_func("/block/io/file-zeroes-no-fallback",
                     test_file_zeroes_no_fallback);
+    g_test_add_data_func(
+        "/block/io/direct-unaligned-writes-sharing-sectors/io_uring",
+        "io_uring", test_direct_unaligned_writes_sharing_sectors);
+    g_test_add_data_func(
+        "/block/io/direct-unaligned-writes-sharing-sectors/threads", "threads",
+        test_direct_unaligned_writes_sharing_sectors);
+    g_test_add_func("/block/io/direct-needs-aligned-file-size",
+                    test_direct_needs_aligned_file_size);
+    g_test_add_func("/block/io/detect-zeroes", test_detect_zeroes);
+    g_test_add_func("/block/io/no-flush-skips-flushes",
+                    test_no_flush_skips_flushes);
     g_test_add_func("/block/io/bad-flags-are-einval",
                     test_bad_flags_are_einval);
     g_test_add_func("/block/io/iov-helpers", test_iov_helpers);

@@ -39,8 +39,8 @@ typedef struct Slot {
 struct Client {
     BlockDriverState *bs;
     IOThread *threads[2];
-    AioContext *ctx;  /* where the node is, as the hooks told us */
-    AioBH *kick_bh;   /* resubmits idle slots; lives in ctx */
+    AioContext *ctx; /* where the node is, as the hooks told us */
+    AioBH *kick_bh;  /* resubmits idle slots; lives in ctx */
     bool quiesced;
     Slot slots[SLOTS];
     int in_flight;
@@ -209,7 +209,8 @@ static const BlockUserOps client_ops = {
 /* Waits (main thread) until the client completed `target` requests. */
 static void wait_completions(Client *c, uint64_t target)
 {
-    int64_t deadline = g_get_monotonic_time() * 1000 + 60 * G_GINT64_CONSTANT(1000000000);
+    int64_t deadline =
+        g_get_monotonic_time() * 1000 + 60 * G_GINT64_CONSTANT(1000000000);
 
     dp_mutex_lock(&c->lock);
     while (c->completions < target) {
@@ -233,7 +234,7 @@ static void run_moves(const char *spec, int moves)
     c->bs = test_open(spec);
     c->ctx = main_ctx;
     for (i = 0; i < SLOTS; i++) {
-        c->slots[i] = (Slot){ .c = c, .index = i };
+        c->slots[i] = (Slot){.c = c, .index = i};
         c->slots[i].wbuf = g_malloc(REQ_LEN);
         c->slots[i].rbuf = g_malloc(REQ_LEN);
         iov_init(&c->slots[i].qiov, 1);
@@ -297,7 +298,8 @@ static void test_move_memory_under_io(void)
 static void test_move_throttle_under_io(void)
 {
     run_moves("driver=throttle,throttle-group=tgmove,"
-              "file.driver=memory,file.size=2M", MOVES);
+              "file.driver=memory,file.size=2M",
+              MOVES);
 }
 
 static void test_move_file(const char *aio)

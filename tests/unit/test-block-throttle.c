@@ -110,7 +110,7 @@ static void test_group_is_shared_by_its_nodes(void)
     BlockDriverState *a, *b;
     char buf[3][512];
     IOVector v[3];
-    Count ca = { 0 }, cb = { 0 };
+    Count ca = {0}, cb = {0};
     AioContext *ctx;
     int i;
 
@@ -136,9 +136,8 @@ static void test_group_is_shared_by_its_nodes(void)
     /* Raising the limit at runtime lets the waiting requests go now, not
      * when the timer armed for the old limit would fire: a few
      * non-blocking iterations suffice. */
-    g_assert_true(object_property_set_int(object_find("shared"),
-                                          "limits.iops-total", 1000000,
-                                          &error_abort));
+    g_assert_true(object_property_set_int(
+        object_find("shared"), "limits.iops-total", 1000000, &error_abort));
     for (i = 0; i < 100 && ca.done + cb.done < 3; i++) {
         aio_poll(ctx, false);
     }
@@ -197,8 +196,8 @@ static void test_group_limits_are_checked(void)
         err = NULL;
     }
     obj = object_add("throttle-group", "good", good, &error_abort);
-    g_assert_true(object_property_get_int(obj, "limits.iops-total", &v,
-                                          &error_abort));
+    g_assert_true(
+        object_property_get_int(obj, "limits.iops-total", &v, &error_abort));
     g_assert_cmpint(v, ==, 7);
     g_assert_true(object_property_get_int(obj, "x-bps-write-max-length", &v,
                                           &error_abort));
@@ -207,10 +206,10 @@ static void test_group_limits_are_checked(void)
     g_assert_false(object_property_set_int(obj, "limits.iops-read", 5, &err));
     g_assert_nonnull(err);
     error_free(err);
-    g_assert_true(object_property_set_int(obj, "limits.iops-total", 0,
-                                          &error_abort));
-    g_assert_true(object_property_set_int(obj, "limits.iops-read", 5,
-                                          &error_abort));
+    g_assert_true(
+        object_property_set_int(obj, "limits.iops-total", 0, &error_abort));
+    g_assert_true(
+        object_property_set_int(obj, "limits.iops-read", 5, &error_abort));
     g_assert_true(object_del("good", &error_abort));
 }
 
