@@ -472,6 +472,7 @@ void threadlet_queue_destroy(ThreadletQueue *q)
     if (threadlet_queue_is_registered(q)) {
         threadlet_queue_unregister_object(q);
     }
+    threadlet_context_unbind_queue(q);
     dp_mutex_lock(&pool->lock);
     LIST_FOREACH(w, &pool->workers, link)
     {
@@ -836,6 +837,6 @@ ThreadletWork *threadlet_submit_aio(AioContext *ctx, ThreadletFunc *fn,
                                     void *arg, ThreadletDoneFunc *done,
                                     void *opaque)
 {
-    return threadlet_submit_aio_to_queue(threadlet_global_queue(), ctx, fn, arg,
-                                         done, opaque);
+    return threadlet_submit_aio_to_queue(threadlet_context_get_queue(ctx), ctx,
+                                         fn, arg, done, opaque);
 }

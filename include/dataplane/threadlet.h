@@ -207,7 +207,20 @@ typedef int ThreadletFunc(void *arg);
 typedef void ThreadletDoneFunc(void *opaque, int ret);
 
 /*
- * Runs fn(arg) on a thread of the global queue (or of q), then
+ * Binds q to ctx: threadlet_submit_aio(ctx, ...) then sends its work to q
+ * instead of the global queue (an IOThread binds its own queue, so that
+ * code written against threadlet_submit_aio() uses it without knowing).
+ * q == NULL removes the binding; threadlet_queue_destroy(q) removes every
+ * binding to q.  Change a binding only while nobody submits to ctx, and
+ * remove it before ctx is freed.  Any thread.
+ */
+void threadlet_context_set_queue(AioContext *ctx, ThreadletQueue *q);
+/* The queue bound to ctx, or the global queue.  Any thread. */
+ThreadletQueue *threadlet_context_get_queue(AioContext *ctx);
+
+/*
+ * Runs fn(arg) on a thread of ctx's queue (threadlet_submit_aio: the queue
+ * bound to ctx, else the global queue) or of q (_to_queue), then
  * done(opaque, ret) in ctx's thread, where ret is fn's return value (or
  * -ECANCELED if the work was cancelled before it ran).  done runs exactly
  * once, never inside this call.  done may be NULL.  ctx must stay alive and

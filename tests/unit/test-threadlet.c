@@ -629,6 +629,51 @@ static void test_done_may_poll_for_a_completion_of_the_same_batch(void)
     aio_context_unref(ctx);
 }
 
+static void *get_queue_thread(void *opaque)
+{
+    return threadlet_context_get_queue(opaque);
+}
+
+static ThreadletQueue *queue_seen_by_other_thread(AioContext *ctx)
+{
+    DpThread t;
+
+    dp_thread_create(&t, "tl-bind", get_queue_thread, ctx);
+    return dp_thread_join(&t);
+}
+
+static void test_bound_context_sends_submit_aio_to_its_queue(void)
+{
+    AioContext *ctx = aio_context_new(&error_abort);
+    ThreadletQueue *q = threadlet_queue_new("bound", 2, 0);
+    ThreadletQueue *global = threadlet_global_queue();
+    AioItem it = {.fn_ret = 5};
+    int done = 0;
+
+    g_assert_true(threadlet_context_get_queue(ctx) == global);
+    threadlet_context_set_queue(ctx, q);
+    /* Seen at once, by this thread's cache and by a fresh thread. */
+    g_assert_true(threadlet_context_get_queue(ctx) == q);
+    g_assert_true(queue_seen_by_other_thread(ctx) == q);
+
+    it.done_counter = &done;
+    threadlet_submit_aio(ctx, item_fn, &it, item_done, &it);
+    poll_until_count(ctx, &done, 1);
+    g_assert_cmpint(it.done_ret, ==, 5);
+    g_assert_cmpuint(stats_of(q).completed, ==, 1);
+
+    threadlet_context_set_queue(ctx, NULL);
+    g_assert_true(threadlet_context_get_queue(ctx) == global);
+
+    /* Destroying a bound queue unbinds it. */
+    threadlet_context_set_queue(ctx, q);
+    g_assert_true(threadlet_context_get_queue(ctx) == q);
+    threadlet_queue_destroy(q);
+    g_assert_true(threadlet_context_get_queue(ctx) == global);
+    g_assert_true(queue_seen_by_other_thread(ctx) == global);
+    aio_context_unref(ctx);
+}
+
 /* ---- cancel ------------------------------------------------------------- */
 
 static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
@@ -1326,6 +1371,8 @@ int main(int argc, char **argv)
                     test_ready_completions_are_delivered_by_one_bh);
     g_test_add_func("/threadlet/aio/done-may-poll-for-same-batch",
                     test_done_may_poll_for_a_completion_of_the_same_batch);
+    g_test_add_func("/threadlet/aio/bound-context-uses-its-queue",
+                    test_bound_context_sends_submit_aio_to_its_queue);
     g_test_add_func("/threadlet/cancel/queued-aio-done-ecanceled",
                     test_cancel_queued_aio_work_runs_done_with_ecanceled);
     g_test_add_func("/threadlet/cancel/running-aio-returns-running",
