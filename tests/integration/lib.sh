@@ -19,10 +19,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# start_server ARGS...: starts the server with --listen $SOCK and waits
+# start_server ARGS...: starts the server with --listen $LISTEN (default
+# $SOCK) and waits
 # until it says "ready" (bounded: 100 x 0.1 s).
 start_server() {
-    "$NBD_TEST_SERVER" --listen "$SOCK" "$@" >"$WORK/server.out" \
+    "$NBD_TEST_SERVER" --listen "${LISTEN:-$SOCK}" "$@" >"$WORK/server.out" \
         2>"$WORK/server.err" &
     SRV_PID=$!
     i=0
@@ -42,6 +43,11 @@ stop_server() {
     kill "$SRV_PID"
     if ! wait "$SRV_PID"; then
         echo "server exited with an error:" >&2
+        cat "$WORK/server.err" >&2
+        exit 1
+    fi
+    # UBSan reports without failing the process: look for them.
+    if grep -q "runtime error\|Sanitizer" "$WORK/server.err"; then
         cat "$WORK/server.err" >&2
         exit 1
     fi
