@@ -153,7 +153,13 @@ static double dp_wakeup(const BenchOpts *opts, int64_t poll_max_ns)
     }
     dp_mutex_unlock(&p.lock);
     us = trip_us(&p.trip);
-    for (i = 0; i < 2; i++) {
+    /*
+     * Side B first: its last aio_bh_schedule(bh[0]) may still be inside
+     * aio_notify(ctx[0]) after side A ran the BH, so ctx[0] may only go
+     * once B's thread is joined.  Side A touches ctx[1] no more: its last
+     * schedule of bh[1] returned before B could answer it.
+     */
+    for (i = 1; i >= 0; i--) {
         aio_context_acquire(p.ctx[i]);
         aio_bh_delete(p.bh[i]);
         aio_context_release(p.ctx[i]);
