@@ -22,7 +22,8 @@ typedef struct AioHandler AioHandler;
  */
 struct AioHandler {
     int fd;
-    int events; /* EPOLLIN/EPOLLOUT wanted, from io_read/io_write */
+    int events; /* EPOLLIN/EPOLLOUT wanted, from io_read/io_write; 0 (only
+                   io_poll): the backend does not watch the fd at all */
     IOHandler *io_read;
     IOHandler *io_write;
     AioPollFn *io_poll;

@@ -30,10 +30,17 @@ bool aio_backend_parse(const char *name, AioBackend *backend, Error **errp)
     return true;
 }
 
-/* The context's own notifier: aio_poll() clears it after waking up. */
+/*
+ * The context's own notifier fired.  aio_notify_accept() clears the eventfd
+ * only when it consumes a `notified` flag, but a write can come after its
+ * flag was consumed (the notifier stored `notified`, saw notify_me != 0, and
+ * wrote only after the loop had already woken and accepted the flag).  Such
+ * a stale write would keep the eventfd readable and turn every later
+ * blocking aio_poll() into a busy loop, so clear it here as well.
+ */
 static void ctx_notifier_read(EventNotifier *e)
 {
-    (void)e;
+    event_notifier_test_and_clear(e);
 }
 
 /* Polling sees aio_notify() without a system call. */
@@ -226,6 +233,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     bool progress = false;
     bool polled_found = false;
     bool polled = false;
+    bool will_block = false;
     int64_t timeout = 0;
     int64_t start = 0;
     int n;
@@ -234,23 +242,29 @@ bool aio_poll(AioContext *ctx, bool blocking)
     aio_handlers_walk_begin(ctx);
 
     if (blocking) {
-        /* Pairs with the seq_cst accesses in aio_notify(). */
-        atomic_fetch_add_seq(&ctx->notify_me, 1);
         timeout = aio_compute_timeout(ctx);
         if (timeout != 0 && atomic_read(&ctx->poll_max_ns) > 0) {
             start = clock_monotonic_ns();
             if (atomic_read(&ctx->poll_ns) > 0) {
+                /* notify_me stays 0 while we spin: polling sees the
+                 * notified flag itself, so aio_notify() needs no write. */
                 polled = true;
                 polled_found = aio_busy_poll(ctx, timeout, &progress);
                 atomic_inc_relaxed(polled_found ? &ctx->stats.poll_hits
                                                 : &ctx->stats.poll_misses);
                 if (polled_found) {
                     timeout = 0;
-                } else if (timeout > 0) {
-                    /* Polling used part of the time to the next timer. */
-                    timeout = aio_timers_deadline_ns(ctx);
                 }
             }
+        }
+        if (timeout != 0) {
+            /* About to block.  Pairs with the seq_cst accesses in
+             * aio_notify(): check again for work that arrived before the
+             * increment (its notify saw notify_me == 0 and did not write),
+             * and take the time polling used off the timer's timeout. */
+            will_block = true;
+            atomic_fetch_add_seq(&ctx->notify_me, 1);
+            timeout = aio_compute_timeout(ctx);
         }
     }
 
@@ -259,7 +273,9 @@ bool aio_poll(AioContext *ctx, bool blocking)
     n = ctx->fdmon->wait(ctx, events, FDMON_MAX_EVENTS, timeout);
 
     if (blocking) {
-        atomic_fetch_sub_seq(&ctx->notify_me, 1);
+        if (will_block) {
+            atomic_fetch_sub_seq(&ctx->notify_me, 1);
+        }
         if (start && !polled_found) {
             aio_adjust_polling(ctx, clock_monotonic_ns() - start);
         } else if (!polled && atomic_read(&ctx->poll_max_ns) == 0 &&

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 
 #include "aio/aio-internal.h"
+#include "util/clock.h"
 
 #define RING_ENTRIES 256
 
@@ -72,6 +73,15 @@ static void pending_add(AioContext *ctx, AioHandler *node, unsigned flag)
     }
 }
 
+/* Releases a node the backend no longer refers to.  list_lock held. */
+static void release_locked(AioContext *ctx, AioHandler *node)
+{
+    if (!(node->fdmon_flags & (FDMON_ARMED | FDMON_IN_PENDING))) {
+        node->fdmon_busy = false;
+        ctx->sweep_needed = true;
+    }
+}
+
 /* Called with list_lock held, from any thread. */
 static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
                                   AioHandler *new_node)
@@ -81,8 +91,15 @@ static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
             pending_add(ctx, old_node, FDMON_NEED_CANCEL);
         }
         old_node->fdmon_flags &= ~FDMON_NEED_ARM;
+        /* Neither armed nor pending (its poll failed with -EBADF and was
+         * not re-armed): nothing will complete for it, release it now or
+         * it is never freed. */
+        release_locked(ctx, old_node);
     }
-    if (new_node) {
+    /* A node that wants no events (only io_poll) is not armed: a poll
+     * request reports errors and hang-ups whatever its mask, and with no
+     * handler to consume them it would complete and re-arm for ever. */
+    if (new_node && new_node->events) {
         new_node->fdmon_busy = true;
         pending_add(ctx, new_node, FDMON_NEED_ARM);
     }
@@ -98,15 +115,6 @@ static struct io_uring_sqe *get_sqe(struct io_uring *ring)
         sqe = io_uring_get_sqe(ring);
     }
     return sqe;
-}
-
-/* Releases a node the backend no longer refers to.  list_lock held. */
-static void release_locked(AioContext *ctx, AioHandler *node)
-{
-    if (!(node->fdmon_flags & (FDMON_ARMED | FDMON_IN_PENDING))) {
-        node->fdmon_busy = false;
-        ctx->sweep_needed = true;
-    }
 }
 
 /* Turns the pending list into submissions.  Polling thread only. */
@@ -163,18 +171,34 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioReadyEvent *events,
     int n = 0;
     int ret;
 
+    int64_t deadline = timeout_ns > 0 ? clock_monotonic_ns() + timeout_ns : 0;
+
     flush_pending(ctx);
-    if (timeout_ns == 0) {
-        ret = io_uring_submit(ring);
-    } else {
+    for (;;) {
         struct __kernel_timespec ts = {
             .tv_sec = timeout_ns / 1000000000,
             .tv_nsec = timeout_ns % 1000000000,
         };
 
+        if (timeout_ns == 0) {
+            ret = io_uring_submit(ring);
+            break;
+        }
         ret = io_uring_submit_and_wait_timeout(ring, &cqe, 1,
                                                timeout_ns > 0 ? &ts : NULL,
                                                NULL);
+        /* Interrupted (a signal, or task work of this or another ring) with
+         * nothing to reap: wait for the rest of the timeout, as epoll does,
+         * so that a blocking aio_poll() does not return early. */
+        if (ret != -EINTR || io_uring_cq_ready(ring)) {
+            break;
+        }
+        if (timeout_ns > 0) {
+            timeout_ns = deadline - clock_monotonic_ns();
+            if (timeout_ns <= 0) {
+                break;
+            }
+        }
     }
     if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY) {
         return ret;

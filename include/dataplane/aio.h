@@ -64,6 +64,8 @@ void aio_context_unref(AioContext *ctx);
  * Returns true if any callback made progress (the context's own wake-up
  * notifier does not count).  aio_poll() may be called again from inside a
  * callback of the same context (nested poll; drain relies on it).
+ * A signal does not end the sleep: a signal handler that needs the loop
+ * calls aio_notify(), which is async-signal-safe.
  */
 bool aio_poll(AioContext *ctx, bool blocking);
 

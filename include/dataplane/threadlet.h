@@ -6,7 +6,9 @@
  * idle threads above min_threads exit after the queue's idle timeout
  * (10 s unless changed).  There is one global queue, created on first use,
  * and any number of private queues (one per IOThread, for instance, so that
- * slow work of one IOThread never queues behind another's).
+ * slow work of one IOThread never queues behind another's; a queue bound to
+ * a context with threadlet_context_set_queue() takes that context's
+ * threadlet_submit_aio() work).
  *
  * Two ways to hand work over:
  *
@@ -30,8 +32,9 @@
  *
  * Thread-safety: every function here may be called from any thread without
  * holding any AioContext, except where a comment narrows it (cancel of
- * submit_aio work, destroy).  docs/threadlets.md has the long version and
- * the mapping from the seed's names.
+ * submit_aio work: ctx's thread; the object registry functions and the
+ * destroy of a registered queue: main loop thread).  docs/threadlets.md has the
+ * long version and the mapping from the seed's names.
  */
 #ifndef DATAPLANE_THREADLET_H
 #define DATAPLANE_THREADLET_H

@@ -207,6 +207,53 @@ static void test_bh_unref_frees_pending_oneshots(gconstpointer data)
     g_assert_cmpint(c.runs, ==, 0);
 }
 
+static void test_bh_delete_pending_then_unref_frees_it(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Counter c = { 0 };
+    AioBH *bh = aio_bh_new(ctx, count_cb, &c);
+
+    /* Deleted while queued and never polled: the context frees it when it
+     * goes away (LeakSanitizer checks). */
+    aio_bh_schedule(bh);
+    aio_bh_delete(bh);
+    aio_context_unref(ctx);
+    g_assert_cmpint(c.runs, ==, 0);
+}
+
+typedef struct Resched {
+    AioContext *ctx;
+    AioBH *bh;
+    int runs;
+} Resched;
+
+static void resched_in_nested_cb(void *opaque)
+{
+    Resched *r = opaque;
+
+    /* Scheduling itself, then polling from inside its own callback: the
+     * nested poll runs it again (once), and the outer call still returns. */
+    r->runs++;
+    if (r->runs == 1) {
+        aio_bh_schedule(r->bh);
+        g_assert_true(aio_poll(r->ctx, false));
+        g_assert_cmpint(r->runs, ==, 2);
+    }
+}
+
+static void test_bh_rescheduled_and_polled_from_own_callback(gconstpointer data)
+{
+    Resched r = { .ctx = test_ctx_new(data) };
+
+    r.bh = aio_bh_new(r.ctx, resched_in_nested_cb, &r);
+    aio_bh_schedule(r.bh);
+    g_assert_true(aio_poll(r.ctx, false));
+    g_assert_cmpint(r.runs, ==, 2);
+    g_assert_false(aio_poll(r.ctx, false));
+    aio_bh_delete(r.bh);
+    aio_context_unref(r.ctx);
+}
+
 /* ---- many threads ---- */
 
 #define STRESS_THREADS 4
@@ -354,6 +401,10 @@ int main(int argc, char **argv)
     test_add_both("/bh/run-in-schedule-order", test_bh_run_in_schedule_order);
     test_add_both("/bh/unref-frees-pending-oneshots",
                   test_bh_unref_frees_pending_oneshots);
+    test_add_both("/bh/delete-pending-then-unref-frees-it",
+                  test_bh_delete_pending_then_unref_frees_it);
+    test_add_both("/bh/rescheduled-and-polled-from-own-callback",
+                  test_bh_rescheduled_and_polled_from_own_callback);
     test_add_both("/bh/schedule-from-4-threads-exactly-once",
                   test_bh_schedule_from_4_threads_exactly_once);
     test_add_both("/bh/schedule-from-thread-wakes-loop",

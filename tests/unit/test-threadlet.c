@@ -1,214 +1,18 @@
 /*
  * Threadlets: lazy threads, idle shrink, submit and submit_aio, batched
- * completions, the three cancel results, destroy with work in flight, and
- * exactly-once delivery under load from several threads.
+ * completions, the three cancel results, destroy with work in flight, the
+ * registry objects.  Races and load are in test-threadlet-stress.c.
  */
-#include <dirent.h>
+
 #include <errno.h>
 #include <glib.h>
 #include <sched.h>
 
 #include "dataplane/object.h"
 #include "dataplane/threadlet.h"
+#include "tests/unit/threadlet-test-util.h"
 #include "util/atomic.h"
 #include "util/thread.h"
-
-/* Full counts under TSan as well: the whole file runs there in ~5 s. */
-#define STRESS_ITEMS 1000000
-#define RACE_ROUNDS 20000
-#define STRESS_THREADS 4
-#define STRESS_WINDOW 512 /* in flight per submitter thread */
-
-/* Bounded waits: each step yields or polls once; this many steps cover the
- * slowest machine by far without ever hanging a failing test. */
-#define WAIT_STEPS 2000000
-
-/* ---- helpers ------------------------------------------------------------ */
-
-/* A gate that blocking test work waits on, counting who arrived. */
-typedef struct Gate {
-    DpMutex lock;
-    DpCond cond;
-    int arrived;
-    bool open;
-} Gate;
-
-static void gate_init(Gate *g)
-{
-    dp_mutex_init(&g->lock);
-    dp_cond_init(&g->cond);
-    g->arrived = 0;
-    g->open = false;
-}
-
-static void gate_destroy(Gate *g)
-{
-    dp_cond_destroy(&g->cond);
-    dp_mutex_destroy(&g->lock);
-}
-
-/* Called by pool threads: announce arrival, then block until opened. */
-static void gate_pass(Gate *g)
-{
-    dp_mutex_lock(&g->lock);
-    g->arrived++;
-    dp_cond_broadcast(&g->cond);
-    while (!g->open) {
-        dp_cond_wait(&g->cond, &g->lock);
-    }
-    dp_mutex_unlock(&g->lock);
-}
-
-/* Waits until n threads are blocked in the gate. */
-static void gate_wait_arrived(Gate *g, int n)
-{
-    dp_mutex_lock(&g->lock);
-    while (g->arrived < n) {
-        dp_cond_wait(&g->cond, &g->lock);
-    }
-    dp_mutex_unlock(&g->lock);
-}
-
-static void gate_open(Gate *g)
-{
-    dp_mutex_lock(&g->lock);
-    g->open = true;
-    dp_cond_broadcast(&g->cond);
-    dp_mutex_unlock(&g->lock);
-}
-
-static ThreadletQueueStats stats_of(ThreadletQueue *q)
-{
-    ThreadletQueueStats s;
-
-    threadlet_queue_get_stats(q, &s);
-    return s;
-}
-
-/* Yields until the queue has counted n completed items (bounded). */
-static void wait_completed(ThreadletQueue *q, uint64_t n)
-{
-    int i;
-
-    for (i = 0; i < WAIT_STEPS && stats_of(q).completed < n; i++) {
-        sched_yield();
-    }
-    g_assert_cmpuint(stats_of(q).completed, ==, n);
-}
-
-static void poll_until_count(AioContext *ctx, const int *count, int n)
-{
-    int i;
-
-    for (i = 0; i < WAIT_STEPS && atomic_load_acquire(count) < n; i++) {
-        aio_poll(ctx, true);
-    }
-    g_assert_cmpint(atomic_load_acquire(count), ==, n);
-}
-
-/* Threads of this process, from /proc/self/task. */
-static int count_threads(void)
-{
-    DIR *dir = opendir("/proc/self/task");
-    struct dirent *de;
-    int n = 0;
-
-    g_assert_nonnull(dir);
-    while ((de = readdir(dir))) {
-        if (de->d_name[0] != '.') {
-            n++;
-        }
-    }
-    closedir(dir);
-    return n;
-}
-
-/* A submit_aio item's record: what ran, where, with what result. */
-typedef struct AioItem {
-    Gate *gate;    /* fn blocks here if set */
-    int fn_runs;   /* atomic */
-    int done_runs; /* done's thread only */
-    int done_ret;
-    pthread_t done_thread;
-    int *done_counter; /* incremented (release) by done, if set */
-    int fn_ret;
-} AioItem;
-
-static int item_fn(void *arg)
-{
-    AioItem *it = arg;
-
-    atomic_fetch_add_seq(&it->fn_runs, 1);
-    if (it->gate) {
-        gate_pass(it->gate);
-    }
-    return it->fn_ret;
-}
-
-static void item_done(void *opaque, int ret)
-{
-    AioItem *it = opaque;
-
-    it->done_runs++;
-    it->done_ret = ret;
-    it->done_thread = pthread_self();
-    if (it->done_counter) {
-        atomic_fetch_add_seq(it->done_counter, 1);
-    }
-}
-
-/* ---- plain work: the seed's embedding ----------------------------------- */
-
-typedef struct MyRequest {
-    int value;
-    ThreadletWork work;
-    int result;
-    pthread_t ran_on;
-    Gate *gate;
-    int runs; /* atomic */
-    DpMutex lock;
-    DpCond cond;
-    bool finished;
-} MyRequest;
-
-static void my_request_init(MyRequest *r, int value)
-{
-    memset(r, 0, sizeof(*r));
-    r->value = value;
-    dp_mutex_init(&r->lock);
-    dp_cond_init(&r->cond);
-}
-
-static void my_request_cleanup(MyRequest *r)
-{
-    dp_cond_destroy(&r->cond);
-    dp_mutex_destroy(&r->lock);
-}
-
-static void my_request_func(ThreadletWork *work)
-{
-    MyRequest *r = container_of(work, MyRequest, work);
-
-    atomic_fetch_add_seq(&r->runs, 1);
-    if (r->gate) {
-        gate_pass(r->gate);
-    }
-    dp_mutex_lock(&r->lock);
-    r->result = r->value * 2;
-    r->ran_on = pthread_self();
-    r->finished = true;
-    dp_cond_signal(&r->cond);
-    dp_mutex_unlock(&r->lock);
-}
-
-static void my_request_wait(MyRequest *r)
-{
-    dp_mutex_lock(&r->lock);
-    while (!r->finished) {
-        dp_cond_wait(&r->cond, &r->lock);
-    }
-    dp_mutex_unlock(&r->lock);
-}
 
 static void test_submit_runs_embedded_work_on_pool_thread(void)
 {
@@ -674,6 +478,81 @@ static void test_bound_context_sends_submit_aio_to_its_queue(void)
     aio_context_unref(ctx);
 }
 
+/* The last done of a queue may destroy that queue. */
+typedef struct SelfDestroy {
+    ThreadletQueue *q;
+    int done;
+    int ret;
+} SelfDestroy;
+
+static int return_nine(void *arg)
+{
+    return 9;
+}
+
+static void done_destroys_queue(void *opaque, int ret)
+{
+    SelfDestroy *sd = opaque;
+
+    sd->ret = ret;
+    threadlet_queue_destroy(sd->q);
+    sd->done++;
+}
+
+static void test_done_may_destroy_its_queue(void)
+{
+    AioContext *ctx = aio_context_new(&error_abort);
+    SelfDestroy sd = {.q = threadlet_queue_new("selfdestroy", 1, 1)};
+
+    threadlet_submit_aio_to_queue(sd.q, ctx, return_nine, NULL,
+                                  done_destroys_queue, &sd);
+    poll_until_count(ctx, &sd.done, 1);
+    g_assert_cmpint(sd.ret, ==, 9);
+    g_assert_false(aio_poll(ctx, false));
+    aio_context_unref(ctx);
+}
+
+/* fn may hand more work to the pool from its worker thread. */
+typedef struct Offload {
+    ThreadletQueue *q;
+    AioContext *ctx;
+    AioItem inner;
+    int done;
+} Offload;
+
+static int offload_more(void *arg)
+{
+    Offload *o = arg;
+
+    threadlet_submit_aio_to_queue(o->q, o->ctx, item_fn, &o->inner, item_done,
+                                  &o->inner);
+    return 1;
+}
+
+static void offload_done(void *opaque, int ret)
+{
+    Offload *o = opaque;
+
+    o->done += ret;
+}
+
+static void test_fn_may_submit_more_work(void)
+{
+    Offload o = {.q = threadlet_queue_new("offload", 1, 0),
+                 .ctx = aio_context_new(&error_abort),
+                 .inner = {.fn_ret = 3}};
+    int inner_done = 0;
+
+    o.inner.done_counter = &inner_done;
+    threadlet_submit_aio_to_queue(o.q, o.ctx, offload_more, &o, offload_done,
+                                  &o);
+    poll_until_count(o.ctx, &inner_done, 1);
+    poll_until_count(o.ctx, &o.done, 1);
+    g_assert_cmpint(o.inner.done_ret, ==, 3);
+    threadlet_queue_destroy(o.q);
+    aio_context_unref(o.ctx);
+}
+
 /* ---- cancel ------------------------------------------------------------- */
 
 static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
@@ -815,108 +694,6 @@ static void test_cancel_on_other_queue_is_einval(void)
     my_request_cleanup(&r);
 }
 
-/*
- * Cancel straight after submit, while idle threads race to pick the item up.
- * Whatever cancel answers must be true: CANCELLED means fn never ran and done
- * got -ECANCELED; otherwise fn ran once and done got its result.  done runs
- * exactly once either way.
- */
-static void test_cancel_racing_pickup_never_runs_twice_or_loses(void)
-{
-    AioContext *ctx = aio_context_new(&error_abort);
-    ThreadletQueue *q = threadlet_queue_new("race", 4, 4);
-    AioItem *items = g_new0(AioItem, RACE_ROUNDS);
-    int *answers = g_new(int, RACE_ROUNDS);
-    int done = 0;
-    int cancelled = 0;
-    int i;
-
-    for (i = 0; i < RACE_ROUNDS; i++) {
-        ThreadletWork *w;
-
-        items[i].fn_ret = i;
-        items[i].done_counter = &done;
-        w = threadlet_submit_aio_to_queue(q, ctx, item_fn, &items[i], item_done,
-                                          &items[i]);
-        if (i % 3 == 1) {
-            sched_yield(); /* vary the window between submit and cancel */
-        }
-        answers[i] = threadlet_cancel(w);
-        if (i % 64 == 63) {
-            aio_poll(ctx, false);
-        }
-    }
-    poll_until_count(ctx, &done, RACE_ROUNDS);
-    for (i = 0; i < RACE_ROUNDS; i++) {
-        AioItem *it = &items[i];
-
-        g_assert_cmpint(it->done_runs, ==, 1);
-        if (answers[i] == THREADLET_CANCELLED) {
-            cancelled++;
-            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 0);
-            g_assert_cmpint(it->done_ret, ==, -ECANCELED);
-        } else {
-            g_assert_true(answers[i] == THREADLET_RUNNING ||
-                          answers[i] == THREADLET_DONE);
-            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 1);
-            g_assert_cmpint(it->done_ret, ==, i);
-        }
-    }
-    g_assert_cmpuint(stats_of(q).cancelled, ==, (uint64_t)cancelled);
-    g_assert_cmpuint(stats_of(q).completed, ==,
-                     (uint64_t)(RACE_ROUNDS - cancelled));
-    g_test_message("%d of %d cancelled before pick-up", cancelled, RACE_ROUNDS);
-    threadlet_queue_destroy(q);
-    g_free(items);
-    g_free(answers);
-    aio_context_unref(ctx);
-}
-
-typedef struct RaceWork {
-    ThreadletWork work;
-    int runs; /* atomic */
-} RaceWork;
-
-static void race_work_func(ThreadletWork *work)
-{
-    RaceWork *rw = container_of(work, RaceWork, work);
-
-    atomic_fetch_add_seq(&rw->runs, 1);
-}
-
-/* The same race for plain work: CANCELLED means func never runs, anything
- * else means it runs exactly once. */
-static void test_cancel_racing_pickup_plain_work(void)
-{
-    ThreadletQueue *q = threadlet_queue_new("race-plain", 4, 4);
-    RaceWork *items = g_new0(RaceWork, RACE_ROUNDS);
-    int *answers = g_new(int, RACE_ROUNDS);
-    int cancelled = 0;
-    int i;
-
-    for (i = 0; i < RACE_ROUNDS; i++) {
-        items[i].work.func = race_work_func;
-        threadlet_submit_to_queue(q, &items[i].work);
-        if (i % 3 == 1) {
-            sched_yield();
-        }
-        answers[i] = threadlet_cancel(&items[i].work);
-        cancelled += answers[i] == THREADLET_CANCELLED;
-    }
-    wait_completed(q, RACE_ROUNDS - cancelled);
-    for (i = 0; i < RACE_ROUNDS; i++) {
-        int runs = atomic_read_seq(&items[i].runs);
-
-        g_assert_cmpint(runs, ==, answers[i] == THREADLET_CANCELLED ? 0 : 1);
-        g_assert_cmpint(threadlet_cancel(&items[i].work), ==,
-                        answers[i] == THREADLET_CANCELLED ? THREADLET_CANCELLED
-                                                          : THREADLET_DONE);
-    }
-    threadlet_queue_destroy(q);
-    g_free(items);
-    g_free(answers);
-}
-
 /* ---- destroy ------------------------------------------------------------ */
 
 typedef struct Destroyer {
@@ -1016,124 +793,6 @@ static void test_destroy_idle_queue_joins_min_threads(void)
         my_request_cleanup(&r[i]);
     }
     gate_destroy(&gate);
-}
-
-/* ---- stress ------------------------------------------------------------- */
-
-typedef struct Stress {
-    ThreadletQueue *q;
-    uint64_t *fn_bits;   /* set by fn, atomic */
-    uint64_t *done_bits; /* set by done, atomic */
-    int base;
-    int count;
-    AioContext *ctx;
-    int done; /* this submitter's done count, its own thread only */
-    int dup;  /* doubles seen, atomic */
-    pthread_t self;
-    int wrong_thread;
-} Stress;
-
-typedef struct StressItem {
-    Stress *s;
-    int index;
-} StressItem;
-
-static bool set_bit_once(uint64_t *bits, int index)
-{
-    uint64_t mask = 1ULL << (index % 64);
-
-    return !(atomic_fetch_or(&bits[index / 64], mask) & mask);
-}
-
-static int stress_fn(void *arg)
-{
-    StressItem *it = arg;
-
-    if (!set_bit_once(it->s->fn_bits, it->index)) {
-        atomic_fetch_add_seq(&it->s->dup, 1);
-    }
-    return it->index;
-}
-
-static void stress_done(void *opaque, int ret)
-{
-    StressItem *it = opaque;
-    Stress *s = it->s;
-
-    if (ret != it->index || !set_bit_once(s->done_bits, it->index)) {
-        atomic_fetch_add_seq(&s->dup, 1);
-    }
-    if (!pthread_equal(pthread_self(), s->self)) {
-        s->wrong_thread++;
-    }
-    s->done++;
-    g_free(it);
-}
-
-static void *stress_thread(void *opaque)
-{
-    Stress *s = opaque;
-    int submitted = 0;
-    int steps = 0;
-
-    s->self = pthread_self();
-    while (s->done < s->count && steps++ < 50 * STRESS_ITEMS) {
-        while (submitted < s->count && submitted - s->done < STRESS_WINDOW) {
-            StressItem *it = g_new(StressItem, 1);
-
-            it->s = s;
-            it->index = s->base + submitted++;
-            threadlet_submit_aio_to_queue(s->q, s->ctx, stress_fn, it,
-                                          stress_done, it);
-        }
-        aio_poll(s->ctx, true);
-    }
-    return NULL;
-}
-
-static void test_million_items_from_4_threads_complete_exactly_once(void)
-{
-    ThreadletQueue *q = threadlet_queue_new("stress", 4, 0);
-    int words = (STRESS_ITEMS + 63) / 64;
-    uint64_t *fn_bits = g_new0(uint64_t, words);
-    uint64_t *done_bits = g_new0(uint64_t, words);
-    Stress s[STRESS_THREADS];
-    DpThread threads[STRESS_THREADS];
-    int per = STRESS_ITEMS / STRESS_THREADS;
-    int i;
-
-    for (i = 0; i < STRESS_THREADS; i++) {
-        s[i] = (Stress){
-            .q = q,
-            .fn_bits = fn_bits,
-            .done_bits = done_bits,
-            .base = i * per,
-            .count = i == STRESS_THREADS - 1 ? STRESS_ITEMS - i * per : per,
-            .ctx = aio_context_new(&error_abort)};
-        dp_thread_create(&threads[i], "tl-stress", stress_thread, &s[i]);
-    }
-    for (i = 0; i < STRESS_THREADS; i++) {
-        dp_thread_join(&threads[i]);
-        g_assert_cmpint(s[i].done, ==, s[i].count);
-        g_assert_cmpint(atomic_read_seq(&s[i].dup), ==, 0);
-        g_assert_cmpint(s[i].wrong_thread, ==, 0);
-        g_assert_false(aio_poll(s[i].ctx, false));
-        aio_context_unref(s[i].ctx);
-    }
-    for (i = 0; i < STRESS_ITEMS; i++) {
-        uint64_t mask = 1ULL << (i % 64);
-
-        if (!(fn_bits[i / 64] & mask) || !(done_bits[i / 64] & mask)) {
-            g_error("item %d: fn ran %d, done ran %d", i,
-                    !!(fn_bits[i / 64] & mask), !!(done_bits[i / 64] & mask));
-        }
-    }
-    g_assert_cmpuint(stats_of(q).completed, ==, STRESS_ITEMS);
-    g_test_message("%d items in %" G_GUINT64_FORMAT " completion batches",
-                   STRESS_ITEMS, stats_of(q).completion_batches);
-    threadlet_queue_destroy(q);
-    g_free(fn_bits);
-    g_free(done_bits);
 }
 
 /* ---- object registry ---------------------------------------------------- */
@@ -1240,108 +899,6 @@ static void test_anonymous_queue_cannot_be_an_object(void)
     threadlet_queue_destroy(&q);
 }
 
-/*
- * Four threads submit into one context that a fifth thread runs: the
- * per-context record is created, shared, emptied and freed again while
- * the submitters race, and every done still runs once, in the loop thread.
- */
-#define SHARED_ITEMS 200000
-
-typedef struct SharedLoop {
-    AioContext *ctx;
-    ThreadletQueue *q;
-    uint64_t *bits;
-    pthread_t loop_thread;
-    int done;       /* loop thread only */
-    int errors;     /* loop thread only */
-    int next_index; /* atomic */
-} SharedLoop;
-
-typedef struct SharedItem {
-    SharedLoop *sl;
-    int index;
-} SharedItem;
-
-static int shared_fn(void *arg)
-{
-    SharedItem *it = arg;
-
-    return it->index;
-}
-
-static void shared_done(void *opaque, int ret)
-{
-    SharedItem *it = opaque;
-    SharedLoop *sl = it->sl;
-
-    if (ret != it->index || !set_bit_once(sl->bits, it->index) ||
-        !pthread_equal(pthread_self(), sl->loop_thread)) {
-        sl->errors++;
-    }
-    sl->done++;
-    g_free(it);
-}
-
-static void *shared_submitter(void *opaque)
-{
-    SharedLoop *sl = opaque;
-    int i;
-
-    for (i = 0; i < SHARED_ITEMS / STRESS_THREADS; i++) {
-        SharedItem *it = g_new(SharedItem, 1);
-
-        it->sl = sl;
-        it->index = atomic_fetch_add_seq(&sl->next_index, 1);
-        threadlet_submit_aio_to_queue(sl->q, sl->ctx, shared_fn, it,
-                                      shared_done, it);
-        if (i % 256 == 255) {
-            sched_yield(); /* let the record go idle now and then */
-        }
-    }
-    return NULL;
-}
-
-static void *shared_loop(void *opaque)
-{
-    SharedLoop *sl = opaque;
-    int steps;
-
-    for (steps = 0; steps < 50 * SHARED_ITEMS && sl->done < SHARED_ITEMS;
-         steps++) {
-        aio_poll(sl->ctx, true);
-    }
-    return NULL;
-}
-
-static void test_submitters_sharing_one_context_complete_exactly_once(void)
-{
-    SharedLoop sl = {0};
-    DpThread loop, subs[STRESS_THREADS];
-    int i;
-
-    sl.ctx = aio_context_new(&error_abort);
-    sl.q = threadlet_queue_new("shared", 4, 0);
-    sl.bits = g_new0(uint64_t, (SHARED_ITEMS + 63) / 64);
-    dp_thread_create(&loop, "tl-shared-loop", shared_loop, &sl);
-    sl.loop_thread = loop.t;
-    for (i = 0; i < STRESS_THREADS; i++) {
-        dp_thread_create(&subs[i], "tl-shared-sub", shared_submitter, &sl);
-    }
-    for (i = 0; i < STRESS_THREADS; i++) {
-        dp_thread_join(&subs[i]);
-    }
-    dp_thread_join(&loop);
-    g_assert_cmpint(sl.done, ==, SHARED_ITEMS);
-    g_assert_cmpint(sl.errors, ==, 0);
-    for (i = 0; i < SHARED_ITEMS; i++) {
-        g_assert_true(sl.bits[i / 64] & (1ULL << (i % 64)));
-    }
-    g_assert_false(aio_poll(sl.ctx, false));
-    threadlet_queue_destroy(sl.q);
-    g_free(sl.bits);
-    aio_context_unref(sl.ctx);
-}
-
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1373,6 +930,10 @@ int main(int argc, char **argv)
                     test_done_may_poll_for_a_completion_of_the_same_batch);
     g_test_add_func("/threadlet/aio/bound-context-uses-its-queue",
                     test_bound_context_sends_submit_aio_to_its_queue);
+    g_test_add_func("/threadlet/aio/done-may-destroy-its-queue",
+                    test_done_may_destroy_its_queue);
+    g_test_add_func("/threadlet/aio/fn-may-submit-more-work",
+                    test_fn_may_submit_more_work);
     g_test_add_func("/threadlet/cancel/queued-aio-done-ecanceled",
                     test_cancel_queued_aio_work_runs_done_with_ecanceled);
     g_test_add_func("/threadlet/cancel/running-aio-returns-running",
@@ -1383,18 +944,10 @@ int main(int argc, char **argv)
                     test_cancel_plain_work_three_results);
     g_test_add_func("/threadlet/cancel/other-queue-einval",
                     test_cancel_on_other_queue_is_einval);
-    g_test_add_func("/threadlet/cancel/racing-pickup-exactly-once",
-                    test_cancel_racing_pickup_never_runs_twice_or_loses);
-    g_test_add_func("/threadlet/cancel/racing-pickup-plain-work",
-                    test_cancel_racing_pickup_plain_work);
     g_test_add_func("/threadlet/destroy/waits-running-cancels-queued",
                     test_destroy_waits_for_running_and_cancels_queued);
     g_test_add_func("/threadlet/destroy/joins-min-threads",
                     test_destroy_idle_queue_joins_min_threads);
-    g_test_add_func("/threadlet/stress/million-from-4-threads-exactly-once",
-                    test_million_items_from_4_threads_complete_exactly_once);
-    g_test_add_func("/threadlet/stress/shared-context-exactly-once",
-                    test_submitters_sharing_one_context_complete_exactly_once);
     g_test_add_func("/threadlet/object/named-queue-live-counters",
                     test_named_queue_is_an_object_with_live_counters);
     g_test_add_func("/threadlet/object/global-queue",

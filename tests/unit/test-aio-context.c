@@ -1,0 +1,771 @@
+/* AioContext: notify protocol, nested poll, adaptive polling, idle CPU. */
+#include <fcntl.h>
+#include <glib.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "aio/aio-internal.h" /* white-box: notify_me, the notifier's fd */
+#include "tests/unit/aio-test-util.h"
+#include "util/clock.h"
+#include "util/thread.h"
+
+static void drain(AioContext *ctx)
+{
+    int i;
+
+    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
+    }
+    aio_poll(ctx, false);
+}
+
+static uint64_t notify_writes(AioContext *ctx)
+{
+    AioContextStats stats;
+
+    aio_context_get_stats(ctx, &stats);
+    return stats.notify_writes;
+}
+
+/* Bounded wait until a thread has committed to block in aio_poll(ctx). */
+static void wait_until_loop_blocks(AioContext *ctx)
+{
+    int i;
+
+    for (i = 0;
+         i < 10000000 && !__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST);
+         i++) {
+        g_thread_yield();
+    }
+    g_assert_cmpint(__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST), !=, 0);
+}
+
+static bool fd_readable(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
+static void nop_cb(void *opaque)
+{
+}
+
+/* One blocking wait that ends a few microseconds later, by timer t.  The
+ * timer may already be due by the time the notify of arming it is consumed:
+ * then there is nothing to block for. */
+static void short_block(AioContext *ctx, AioTimer *t)
+{
+    aio_timer_mod_ns(t, aio_clock_get_ns(AIO_CLOCK_REALTIME) + 10000);
+    aio_poll(ctx, false); /* the notify of arming the timer */
+    if (aio_timer_pending(t)) {
+        aio_poll(ctx, true);
+    }
+}
+
+/* Makes the polling window non-zero: blocking waits that end a few
+ * microseconds later (a timer) are what polling could have covered, so each
+ * one grows the window.  Bounded; no timing is asserted. */
+static void grow_poll_window(AioContext *ctx)
+{
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb, NULL);
+    int i;
+
+    for (i = 0; i < 1000 && aio_context_get_poll_ns(ctx) == 0; i++) {
+        short_block(ctx, t);
+    }
+    aio_timer_free(t);
+    g_assert_cmpint(aio_context_get_poll_ns(ctx), >, 0);
+}
+
+/* ---- aio_notify ---- */
+
+typedef struct Waker {
+    AioContext *ctx;
+    bool flag; /* atomic */
+    int rounds;
+} Waker;
+
+static void *notify_when_blocked_thread(void *opaque)
+{
+    Waker *w = opaque;
+
+    wait_until_loop_blocks(w->ctx);
+    __atomic_store_n(&w->flag, true, __ATOMIC_RELEASE);
+    aio_notify(w->ctx);
+    return NULL;
+}
+
+static void test_notify_from_thread_wakes_blocking_poll(gconstpointer data)
+{
+    Waker w = {.ctx = test_ctx_new(data)};
+    DpThread thread;
+    int round;
+
+    for (round = 0; round < 50; round++) {
+        __atomic_store_n(&w.flag, false, __ATOMIC_RELAXED);
+        drain(w.ctx);
+        dp_thread_create(&thread, "notifier", notify_when_blocked_thread, &w);
+        poll_until(w.ctx, &w.flag); /* hangs on a lost wake-up */
+        dp_thread_join(&thread);
+    }
+    aio_context_unref(w.ctx);
+}
+
+static void
+test_poll_nonblocking_on_idle_context_returns_false(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    int i;
+
+    for (i = 0; i < 10; i++) {
+        g_assert_false(aio_poll(ctx, false));
+    }
+    /* A notify is a wake-up, not progress. */
+    aio_notify(ctx);
+    g_assert_false(aio_poll(ctx, true));
+    g_assert_false(aio_poll(ctx, false));
+    aio_context_unref(ctx);
+}
+
+static void notify_many_cb(void *opaque)
+{
+    AioContext *ctx = opaque;
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        aio_notify(ctx);
+    }
+}
+
+static void test_notify_from_loop_thread_writes_nothing(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    uint64_t before;
+    int i;
+
+    drain(ctx);
+    before = notify_writes(ctx);
+    for (i = 0; i < 1000; i++) {
+        aio_notify(ctx);
+    }
+    /* Also from inside a callback, while the loop is dispatching. */
+    aio_bh_schedule_oneshot(ctx, notify_many_cb, ctx);
+    g_assert_true(aio_poll(ctx, true));
+    drain(ctx);
+    g_assert_cmpuint(notify_writes(ctx) - before, ==, 0);
+    aio_context_unref(ctx);
+}
+
+static void *notify_many_thread(void *opaque)
+{
+    notify_many_cb(opaque);
+    return NULL;
+}
+
+static void test_notify_from_thread_while_loop_not_blocked_writes_nothing(
+    gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    DpThread thread;
+    uint64_t before;
+
+    drain(ctx);
+    before = notify_writes(ctx);
+    /* Nobody is in aio_poll() while the thread notifies. */
+    dp_thread_create(&thread, "notify-many", notify_many_thread, ctx);
+    dp_thread_join(&thread);
+    g_assert_cmpuint(notify_writes(ctx) - before, ==, 0);
+    /* The notifies are not lost: the next blocking poll does not sleep. */
+    g_assert_false(aio_poll(ctx, true));
+    aio_context_unref(ctx);
+}
+
+static void *poll_once_thread(void *opaque)
+{
+    aio_poll(opaque, true);
+    return NULL;
+}
+
+static void test_notify_while_blocked_writes_once(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    DpThread thread;
+    uint64_t before;
+    int round;
+
+    drain(ctx);
+    before = notify_writes(ctx);
+    for (round = 0; round < 20; round++) {
+        dp_thread_create(&thread, "poll-once", poll_once_thread, ctx);
+        wait_until_loop_blocks(ctx);
+        aio_notify(ctx);
+        dp_thread_join(&thread); /* returns only if the notify woke it */
+    }
+    g_assert_cmpuint(notify_writes(ctx) - before, ==, 20);
+    aio_context_unref(ctx);
+}
+
+static void test_stale_notifier_wakeup_is_consumed(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    int fd = event_notifier_get_fd(&ctx->notifier);
+
+    drain(ctx);
+    /*
+     * The eventfd write of an aio_notify() whose `notified` flag an earlier
+     * wake-up already consumed (two threads notify; the loop wakes on the
+     * first and accepts both flags before the second thread's write).  The
+     * loop must clear it when it fires, or every later blocking aio_poll()
+     * returns at once: a busy loop that costs a whole core.
+     */
+    event_notifier_set(&ctx->notifier);
+    g_assert_false(aio_poll(ctx, true));
+    g_assert_false(fd_readable(fd));
+    aio_context_unref(ctx);
+}
+
+/* ---- nested aio_poll ---- */
+
+typedef struct Nest {
+    AioContext *ctx;
+    AioBH *inner;
+    int fds[2];
+    bool inner_ran;
+    bool fd_ran;
+    bool outer_done;
+    int inner_polls;
+} Nest;
+
+static void nest_inner_cb(void *opaque)
+{
+    Nest *n = opaque;
+
+    n->inner_ran = true;
+}
+
+static void nest_outer_bh_cb(void *opaque)
+{
+    Nest *n = opaque;
+    int i;
+
+    aio_bh_schedule(n->inner);
+    for (i = 0; i < 1000 && !n->inner_ran; i++) {
+        aio_poll(n->ctx, true);
+        n->inner_polls++;
+    }
+    n->outer_done = true;
+}
+
+static void test_nested_poll_runs_other_bh(gconstpointer data)
+{
+    Nest n = {.ctx = test_ctx_new(data)};
+    AioBH *outer = aio_bh_new(n.ctx, nest_outer_bh_cb, &n);
+
+    n.inner = aio_bh_new(n.ctx, nest_inner_cb, &n);
+    aio_bh_schedule(outer);
+    g_assert_true(aio_poll(n.ctx, false));
+    g_assert_true(n.outer_done);
+    g_assert_true(n.inner_ran);
+    g_assert_cmpint(n.inner_polls, >=, 1);
+    aio_bh_delete(outer);
+    aio_bh_delete(n.inner);
+    aio_context_unref(n.ctx);
+}
+
+static void nest_fd_read(void *opaque)
+{
+    Nest *n = opaque;
+    char c;
+
+    g_assert_cmpint(read(n->fds[0], &c, 1), ==, 1);
+    n->fd_ran = true;
+}
+
+static void *nest_writer_thread(void *opaque)
+{
+    Nest *n = opaque;
+
+    wait_until_loop_blocks(n->ctx);
+    g_assert_cmpint(write(n->fds[1], "x", 1), ==, 1);
+    return NULL;
+}
+
+static void nest_outer_fd_cb(void *opaque)
+{
+    Nest *n = opaque;
+    DpThread thread;
+    int i;
+
+    /* The fd becomes readable while the nested poll sleeps. */
+    dp_thread_create(&thread, "nest-writer", nest_writer_thread, n);
+    for (i = 0; i < 1000 && !n->fd_ran; i++) {
+        aio_poll(n->ctx, true);
+    }
+    dp_thread_join(&thread);
+    n->outer_done = true;
+}
+
+static void test_nested_poll_dispatches_fd_event(gconstpointer data)
+{
+    Nest n = {.ctx = test_ctx_new(data)};
+
+    g_assert_cmpint(pipe2(n.fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
+    aio_set_fd_handler(n.ctx, n.fds[0], nest_fd_read, NULL, NULL, &n);
+    drain(n.ctx);
+    aio_bh_schedule_oneshot(n.ctx, nest_outer_fd_cb, &n);
+    g_assert_true(aio_poll(n.ctx, true));
+    g_assert_true(n.outer_done);
+    g_assert_true(n.fd_ran);
+    aio_set_fd_handler(n.ctx, n.fds[0], NULL, NULL, NULL, NULL);
+    drain(n.ctx);
+    close(n.fds[0]);
+    close(n.fds[1]);
+    aio_context_unref(n.ctx);
+}
+
+/* ---- adaptive polling ---- */
+
+typedef struct Poller {
+    AioContext *ctx;
+    int fds[2]; /* fds[0] carries the io_poll handler; never readable */
+    int calls;
+    bool busy; /* return true (work found) every time */
+} Poller;
+
+static bool poller_poll(void *opaque)
+{
+    Poller *p = opaque;
+
+    p->calls++;
+    return p->busy;
+}
+
+static void poller_init(Poller *p, AioContext *ctx)
+{
+    p->ctx = ctx;
+    p->calls = 0;
+    p->busy = false;
+    g_assert_cmpint(pipe2(p->fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
+    aio_set_fd_handler(ctx, p->fds[0], NULL, NULL, poller_poll, p);
+}
+
+static void poller_cleanup(Poller *p)
+{
+    aio_set_fd_handler(p->ctx, p->fds[0], NULL, NULL, NULL, NULL);
+    drain(p->ctx);
+    close(p->fds[0]);
+    close(p->fds[1]);
+}
+
+static void
+test_poll_handler_called_only_when_polling_enabled(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb, NULL);
+    Poller p;
+    int i;
+
+    poller_init(&p, ctx);
+    /* Off (the default for a bare context): short blocking waits, which
+     * would grow a window, never call io_poll. */
+    for (i = 0; i < 50; i++) {
+        short_block(ctx, t);
+    }
+    g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, 0);
+    g_assert_cmpint(p.calls, ==, 0);
+
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 1000000000, 0, 0, &error_abort));
+    grow_poll_window(ctx);
+    /* Bounded: a wait can be skipped when its timer is due before it. */
+    for (i = 0; i < 1000 && p.calls == 0; i++) {
+        short_block(ctx, t);
+    }
+    g_assert_cmpint(p.calls, >, 0);
+
+    /* Off again: the window drops and io_poll is not called any more. */
+    g_assert_true(aio_context_set_poll_params(ctx, 0, 0, 0, &error_abort));
+    g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, 0);
+    p.calls = 0;
+    for (i = 0; i < 50; i++) {
+        short_block(ctx, t);
+    }
+    g_assert_cmpint(p.calls, ==, 0);
+    aio_timer_free(t);
+    poller_cleanup(&p);
+    aio_context_unref(ctx);
+}
+
+static void
+test_poll_window_grows_then_shrinks_after_long_block(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb, NULL);
+    AioContextStats stats;
+    int64_t window;
+    int i;
+
+    /* Waits shorter than 10 ms grow the window; longer ones shrink it. */
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 10000000, 2, 2, &error_abort));
+    grow_poll_window(ctx);
+    /* Polling that finds nothing before the timer is a miss. */
+    aio_context_get_stats(ctx, &stats);
+    for (i = 0; i < 1000 && stats.poll_misses == 0; i++) {
+        short_block(ctx, t);
+        aio_context_get_stats(ctx, &stats);
+    }
+    g_assert_cmpuint(stats.poll_misses, >, 0);
+
+    /* A 50 ms wait (the timer never fires early) is a long idle block:
+     * shrink=2 halves the window... */
+    window = aio_context_get_poll_ns(ctx);
+    g_assert_cmpint(window, >, 0);
+    aio_timer_mod_ns(t, aio_clock_get_ns(AIO_CLOCK_REALTIME) + 50000000);
+    aio_poll(ctx, false);
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, window / 2);
+
+    /* ...and shrink=0 drops it to zero at once. */
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 10000000, 2, 0, &error_abort));
+    grow_poll_window(ctx);
+    aio_timer_mod_ns(t, aio_clock_get_ns(AIO_CLOCK_REALTIME) + 50000000);
+    aio_poll(ctx, false);
+    g_assert_true(aio_poll(ctx, true));
+    g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, 0);
+    aio_timer_free(t);
+    aio_context_unref(ctx);
+}
+
+typedef struct Pinger {
+    AioContext *ctx;
+    AioBH *bh;
+    int runs;  /* atomic */
+    bool stop; /* atomic */
+} Pinger;
+
+static void pinger_cb(void *opaque)
+{
+    Pinger *p = opaque;
+
+    __atomic_fetch_add(&p->runs, 1, __ATOMIC_RELEASE);
+}
+
+static void *pinger_thread(void *opaque)
+{
+    Pinger *p = opaque;
+    int i;
+
+    /* One BH at a time, each scheduled once the previous one ran, so the
+     * loop blocks in between and is woken from this thread. */
+    for (i = 0; !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE); i++) {
+        int j;
+
+        aio_bh_schedule(p->bh);
+        for (j = 0; j < 100000000 &&
+                    __atomic_load_n(&p->runs, __ATOMIC_ACQUIRE) == i &&
+                    !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE);
+             j++) {
+            g_thread_yield();
+        }
+    }
+    return NULL;
+}
+
+static void test_poll_window_grows_on_cross_thread_wakeups(gconstpointer data)
+{
+    Pinger p = {.ctx = test_ctx_new(data)};
+    DpThread thread;
+    int i;
+
+    /* Any wake-up within a second is one polling could have covered. */
+    g_assert_true(
+        aio_context_set_poll_params(p.ctx, 1000000000, 0, 0, &error_abort));
+    drain(p.ctx);
+    p.bh = aio_bh_new(p.ctx, pinger_cb, &p);
+    dp_thread_create(&thread, "pinger", pinger_thread, &p);
+    for (i = 0; i < 10000 && aio_context_get_poll_ns(p.ctx) == 0; i++) {
+        aio_poll(p.ctx, true);
+    }
+    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    dp_thread_join(&thread);
+    g_assert_cmpint(aio_context_get_poll_ns(p.ctx), >, 0);
+    drain(p.ctx);
+    aio_bh_delete(p.bh);
+    aio_context_unref(p.ctx);
+}
+
+typedef struct Plain {
+    int fd;
+    int reads;
+} Plain;
+
+static void plain_read(void *opaque)
+{
+    Plain *pl = opaque;
+    char c;
+
+    pl->reads++;
+    g_assert_cmpint(read(pl->fd, &c, 1), ==, 1);
+}
+
+static void
+test_busy_poll_handler_does_not_starve_fd_handler(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Poller p;
+    Plain pl = {0};
+    int fds[2];
+    int i;
+
+    poller_init(&p, ctx);
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 1000000000, 0, 0, &error_abort));
+    grow_poll_window(ctx);
+    g_assert_cmpint(pipe2(fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
+    pl.fd = fds[0];
+    aio_set_fd_handler(ctx, fds[0], plain_read, NULL, NULL, &pl);
+    drain(ctx);
+    p.busy = true;
+    p.calls = 0;
+    g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
+    for (i = 0; i < 3 && pl.reads == 0; i++) {
+        g_assert_true(aio_poll(ctx, true));
+    }
+    g_assert_cmpint(pl.reads, ==, 1);
+    g_assert_cmpint(p.calls, >, 0);
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    poller_cleanup(&p);
+    aio_context_unref(ctx);
+}
+
+/* An io_poll handler that parks the loop mid-poll until the test lets it
+ * go, so that a notify is known to arrive while the loop busy-polls. */
+typedef struct Parker {
+    AioContext *ctx;
+    int fds[2];
+    DpMutex lock;
+    DpCond cond;
+    bool park;    /* under lock: the next poll call parks */
+    bool parked;  /* under lock */
+    bool release; /* under lock */
+} Parker;
+
+static bool parker_poll(void *opaque)
+{
+    Parker *pk = opaque;
+
+    dp_mutex_lock(&pk->lock);
+    if (pk->park) {
+        pk->park = false;
+        pk->parked = true;
+        dp_cond_broadcast(&pk->cond);
+        while (!pk->release) {
+            dp_cond_wait(&pk->cond, &pk->lock);
+        }
+    }
+    dp_mutex_unlock(&pk->lock);
+    return false;
+}
+
+static void *parked_poll_thread(void *opaque)
+{
+    Parker *pk = opaque;
+
+    aio_poll(pk->ctx, true);
+    return NULL;
+}
+
+static void test_notify_while_busy_polling_writes_nothing(gconstpointer data)
+{
+    Parker pk = {.ctx = test_ctx_new(data)};
+    DpThread thread;
+    uint64_t before;
+
+    dp_mutex_init(&pk.lock);
+    dp_cond_init(&pk.cond);
+    g_assert_cmpint(pipe2(pk.fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
+    aio_set_fd_handler(pk.ctx, pk.fds[0], NULL, NULL, parker_poll, &pk);
+    g_assert_true(
+        aio_context_set_poll_params(pk.ctx, 1000000000, 0, 0, &error_abort));
+    grow_poll_window(pk.ctx);
+    drain(pk.ctx);
+    before = notify_writes(pk.ctx);
+
+    pk.park = true;
+    dp_thread_create(&thread, "parked-poll", parked_poll_thread, &pk);
+    dp_mutex_lock(&pk.lock);
+    while (!pk.parked) {
+        dp_cond_wait(&pk.cond, &pk.lock);
+    }
+    /* The loop spins (it sits in its io_poll handler): a notify is seen by
+     * polling the notify flag and needs no eventfd write. */
+    aio_notify(pk.ctx);
+    pk.release = true;
+    dp_cond_broadcast(&pk.cond);
+    dp_mutex_unlock(&pk.lock);
+    dp_thread_join(&thread); /* returns: polling saw the notify */
+    g_assert_cmpuint(notify_writes(pk.ctx) - before, ==, 0);
+
+    aio_set_fd_handler(pk.ctx, pk.fds[0], NULL, NULL, NULL, NULL);
+    drain(pk.ctx);
+    close(pk.fds[0]);
+    close(pk.fds[1]);
+    dp_cond_destroy(&pk.cond);
+    dp_mutex_destroy(&pk.lock);
+    aio_context_unref(pk.ctx);
+}
+
+static void test_set_poll_params_rejects_bad_values(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    int64_t max_ns, grow, shrink;
+    Error *err = NULL;
+    static const int64_t bad[][3] = {
+        {-1, 0, 0},
+        {1000, 1, 0},
+        {1000, -2, 0},
+        {1000, 0, -1},
+    };
+    size_t i;
+
+    g_assert_true(aio_context_set_poll_params(ctx, 32768, 4, 3, &err));
+    g_assert_null(err);
+    for (i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_false(aio_context_set_poll_params(ctx, bad[i][0], bad[i][1],
+                                                   bad[i][2], &err));
+        g_assert_nonnull(err);
+        g_assert_nonnull(error_get_pretty(err));
+        error_free(err);
+        err = NULL;
+        /* A rejected call changes nothing. */
+        aio_context_get_poll_params(ctx, &max_ns, &grow, &shrink);
+        g_assert_cmpint(max_ns, ==, 32768);
+        g_assert_cmpint(grow, ==, 4);
+        g_assert_cmpint(shrink, ==, 3);
+    }
+    g_assert_true(aio_context_set_poll_params(ctx, 0, 0, 0, &err));
+    aio_context_get_poll_params(ctx, &max_ns, &grow, &shrink);
+    g_assert_cmpint(max_ns, ==, 0);
+    aio_context_unref(ctx);
+}
+
+/* ---- idle CPU ---- */
+
+typedef struct Idle {
+    AioContext *ctx;
+    bool stop;  /* atomic */
+    bool ready; /* atomic */
+    int64_t cpu_ns;
+    int64_t wall_ns;
+} Idle;
+
+static void *idle_thread(void *opaque)
+{
+    Idle *id = opaque;
+    int64_t cpu0, wall0;
+    int i;
+
+    cpu0 = clock_thread_cpu_ns();
+    wall0 = clock_monotonic_ns();
+    __atomic_store_n(&id->ready, true, __ATOMIC_RELEASE);
+    /* Bounded: an idle loop iterates a handful of times; a spinning one
+     * runs out of iterations, and the CPU check below fails. */
+    for (i = 0; i < 10000000 && !__atomic_load_n(&id->stop, __ATOMIC_ACQUIRE);
+         i++) {
+        aio_poll(id->ctx, true);
+    }
+    id->cpu_ns = clock_thread_cpu_ns() - cpu0;
+    id->wall_ns = clock_monotonic_ns() - wall0;
+    return NULL;
+}
+
+static void run_idle(gconstpointer data, int64_t poll_max_ns, bool prime)
+{
+    Idle id = {.ctx = test_ctx_new(data)};
+    DpThread thread;
+    int i;
+
+    g_assert_true(
+        aio_context_set_poll_params(id.ctx, poll_max_ns, 0, 0, &error_abort));
+    if (prime) {
+        grow_poll_window(id.ctx);
+    }
+    dp_thread_create(&thread, "idle-loop", idle_thread, &id);
+    for (i = 0; i < 10000000 && !__atomic_load_n(&id.ready, __ATOMIC_ACQUIRE);
+         i++) {
+        g_thread_yield();
+    }
+    /* Not a synchronisation: the thing measured is 200 ms of idleness. */
+    g_usleep(200 * 1000);
+    __atomic_store_n(&id.stop, true, __ATOMIC_RELEASE);
+    aio_notify(id.ctx);
+    dp_thread_join(&thread);
+    g_test_message("idle loop: %" G_GINT64_FORMAT
+                   " us CPU over %" G_GINT64_FORMAT " us",
+                   id.cpu_ns / 1000, id.wall_ns / 1000);
+    /* The bound: under 5% of a core. */
+    g_assert_cmpint(id.cpu_ns * 20, <, id.wall_ns);
+    aio_context_unref(id.ctx);
+}
+
+static void test_idle_loop_uses_no_cpu_polling_off(gconstpointer data)
+{
+    run_idle(data, 0, false);
+}
+
+static void test_idle_loop_uses_no_cpu_polling_on(gconstpointer data)
+{
+    /* Start from a grown window: it must shrink away while idle. */
+    run_idle(data, 32768, true);
+}
+
+int main(int argc, char **argv)
+{
+    /* The kernel may delay a sleeping thread's timer by its timer slack
+     * (50 us by default), which alone exceeds a 32 us polling window:
+     * grow_poll_window() needs wake-ups that polling could have covered. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    g_test_init(&argc, &argv, NULL);
+    test_add_both("/context/notify-from-thread-wakes-blocking-poll",
+                  test_notify_from_thread_wakes_blocking_poll);
+    test_add_both("/context/poll-nonblocking-on-idle-context-returns-false",
+                  test_poll_nonblocking_on_idle_context_returns_false);
+    test_add_both("/context/notify-from-loop-thread-writes-nothing",
+                  test_notify_from_loop_thread_writes_nothing);
+    test_add_both(
+        "/context/notify-from-thread-while-loop-not-blocked-writes-nothing",
+        test_notify_from_thread_while_loop_not_blocked_writes_nothing);
+    test_add_both("/context/notify-while-blocked-writes-once",
+                  test_notify_while_blocked_writes_once);
+    test_add_both("/context/stale-notifier-wakeup-is-consumed",
+                  test_stale_notifier_wakeup_is_consumed);
+    test_add_both("/context/nested-poll-runs-other-bh",
+                  test_nested_poll_runs_other_bh);
+    test_add_both("/context/nested-poll-dispatches-fd-event",
+                  test_nested_poll_dispatches_fd_event);
+    test_add_both("/context/poll-handler-called-only-when-polling-enabled",
+                  test_poll_handler_called_only_when_polling_enabled);
+    test_add_both("/context/poll-window-grows-then-shrinks-after-long-block",
+                  test_poll_window_grows_then_shrinks_after_long_block);
+    test_add_both("/context/poll-window-grows-on-cross-thread-wakeups",
+                  test_poll_window_grows_on_cross_thread_wakeups);
+    test_add_both("/context/busy-poll-handler-does-not-starve-fd-handler",
+                  test_busy_poll_handler_does_not_starve_fd_handler);
+    test_add_both("/context/notify-while-busy-polling-writes-nothing",
+                  test_notify_while_busy_polling_writes_nothing);
+    test_add_both("/context/set-poll-params-rejects-bad-values",
+                  test_set_poll_params_rejects_bad_values);
+    test_add_both("/context/idle-loop-uses-no-cpu-polling-off",
+                  test_idle_loop_uses_no_cpu_polling_off);
+    test_add_both("/context/idle-loop-uses-no-cpu-polling-on",
+                  test_idle_loop_uses_no_cpu_polling_on);
+    return g_test_run();
+}
