@@ -24,26 +24,41 @@ void rfifolock_init(RFifoLock *r, RFifoLockCB *cb, void *opaque)
 
 void rfifolock_destroy(RFifoLock *r)
 {
-    assert(r->nesting == 0 && r->head == r->tail);
+    assert(__atomic_load_n(&r->nesting, __ATOMIC_RELAXED) == 0 &&
+           r->head == r->tail);
     dp_cond_destroy(&r->cond);
     dp_mutex_destroy(&r->lock);
 }
 
-static bool owned_by_self_locked(RFifoLock *r)
+/*
+ * Whether the caller owns r.  Safe without r->lock: only the owner changes
+ * `nesting` while it is non-zero, and a new owner stores `owner` before it
+ * publishes `nesting` (release), so a thread that sees a non-zero nesting
+ * published by someone else also sees that someone's id, never its own.
+ */
+static unsigned depth_self(RFifoLock *r)
 {
-    return r->nesting > 0 && pthread_equal(r->owner, pthread_self());
+    unsigned nesting = __atomic_load_n(&r->nesting, __ATOMIC_ACQUIRE);
+    pthread_t owner;
+
+    if (nesting == 0) {
+        return 0;
+    }
+    owner = __atomic_load_n(&r->owner, __ATOMIC_RELAXED);
+    return pthread_equal(owner, pthread_self()) ? nesting : 0;
 }
 
 void rfifolock_lock(RFifoLock *r)
 {
+    unsigned depth = depth_self(r);
     unsigned ticket;
 
-    dp_mutex_lock(&r->lock);
-    if (owned_by_self_locked(r)) {
-        r->nesting++;
-        dp_mutex_unlock(&r->lock);
+    if (depth > 0) {
+        /* Nesting: nobody else writes nesting while we own the lock. */
+        __atomic_store_n(&r->nesting, depth + 1, __ATOMIC_RELAXED);
         return;
     }
+    dp_mutex_lock(&r->lock);
     ticket = r->tail++;
     while (ticket != r->head) {
         if (r->cb) {
@@ -63,29 +78,32 @@ void rfifolock_lock(RFifoLock *r)
         }
         dp_cond_wait(&r->cond, &r->lock);
     }
-    assert(r->nesting == 0);
-    r->owner = pthread_self();
-    r->nesting = 1;
+    assert(__atomic_load_n(&r->nesting, __ATOMIC_RELAXED) == 0);
+    __atomic_store_n(&r->owner, pthread_self(), __ATOMIC_RELAXED);
+    /* Pairs with the acquire load in depth_self(). */
+    __atomic_store_n(&r->nesting, 1, __ATOMIC_RELEASE);
     dp_mutex_unlock(&r->lock);
 }
 
 void rfifolock_unlock(RFifoLock *r)
 {
+    unsigned depth = depth_self(r);
+
+    assert(depth > 0);
+    if (depth > 1) {
+        __atomic_store_n(&r->nesting, depth - 1, __ATOMIC_RELAXED);
+        return;
+    }
     dp_mutex_lock(&r->lock);
-    assert(owned_by_self_locked(r));
-    if (--r->nesting == 0) {
-        r->head++;
-        dp_cond_broadcast(&r->cond);
+    __atomic_store_n(&r->nesting, 0, __ATOMIC_RELEASE);
+    r->head++;
+    if (r->head != r->tail) {
+        dp_cond_broadcast(&r->cond); /* someone holds the next ticket */
     }
     dp_mutex_unlock(&r->lock);
 }
 
 unsigned rfifolock_depth_self(RFifoLock *r)
 {
-    unsigned depth;
-
-    dp_mutex_lock(&r->lock);
-    depth = owned_by_self_locked(r) ? r->nesting : 0;
-    dp_mutex_unlock(&r->lock);
-    return depth;
+    return depth_self(r);
 }

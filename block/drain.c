@@ -160,6 +160,11 @@ void bdrv_add_aio_context_notifier(BlockDriverState *bs,
     BlockUser u = {.ops = ops, .opaque = opaque};
 
     g_array_append_val(bs->users, u);
+    /* Joining inside a drained section: begin now, so that the section's
+     * end (which the user will see) is balanced. */
+    if (bs->quiesce_counter > 0 && ops->drained_begin) {
+        ops->drained_begin(opaque);
+    }
 }
 
 void bdrv_remove_aio_context_notifier(BlockDriverState *bs,
@@ -204,8 +209,10 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
         }
         bdrv_io_detach(n);
     }
-    aio_context_release(old);
 
+    /* Both contexts are held from the first detach to the last attach
+     * (only the main loop may hold two, so this cannot deadlock): neither
+     * thread runs a callback while the graph is in neither context. */
     aio_context_acquire(ctx);
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
@@ -220,6 +227,7 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
         call_users(n, HOOK_ATTACH, ctx);
     }
     aio_context_release(ctx);
+    aio_context_release(old);
 
     bdrv_drained_end(bs);
     return true;

@@ -1,11 +1,13 @@
 /*
  * driver=memory: a sparse RAM disk.
  *
- * The disk is an array of 64 KiB chunks.  A chunk is a hole (NULL: never
+ * The disk is an array of 64 KiB chunks, kept in a two-level table (an L1
+ * array of L2 tables of 4096 chunks, 256 MiB of disk each) so that a large
+ * empty disk costs a few bytes per 256 MiB.  A chunk is a hole (NULL: never
  * written, or discarded), allocated zeroes (ZERO_CHUNK: written with
  * zeroes without permission to unmap) or a buffer.  Writes allocate on
  * first touch; discard and write-zeroes free the chunks they fully cover.
- * Everything runs in the node's context, so the array needs no lock;
+ * Everything runs in the node's context, so the tables need no lock;
  * completions are deferred through the generic completion BH.
  */
 #include <errno.h>
@@ -14,13 +16,17 @@
 #include "block/block-int.h"
 
 #define CHUNK_SIZE (64 * 1024)
+#define L2_BITS 12
+#define L2_SIZE (1 << L2_BITS) /* chunks per L2 table */
+#define MEMORY_MAX_SIZE (INT64_C(1) << 50)
 
 /* Any non-NULL address that is never a real buffer. */
 static char zero_chunk_marker;
 #define ZERO_CHUNK ((char *)&zero_chunk_marker)
 
 typedef struct MemoryState {
-    char **chunks;
+    char ***l1; /* L2 tables, NULL until a chunk in their range is set */
+    int64_t nl1;
     int64_t nchunks;
 } MemoryState;
 
@@ -38,43 +44,78 @@ static int memory_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
         error_setg(errp, "Parameter 'size' is required by driver 'memory'");
         return -EINVAL;
     }
-    if (size > (INT64_C(1) << 50)) {
+    if (size > MEMORY_MAX_SIZE) {
         error_setg(errp, "Parameter 'size' is too large for driver 'memory' "
                          "(at most 1P)");
         return -EINVAL;
     }
     s->nchunks = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
-    s->chunks = g_new0(char *, s->nchunks);
+    s->nl1 = (s->nchunks + L2_SIZE - 1) / L2_SIZE;
+    s->l1 = g_new0(char **, s->nl1);
     bs->total_bytes = size;
     return 0;
 }
 
-static void chunk_free(MemoryState *s, int64_t i)
+/* Chunk i's pointer, or NULL for a hole. */
+static char *chunk_peek(MemoryState *s, int64_t i)
 {
-    if (s->chunks[i] && s->chunks[i] != ZERO_CHUNK) {
-        g_free(s->chunks[i]);
+    char **l2 = s->l1[i >> L2_BITS];
+
+    return l2 ? l2[i & (L2_SIZE - 1)] : NULL;
+}
+
+/* Where chunk i's pointer lives, creating its L2 table. */
+static char **chunk_slot(MemoryState *s, int64_t i)
+{
+    char ***l2 = &s->l1[i >> L2_BITS];
+
+    if (!*l2) {
+        *l2 = g_new0(char *, L2_SIZE);
     }
-    s->chunks[i] = NULL;
+    return &(*l2)[i & (L2_SIZE - 1)];
+}
+
+/* Makes chunk i a hole (or, with zero, allocated zeroes). */
+static void chunk_free(MemoryState *s, int64_t i, bool zero)
+{
+    char *c = chunk_peek(s, i);
+
+    if (c && c != ZERO_CHUNK) {
+        g_free(c);
+    }
+    if (c || zero) {
+        *chunk_slot(s, i) = zero ? ZERO_CHUNK : NULL;
+    }
 }
 
 static void memory_close(BlockDriverState *bs)
 {
     MemoryState *s = bs->opaque;
-    int64_t i;
+    int64_t i, j;
 
-    for (i = 0; i < s->nchunks; i++) {
-        chunk_free(s, i);
+    for (i = 0; i < s->nl1; i++) {
+        if (!s->l1[i]) {
+            continue;
+        }
+        for (j = 0; j < L2_SIZE; j++) {
+            if (s->l1[i][j] != ZERO_CHUNK) {
+                g_free(s->l1[i][j]);
+            }
+        }
+        g_free(s->l1[i]);
     }
-    g_free(s->chunks);
+    g_free(s->l1);
 }
 
 /* A writable buffer for chunk i, allocating (zeroed) on first touch. */
 static char *chunk_get(MemoryState *s, int64_t i)
 {
-    if (!s->chunks[i] || s->chunks[i] == ZERO_CHUNK) {
-        s->chunks[i] = g_malloc0(CHUNK_SIZE);
+    char **slot = chunk_slot(s, i);
+
+    if (!*slot || *slot == ZERO_CHUNK) {
+        *slot = g_malloc0(CHUNK_SIZE);
     }
-    return s->chunks[i];
+    return *slot;
 }
 
 static void memory_preadv(BlockDriverState *bs, BdrvRequest *req)
@@ -87,7 +128,7 @@ static void memory_preadv(BlockDriverState *bs, BdrvRequest *req)
         int64_t i = pos / CHUNK_SIZE;
         size_t in = pos % CHUNK_SIZE;
         size_t n = MIN(CHUNK_SIZE - in, req->qiov->size - done);
-        char *c = s->chunks[i];
+        char *c = chunk_peek(s, i);
 
         if (!c || c == ZERO_CHUNK) {
             iov_memset(req->qiov, done, 0, n);
@@ -142,12 +183,13 @@ static void memory_zero_range(MemoryState *s, int64_t offset, int64_t bytes,
             MIN(CHUNK_SIZE, s->nchunks * CHUNK_SIZE - i * CHUNK_SIZE);
 
         if (n == chunk_len) {
-            chunk_free(s, i);
-            if (!unmap) {
-                s->chunks[i] = ZERO_CHUNK;
+            chunk_free(s, i, !unmap);
+        } else {
+            char *c = chunk_peek(s, i);
+
+            if (c && c != ZERO_CHUNK) {
+                memset(c + in, 0, n);
             }
-        } else if (s->chunks[i] && s->chunks[i] != ZERO_CHUNK) {
-            memset(s->chunks[i] + in, 0, n);
         }
         offset += n;
     }
@@ -168,10 +210,12 @@ static void memory_pwrite_zeroes(BlockDriverState *bs, BdrvRequest *req)
 
 static unsigned chunk_status(MemoryState *s, int64_t i)
 {
-    if (!s->chunks[i]) {
+    char *c = chunk_peek(s, i);
+
+    if (!c) {
         return BDRV_BLOCK_HOLE | BDRV_BLOCK_ZERO;
     }
-    return s->chunks[i] == ZERO_CHUNK ? BDRV_BLOCK_ZERO : 0;
+    return c == ZERO_CHUNK ? BDRV_BLOCK_ZERO : 0;
 }
 
 static void memory_block_status(BlockDriverState *bs, BdrvRequest *req)
@@ -182,7 +226,18 @@ static void memory_block_status(BlockDriverState *bs, BdrvRequest *req)
     unsigned status = chunk_status(s, i);
     int64_t pos = (i + 1) * CHUNK_SIZE;
 
-    while (pos < end && chunk_status(s, pos / CHUNK_SIZE) == status) {
+    while (pos < end) {
+        int64_t next = pos / CHUNK_SIZE;
+
+        if (!s->l1[next >> L2_BITS] &&
+            status == (BDRV_BLOCK_HOLE | BDRV_BLOCK_ZERO)) {
+            /* A missing L2 table: 256 MiB of hole at once. */
+            pos = ((next >> L2_BITS) + 1) * L2_SIZE * (int64_t)CHUNK_SIZE;
+            continue;
+        }
+        if (chunk_status(s, next) != status) {
+            break;
+        }
         pos += CHUNK_SIZE;
     }
     req->pnum = MIN(pos, end) - req->offset;

@@ -61,8 +61,10 @@ void throttle_group_remove_member(ThrottleGroup *tg, ThrottleMember *m);
  */
 int64_t throttle_group_admit(ThrottleGroup *tg, bool is_write, int64_t bytes);
 
-/* Checks and applies limits (all six at once).  Any thread; members are
- * kicked so that waiting requests are re-evaluated. */
+/* Checks and applies limits (all six at once); members are kicked so that
+ * waiting requests are re-evaluated.  Main loop thread (the object
+ * registry's), which is also the only thread that moves members between
+ * contexts, so a kick never meets a timer being replaced. */
 bool throttle_group_set_limits(ThrottleGroup *tg,
                                const ThrottleLimit limits[THROTTLE_BUCKETS],
                                Error **errp);

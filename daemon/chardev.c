@@ -19,8 +19,8 @@ typedef struct Chardev {
     bool in_use; /* a monitor runs on it */
 } Chardev;
 
-static GPtrArray *chardevs;  /* Chardev * */
-static GPtrArray *monitors;  /* Monitor * */
+static GPtrArray *chardevs; /* Chardev * */
+static GPtrArray *monitors; /* Monitor * */
 
 static void chardev_free(gpointer p)
 {
@@ -77,8 +77,10 @@ bool daemon_chardev_add(GHashTable *opts, Error **errp)
         return false;
     }
     if (strcmp(backend, "socket") != 0) {
-        error_setg(errp, "chardev backend '%s' is not supported "
-                   "(only 'socket')", backend);
+        error_setg(errp,
+                   "chardev backend '%s' is not supported "
+                   "(only 'socket')",
+                   backend);
         return false;
     }
     if (!id) {
@@ -87,7 +89,7 @@ bool daemon_chardev_add(GHashTable *opts, Error **errp)
     }
     if (!path) {
         error_setg(errp, "Parameter 'path' is missing "
-                   "(only unix sockets are supported)");
+                         "(only unix sockets are supported)");
         return false;
     }
     if (!take_bool(o, "server", &server, errp) ||
@@ -165,8 +167,7 @@ bool daemon_monitor_add(GHashTable *opts, Error **errp)
         error_setg(errp, "chardev '%s' is already in use by a monitor", id);
         return false;
     }
-    mon = monitor_new(main_loop_get_aio_context(), c->path, qmp_commands,
-                      errp);
+    mon = monitor_new(main_loop_get_aio_context(), c->path, qmp_commands, errp);
     if (!mon) {
         return false;
     }

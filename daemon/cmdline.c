@@ -18,17 +18,17 @@ enum {
 };
 
 static const struct option long_options[] = {
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { "object", required_argument, NULL, OPT_OBJECT },
-    { "blockdev", required_argument, NULL, OPT_BLOCKDEV },
-    { "nbd-server", required_argument, NULL, OPT_NBD_SERVER },
-    { "export", required_argument, NULL, OPT_EXPORT },
-    { "chardev", required_argument, NULL, OPT_CHARDEV },
-    { "monitor", required_argument, NULL, OPT_MONITOR },
-    { "pidfile", required_argument, NULL, OPT_PIDFILE },
-    { "daemonize", no_argument, NULL, OPT_DAEMONIZE },
-    { NULL, 0, NULL, 0 },
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"object", required_argument, NULL, OPT_OBJECT},
+    {"blockdev", required_argument, NULL, OPT_BLOCKDEV},
+    {"nbd-server", required_argument, NULL, OPT_NBD_SERVER},
+    {"export", required_argument, NULL, OPT_EXPORT},
+    {"chardev", required_argument, NULL, OPT_CHARDEV},
+    {"monitor", required_argument, NULL, OPT_MONITOR},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"daemonize", no_argument, NULL, OPT_DAEMONIZE},
+    {NULL, 0, NULL, 0},
 };
 
 /* Per kind: its spelling and the key a bare first value stands for. */
@@ -36,12 +36,12 @@ static const struct {
     const char *name;
     const char *implied_key;
 } kinds[] = {
-    [DAEMON_OPT_OBJECT] = { "--object", "qom-type" },
-    [DAEMON_OPT_BLOCKDEV] = { "--blockdev", "driver" },
-    [DAEMON_OPT_NBD_SERVER] = { "--nbd-server", NULL },
-    [DAEMON_OPT_EXPORT] = { "--export", "type" },
-    [DAEMON_OPT_CHARDEV] = { "--chardev", "backend" },
-    [DAEMON_OPT_MONITOR] = { "--monitor", "chardev" },
+    [DAEMON_OPT_OBJECT] = {"--object", "qom-type"},
+    [DAEMON_OPT_BLOCKDEV] = {"--blockdev", "driver"},
+    [DAEMON_OPT_NBD_SERVER] = {"--nbd-server", NULL},
+    [DAEMON_OPT_EXPORT] = {"--export", "type"},
+    [DAEMON_OPT_CHARDEV] = {"--chardev", "backend"},
+    [DAEMON_OPT_MONITOR] = {"--monitor", "chardev"},
 };
 
 static void option_free(gpointer p)
@@ -95,18 +95,18 @@ static void add_defaults(DaemonConfig *cfg)
         DaemonOptionKind kind;
         const char *arg;
     } defaults[] = {
-        { DAEMON_OPT_OBJECT, "iothread,id=" DAEMON_DEFAULT_IOTHREAD },
-        { DAEMON_OPT_BLOCKDEV,
-          "driver=memory,node-name=" DAEMON_DEFAULT_EXPORT ",size=1073741824" },
-        { DAEMON_OPT_NBD_SERVER,
-          "addr.type=unix,addr.path=" DAEMON_DEFAULT_NBD_SOCKET },
-        { DAEMON_OPT_EXPORT,
-          "type=nbd,id=export0,node-name=" DAEMON_DEFAULT_EXPORT
-          ",name=" DAEMON_DEFAULT_EXPORT ",writable=on,iothread="
-          DAEMON_DEFAULT_IOTHREAD },
-        { DAEMON_OPT_CHARDEV, "socket,id=qmp0,path=" DAEMON_DEFAULT_QMP_SOCKET
-                              ",server=on,wait=off" },
-        { DAEMON_OPT_MONITOR, "chardev=qmp0" },
+        {DAEMON_OPT_OBJECT, "iothread,id=" DAEMON_DEFAULT_IOTHREAD},
+        {DAEMON_OPT_BLOCKDEV,
+         "driver=memory,node-name=" DAEMON_DEFAULT_EXPORT ",size=1073741824"},
+        {DAEMON_OPT_NBD_SERVER,
+         "addr.type=unix,addr.path=" DAEMON_DEFAULT_NBD_SOCKET},
+        {DAEMON_OPT_EXPORT,
+         "type=nbd,id=export0,node-name=" DAEMON_DEFAULT_EXPORT
+         ",name=" DAEMON_DEFAULT_EXPORT
+         ",writable=on,iothread=" DAEMON_DEFAULT_IOTHREAD},
+        {DAEMON_OPT_CHARDEV, "socket,id=qmp0,path=" DAEMON_DEFAULT_QMP_SOCKET
+                             ",server=on,wait=off"},
+        {DAEMON_OPT_MONITOR, "chardev=qmp0"},
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(defaults); i++) {
@@ -188,6 +188,8 @@ void cmdline_config_free(DaemonConfig *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
+/* The text's layout is the output's: clang-format keeps out. */
+// clang-format off
 void cmdline_print_help(const char *prog)
 {
     printf(
@@ -230,3 +232,4 @@ void cmdline_print_help(const char *prog)
         prog, DAEMON_DEFAULT_EXPORT, DAEMON_DEFAULT_IOTHREAD,
         DAEMON_DEFAULT_NBD_SOCKET, DAEMON_DEFAULT_QMP_SOCKET);
 }
+// clang-format on

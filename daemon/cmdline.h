@@ -27,10 +27,10 @@ typedef enum DaemonOptionKind {
 
 typedef struct DaemonOption {
     DaemonOptionKind kind;
-    const char *name;   /* "--object": for messages */
-    char *arg;          /* the argument as given: for messages */
-    GHashTable *opts;   /* parsed: char * -> char *, dotted keys */
-    bool help;          /* --object help / --object <type>,help */
+    const char *name; /* "--object": for messages */
+    char *arg;        /* the argument as given: for messages */
+    GHashTable *opts; /* parsed: char * -> char *, dotted keys */
+    bool help;        /* --object help / --object <type>,help */
 } DaemonOption;
 
 typedef struct DaemonConfig {
@@ -39,7 +39,7 @@ typedef struct DaemonConfig {
     bool daemonize;
     bool help;
     bool version;
-    bool defaults;      /* no option at all: the default configuration */
+    bool defaults; /* no option at all: the default configuration */
 } DaemonConfig;
 
 /* The NBD socket and monitor socket of the default configuration. */

@@ -56,7 +56,7 @@ static int pidfile_fd = -1;
  * it. */
 static bool pidfile_write(const char *path, Error **errp)
 {
-    struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     char buf[32];
     int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int len;
@@ -66,8 +66,10 @@ static bool pidfile_write(const char *path, Error **errp)
         return false;
     }
     if (fcntl(fd, F_SETLK, &lock) < 0) {
-        error_setg(errp, "--pidfile: '%s' is locked: another instance is "
-                   "running", path);
+        error_setg(errp,
+                   "--pidfile: '%s' is locked: another instance is "
+                   "running",
+                   path);
         close(fd); /* not ours: leave it */
         return false;
     }
@@ -239,9 +241,8 @@ static void daemon_teardown(void)
     daemon_resume();
     daemon_monitors_stop_listening();
     if (shutdown_reason) {
-        monitor_emit_event("SHUTDOWN",
-                           json_pack("{s:b,s:s}", "guest", 0, "reason",
-                                     shutdown_reason));
+        monitor_emit_event("SHUTDOWN", json_pack("{s:b,s:s}", "guest", 0,
+                                                 "reason", shutdown_reason));
     }
     daemon_exports_cleanup();
     daemon_blockdevs_cleanup();

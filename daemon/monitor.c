@@ -22,6 +22,9 @@
 /* A client that leaves this much output unread is dropped: it is not
  * reading, and the daemon must not grow without bound on its account. */
 #define MONITOR_MAX_OUTPUT (16 * 1024 * 1024)
+/* Out of file descriptors, accept() fails while the listening socket stays
+ * readable: rather than spin on it, stop listening for this long. */
+#define MONITOR_ACCEPT_RETRY_MS 100
 /* Reads per wake-up, so that one chatty client cannot starve the loop. */
 #define MONITOR_READS_PER_WAKEUP 4
 
@@ -31,18 +34,21 @@ struct MonitorClient {
     Monitor *mon;
     int fd;
     QmpStream stream;
-    GByteArray *out;     /* queued output not yet written */
+    GByteArray *out; /* queued output not yet written */
     bool negotiated;
-    bool dead;           /* to be closed once the current callback returns */
-    bool want_write;     /* the io_write handler is installed */
-    bool busy;           /* inside its own read handler: not to be freed */
+    bool dead;       /* to be closed once the current callback returns */
+    bool want_write; /* the io_write handler is installed */
+    bool reading;    /* the io_read handler is installed */
+    bool busy;       /* inside its own read handler: not to be freed */
     LIST_ENTRY(MonitorClient) link;
 };
 
 struct Monitor {
     AioContext *ctx;
-    char *path;          /* NULL once the socket file is gone */
-    int listen_fd;       /* -1 once closed */
+    char *path;             /* NULL once the socket file is gone */
+    int listen_fd;          /* -1 once closed */
+    bool quiesced;          /* no longer reads requests (shutting down) */
+    AioTimer *accept_retry; /* re-enables accepting after EMFILE */
     const QmpCommand *table;
     LIST_HEAD(, MonitorClient) clients;
     LIST_ENTRY(Monitor) link;
@@ -60,8 +66,8 @@ static void client_update_handlers(MonitorClient *c);
 static void client_flush(MonitorClient *c)
 {
     while (c->out->len > 0) {
-        ssize_t n = send(c->fd, c->out->data, c->out->len,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(c->fd, c->out->data, c->out->len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n < 0) {
             if (errno == EINTR) {
@@ -124,8 +130,8 @@ static void client_handle_message(void *opaque, const char *text, size_t len,
         json_decref(resp);
         return;
     }
-    req = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                     &jerr);
+    req =
+        json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!req) {
         desc = g_strdup_printf("JSON parse error, %s", jerr.text);
         resp = qmp_error_response(ERROR_CLASS_GENERIC_ERROR, desc);
@@ -182,10 +188,12 @@ static void client_write(void *opaque)
 static void client_update_handlers(MonitorClient *c)
 {
     bool want_write = c->out->len > 0;
+    bool want_read = !c->mon->quiesced;
 
-    if (want_write != c->want_write) {
+    if (want_write != c->want_write || want_read != c->reading) {
         c->want_write = want_write;
-        aio_set_fd_handler(c->mon->ctx, c->fd, client_read,
+        c->reading = want_read;
+        aio_set_fd_handler(c->mon->ctx, c->fd, want_read ? client_read : NULL,
                            want_write ? client_write : NULL, NULL, c);
     }
 }
@@ -193,12 +201,24 @@ static void client_update_handlers(MonitorClient *c)
 static void monitor_send_greeting(MonitorClient *c)
 {
     json_t *greeting = json_pack(
-        "{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP", "version", "qemu",
-        "major", DATAPLANE_VERSION_MAJOR, "minor", DATAPLANE_VERSION_MINOR,
-        "micro", DATAPLANE_VERSION_MICRO, "package", "", "capabilities");
+        "{s:{s:{s:{s:i,s:i,s:i},s:s},s:[]}}", "QMP", "version", "qemu", "major",
+        DATAPLANE_VERSION_MAJOR, "minor", DATAPLANE_VERSION_MINOR, "micro",
+        DATAPLANE_VERSION_MICRO, "package", "", "capabilities");
 
     client_send(c, greeting);
     json_decref(greeting);
+}
+
+static void monitor_accept(void *opaque);
+
+static void monitor_accept_resume(void *opaque)
+{
+    Monitor *mon = opaque;
+
+    if (mon->listen_fd >= 0) {
+        aio_set_fd_handler(mon->ctx, mon->listen_fd, monitor_accept, NULL, NULL,
+                           mon);
+    }
 }
 
 static void monitor_accept(void *opaque)
@@ -208,21 +228,31 @@ static void monitor_accept(void *opaque)
     /* Bounded: a flood of connections is taken over several wake-ups. */
     for (int i = 0; i < 16; i++) {
         MonitorClient *c;
-        int fd = accept4(mon->listen_fd, NULL, NULL,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
-            /* EAGAIN: no more; EMFILE and the like: try again later. */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* The connection waits in the backlog meanwhile. */
+                aio_set_fd_handler(mon->ctx, mon->listen_fd, NULL, NULL, NULL,
+                                   NULL);
+                aio_timer_mod(mon->accept_retry,
+                              aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 +
+                                  MONITOR_ACCEPT_RETRY_MS);
+            }
+            /* EAGAIN: no more for now; ECONNABORTED: that one is gone. */
             return;
         }
         c = g_new0(MonitorClient, 1);
         c->mon = mon;
         c->fd = fd;
         c->out = g_byte_array_new();
-        qmp_stream_init(&c->stream, MONITOR_MAX_MESSAGE,
-                        client_handle_message, c);
+        qmp_stream_init(&c->stream, MONITOR_MAX_MESSAGE, client_handle_message,
+                        c);
         LIST_INSERT_HEAD(&mon->clients, c, link);
         aio_set_fd_handler(mon->ctx, fd, client_read, NULL, NULL, c);
+        c->reading = true;
         monitor_send_greeting(c);
         if (c->dead) {
             client_close(c);
@@ -234,8 +264,8 @@ static void monitor_accept(void *opaque)
 
 /* ---- monitor life ------------------------------------------------------- */
 
-Monitor *monitor_new(AioContext *ctx, const char *path,
-                     const QmpCommand *table, Error **errp)
+Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
+                     Error **errp)
 {
     int fd = unix_socket_listen(path, 0600, errp);
     Monitor *mon;
@@ -248,6 +278,8 @@ Monitor *monitor_new(AioContext *ctx, const char *path,
     mon->path = g_strdup(path);
     mon->listen_fd = fd;
     mon->table = table;
+    mon->accept_retry = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS,
+                                      monitor_accept_resume, mon);
     LIST_INIT(&mon->clients);
     LIST_INSERT_HEAD(&monitors, mon, link);
     aio_set_fd_handler(ctx, fd, monitor_accept, NULL, NULL, mon);
@@ -256,6 +288,16 @@ Monitor *monitor_new(AioContext *ctx, const char *path,
 
 void monitor_stop_listening(Monitor *mon)
 {
+    MonitorClient *c;
+
+    /* Requests would race with the teardown; replies and events still go
+     * out. */
+    mon->quiesced = true;
+    LIST_FOREACH(c, &mon->clients, link)
+    {
+        client_update_handlers(c);
+    }
+    aio_timer_del(mon->accept_retry);
     if (mon->listen_fd >= 0) {
         aio_set_fd_handler(mon->ctx, mon->listen_fd, NULL, NULL, NULL, NULL);
         close(mon->listen_fd);
@@ -274,7 +316,7 @@ static void client_drain_output(MonitorClient *c, int64_t deadline_ns)
     while (!c->dead && c->out->len > 0) {
         int64_t left_ms =
             (deadline_ns - aio_clock_get_ns(AIO_CLOCK_REALTIME)) / 1000000;
-        struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+        struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
 
         if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) <= 0) {
             return;
@@ -299,6 +341,7 @@ void monitor_free(Monitor *mon)
         client_close(c);
     }
     LIST_REMOVE(mon, link);
+    aio_timer_free(mon->accept_retry);
     g_free(mon);
 }
 
@@ -307,7 +350,8 @@ unsigned monitor_client_count(Monitor *mon)
     unsigned n = 0;
     MonitorClient *c;
 
-    LIST_FOREACH(c, &mon->clients, link) {
+    LIST_FOREACH(c, &mon->clients, link)
+    {
         n++;
     }
     return n;
@@ -327,7 +371,8 @@ void monitor_emit_event(const char *name, json_t *data)
     if (data) {
         json_object_set_new(ev, "data", data);
     }
-    LIST_FOREACH(mon, &monitors, link) {
+    LIST_FOREACH(mon, &monitors, link)
+    {
         MonitorClient *next;
 
         for (c = LIST_FIRST(&mon->clients); c; c = next) {

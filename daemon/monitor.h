@@ -34,8 +34,8 @@ typedef struct Monitor Monitor;
  * socket file nobody listens on is replaced; a live one, or any other kind
  * of file, is an error.  table is the command table (kept, not copied).
  */
-Monitor *monitor_new(AioContext *ctx, const char *path,
-                     const QmpCommand *table, Error **errp);
+Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
+                     Error **errp);
 
 /*
  * Stops accepting, gives each client up to a second to take what is queued
@@ -43,8 +43,11 @@ Monitor *monitor_new(AioContext *ctx, const char *path,
  */
 void monitor_free(Monitor *mon);
 
-/* Stops accepting new clients (the listening socket is closed and its file
- * removed); connected clients are still served. */
+/*
+ * Stops accepting new clients (the listening socket is closed and its file
+ * removed) and reading requests from connected ones, for shutdown: what is
+ * queued for them, and events emitted from now on, are still sent.
+ */
 void monitor_stop_listening(Monitor *mon);
 
 /*

@@ -44,7 +44,7 @@ static void find_by_ctx(IOThread *iothread, void *opaque)
 /* The IOThread whose context this is, or NULL (the main loop). */
 static IOThread *iothread_of_ctx(AioContext *ctx)
 {
-    FindByCtx f = { .ctx = ctx };
+    FindByCtx f = {.ctx = ctx};
 
     if (ctx != main_loop_get_aio_context()) {
         iothread_foreach(find_by_ctx, &f);
@@ -193,8 +193,8 @@ static bool owned_contains(const char *name)
 json_t *qmp_cmd_blockdev_del(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "node-name", QMP_ARG_STR, true },
-        { NULL },
+        {"node-name", QMP_ARG_STR, true},
+        {NULL},
     };
     const char *name;
     const char *export_id;
@@ -213,8 +213,7 @@ json_t *qmp_cmd_blockdev_del(json_t *args, Error **errp)
     }
     export_id = daemon_export_using_node(name);
     if (export_id) {
-        error_setg(errp, "Node '%s' is in use by export '%s'", name,
-                   export_id);
+        error_setg(errp, "Node '%s' is in use by export '%s'", name, export_id);
         return NULL;
     }
     if (!daemon_check_running("delete a node", errp) ||
@@ -243,8 +242,8 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
         drv, "virtual-size", (json_int_t)bdrv_getlength(bs), "cache",
         "writeback", 1, "direct", 0, "no-flush", 0);
     static const char *const zero_limits[] = {
-        "bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr",
-        "write_threshold",
+        "bps",     "bps_rd",  "bps_wr",          "iops",
+        "iops_rd", "iops_wr", "write_threshold",
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(zero_limits); i++) {
@@ -256,8 +255,8 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
 json_t *qmp_cmd_query_named_block_nodes(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "flat", QMP_ARG_BOOL, false },
-        { NULL },
+        {"flat", QMP_ARG_BOOL, false},
+        {NULL},
     };
     json_t *list;
 
@@ -274,10 +273,10 @@ json_t *qmp_cmd_query_named_block_nodes(json_t *args, Error **errp)
 json_t *qmp_cmd_x_blockdev_set_iothread(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "node-name", QMP_ARG_STR, true },
-        { "iothread", QMP_ARG_STR_OR_NULL, true },
-        { "force", QMP_ARG_BOOL, false },
-        { NULL },
+        {"node-name", QMP_ARG_STR, true},
+        {"iothread", QMP_ARG_STR_OR_NULL, true},
+        {"force", QMP_ARG_BOOL, false},
+        {NULL},
     };
     const char *name;
     const char *id;
@@ -298,8 +297,10 @@ json_t *qmp_cmd_x_blockdev_set_iothread(json_t *args, Error **errp)
     /* As QEMU: a node someone uses only moves when the caller insists. */
     export_id = daemon_export_using_node(name);
     if (export_id && !qmp_arg_bool(args, "force", false)) {
-        error_setg(errp, "Node %s is in use by export '%s' (use force=true to "
-                   "override this check)", name, export_id);
+        error_setg(errp,
+                   "Node %s is in use by export '%s' (use force=true to "
+                   "override this check)",
+                   name, export_id);
         return NULL;
     }
     if (id) {

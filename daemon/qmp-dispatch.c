@@ -11,15 +11,14 @@ json_t *qmp_error_response(ErrorClass cls, const char *desc)
 
 static json_t *error_response_from(Error *err)
 {
-    json_t *resp = qmp_error_response(error_get_class(err),
-                                      error_get_pretty(err));
+    json_t *resp =
+        qmp_error_response(error_get_class(err), error_get_pretty(err));
 
     error_free(err);
     return resp;
 }
 
-static const QmpCommand *command_find(const QmpCommand *table,
-                                      const char *name)
+static const QmpCommand *command_find(const QmpCommand *table, const char *name)
 {
     for (const QmpCommand *c = table; c->name; c++) {
         if (!strcmp(c->name, name)) {
@@ -40,7 +39,8 @@ static const char *request_check(json_t *request, json_t **args, Error **errp)
         error_setg(errp, "QMP input must be a JSON object");
         return NULL;
     }
-    json_object_foreach(request, key, value) {
+    json_object_foreach(request, key, value)
+    {
         if (!strcmp(key, "execute")) {
             if (!json_is_string(value)) {
                 error_setg(errp, "QMP input member 'execute' must be a string");
@@ -66,8 +66,7 @@ static const char *request_check(json_t *request, json_t **args, Error **errp)
     return json_string_value(exec);
 }
 
-json_t *qmp_dispatch(const QmpCommand *table, json_t *request,
-                     bool *negotiated)
+json_t *qmp_dispatch(const QmpCommand *table, json_t *request, bool *negotiated)
 {
     Error *err = NULL;
     json_t *args = NULL;
@@ -94,7 +93,8 @@ json_t *qmp_dispatch(const QmpCommand *table, json_t *request,
     if (*negotiated && (cmd->flags & QMP_CMD_NEGOTIATION)) {
         error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND,
                   "Capabilities negotiation is already complete, command "
-                  "'%s' ignored", name);
+                  "'%s' ignored",
+                  name);
         goto done;
     }
     if (args) {
@@ -173,7 +173,8 @@ bool qmp_args_check(json_t *args, const QmpArg *spec, Error **errp)
     const char *key;
     json_t *value;
 
-    json_object_foreach(args, key, value) {
+    json_object_foreach(args, key, value)
+    {
         const QmpArg *a = spec;
 
         while (a->name && strcmp(a->name, key) != 0) {

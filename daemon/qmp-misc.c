@@ -9,8 +9,8 @@
 json_t *qmp_cmd_qmp_capabilities(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "enable", QMP_ARG_ARRAY, false },
-        { NULL },
+        {"enable", QMP_ARG_ARRAY, false},
+        {NULL},
     };
     json_t *enable;
     size_t i;
@@ -22,15 +22,20 @@ json_t *qmp_cmd_qmp_capabilities(json_t *args, Error **errp)
     /* The greeting offers no capability, so none may be enabled; "oob" is
      * the only one QEMU knows at all. */
     enable = json_object_get(args, "enable");
-    json_array_foreach(enable, i, cap) {
+    json_array_foreach(enable, i, cap)
+    {
         if (!json_is_string(cap)) {
-            error_setg(errp, "Invalid parameter type for 'enable[%zu]', "
-                       "expected: string", i);
+            error_setg(errp,
+                       "Invalid parameter type for 'enable[%zu]', "
+                       "expected: string",
+                       i);
             return NULL;
         }
         if (strcmp(json_string_value(cap), "oob") != 0) {
-            error_setg(errp, "Parameter 'enable[%zu]' does not accept value "
-                       "'%s'", i, json_string_value(cap));
+            error_setg(errp,
+                       "Parameter 'enable[%zu]' does not accept value "
+                       "'%s'",
+                       i, json_string_value(cap));
             return NULL;
         }
         error_setg(errp, "Capability 'oob' not available");
@@ -41,7 +46,7 @@ json_t *qmp_cmd_qmp_capabilities(json_t *args, Error **errp)
 
 json_t *qmp_cmd_query_version(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
 
     if (!qmp_args_check(args, spec, errp)) {
         return NULL;
@@ -54,7 +59,7 @@ json_t *qmp_cmd_query_version(json_t *args, Error **errp)
 
 json_t *qmp_cmd_query_commands(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
     json_t *list;
 
     if (!qmp_args_check(args, spec, errp)) {
@@ -69,7 +74,7 @@ json_t *qmp_cmd_query_commands(json_t *args, Error **errp)
 
 json_t *qmp_cmd_quit(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
 
     if (!qmp_args_check(args, spec, errp)) {
         return NULL;

@@ -120,9 +120,21 @@ static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
         }
         return g_strdup_printf("%s:%" G_GINT64_FORMAT, host, portnum);
     }
-    error_setg(errp, "Parameter 'addr.type' does not accept value '%s' "
-               "(unix or inet)", type);
+    error_setg(errp,
+               "Parameter 'addr.type' does not accept value '%s' "
+               "(unix or inet)",
+               type);
     return NULL;
+}
+
+/*
+ * As QEMU: BLOCK_EXPORT_DELETED says the export is gone for good (its last
+ * client has closed and its node is free for blockdev-del), which may be
+ * well after block-export-del or nbd-server-stop has returned.
+ */
+static void export_gone(const char *id, void *opaque)
+{
+    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
 }
 
 bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
@@ -142,8 +154,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     addr = address_from_opts(o, &unix_path, errp);
     if (!addr ||
         !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
-        !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake,
-                  errp) ||
+        !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake, errp) ||
         !keyval_check_empty(o, "nbd-server", errp)) {
         return false;
     }
@@ -151,6 +162,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server already running");
         return false;
     }
+    nbd_set_export_gone_handler(export_gone, NULL);
     if (!nbd_server_start(addr, (int)max_conn, (int)handshake, errp)) {
         return false;
     }
@@ -162,12 +174,12 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
 json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "addr", QMP_ARG_OBJECT, true },
-        { "tls-creds", QMP_ARG_STR, false },
-        { "tls-authz", QMP_ARG_STR, false },
-        { "max-connections", QMP_ARG_INT, false },
-        { "handshake-max-seconds", QMP_ARG_INT, false },
-        { NULL },
+        {"addr", QMP_ARG_OBJECT, true},
+        {"tls-creds", QMP_ARG_STR, false},
+        {"tls-authz", QMP_ARG_STR, false},
+        {"max-connections", QMP_ARG_INT, false},
+        {"handshake-max-seconds", QMP_ARG_INT, false},
+        {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();
 
@@ -179,22 +191,9 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
     return json_object();
 }
 
-static void collect_export_id(const NbdExportInfo *info, void *opaque)
-{
-    g_ptr_array_add(opaque, g_strdup(info->id));
-}
-
-static void emit_deleted(const char *id)
-{
-    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
-}
-
-/* Stops the server, telling the monitors about every export it drops. */
+/* Stops the server; every export it drops reports through export_gone. */
 static bool server_stop(Error **errp)
 {
-    g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
-
-    nbd_export_foreach(collect_export_id, ids);
     if (!nbd_server_stop(errp)) {
         return false;
     }
@@ -203,15 +202,12 @@ static bool server_stop(Error **errp)
         unlink(server_socket_path);
         g_clear_pointer(&server_socket_path, g_free);
     }
-    for (guint i = 0; i < ids->len; i++) {
-        emit_deleted(g_ptr_array_index(ids, i));
-    }
     return true;
 }
 
 json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
 
     if (!qmp_args_check(args, spec, errp)) {
         return NULL;
@@ -249,8 +245,10 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
         return false;
     }
     if (strcmp(type, "nbd") != 0) {
-        error_setg(errp, "Parameter 'type' does not accept value '%s' "
-                   "(only nbd)", type);
+        error_setg(errp,
+                   "Parameter 'type' does not accept value '%s' "
+                   "(only nbd)",
+                   type);
         return false;
     }
     if (!id) {
@@ -303,17 +301,17 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
 json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "type", QMP_ARG_STR, true },
-        { "id", QMP_ARG_STR, true },
-        { "node-name", QMP_ARG_STR, true },
-        { "name", QMP_ARG_STR, false },
-        { "description", QMP_ARG_STR, false },
-        { "writable", QMP_ARG_BOOL, false },
-        { "writethrough", QMP_ARG_BOOL, false },
-        { "iothread", QMP_ARG_STR, false },
-        { "fixed-iothread", QMP_ARG_BOOL, false },
-        { "allocation-depth", QMP_ARG_BOOL, false },
-        { NULL },
+        {"type", QMP_ARG_STR, true},
+        {"id", QMP_ARG_STR, true},
+        {"node-name", QMP_ARG_STR, true},
+        {"name", QMP_ARG_STR, false},
+        {"description", QMP_ARG_STR, false},
+        {"writable", QMP_ARG_BOOL, false},
+        {"writethrough", QMP_ARG_BOOL, false},
+        {"iothread", QMP_ARG_STR, false},
+        {"fixed-iothread", QMP_ARG_BOOL, false},
+        {"allocation-depth", QMP_ARG_BOOL, false},
+        {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();
 
@@ -328,9 +326,9 @@ json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
 json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "id", QMP_ARG_STR, true },
-        { "mode", QMP_ARG_STR, false },
-        { NULL },
+        {"id", QMP_ARG_STR, true},
+        {"mode", QMP_ARG_STR, false},
+        {NULL},
     };
     const char *mode;
     const char *id;
@@ -352,21 +350,19 @@ json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
     if (!nbd_export_del(id, m, errp)) {
         return NULL;
     }
-    emit_deleted(id);
     return json_object();
 }
 
 static void export_info_append(const NbdExportInfo *info, void *opaque)
 {
-    json_array_append_new(opaque,
-                          json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id",
-                                    info->id, "node-name", info->node_name,
-                                    "shutting-down", 0));
+    json_array_append_new(
+        opaque, json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
+                          "node-name", info->node_name, "shutting-down", 0));
 }
 
 json_t *qmp_cmd_query_block_exports(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
     json_t *list;
 
     if (!qmp_args_check(args, spec, errp)) {
@@ -393,7 +389,7 @@ static void find_export(const NbdExportInfo *info, void *opaque)
 
 const char *daemon_export_using_node(const char *node_name)
 {
-    FindExport f = { .node_name = node_name };
+    FindExport f = {.node_name = node_name};
 
     nbd_export_foreach(find_export, &f);
     return f.id;

@@ -56,8 +56,8 @@ json_t *qmp_cmd_object_add(json_t *args, Error **errp)
 json_t *qmp_cmd_object_del(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "id", QMP_ARG_STR, true },
-        { NULL },
+        {"id", QMP_ARG_STR, true},
+        {NULL},
     };
 
     if (!qmp_args_check(args, spec, errp) ||
@@ -96,8 +96,8 @@ static bool is_objects_container(const char *path)
 json_t *qmp_cmd_qom_list(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "path", QMP_ARG_STR, true },
-        { NULL },
+        {"path", QMP_ARG_STR, true},
+        {NULL},
     };
     const char *path;
     json_t *list;
@@ -120,8 +120,8 @@ json_t *qmp_cmd_qom_list(json_t *args, Error **errp)
             ObjectInfo *info = g_ptr_array_index(objs, i);
             g_autofree char *type = g_strdup_printf("child<%s>", info->type);
 
-            json_array_append_new(list, json_pack("{s:s,s:s}", "name",
-                                                  info->id, "type", type));
+            json_array_append_new(
+                list, json_pack("{s:s,s:s}", "name", info->id, "type", type));
         }
         return list;
     }
@@ -133,9 +133,8 @@ json_t *qmp_cmd_qom_list(json_t *args, Error **errp)
     g_autoptr(GPtrArray) props = object_property_list(obj);
     for (guint i = 0; i < props->len; i++) {
         ObjectPropertyDesc *d = g_ptr_array_index(props, i);
-        json_t *entry =
-            json_pack("{s:s,s:s}", "name", d->name, "type",
-                      object_value_type_qom_name(d->type));
+        json_t *entry = json_pack("{s:s,s:s}", "name", d->name, "type",
+                                  object_value_type_qom_name(d->type));
 
         if (d->description) {
             json_object_set_new(entry, "description",
@@ -147,14 +146,14 @@ json_t *qmp_cmd_qom_list(json_t *args, Error **errp)
 }
 
 static const QmpArg qom_get_args[] = {
-    { "path", QMP_ARG_STR, true },
-    { "property", QMP_ARG_STR, true },
-    { NULL },
+    {"path", QMP_ARG_STR, true},
+    {"property", QMP_ARG_STR, true},
+    {NULL},
 };
 
 json_t *qmp_cmd_qom_get(json_t *args, Error **errp)
 {
-    ObjectValue v = { 0 };
+    ObjectValue v = {0};
     Object *obj;
     json_t *ret;
 
@@ -162,9 +161,8 @@ json_t *qmp_cmd_qom_get(json_t *args, Error **errp)
         return NULL;
     }
     obj = object_resolve(qmp_arg_str(args, "path", NULL), errp);
-    if (!obj ||
-        !object_property_get(obj, qmp_arg_str(args, "property", NULL), &v,
-                             errp)) {
+    if (!obj || !object_property_get(obj, qmp_arg_str(args, "property", NULL),
+                                     &v, errp)) {
         return NULL;
     }
     ret = value_to_json(&v);
@@ -175,15 +173,15 @@ json_t *qmp_cmd_qom_get(json_t *args, Error **errp)
 json_t *qmp_cmd_qom_set(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {
-        { "path", QMP_ARG_STR, true },
-        { "property", QMP_ARG_STR, true },
-        { "value", QMP_ARG_ANY, true },
-        { NULL },
+        {"path", QMP_ARG_STR, true},
+        {"property", QMP_ARG_STR, true},
+        {"value", QMP_ARG_ANY, true},
+        {NULL},
     };
     const ObjectPropertyInfo *prop;
     const char *name;
     json_t *value;
-    ObjectValue v = { 0 };
+    ObjectValue v = {0};
     Object *obj;
     bool ok;
 
@@ -212,7 +210,7 @@ json_t *qmp_cmd_qom_set(json_t *args, Error **errp)
             v.b = json_is_true(value);
         } else {
             error_setg(errp, "Invalid parameter type for 'value', expected: "
-                       "string, integer or boolean");
+                             "string, integer or boolean");
             return NULL;
         }
         /* v.s is borrowed from the request: object_property_set copies. */
@@ -241,7 +239,7 @@ static void iothread_info_append(IOThread *iothread, void *opaque)
 
 json_t *qmp_cmd_query_iothreads(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
     json_t *list;
 
     if (!qmp_args_check(args, spec, errp)) {
@@ -262,8 +260,10 @@ bool daemon_is_stopped(void)
 bool daemon_check_running(const char *what, Error **errp)
 {
     if (world_stopped) {
-        error_setg(errp, "Cannot %s while the daemon is stopped; send 'cont' "
-                   "first", what);
+        error_setg(errp,
+                   "Cannot %s while the daemon is stopped; send 'cont' "
+                   "first",
+                   what);
         return false;
     }
     return true;
@@ -279,7 +279,7 @@ void daemon_resume(void)
 
 json_t *qmp_cmd_stop(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
 
     if (!qmp_args_check(args, spec, errp)) {
         return NULL;
@@ -297,7 +297,7 @@ json_t *qmp_cmd_stop(json_t *args, Error **errp)
 
 json_t *qmp_cmd_cont(json_t *args, Error **errp)
 {
-    static const QmpArg spec[] = { { NULL } };
+    static const QmpArg spec[] = {{NULL}};
 
     if (!qmp_args_check(args, spec, errp)) {
         return NULL;

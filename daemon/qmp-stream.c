@@ -1,8 +1,7 @@
 /* Splitting a monitor byte stream into JSON messages; see qmp-stream.h. */
 #include "qmp-stream.h"
 
-void qmp_stream_init(QmpStream *s, size_t max, QmpStreamFunc *cb,
-                     void *opaque)
+void qmp_stream_init(QmpStream *s, size_t max, QmpStreamFunc *cb, void *opaque)
 {
     *s = (QmpStream){
         .buf = g_string_new(NULL),
@@ -89,9 +88,8 @@ void qmp_stream_feed(QmpStream *s, const char *data, size_t len)
         }
 
         /* Top level: between messages, or inside a scalar. */
-        if (s->in_scalar &&
-            (is_blank(c) || c == '{' || c == '[' || c == '"' || c == '}' ||
-             c == ']')) {
+        if (s->in_scalar && (is_blank(c) || c == '{' || c == '[' || c == '"' ||
+                             c == '}' || c == ']')) {
             stream_emit(s);
         }
         if (is_blank(c)) {

@@ -31,17 +31,16 @@ typedef void QmpStreamFunc(void *opaque, const char *text, size_t len,
 typedef struct QmpStream {
     GString *buf;
     size_t max;
-    int depth;          /* open {/[ outside strings */
+    int depth; /* open {/[ outside strings */
     bool in_string;
-    bool escape;        /* the previous byte in a string was a backslash */
-    bool in_scalar;     /* a top-level scalar token is being read */
-    bool overflow;      /* the message passed max: tracking, not storing */
+    bool escape;    /* the previous byte in a string was a backslash */
+    bool in_scalar; /* a top-level scalar token is being read */
+    bool overflow;  /* the message passed max: tracking, not storing */
     QmpStreamFunc *cb;
     void *opaque;
 } QmpStream;
 
-void qmp_stream_init(QmpStream *s, size_t max, QmpStreamFunc *cb,
-                     void *opaque);
+void qmp_stream_init(QmpStream *s, size_t max, QmpStreamFunc *cb, void *opaque);
 /* Feeds bytes; calls cb for every message that completes inside them. */
 void qmp_stream_feed(QmpStream *s, const char *data, size_t len);
 void qmp_stream_destroy(QmpStream *s);

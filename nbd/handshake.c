@@ -36,6 +36,7 @@ struct NbdHandshake {
     /* NBD_OPT_SET_META_CONTEXT's selection, for the export it named. */
     bool meta_base_allocation;
     char *meta_export;
+    /* Compared, not dereferenced, until nbd_server_export_is_live(). */
     NbdExport *chosen;
 };
 
@@ -434,6 +435,12 @@ static void hs_progress(NbdClient *client)
     }
     if (!pending && hs->state == HS_DONE) {
         NbdExport *exp = hs->chosen;
+
+        if (!nbd_server_export_is_live(exp)) {
+            /* Deleted while the reply was being sent: exp may be gone. */
+            nbd_server_client_drop(client);
+            return;
+        }
 
         client->structured = hs->structured;
         client->no_zeroes = hs->no_zeroes;

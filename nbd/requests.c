@@ -118,6 +118,7 @@ static void queue_reply(NbdClient *client, NbdReply *r)
     }
     STAILQ_INSERT_TAIL(&client->send_queue, r, next);
     client->queued_bytes += reply_size(r);
+    client->queued_replies++;
     aio_bh_schedule(client->flush_bh);
 }
 
@@ -187,7 +188,8 @@ static bool client_can_take_request(NbdClient *client)
     return client->phase == NBD_PHASE_TRANSMISSION && !client->dead &&
            !client->disc_received && !client->quiesced &&
            client->in_flight < NBD_MAX_IN_FLIGHT &&
-           client->queued_bytes < NBD_MAX_QUEUED_BYTES;
+           client->queued_bytes < NBD_MAX_QUEUED_BYTES &&
+           client->queued_replies < NBD_MAX_QUEUED_REPLIES;
 }
 
 /* Every completion ends here: st is done with. */
@@ -274,11 +276,15 @@ static void block_status_done(void *opaque, int ret, int64_t pnum,
     uint32_t flags = 0;
     NbdExtent *last;
 
+    if (ret == 0 && pnum <= 0) {
+        ret = -EIO; /* a node that reports no progress would loop */
+    }
     if (ret < 0) {
         req_complete(st, ret);
         return;
     }
-    g_assert(pnum > 0 && (uint64_t)pnum <= st->req.len - st->done);
+    /* Never describe more than was asked, whatever the node says. */
+    pnum = MIN((uint64_t)pnum, st->req.len - st->done);
     if (status & BDRV_BLOCK_HOLE) {
         flags |= NBD_STATE_HOLE;
     }
@@ -388,6 +394,7 @@ static void client_kill(NbdClient *client)
         g_free(r);
     }
     client->queued_bytes = 0;
+    client->queued_replies = 0;
     if (client->cur) {
         req_free(client->cur);
         client->cur = NULL;
@@ -641,6 +648,7 @@ static void client_flush(NbdClient *client)
             }
             n -= left;
             client->queued_bytes -= left;
+            client->queued_replies--;
             STAILQ_REMOVE_HEAD(&client->send_queue, next);
             free(r->data);
             g_free(r);
@@ -727,6 +735,7 @@ static void client_maybe_finish(NbdClient *client)
         g_free(r);
     }
     client->queued_bytes = 0;
+    client->queued_replies = 0;
     if (client->cur) {
         req_free(client->cur);
         client->cur = NULL;

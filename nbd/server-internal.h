@@ -48,8 +48,11 @@ typedef struct NbdRequestState NbdRequestState;
 #define NBD_RBUF_SIZE (64 * 1024)
 /* Backpressure: stop reading when this many requests are in flight... */
 #define NBD_MAX_IN_FLIGHT 128
-/* ...or when replies not yet sent hold this many bytes. */
+/* ...or when replies not yet sent hold this many bytes, or are this many
+ * (a client that sends flushes and never reads must not grow the queue by
+ * a small reply at a time). */
 #define NBD_MAX_QUEUED_BYTES (64U * 1024 * 1024)
+#define NBD_MAX_QUEUED_REPLIES 1024
 /* At most this many iovecs in one sendmsg() (batched replies). */
 #define NBD_SEND_IOV_MAX 64
 /* BLOCK_STATUS: descriptors in one reply, at most. */
@@ -113,10 +116,11 @@ struct NbdClient {
     /* ---- transmission (node's context) ---- */
     uint8_t *rbuf; /* NBD_RBUF_SIZE */
     size_t rstart, rend;
-    NbdRequestState *cur;  /* a WRITE whose payload is being read */
-    uint64_t discard_left; /* payload bytes of a refused WRITE to skip */
-    unsigned in_flight;    /* requests submitted, reply not queued yet */
-    size_t queued_bytes;   /* bytes in send_queue */
+    NbdRequestState *cur;    /* a WRITE whose payload is being read */
+    uint64_t discard_left;   /* payload bytes of a refused WRITE to skip */
+    unsigned in_flight;      /* requests submitted, reply not queued yet */
+    size_t queued_bytes;     /* bytes in send_queue */
+    unsigned queued_replies; /* entries in send_queue */
     STAILQ_HEAD(, NbdReply) send_queue;
     AioBH *flush_bh;    /* batches the replies of one loop iteration */
     AioBH *resume_bh;   /* processes buffered requests after a drain */
@@ -135,6 +139,8 @@ struct NbdClient {
 
 /* Main loop.  The export named name, or NULL. */
 NbdExport *nbd_server_find_export(const char *name);
+/* Main loop.  False once exp has been deleted (it may be freed). */
+bool nbd_server_export_is_live(const NbdExport *exp);
 typedef void NbdExportIter(NbdExport *exp, void *opaque);
 /* Main loop.  Every export not being deleted. */
 void nbd_server_foreach_export(NbdExportIter *fn, void *opaque);

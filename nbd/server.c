@@ -39,6 +39,16 @@ static NbdServer server = {
     .exports = TAILQ_HEAD_INITIALIZER(server.exports),
 };
 
+/* nbd_set_export_gone_handler(); main loop only. */
+static NbdExportGoneFunc *export_gone_fn;
+static void *export_gone_opaque;
+
+void nbd_set_export_gone_handler(NbdExportGoneFunc *fn, void *opaque)
+{
+    export_gone_fn = fn;
+    export_gone_opaque = opaque;
+}
+
 static AioContext *main_ctx(void)
 {
     return main_loop_get_aio_context();
@@ -139,6 +149,20 @@ NbdExport *nbd_server_find_export(const char *name)
     return NULL;
 }
 
+bool nbd_server_export_is_live(const NbdExport *exp)
+{
+    NbdExport *e;
+
+    assert_main_thread();
+    TAILQ_FOREACH(e, &server.exports, next)
+    {
+        if (e == exp) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void nbd_server_foreach_export(NbdExportIter *fn, void *opaque)
 {
     NbdExport *exp;
@@ -215,6 +239,9 @@ static void export_unref(NbdExport *exp)
     g_assert(exp->deleted && exp->n_clients == 0);
     bdrv_remove_aio_context_notifier(exp->bs, &export_user_ops, exp);
     bdrv_unref(exp->bs);
+    if (export_gone_fn) {
+        export_gone_fn(exp->id, export_gone_opaque);
+    }
     g_free(exp->id);
     g_free(exp->name);
     g_free(exp->description);

@@ -71,8 +71,7 @@ static bool key_validate(const char *key, size_t keylen, Error **errp)
             return false;
         }
         if (n > KEYVAL_FRAGMENT_MAX) {
-            error_setg(errp, "Parameter '%.*s' is too long", (int)n,
-                       key + pos);
+            error_setg(errp, "Parameter '%.*s' is too long", (int)n, key + pos);
             return false;
         }
         pos += n;
@@ -107,8 +106,7 @@ static const char *keyval_parse_one(GHashTable *dict, const char *s,
             return *s == ',' ? s + 1 : s;
         }
         if (implied_key) {
-            g_hash_table_insert(dict, g_strdup(implied_key),
-                                g_strndup(s, len));
+            g_hash_table_insert(dict, g_strdup(implied_key), g_strndup(s, len));
             s += len;
             return *s == ',' ? s + 1 : s;
         }
@@ -258,8 +256,7 @@ bool keyval_check(GHashTable *dict, Error **errp)
             }
             g_free(prefix);
             if (start != key) {
-                children_add(parents, key, start - key - 1, start,
-                             dot - start);
+                children_add(parents, key, start - key - 1, start, dot - start);
             }
             start = dot + 1;
         }
@@ -304,7 +301,8 @@ static bool add_json_object(GHashTable *dict, json_t *obj, const char *prefix,
     const char *name;
     json_t *value;
 
-    json_object_foreach(obj, name, value) {
+    json_object_foreach(obj, name, value)
+    {
         char *key;
         bool ok;
 
@@ -337,7 +335,8 @@ static bool add_json_value(GHashTable *dict, json_t *value, const char *key,
     case JSON_OBJECT:
         return add_json_object(dict, value, key, errp);
     case JSON_ARRAY:
-        json_array_foreach(value, i, elem) {
+        json_array_foreach(value, i, elem)
+        {
             char *ekey = g_strdup_printf("%s.%zu", key, i);
             bool ok = add_json_value(dict, elem, ekey, errp);
 
@@ -454,8 +453,8 @@ char *keyval_take(GHashTable *dict, const char *key)
 bool keyval_parse_bool(const char *name, const char *value, bool *out,
                        Error **errp)
 {
-    static const char *const yes[] = { "on", "yes", "true", "y" };
-    static const char *const no[] = { "off", "no", "false", "n" };
+    static const char *const yes[] = {"on", "yes", "true", "y"};
+    static const char *const no[] = {"off", "no", "false", "n"};
 
     for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
         if (!strcmp(value, yes[i])) {
@@ -484,8 +483,10 @@ bool keyval_parse_int(const char *name, const char *value, int64_t min,
         return false;
     }
     if (v < min || v > max) {
-        error_setg(errp, "Parameter '%s' must be between %" G_GINT64_FORMAT
-                   " and %" G_GINT64_FORMAT, name, min, max);
+        error_setg(errp,
+                   "Parameter '%s' must be between %" G_GINT64_FORMAT
+                   " and %" G_GINT64_FORMAT,
+                   name, min, max);
         return false;
     }
     *out = v;

@@ -170,11 +170,13 @@ AioContext *bdrv_get_aio_context(BlockDriverState *bs);
 /*
  * Moves bs and its whole connected graph (children and parents) to ctx:
  * begins a drained section (users' drained_begin), waits until nothing is
- * in flight, runs the drivers' and the users' detach hooks with the old
- * context acquired, then their attach hooks with ctx acquired, then ends
- * the drained section (users' drained_end, called with ctx acquired).
- * Main loop thread, holding no AioContext.  Returns false and *errp if a
- * driver cannot move (nothing is changed then).
+ * in flight, then, holding both the old context and ctx, runs the users'
+ * and the drivers' detach hooks, switches the graph to ctx and runs the
+ * drivers' and the users' attach hooks; then ends the drained section
+ * (users' drained_end, called with ctx acquired).  Main loop thread,
+ * holding no AioContext but the main loop's own.  Every driver here can
+ * move, so it returns true; false and *errp are for drivers that cannot
+ * (nothing is changed then).
  */
 bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp);
 
@@ -223,9 +225,10 @@ typedef struct BlockUserOps {
 /*
  * Registers (ops, opaque) on bs; the pair identifies the registration.
  * A registered user counts as a user for bdrv_blockdev_del (the node is
- * busy).  If bs is inside a drained section when the user registers, its
- * drained_begin is not called retroactively.  Main loop thread, or the
- * node's context thread holding the node.
+ * busy).  A user registering inside a drained section gets its
+ * drained_begin at once, so that every drained_end it sees is balanced; a
+ * user removed inside one gets no drained_end.  Main loop thread or the
+ * node's context thread, with the node's context held.
  */
 void bdrv_add_aio_context_notifier(BlockDriverState *bs,
                                    const BlockUserOps *ops, void *opaque);

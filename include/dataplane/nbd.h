@@ -94,4 +94,15 @@ typedef void NbdExportFunc(const NbdExportInfo *info, void *opaque);
  * or delete exports. */
 void nbd_export_foreach(NbdExportFunc *fn, void *opaque);
 
+/*
+ * Called in the main loop thread when an export removed by nbd_export_del()
+ * or nbd_server_stop() is gone for good: its last connection has closed and
+ * it has released its node (so blockdev-del of the node can succeed).  That
+ * may happen inside the removing call, if no client was connected.  One
+ * handler per process (the daemon's BLOCK_EXPORT_DELETED event); fn NULL
+ * removes it.  Main loop thread.
+ */
+typedef void NbdExportGoneFunc(const char *id, void *opaque);
+void nbd_set_export_gone_handler(NbdExportGoneFunc *fn, void *opaque);
+
 #endif /* DATAPLANE_NBD_H */

@@ -28,15 +28,20 @@
 typedef void RFifoLockCB(void *opaque);
 
 typedef struct RFifoLock {
-    /* All fields below are protected by `lock`. */
     DpMutex lock;
-    DpCond cond;      /* broadcast when `head` advances */
-    unsigned head;    /* ticket being served */
-    unsigned tail;    /* next ticket to hand out */
+    DpCond cond; /* broadcast when `head` advances and someone waits */
+    /* Protected by `lock`. */
+    unsigned head;   /* ticket being served */
+    unsigned tail;   /* next ticket to hand out */
+    RFifoLockCB *cb; /* contention callback, may be NULL */
+    void *cb_opaque;
+    /*
+     * Written under `lock` when ownership changes, and by the owner alone
+     * (atomically, without `lock`) while it nests; so a thread may read
+     * them without `lock` to learn whether it is the owner.
+     */
     unsigned nesting; /* owner's depth; 0 when free */
     pthread_t owner;  /* valid while nesting > 0 */
-    RFifoLockCB *cb;  /* contention callback, may be NULL */
-    void *cb_opaque;
 } RFifoLock;
 
 /* cb (may be NULL) runs in a waiting thread, without the lock's internal

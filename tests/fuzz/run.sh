@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the NBD codec fuzz target with clang and runs it for a short time.
-# Usage: tests/fuzz/run.sh [seconds]   (default 30; CI calls it as is)
+# Usage: tests/fuzz/run.sh [seconds]   (default 30, split between the
+# targets; CI calls it as is)
 set -e
 secs=${1:-30}
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,14 +11,29 @@ if [ ! -f "$build/build.ninja" ]; then
     CC=clang meson setup "$build" "$top" -Dfuzzing=true -Db_lundef=false \
         -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$build" tests/fuzz/fuzz-nbd-protocol >/dev/null
+ninja -C "$build" tests/fuzz/fuzz-nbd-protocol tests/fuzz/fuzz-nbd-server \
+    >/dev/null
 
-# Work on a scratch copy of the corpus so that runs do not grow the
-# checked-in one.
+# Each target gets half the time, on a scratch copy of its corpus so that
+# runs do not grow the checked-in one.
+half=$(( (secs + 1) / 2 ))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$top"/tests/fuzz/corpus/* "$work"/
-"$build/tests/fuzz/fuzz-nbd-protocol" -max_total_time="$secs" \
-    -max_len=16384 -print_final_stats=1 -artifact_prefix="$build/" "$work" 2>&1 | tail -20
-# libFuzzer exits nonzero on a finding; the pipe hides it, so check.
-! ls "$build"/crash-* "$build"/leak-* "$build"/timeout-* >/dev/null 2>&1
+run() {
+    target=$1 corpus=$2
+    mkdir -p "$work/$target"
+    cp "$top/tests/fuzz/$corpus"/* "$work/$target"/
+    echo "== $target"
+    "$build/tests/fuzz/$target" -max_total_time="$half" -max_len=16384 \
+        -print_final_stats=1 -artifact_prefix="$build/$target-" \
+        "$work/$target" 2>&1 | tail -6
+}
+run fuzz-nbd-protocol corpus
+run fuzz-nbd-server corpus-server
+# libFuzzer exits nonzero on a finding, which the pipe hides: look for
+# the artifacts instead.
+if ls "$build"/*crash-* "$build"/*leak-* "$build"/*timeout-* \
+    >/dev/null 2>&1; then
+    echo "fuzz: findings in $build" >&2
+    exit 1
+fi

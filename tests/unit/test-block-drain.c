@@ -172,6 +172,20 @@ static void test_drained_sections_nest(void)
     bdrv_unref(bs);
 }
 
+static void test_user_joining_a_section_is_balanced(void)
+{
+    BlockDriverState *bs = test_open("driver=memory,size=1M");
+    User u = {0};
+
+    bdrv_drained_begin(bs);
+    bdrv_add_aio_context_notifier(bs, &user_ops, &u);
+    g_assert_cmpint(u.begins, ==, 1);
+    bdrv_drained_end(bs);
+    g_assert_cmpint(u.ends, ==, 1);
+    bdrv_remove_aio_context_notifier(bs, &user_ops, &u);
+    bdrv_unref(bs);
+}
+
 static void test_drained_section_of_child_tells_parent_users(void)
 {
     BlockDriverState *raw = test_open("driver=raw,file.driver=memory,"
@@ -330,6 +344,8 @@ int main(int argc, char **argv)
                     test_drain_throttled_queue_goes_at_once);
     g_test_add_func("/block/drain/drained-sections-nest",
                     test_drained_sections_nest);
+    g_test_add_func("/block/drain/user-joining-a-section-is-balanced",
+                    test_user_joining_a_section_is_balanced);
     g_test_add_func("/block/drain/drained-section-of-child-tells-parent-users",
                     test_drained_section_of_child_tells_parent_users);
     g_test_add_func("/block/drain/from-another-thread",

@@ -221,6 +221,29 @@ static void test_auto_read_only_falls_back(void)
     bdrv_unref(bs);
 }
 
+static void test_direct_on_tmpfs_says_why(void)
+{
+    g_autofree char *file = test_scratch_file("/dev/shm", 65536);
+    g_autofree char *spec = g_strdup_printf("driver=file,filename=%s,"
+                                            "cache.direct=on",
+                                            file);
+    g_autoptr(GHashTable) opts = test_opts(spec);
+    Error *err = NULL;
+    BlockDriverState *bs = bdrv_open(opts, &err);
+
+    if (bs) {
+        /* Kernels from 6.6 accept O_DIRECT on tmpfs. */
+        bdrv_unref(bs);
+        unlink(file);
+        g_test_skip("this kernel's tmpfs accepts O_DIRECT");
+        return;
+    }
+    g_assert_nonnull(strstr(error_get_pretty(err), "O_DIRECT"));
+    g_assert_nonnull(strstr(error_get_pretty(err), file));
+    error_free(err);
+    unlink(file);
+}
+
 static void test_size_suffixes(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=2G");
@@ -258,6 +281,8 @@ int main(int argc, char **argv)
     g_test_add_func("/block/graph/file-node-reports-filename-and-size",
                     test_file_node_reports_filename_and_size);
     g_test_add_func("/block/graph/size-suffixes", test_size_suffixes);
+    g_test_add_func("/block/graph/direct-on-tmpfs-says-why",
+                    test_direct_on_tmpfs_says_why);
     g_test_add_func("/block/graph/auto-read-only-falls-back",
                     test_auto_read_only_falls_back);
     return g_test_run();

@@ -427,6 +427,35 @@ static void test_memory_block_status_tracks_allocation(void)
     bdrv_unref(bs);
 }
 
+static void test_memory_huge_sparse_disk(void)
+{
+    const int64_t size = INT64_C(1) << 50; /* the largest: 1 PiB */
+    BlockDriverState *bs = test_open("driver=memory,size=1P");
+    char buf[512], back[512];
+    int64_t pnum;
+    unsigned status;
+
+    g_assert_cmpint(bdrv_getlength(bs), ==, size);
+    memset(buf, 0x42, sizeof(buf));
+    g_assert_cmpint(test_pwrite(bs, size - 512, buf, 512, 0), ==, 0);
+    g_assert_cmpint(test_pread(bs, size - 512, back, 512), ==, 0);
+    g_assert_true(memcmp(buf, back, 512) == 0);
+    /* 4 GiB of hole in one answer, without walking 65536 chunks. */
+    g_assert_cmpint(test_block_status(bs, 0, INT64_C(1) << 32, &pnum, &status),
+                    ==, 0);
+    g_assert_cmpint(pnum, ==, INT64_C(1) << 32);
+    g_assert_cmpuint(status, ==, BDRV_BLOCK_HOLE | BDRV_BLOCK_ZERO);
+    g_assert_cmpint(test_block_status(bs, size - 65536, 65536, &pnum, &status),
+                    ==, 0);
+    g_assert_cmpuint(status, ==, 0);
+    g_assert_cmpint(test_discard(bs, size - 65536, 65536), ==, 0);
+    g_assert_cmpint(test_block_status(bs, size - 65536, 65536, &pnum, &status),
+                    ==, 0);
+    g_assert_cmpuint(status, ==, BDRV_BLOCK_HOLE | BDRV_BLOCK_ZERO);
+    bdrv_unref(bs);
+    g_free(test_open_error("driver=memory,size=2P"));
+}
+
 static void test_file_block_status_finds_holes(void)
 {
     g_autofree char *file = test_scratch_file("/var/tmp", 1 << 20);
@@ -685,6 +714,8 @@ int main(int argc, char **argv)
                     test_null_co_reads_zeroes_and_drops_writes);
     g_test_add_func("/block/io/memory-block-status-tracks-allocation",
                     test_memory_block_status_tracks_allocation);
+    g_test_add_func("/block/io/memory-huge-sparse-disk",
+                    test_memory_huge_sparse_disk);
     g_test_add_func("/block/io/file-block-status-finds-holes",
                     test_file_block_status_finds_holes);
     g_test_add_func("/block/io/file-zeroes-no-fallback",

@@ -19,6 +19,9 @@
 #define SLOT_REGION (64 * 1024)
 #define REQ_LEN (16 * 1024)
 #define MOVES 1000
+/* The variants of a case that MOVES already covers: fewer moves keep the
+ * suite's time under ThreadSanitizer within its timeout. */
+#define VARIANT_MOVES 250
 #define PROGRESS_PER_MOVE 32 /* completions between two moves */
 
 typedef enum SlotState { SLOT_IDLE, SLOT_WRITING, SLOT_READING } SlotState;
@@ -220,8 +223,10 @@ static void wait_completions(Client *c, uint64_t target)
     dp_mutex_unlock(&c->lock);
 }
 
-static void run_moves(const char *spec, int moves)
+/* backend: the fd-monitoring backend of the two IOThreads' contexts. */
+static void run_moves_on(const char *spec, int moves, AioBackend backend)
 {
+    IOThreadProps props;
     Client *c = g_new0(Client, 1);
     AioContext *main_ctx = main_loop_get_aio_context();
     uint64_t target = 0;
@@ -229,8 +234,10 @@ static void run_moves(const char *spec, int moves)
 
     dp_mutex_init(&c->lock);
     dp_cond_init(&c->progress);
-    c->threads[0] = iothread_new("move0", NULL, &error_abort);
-    c->threads[1] = iothread_new("move1", NULL, &error_abort);
+    iothread_props_init(&props);
+    props.backend = backend;
+    c->threads[0] = iothread_new("move0", &props, &error_abort);
+    c->threads[1] = iothread_new("move1", &props, &error_abort);
     c->bs = test_open(spec);
     c->ctx = main_ctx;
     for (i = 0; i < SLOTS; i++) {
@@ -290,6 +297,11 @@ static void run_moves(const char *spec, int moves)
     g_free(c);
 }
 
+static void run_moves(const char *spec, int moves)
+{
+    run_moves_on(spec, moves, AIO_BACKEND_EPOLL);
+}
+
 static void test_move_memory_under_io(void)
 {
     run_moves("driver=memory,size=2M", MOVES);
@@ -299,28 +311,74 @@ static void test_move_throttle_under_io(void)
 {
     run_moves("driver=throttle,throttle-group=tgmove,"
               "file.driver=memory,file.size=2M",
-              MOVES);
+              VARIANT_MOVES);
 }
 
-static void test_move_file(const char *aio)
+static void test_move_file(const char *aio, AioBackend backend, int moves)
 {
     g_autofree char *file = test_scratch_file("/var/tmp", SLOTS * SLOT_REGION);
     g_autofree char *spec = g_strdup_printf("driver=raw,file.driver=file,"
                                             "file.filename=%s,file.aio=%s",
                                             file, aio);
 
-    run_moves(spec, MOVES);
+    run_moves_on(spec, moves, backend);
     unlink(file);
 }
 
 static void test_move_file_io_uring_under_io(void)
 {
-    test_move_file("io_uring");
+    test_move_file("io_uring", AIO_BACKEND_EPOLL, MOVES);
+}
+
+/* The node's ring eventfd watched by io_uring-based event loops. */
+static void test_move_file_io_uring_between_io_uring_loops(void)
+{
+    test_move_file("io_uring", AIO_BACKEND_IO_URING, VARIANT_MOVES);
 }
 
 static void test_move_file_threads_under_io(void)
 {
-    test_move_file("threads");
+    test_move_file("threads", AIO_BACKEND_EPOLL, MOVES);
+}
+
+/* Moving one parent moves the child and the child's other parents. */
+static void test_move_takes_the_connected_graph(void)
+{
+    IOThread *io = iothread_new("graph", NULL, &error_abort);
+    AioContext *ctx = iothread_get_aio_context(io);
+    AioContext *main_ctx = main_loop_get_aio_context();
+    BlockDriverState *base = test_open("driver=memory,node-name=gbase,"
+                                       "size=1M");
+    BlockDriverState *p1 = test_open("driver=raw,file=gbase,size=512k");
+    BlockDriverState *p2 = test_open("driver=raw,file=gbase,offset=512k");
+    BlockDriverState *other = test_open("driver=memory,size=1M");
+    char buf[512] = {0};
+    SyncReq r = {0};
+    IOVector v;
+
+    g_assert_true(bdrv_set_aio_context(p1, ctx, &error_abort));
+    g_assert_true(bdrv_get_aio_context(base) == ctx);
+    g_assert_true(bdrv_get_aio_context(p2) == ctx);
+    g_assert_true(bdrv_get_aio_context(other) == main_ctx);
+
+    /* I/O on the moved graph completes in the IOThread. */
+    iov_init(&v, 1);
+    iov_add(&v, buf, sizeof(buf));
+    aio_context_acquire(ctx);
+    bdrv_aio_pwritev(p2, 0, &v, 0, sync_cb, &r);
+    g_assert_false(r.done);
+    aio_context_release(ctx);
+    g_assert_cmpint(sync_wait(p2, &r), ==, 0);
+    iov_destroy(&v);
+
+    g_assert_true(bdrv_set_aio_context(base, main_ctx, &error_abort));
+    g_assert_true(bdrv_get_aio_context(p1) == main_ctx);
+    g_assert_true(bdrv_get_aio_context(p2) == main_ctx);
+    bdrv_unref(p1);
+    bdrv_unref(p2);
+    bdrv_unref(base);
+    bdrv_unref(other);
+    iothread_destroy(io);
 }
 
 int main(int argc, char **argv)
@@ -329,11 +387,15 @@ int main(int argc, char **argv)
 
     test_block_init(&argc, &argv);
     object_add("throttle-group", "tgmove", tg, &error_abort);
+    g_test_add_func("/block/move/takes-the-connected-graph",
+                    test_move_takes_the_connected_graph);
     g_test_add_func("/block/move/memory-under-io", test_move_memory_under_io);
     g_test_add_func("/block/move/throttle-under-io",
                     test_move_throttle_under_io);
     g_test_add_func("/block/move/file-io_uring-under-io",
                     test_move_file_io_uring_under_io);
+    g_test_add_func("/block/move/file-io_uring-between-io_uring-loops",
+                    test_move_file_io_uring_between_io_uring_loops);
     g_test_add_func("/block/move/file-threads-under-io",
                     test_move_file_threads_under_io);
     return g_test_run();

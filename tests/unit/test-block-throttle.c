@@ -1,7 +1,9 @@
 /* Throttle nodes and throttle-group objects. */
+#include "dataplane/iothread.h"
 #include "dataplane/object.h"
 #include "tests/unit/block-test-util.h"
 #include "util/clock.h"
+#include "util/thread.h"
 
 #define QD 8
 
@@ -213,6 +215,135 @@ static void test_group_limits_are_checked(void)
     g_assert_true(object_del("good", &error_abort));
 }
 
+/* ---- one group, nodes in two IOThreads ---------------------------------- */
+
+#define PER_NODE 400
+
+typedef struct Member {
+    BlockDriverState *bs;
+    int submitted;
+    int done; /* under lock */
+    DpMutex *lock;
+    DpCond *cond;
+    char buf[QD][512];
+    IOVector qiov[QD];
+} Member;
+
+static void member_cb(void *opaque, int ret);
+
+static void member_submit(Member *m, int slot)
+{
+    m->submitted++;
+    bdrv_aio_preadv(m->bs, slot * 512, &m->qiov[slot], 0, member_cb,
+                    &m->qiov[slot]);
+}
+
+static Member *members[2];
+
+static void member_cb(void *opaque, int ret)
+{
+    IOVector *v = opaque;
+    Member *m = (v >= members[0]->qiov && v < members[0]->qiov + QD)
+                    ? members[0]
+                    : members[1];
+
+    g_assert_cmpint(ret, ==, 0);
+    dp_mutex_lock(m->lock);
+    m->done++;
+    dp_cond_broadcast(m->cond);
+    dp_mutex_unlock(m->lock);
+    if (m->submitted < PER_NODE) {
+        member_submit(m, v - m->qiov);
+    }
+}
+
+static void member_start_bh(void *opaque)
+{
+    Member *m = opaque;
+    int i;
+
+    for (i = 0; i < QD; i++) {
+        member_submit(m, i);
+    }
+}
+
+/*
+ * Two throttle nodes of one group run in two IOThreads while the main
+ * loop changes the group's limits: every request completes (the group's
+ * buckets and its kicks are shared across threads; TSan checks the rest).
+ */
+static void test_group_shared_across_iothreads(void)
+{
+    g_autoptr(GHashTable) tg = test_opts("limits.iops-total=20000");
+    IOThread *io[2];
+    DpMutex lock;
+    DpCond cond;
+    Object *obj;
+    int i, j, changes = 0;
+
+    dp_mutex_init(&lock);
+    dp_cond_init(&cond);
+    obj = object_add("throttle-group", "multi", tg, &error_abort);
+    for (i = 0; i < 2; i++) {
+        g_autofree char *id = g_strdup_printf("thr%d", i);
+        Member *m = g_new0(Member, 1);
+
+        io[i] = iothread_new(id, NULL, &error_abort);
+        m->bs = test_open("driver=throttle,throttle-group=multi,"
+                          "file.driver=memory,file.size=64k");
+        m->lock = &lock;
+        m->cond = &cond;
+        for (j = 0; j < QD; j++) {
+            iov_init(&m->qiov[j], 1);
+            iov_add(&m->qiov[j], m->buf[j], 512);
+        }
+        g_assert_true(bdrv_set_aio_context(
+            m->bs, iothread_get_aio_context(io[i]), &error_abort));
+        members[i] = m;
+    }
+    for (i = 0; i < 2; i++) {
+        aio_bh_schedule_oneshot(iothread_get_aio_context(io[i]),
+                                member_start_bh, members[i]);
+    }
+    dp_mutex_lock(&lock);
+    while (members[0]->done < PER_NODE || members[1]->done < PER_NODE) {
+        int64_t deadline =
+            clock_monotonic_ns() + G_GINT64_CONSTANT(60000000000);
+
+        dp_mutex_unlock(&lock);
+        /* Limits changed while requests wait in both threads. */
+        if (changes < 20) {
+            g_assert_true(object_property_set_int(obj, "limits.iops-total",
+                                                  changes % 2 ? 20000 : 30000,
+                                                  &error_abort));
+            changes++;
+        }
+        dp_mutex_lock(&lock);
+        if (members[0]->done < PER_NODE || members[1]->done < PER_NODE) {
+            g_assert_true(dp_cond_timedwait_ns(&cond, &lock, deadline));
+        }
+    }
+    dp_mutex_unlock(&lock);
+
+    for (i = 0; i < 2; i++) {
+        Member *m = members[i];
+
+        bdrv_drain(m->bs);
+        g_assert_cmpint(m->submitted, ==, PER_NODE);
+        g_assert_true(bdrv_set_aio_context(m->bs, main_loop_get_aio_context(),
+                                           &error_abort));
+        bdrv_unref(m->bs);
+        for (j = 0; j < QD; j++) {
+            iov_destroy(&m->qiov[j]);
+        }
+        g_free(m);
+        iothread_destroy(io[i]);
+    }
+    g_assert_true(object_del("multi", &error_abort));
+    dp_cond_destroy(&cond);
+    dp_mutex_destroy(&lock);
+}
+
 int main(int argc, char **argv)
 {
     test_block_init(&argc, &argv);
@@ -220,6 +351,8 @@ int main(int argc, char **argv)
                     test_throttle_holds_iops_limit);
     g_test_add_func("/block/throttle/group-is-shared-by-its-nodes",
                     test_group_is_shared_by_its_nodes);
+    g_test_add_func("/block/throttle/group-shared-across-iothreads",
+                    test_group_shared_across_iothreads);
     g_test_add_func("/block/throttle/group-in-use-cannot-be-deleted",
                     test_group_in_use_cannot_be_deleted);
     g_test_add_func("/block/throttle/group-limits-are-checked",

@@ -32,7 +32,7 @@ static DaemonOption *opt(DaemonConfig *cfg, guint i)
 static void assert_fails(const char *needle, ...)
 {
     /* Up to four arguments are enough for every case here. */
-    const char *a[5] = { NULL };
+    const char *a[5] = {NULL};
     DaemonConfig cfg;
     Error *err = NULL;
     va_list ap;
@@ -101,7 +101,8 @@ static void test_cmdline_blockdev_accepts_json(void)
 
     g_assert_true(parse(&cfg, &error_abort, "--blockdev",
                         "{\"driver\":\"null-co\",\"node-name\":\"n\","
-                        "\"size\":4096}", NULL));
+                        "\"size\":4096}",
+                        NULL));
     g_assert_cmpstr(g_hash_table_lookup(opt(&cfg, 0)->opts, "size"), ==,
                     "4096");
     cmdline_config_free(&cfg);
@@ -111,8 +112,8 @@ static void test_cmdline_pidfile_and_daemonize_are_recorded(void)
 {
     DaemonConfig cfg;
 
-    g_assert_true(parse(&cfg, &error_abort, "--pidfile", "/tmp/p",
-                        "--daemonize", NULL));
+    g_assert_true(
+        parse(&cfg, &error_abort, "--pidfile", "/tmp/p", "--daemonize", NULL));
     g_assert_cmpstr(cfg.pidfile, ==, "/tmp/p");
     g_assert_true(cfg.daemonize);
     g_assert_cmpuint(cfg.options->len, ==, 0);
@@ -151,8 +152,8 @@ static void test_cmdline_object_help_is_recorded(void)
 
 static void test_cmdline_help_on_other_options_is_refused(void)
 {
-    assert_fails("--blockdev help: Help is not available", "--blockdev",
-                 "help", NULL);
+    assert_fails("--blockdev help: Help is not available", "--blockdev", "help",
+                 NULL);
 }
 
 static void test_cmdline_unknown_option_is_named(void)
@@ -173,8 +174,9 @@ static void test_cmdline_stray_argument_is_named(void)
 
 static void test_cmdline_bad_keyval_names_option_and_key(void)
 {
-    assert_fails("--object iothread,id=x,bad key=1: Invalid parameter 'bad key'",
-                 "--object", "iothread,id=x,bad key=1", NULL);
+    assert_fails(
+        "--object iothread,id=x,bad key=1: Invalid parameter 'bad key'",
+        "--object", "iothread,id=x,bad key=1", NULL);
     assert_fails("--nbd-server unix: Expected '=' after parameter 'unix'",
                  "--nbd-server", "unix", NULL);
 }

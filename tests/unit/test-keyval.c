@@ -158,7 +158,8 @@ static void test_keyval_too_long_fragment_fails(void)
 
 static void test_keyval_leaf_and_parent_is_inconsistent(void)
 {
-    assert_err_contains("a=1,a.b=2", NULL, "Parameters 'a.*' used inconsistently");
+    assert_err_contains("a=1,a.b=2", NULL,
+                        "Parameters 'a.*' used inconsistently");
     assert_err_contains("a.b.c=1,a.b=2", NULL,
                         "Parameters 'a.b.*' used inconsistently");
 }
@@ -178,7 +179,8 @@ static void test_keyval_list_gap_is_reported(void)
 
 static void test_keyval_list_mixed_with_names_is_inconsistent(void)
 {
-    assert_err_contains("s.0=a,s.x=b", NULL, "Parameters 's.*' used inconsistently");
+    assert_err_contains("s.0=a,s.x=b", NULL,
+                        "Parameters 's.*' used inconsistently");
 }
 
 static void test_keyval_help_is_reported_when_asked(void)
@@ -290,8 +292,8 @@ static void test_keyval_take_removes_key(void)
 
 static void test_keyval_parse_bool_spellings(void)
 {
-    static const char *const t[] = { "on", "yes", "true", "y" };
-    static const char *const f[] = { "off", "no", "false", "n" };
+    static const char *const t[] = {"on", "yes", "true", "y"};
+    static const char *const f[] = {"off", "no", "false", "n"};
     Error *err = NULL;
     bool b;
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,11 +42,11 @@ static json_t *cmd_big(json_t *args, Error **errp)
 }
 
 static const QmpCommand table[] = {
-    { "qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION },
-    { "ping", cmd_ping, 0 },
-    { "emit", cmd_event, 0 },
-    { "big", cmd_big, 0 },
-    { NULL },
+    {"qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION},
+    {"ping", cmd_ping, 0},
+    {"emit", cmd_event, 0},
+    {"big", cmd_big, 0},
+    {NULL},
 };
 
 typedef struct Fixture {
@@ -72,8 +73,8 @@ static void watchdog_cb(void *opaque)
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
     f->ctx = aio_context_new(&error_abort);
-    f->watchdog = aio_timer_new(f->ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS,
-                                watchdog_cb, f);
+    f->watchdog =
+        aio_timer_new(f->ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS, watchdog_cb, f);
     f->dir = g_dir_make_tmp("test-monitor-XXXXXX", NULL);
     g_assert_nonnull(f->dir);
     f->path = g_build_filename(f->dir, "qmp.sock", NULL);
@@ -94,8 +95,8 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
 /* One blocking iteration, with a watchdog so that a bug fails, not hangs. */
 static void poll_once(Fixture *f)
 {
-    aio_timer_mod(f->watchdog, aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 +
-                                   5000);
+    aio_timer_mod(f->watchdog,
+                  aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 + 5000);
     aio_poll(f->ctx, true);
     aio_timer_del(f->watchdog);
     g_assert_false(f->watchdog_fired);
@@ -103,7 +104,7 @@ static void poll_once(Fixture *f)
 
 static Client *client_connect(Fixture *f)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     Client *c = g_new0(Client, 1);
 
     c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -213,23 +214,24 @@ static void test_monitor_socket_mode_is_0600(Fixture *f, gconstpointer d)
     g_assert_cmpint(st.st_mode & 0777, ==, 0600);
 }
 
-static void test_monitor_command_gets_reply_with_id(Fixture *f,
-                                                    gconstpointer d)
+static void test_monitor_command_gets_reply_with_id(Fixture *f, gconstpointer d)
 {
     Client *c = client_connect(f);
     json_t *r;
 
     client_negotiate(f, c);
     r = client_cmd(f, c, "{\"execute\":\"ping\",\"id\":42}");
-    g_assert_cmpstr(json_string_value(json_object_get(
-                        json_object_get(r, "return"), "pong")), ==, "yes");
+    g_assert_cmpstr(json_string_value(
+                        json_object_get(json_object_get(r, "return"), "pong")),
+                    ==, "yes");
     g_assert_cmpint(json_integer_value(json_object_get(r, "id")), ==, 42);
     json_decref(r);
     client_free(c);
 }
 
-static void test_monitor_malformed_json_gets_error_and_stays_usable(
-    Fixture *f, gconstpointer d)
+static void
+test_monitor_malformed_json_gets_error_and_stays_usable(Fixture *f,
+                                                        gconstpointer d)
 {
     Client *c = client_connect(f);
     json_t *r;
@@ -247,11 +249,13 @@ static void test_monitor_malformed_json_gets_error_and_stays_usable(
     client_free(c);
 }
 
-static void test_monitor_oversized_message_gets_error_and_stays_usable(
-    Fixture *f, gconstpointer d)
+static void
+test_monitor_oversized_message_gets_error_and_stays_usable(Fixture *f,
+                                                           gconstpointer d)
 {
     Client *c = client_connect(f);
-    GString *big = g_string_new("{\"execute\":\"ping\",\"arguments\":{\"x\":\"");
+    GString *big =
+        g_string_new("{\"execute\":\"ping\",\"arguments\":{\"x\":\"");
     json_t *r;
 
     client_negotiate(f, c);
@@ -261,9 +265,9 @@ static void test_monitor_oversized_message_gets_error_and_stays_usable(
     g_string_append(big, "\"}}");
     r = client_cmd(f, c, big->str);
     g_assert_cmpstr(error_class(r), ==, "GenericError");
-    g_assert_nonnull(strstr(json_string_value(json_object_get(
-                                json_object_get(r, "error"), "desc")),
-                            "too large"));
+    g_assert_nonnull(strstr(
+        json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+        "too large"));
     json_decref(r);
     r = client_cmd(f, c, "{\"execute\":\"ping\"}");
     g_assert_nonnull(json_object_get(r, "return"));
@@ -326,8 +330,9 @@ static void test_monitor_events_reach_only_negotiated_clients(Fixture *f,
     ts = json_object_get(ev, "timestamp");
     g_assert_true(json_is_integer(json_object_get(ts, "seconds")));
     g_assert_true(json_is_integer(json_object_get(ts, "microseconds")));
-    g_assert_cmpint(json_integer_value(json_object_get(
-                        json_object_get(ev, "data"), "n")), ==, 5);
+    g_assert_cmpint(
+        json_integer_value(json_object_get(json_object_get(ev, "data"), "n")),
+        ==, 5);
     json_decref(ev);
     r = client_recv(f, neg);
     g_assert_nonnull(json_object_get(r, "return"));
@@ -422,12 +427,60 @@ static void test_monitor_deep_nesting_is_refused(Fixture *f, gconstpointer d)
     client_free(c);
 }
 
+static void test_monitor_stop_listening_still_delivers_events(Fixture *f,
+                                                              gconstpointer d)
+{
+    Client *c = client_connect(f);
+    json_t *ev;
+
+    client_negotiate(f, c);
+    monitor_stop_listening(f->mon);
+    g_assert_false(g_file_test(f->path, G_FILE_TEST_EXISTS));
+    monitor_emit_event("SHUTDOWN", NULL);
+    ev = client_recv(f, c);
+    g_assert_cmpstr(json_string_value(json_object_get(ev, "event")), ==,
+                    "SHUTDOWN");
+    json_decref(ev);
+    g_assert_cmpuint(monitor_client_count(f->mon), ==, 1);
+    client_free(c);
+}
+
+static void test_monitor_out_of_fds_does_not_spin_then_recovers(Fixture *f,
+                                                                gconstpointer d)
+{
+    struct rlimit saved, low;
+    Client *c;
+    json_t *g;
+    int lowest;
+
+    /* Allow exactly one more fd: the client's socket.  The monitor's
+     * accept() then fails with EMFILE. */
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+    lowest = dup(0);
+    g_assert_cmpint(lowest, >=, 0);
+    close(lowest);
+    low = saved;
+    low.rlim_cur = lowest + 1;
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+    c = client_connect(f);
+    poll_once(f); /* the failed accept */
+    /* Nothing is ready now: the listening socket is not polled while
+     * accepting is impossible (it would be ready, and fail, forever). */
+    g_assert_false(aio_poll(f->ctx, false));
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+    /* The retry timer brings accepting back; the client gets in. */
+    g = client_recv(f, c);
+    g_assert_nonnull(json_object_get(g, "QMP"));
+    json_decref(g);
+    client_free(c);
+}
+
 static void test_monitor_stale_socket_file_is_replaced(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
     char *dir = g_dir_make_tmp("test-monitor-XXXXXX", NULL);
     char *path = g_build_filename(dir, "s", NULL);
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     Monitor *mon;
 
@@ -465,8 +518,8 @@ static void test_monitor_live_socket_or_file_is_refused(Fixture *f,
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-#define ADD(name, fn)                                                        \
-    g_test_add("/monitor/" name, Fixture, NULL, fixture_setup, fn,          \
+#define ADD(name, fn)                                                          \
+    g_test_add("/monitor/" name, Fixture, NULL, fixture_setup, fn,             \
                fixture_teardown)
     ADD("greeting-has-version-and-capabilities",
         test_monitor_greeting_has_version_and_capabilities);
@@ -486,6 +539,10 @@ int main(int argc, char **argv)
     ADD("binary-garbage-gets-errors-not-a-crash",
         test_monitor_binary_garbage_gets_errors_not_a_crash);
     ADD("deep-nesting-is-refused", test_monitor_deep_nesting_is_refused);
+    ADD("stop-listening-still-delivers-events",
+        test_monitor_stop_listening_still_delivers_events);
+    ADD("out-of-fds-does-not-spin-then-recovers",
+        test_monitor_out_of_fds_does_not_spin_then_recovers);
     ADD("live-socket-or-file-is-refused",
         test_monitor_live_socket_or_file_is_refused);
 #undef ADD

@@ -9,11 +9,11 @@ static json_t *cmd_caps(json_t *args, Error **errp)
 }
 
 static const QmpArg echo_args[] = {
-    { "text", QMP_ARG_STR, true },
-    { "count", QMP_ARG_INT, false },
-    { "loud", QMP_ARG_BOOL, false },
-    { "thread", QMP_ARG_STR_OR_NULL, false },
-    { NULL },
+    {"text", QMP_ARG_STR, true},
+    {"count", QMP_ARG_INT, false},
+    {"loud", QMP_ARG_BOOL, false},
+    {"thread", QMP_ARG_STR_OR_NULL, false},
+    {NULL},
 };
 
 static json_t *cmd_echo(json_t *args, Error **errp)
@@ -22,8 +22,8 @@ static json_t *cmd_echo(json_t *args, Error **errp)
         return NULL;
     }
     return json_pack("{s:s,s:I,s:b}", "text", qmp_arg_str(args, "text", ""),
-                     "count", (json_int_t)qmp_arg_int(args, "count", 1),
-                     "loud", qmp_arg_bool(args, "loud", false));
+                     "count", (json_int_t)qmp_arg_int(args, "count", 1), "loud",
+                     qmp_arg_bool(args, "loud", false));
 }
 
 static json_t *cmd_fail(json_t *args, Error **errp)
@@ -33,10 +33,10 @@ static json_t *cmd_fail(json_t *args, Error **errp)
 }
 
 static const QmpCommand table[] = {
-    { "qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION },
-    { "echo", cmd_echo, 0 },
-    { "fail", cmd_fail, 0 },
-    { NULL },
+    {"qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION},
+    {"echo", cmd_echo, 0},
+    {"fail", cmd_fail, 0},
+    {NULL},
 };
 
 /* Runs request text; returns the response (caller decrefs). */
@@ -70,8 +70,9 @@ static void test_dispatch_command_before_negotiation_is_refused(void)
 {
     bool neg = false;
 
-    assert_error(run("{\"execute\":\"echo\",\"arguments\":{\"text\":\"x\"}}", &neg),
-                 "CommandNotFound", "Expecting capabilities negotiation");
+    assert_error(
+        run("{\"execute\":\"echo\",\"arguments\":{\"text\":\"x\"}}", &neg),
+        "CommandNotFound", "Expecting capabilities negotiation");
     g_assert_false(neg);
 }
 
@@ -99,7 +100,8 @@ static void test_dispatch_id_is_echoed_on_success_and_error(void)
 {
     bool neg = true;
     json_t *resp = run("{\"execute\":\"echo\",\"arguments\":{\"text\":\"hi\"},"
-                       "\"id\":{\"n\":[7]}}", &neg);
+                       "\"id\":{\"n\":[7]}}",
+                       &neg);
 
     json_t *want = json_pack("{s:[i]}", "n", 7);
 
@@ -115,7 +117,8 @@ static void test_dispatch_return_carries_handler_value(void)
 {
     bool neg = true;
     json_t *resp = run("{\"execute\":\"echo\",\"arguments\":{\"text\":\"hi\","
-                       "\"count\":3,\"loud\":true}}", &neg);
+                       "\"count\":3,\"loud\":true}}",
+                       &neg);
     json_t *ret = json_object_get(resp, "return");
 
     g_assert_cmpstr(json_string_value(json_object_get(ret, "text")), ==, "hi");
@@ -163,7 +166,8 @@ static void test_dispatch_argument_errors_name_the_argument(void)
                  "GenericError",
                  "Invalid parameter type for 'text', expected: string");
     assert_error(run("{\"execute\":\"echo\",\"arguments\":{\"text\":\"a\","
-                     "\"bogus\":1}}", &neg),
+                     "\"bogus\":1}}",
+                     &neg),
                  "GenericError", "Parameter 'bogus' is unexpected");
 }
 
@@ -171,12 +175,14 @@ static void test_dispatch_str_or_null_accepts_both(void)
 {
     bool neg = true;
     json_t *resp = run("{\"execute\":\"echo\",\"arguments\":{\"text\":\"a\","
-                       "\"thread\":null}}", &neg);
+                       "\"thread\":null}}",
+                       &neg);
 
     g_assert_nonnull(json_object_get(resp, "return"));
     json_decref(resp);
     assert_error(run("{\"execute\":\"echo\",\"arguments\":{\"text\":\"a\","
-                     "\"thread\":1}}", &neg),
+                     "\"thread\":1}}",
+                     &neg),
                  "GenericError", "expected: string or null");
 }
 

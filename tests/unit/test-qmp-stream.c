@@ -7,8 +7,7 @@ typedef struct Collected {
     GPtrArray *msgs; /* "text" or "!why" */
 } Collected;
 
-static void collect(void *opaque, const char *text, size_t len,
-                    const char *why)
+static void collect(void *opaque, const char *text, size_t len, const char *why)
 {
     Collected *c = opaque;
 

@@ -154,6 +154,33 @@ static void test_rfifolock_contended_calls_callback(void)
     contention_destroy(&c);
 }
 
+/* The owner nests again while a waiter queues: it must not queue behind
+ * the waiter's ticket (that would deadlock). */
+static void test_rfifolock_owner_nests_past_waiters(void)
+{
+    Contention c;
+    RFifoLock r;
+    int order[1];
+    int n_order = 0;
+    FifoWaiter w = {&r, 0, order, &n_order};
+    DpThread t;
+
+    contention_init(&c);
+    rfifolock_init(&r, contention_cb, &c);
+    rfifolock_lock(&r);
+    dp_thread_create(&t, "waiter", fifo_waiter, &w);
+    contention_wait_for(&c, 0);
+    rfifolock_lock(&r);
+    g_assert_cmpuint(rfifolock_depth_self(&r), ==, 2);
+    rfifolock_unlock(&r);
+    g_assert_cmpint(n_order, ==, 0); /* still ours */
+    rfifolock_unlock(&r);
+    dp_thread_join(&t);
+    g_assert_cmpint(n_order, ==, 1);
+    rfifolock_destroy(&r);
+    contention_destroy(&c);
+}
+
 #define N_WAITERS 8
 
 static void test_rfifolock_grants_waiters_in_fifo_order(void)
@@ -197,6 +224,8 @@ int main(int argc, char **argv)
                     test_rfifolock_uncontended_never_calls_callback);
     g_test_add_func("/rfifolock/contended-calls-callback",
                     test_rfifolock_contended_calls_callback);
+    g_test_add_func("/rfifolock/owner-nests-past-waiters",
+                    test_rfifolock_owner_nests_past_waiters);
     g_test_add_func("/rfifolock/grants-waiters-in-fifo-order",
                     test_rfifolock_grants_waiters_in_fifo_order);
     return g_test_run();

@@ -506,6 +506,124 @@ def test_export_refuses_safe_delete_with_client_connected():
 
 
 @test
+def test_export_hard_delete_then_node_and_iothread_go():
+    """Clients connected in an IOThread; block-export-del hard, then, on
+    BLOCK_EXPORT_DELETED, blockdev-del and object-del of the IOThread: each
+    succeeds, and the clients see their connection end."""
+    need("qemu-io")
+    d = Daemon(["--object", "iothread,id=io0"] + memory_node() +
+               ["--nbd-server", "addr.type=unix,addr.path=nbd.sock",
+                "--export", "nbd,id=e0,node-name=disk0,iothread=io0"])
+    clients = []
+    try:
+        m = d.qmp()
+        for _ in range(4):
+            c = subprocess.Popen(["qemu-io", "-r", "-f", "raw",
+                                  nbd_uri(d.path("nbd.sock"), "disk0")],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+            clients.append(c)
+            c.stdin.write("length\n")
+            c.stdin.flush()
+            check("64 MiB" in c.stdout.readline(), "client connected")
+        m.ok("block-export-del", {"id": "e0", "mode": "hard"})
+        # As with QEMU, the node is free once the event says the export is
+        # gone (its clients may take a moment to close).
+        ev = m.wait_event("BLOCK_EXPORT_DELETED")
+        check(ev["data"] == {"id": "e0"}, "event %r" % ev)
+        m.ok("blockdev-del", {"node-name": "disk0"})
+        m.ok("object-del", {"id": "io0"})
+        check(m.ok("query-iothreads") == [], "IOThread gone")
+        # A read on a dropped connection fails rather than hangs.
+        for c in clients:
+            out, _ = c.communicate("read 0 512\n", timeout=30)
+            check("read failed" in out or "error" in out.lower(),
+                  "client still served: %r" % out)
+        d.stop()
+    finally:
+        for c in clients:
+            if c.poll() is None:
+                c.kill()
+                c.communicate()
+        d.cleanup()
+
+
+@test
+def test_nbd_server_limits_reach_the_server():
+    need("qemu-io", "nbdinfo")
+    d = Daemon(memory_node())
+    try:
+        m = d.qmp()
+        sock = d.path("nbd.sock")
+        # The flat address shape, with both limits.
+        m.ok("nbd-server-start", {"addr": {"type": "unix", "path": sock},
+                                  "max-connections": 1,
+                                  "handshake-max-seconds": 1})
+        m.ok("block-export-add", {"type": "nbd", "id": "e0",
+                                  "node-name": "disk0"})
+        holder = subprocess.Popen(["qemu-io", "-r", "-f", "raw",
+                                   nbd_uri(sock, "disk0")],
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            holder.stdin.write("length\n")
+            holder.stdin.flush()
+            check("64 MiB" in holder.stdout.readline(), "first client")
+            r = run(["nbdinfo", "--size", nbd_uri(sock, "disk0")])
+            check(r.returncode != 0, "a second client got in: %r" % r)
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        # A client that never finishes its handshake is disconnected: the
+        # server's greeting arrives, then EOF (well within the bound).
+        s = connect_unix(sock)
+        s.settimeout(20)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        check(data.startswith(b"NBDMAGIC"), "greeting %r" % data[:16])
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
+def test_nbd_server_over_tcp():
+    need("nbdinfo")
+    import random
+    d = Daemon(memory_node())
+    try:
+        m = d.qmp()
+        rng = random.Random(os.getpid())
+        for attempt in range(10):
+            port = rng.randrange(20000, 60000)
+            r = m.cmd("nbd-server-start",
+                      {"addr": {"type": "inet",
+                                "data": {"host": "127.0.0.1",
+                                         "port": str(port)}}})
+            if "return" in r:
+                break
+            check("in use" in r["error"]["desc"].lower(),
+                  "nbd-server-start: %r" % r)
+        else:
+            raise TestFailure("no free port in 10 tries")
+        m.ok("block-export-add", {"type": "nbd", "id": "e0",
+                                  "node-name": "disk0"})
+        r = run(["nbdinfo", "--size", "nbd://127.0.0.1:%d/disk0" % port])
+        check(r.returncode == 0 and int(r.stdout) == 64 << 20,
+              "nbdinfo: %r" % r)
+        m.ok("nbd-server-stop")
+        m.wait_event("BLOCK_EXPORT_DELETED")
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
 def test_throttle_group_limits_change_through_qom_set():
     d = Daemon(["--object", "throttle-group,id=tg0"] + memory_node("m0") +
                ["--blockdev",
