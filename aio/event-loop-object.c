@@ -16,6 +16,7 @@
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/object.h"
+#include "dataplane/threadlet.h"
 
 /* ---- the "iothread" type ---------------------------------------------- */
 
@@ -114,6 +115,7 @@ static void *iothread_object_create(const char *id, const ObjectProps *props,
                                     Error **errp)
 {
     IOThreadProps p;
+    IOThread *it;
 
     iothread_props_init(&p);
     p.poll_max_ns = object_props_get_int(props, "poll-max-ns");
@@ -126,7 +128,17 @@ static void *iothread_object_create(const char *id, const ObjectProps *props,
                            errp)) {
         return NULL;
     }
-    return iothread_new(id, &p, errp);
+    it = iothread_new(id, &p, errp);
+    if (!it) {
+        return NULL;
+    }
+    /* Its pool shows as /objects/<id>-pool (type threadlet-queue). */
+    if (!threadlet_queue_register_object(iothread_get_threadlet_queue(it),
+                                         errp)) {
+        iothread_destroy(it);
+        return NULL;
+    }
+    return it;
 }
 
 static void iothread_object_destroy(void *instance)

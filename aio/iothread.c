@@ -14,6 +14,7 @@
 #include "aio/iothread-internal.h"
 #include "util/atomic.h"
 #include "util/thread.h"
+#include "dataplane/threadlet.h"
 
 /* Final drain at stop: at most this many non-blocking iterations, so a BH
  * that reschedules itself forever cannot hold up destroy. */
@@ -22,6 +23,10 @@
 struct IOThread {
     char *id;
     AioContext *ctx;
+    /* Its own pool for blocking work (thread-pool-min/max), bound to ctx so
+     * that threadlet_submit_aio(ctx, ...) uses it: one IOThread's blocking
+     * work never queues behind another's. */
+    ThreadletQueue *pool;
     DpThread thread;
     TAILQ_ENTRY(IOThread) link; /* protected by iothreads_lock */
     bool paused;                /* stop-the-world holds ctx; main loop only */
@@ -168,6 +173,7 @@ static void *iothread_run(void *opaque)
 IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
 {
     IOThreadProps defaults;
+    char *pool_name;
     IOThread *it;
 
     if (!props) {
@@ -199,6 +205,11 @@ IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
                                      errp)) {
         goto fail_props;
     }
+    pool_name = g_strdup_printf("%s-pool", id);
+    it->pool = threadlet_queue_new(pool_name, (int)props->thread_pool_max,
+                                   (int)props->thread_pool_min);
+    g_free(pool_name);
+    threadlet_context_set_queue(it->ctx, it->pool);
 
     dp_mutex_lock(&iothreads_lock);
     if (find_locked(id)) {
@@ -225,6 +236,9 @@ IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
     return it;
 
 fail_props:
+    if (it->pool) {
+        threadlet_queue_destroy(it->pool);
+    }
     aio_context_unref(it->ctx);
 fail_ctx:
     dp_cond_destroy(&it->cond);
@@ -259,6 +273,9 @@ void iothread_destroy(IOThread *it)
     aio_bh_schedule_oneshot(it->ctx, iothread_stop_bh, it);
     dp_thread_join(&it->thread);
 
+    /* Waits for running work; queued completions were delivered by the
+     * final iterations of the thread or come with -ECANCELED. */
+    threadlet_queue_destroy(it->pool);
     if (it->gsource) {
         g_source_destroy(it->gsource);
         g_source_unref(it->gsource);
@@ -269,6 +286,11 @@ void iothread_destroy(IOThread *it)
     dp_mutex_destroy(&it->mutex);
     g_free(it->id);
     g_free(it);
+}
+
+ThreadletQueue *iothread_get_threadlet_queue(IOThread *it)
+{
+    return it->pool;
 }
 
 AioContext *iothread_get_aio_context(IOThread *it)

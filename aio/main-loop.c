@@ -12,6 +12,7 @@
 #include "aio/aio-internal.h"
 #include "aio/iothread-internal.h"
 #include "dataplane/object.h"
+#include "dataplane/threadlet.h"
 #include "util/atomic.h"
 #include "util/thread.h"
 
@@ -40,6 +41,10 @@ bool main_loop_init(Error **errp)
     atomic_store_release(&main_ctx, ctx);
     main_loop_register_object(); /* also makes this the registry's owner */
     iothread_register_type();
+    if (!object_find(THREADLET_GLOBAL_QUEUE_NAME) &&
+        !threadlet_queue_register_object(threadlet_global_queue(), errp)) {
+        return false;
+    }
     return true;
 }
 

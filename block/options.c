@@ -41,67 +41,90 @@ bool bdrv_parse_bool(const char *value, bool *out)
     return true;
 }
 
-/* Sizes as QEMU writes them: a decimal number of bytes with an optional
- * binary suffix (k, M, G, T, P, E; either case for k). */
+/* The binary shift of a size suffix, -1 if c is none. */
+static int size_suffix_shift(char c)
+{
+    switch (g_ascii_tolower(c)) {
+    case 'b':
+        return 0;
+    case 'k':
+        return 10;
+    case 'm':
+        return 20;
+    case 'g':
+        return 30;
+    case 't':
+        return 40;
+    case 'p':
+        return 50;
+    case 'e':
+        return 60;
+    }
+    return -1;
+}
+
+/*
+ * Sizes as QEMU writes them: a decimal number of bytes with an optional
+ * binary suffix (b, k, M, G, T, P, E, either case).  With a suffix the
+ * number may have a fraction ("1.5G") as long as it makes whole bytes.
+ */
 bool bdrv_parse_size(const char *value, int64_t *out)
 {
-    unsigned long long n;
+    unsigned long long n, frac = 0, frac_div = 1;
     char *end;
     int shift = 0;
 
-    if (!*value || *value == '-' || *value == '+' || g_ascii_isspace(*value)) {
+    if (!g_ascii_isdigit(*value)) {
         return false;
     }
     errno = 0;
     n = strtoull(value, &end, 10);
-    if (errno || end == value) {
+    if (errno) {
         return false;
     }
-    switch (*end) {
-    case '\0':
-        break;
-    case 'b':
-    case 'B':
-        shift = 0;
-        end++;
-        break;
-    case 'k':
-    case 'K':
-        shift = 10;
-        end++;
-        break;
-    case 'M':
-    case 'm':
-        shift = 20;
-        end++;
-        break;
-    case 'G':
-    case 'g':
-        shift = 30;
-        end++;
-        break;
-    case 'T':
-    case 't':
-        shift = 40;
-        end++;
-        break;
-    case 'P':
-    case 'p':
-        shift = 50;
-        end++;
-        break;
-    case 'E':
-    case 'e':
-        shift = 60;
-        end++;
-        break;
-    default:
+    if (*end == '.') {
+        const char *p = end + 1;
+
+        if (!g_ascii_isdigit(*p)) {
+            return false;
+        }
+        for (; g_ascii_isdigit(*p); p++) {
+            if (frac_div > UINT64_C(100000000000000000)) {
+                return false; /* more digits than any size needs */
+            }
+            frac = frac * 10 + (unsigned)(*p - '0');
+            frac_div *= 10;
+        }
+        end = (char *)p;
+        if (!*end) {
+            return false; /* a fraction of a byte */
+        }
+    }
+    if (*end) {
+        shift = size_suffix_shift(*end);
+        if (shift < 0 || end[1]) {
+            return false;
+        }
+    }
+    if (n > (unsigned long long)(INT64_MAX >> shift)) {
         return false;
     }
-    if (*end || n > (unsigned long long)(INT64_MAX >> shift)) {
-        return false;
+    n <<= shift;
+    if (frac) {
+        /* frac / frac_div of one unit, in whole bytes only; shift <= 60
+         * and frac < frac_div <= 1e18 keep this in 128 bits. */
+        unsigned __int128 bytes = ((unsigned __int128)frac << shift);
+
+        if (bytes % frac_div) {
+            return false;
+        }
+        bytes /= frac_div;
+        if (bytes > (unsigned __int128)(INT64_MAX - n)) {
+            return false;
+        }
+        n += (unsigned long long)bytes;
     }
-    *out = (int64_t)(n << shift);
+    *out = (int64_t)n;
     return true;
 }
 

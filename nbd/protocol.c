@@ -331,6 +331,9 @@ uint32_t nbd_request_check(const NbdRequest *req, const NbdRequestLimits *lim)
         }
         break;
     case NBD_CMD_TRIM:
+        if (lim->eflags & NBD_FLAG_READ_ONLY) {
+            return NBD_EPERM; /* before "not advertised": the spec's error */
+        }
         if (!(lim->eflags & NBD_FLAG_SEND_TRIM)) {
             return NBD_EINVAL;
         }
@@ -342,6 +345,9 @@ uint32_t nbd_request_check(const NbdRequest *req, const NbdRequestLimits *lim)
         }
         break;
     case NBD_CMD_WRITE_ZEROES:
+        if (lim->eflags & NBD_FLAG_READ_ONLY) {
+            return NBD_EPERM;
+        }
         if (!(lim->eflags & NBD_FLAG_SEND_WRITE_ZEROES)) {
             return NBD_EINVAL;
         }

@@ -68,11 +68,17 @@ static NbdRequestState *req_new(NbdClient *client, const NbdRequest *req)
     st->client = client;
     st->req = *req;
     iov_init(&st->qiov, 1);
+    if (req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE) {
+        client->in_flight_bytes += req->len;
+    }
     return st;
 }
 
 static void req_free(NbdRequestState *st)
 {
+    if (st->req.type == NBD_CMD_READ || st->req.type == NBD_CMD_WRITE) {
+        st->client->in_flight_bytes -= st->req.len;
+    }
     iov_destroy(&st->qiov);
     free(st->buf);
     g_free(st->extents);
@@ -188,6 +194,7 @@ static bool client_can_take_request(NbdClient *client)
     return client->phase == NBD_PHASE_TRANSMISSION && !client->dead &&
            !client->disc_received && !client->quiesced &&
            client->in_flight < NBD_MAX_IN_FLIGHT &&
+           client->in_flight_bytes < NBD_MAX_IN_FLIGHT_BYTES &&
            client->queued_bytes < NBD_MAX_QUEUED_BYTES &&
            client->queued_replies < NBD_MAX_QUEUED_REPLIES;
 }

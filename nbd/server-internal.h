@@ -46,8 +46,10 @@ typedef struct NbdRequestState NbdRequestState;
 
 /* Bytes read from the socket at once: many small requests per wake-up. */
 #define NBD_RBUF_SIZE (64 * 1024)
-/* Backpressure: stop reading when this many requests are in flight... */
+/* Backpressure: stop reading when this many requests are in flight, or
+ * their READ/WRITE buffers hold this many bytes... */
 #define NBD_MAX_IN_FLIGHT 128
+#define NBD_MAX_IN_FLIGHT_BYTES (128U * 1024 * 1024)
 /* ...or when replies not yet sent hold this many bytes, or are this many
  * (a client that sends flushes and never reads must not grow the queue by
  * a small reply at a time). */
@@ -119,6 +121,7 @@ struct NbdClient {
     NbdRequestState *cur;    /* a WRITE whose payload is being read */
     uint64_t discard_left;   /* payload bytes of a refused WRITE to skip */
     unsigned in_flight;      /* requests submitted, reply not queued yet */
+    size_t in_flight_bytes;  /* their data buffers, and cur's */
     size_t queued_bytes;     /* bytes in send_queue */
     unsigned queued_replies; /* entries in send_queue */
     STAILQ_HEAD(, NbdReply) send_queue;

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -446,6 +447,7 @@ static bool add_listener(int fd, int port)
 static bool listen_unix(const char *path, Error **errp)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct stat st;
     int fd;
 
     if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -458,7 +460,10 @@ static bool listen_unix(const char *path, Error **errp)
         error_setg_errno(errp, errno, "socket");
         return false;
     }
-    unlink(path);
+    /* Replace a stale socket, never another kind of file. */
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(path);
+    }
     if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
         listen(fd, SOMAXCONN) < 0) {
         error_setg_errno(errp, errno, "cannot listen on '%s'", path);

@@ -69,6 +69,13 @@ void iothread_destroy(IOThread *iothread);
 
 /* Any thread. */
 AioContext *iothread_get_aio_context(IOThread *iothread);
+
+/*
+ * The IOThread's own threadlet queue, sized by thread-pool-min/max and bound
+ * to its AioContext (threadlet_submit_aio() on that context uses it).  Lives
+ * as long as the IOThread.  Any thread.
+ */
+struct ThreadletQueue *iothread_get_threadlet_queue(IOThread *iothread);
 /* Any thread.  Created on first call; owned by the IOThread. */
 GMainContext *iothread_get_g_main_context(IOThread *iothread);
 const char *iothread_get_id(IOThread *iothread);

@@ -30,7 +30,8 @@
  * Starts listening.  addr is either a unix socket path ("unix:/path" or any
  * string starting with '/'), or a TCP address "host:port", "[v6addr]:port"
  * or ":port" (every address); host names resolving to several addresses get
- * one listener each.  A unix socket file that exists is replaced.
+ * one listener each.  A stale unix socket at the path is replaced; any
+ * other file there makes the call fail.
  * max_connections bounds the connections at any time, handshaking ones
  * included (0: no limit); a connection over the limit is closed at once.
  * handshake_max_seconds bounds the option haggling of one connection

@@ -565,6 +565,10 @@ static void test_libnbd_error_cases(void)
     g_assert_cmpint(nbd_is_read_only(ro), ==, 1);
     g_assert_cmpint(nbd_pwrite(ro, buf, sizeof(buf), 0, 0), ==, -1);
     g_assert_cmpint(nbd_get_errno(), ==, EPERM);
+    g_assert_cmpint(nbd_trim(ro, sizeof(buf), 0, 0), ==, -1);
+    g_assert_cmpint(nbd_get_errno(), ==, EPERM);
+    g_assert_cmpint(nbd_zero(ro, sizeof(buf), 0, 0), ==, -1);
+    g_assert_cmpint(nbd_get_errno(), ==, EPERM);
     g_assert_cmpint(nbd_pread(ro, buf, sizeof(buf), 0, 0), ==, 0);
     /* Unknown export. */
     nbd_set_export_name(none, "nosuch");

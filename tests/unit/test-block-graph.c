@@ -244,6 +244,43 @@ static void test_direct_on_tmpfs_says_why(void)
     unlink(file);
 }
 
+static void test_size_values(void)
+{
+    static const struct {
+        const char *size;
+        int64_t bytes; /* -1: refused */
+    } cases[] = {
+        {"0", 0},          {"512", 512},
+        {"4k", 4096},      {"4K", 4096},
+        {"1M", 1 << 20},   {"1.5k", 1536},
+        {"0.5M", 1 << 19}, {"16b", 16},
+        {"1.1k", -1},      {"1.5", -1},
+        {"-1", -1},        {"+1", -1},
+        {" 1", -1},        {"1 k", -1},
+        {"1kb", -1},       {"1x", -1},
+        {"", -1},          {"k", -1},
+        {".5k", -1},       {"1.k", -1},
+        {"8E", -1},        {"18446744073709551616", -1},
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *spec =
+            g_strdup_printf("driver=null-co,size=%s", cases[i].size);
+
+        if (cases[i].bytes < 0) {
+            g_autofree char *msg = test_open_error(spec);
+
+            g_assert_nonnull(strstr(msg, "'size'"));
+        } else {
+            BlockDriverState *bs = test_open(spec);
+
+            g_assert_cmpint(bdrv_getlength(bs), ==, cases[i].bytes);
+            bdrv_unref(bs);
+        }
+    }
+}
+
 static void test_size_suffixes(void)
 {
     BlockDriverState *bs = test_open("driver=memory,size=2G");
@@ -281,6 +318,7 @@ int main(int argc, char **argv)
     g_test_add_func("/block/graph/file-node-reports-filename-and-size",
                     test_file_node_reports_filename_and_size);
     g_test_add_func("/block/graph/size-suffixes", test_size_suffixes);
+    g_test_add_func("/block/graph/size-values", test_size_values);
     g_test_add_func("/block/graph/direct-on-tmpfs-says-why",
                     test_direct_on_tmpfs_says_why);
     g_test_add_func("/block/graph/auto-read-only-falls-back",

@@ -9,6 +9,7 @@
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/object.h"
+#include "dataplane/threadlet.h"
 #include "util/thread.h"
 
 static GHashTable *props_new(const char *first_key, ...)
@@ -100,6 +101,38 @@ static void test_object_add_iothread_creates_and_del_destroys(void)
     g_assert_null(iothread_find("io0"));
     g_assert_null(object_find("io0"));
     g_assert_false(task_lingers(tid));
+}
+
+static void test_object_iothread_has_its_own_threadlet_queue(void)
+{
+    GHashTable *props = props_new("thread-pool-min", "1", "thread-pool-max",
+                                  "3", NULL);
+    Object *obj = object_add("iothread", "io9", props, &error_abort);
+    IOThread *it = object_get_instance(obj);
+    ThreadletQueue *q = iothread_get_threadlet_queue(it);
+    Object *pool;
+
+    g_hash_table_unref(props);
+    /* Bound to the IOThread's context: submit_aio there uses it. */
+    g_assert_true(threadlet_context_get_queue(iothread_get_aio_context(it)) ==
+                  q);
+    g_assert_true(q != threadlet_global_queue());
+    pool = object_find("io9-pool");
+    g_assert_nonnull(pool);
+    g_assert_cmpstr(object_get_type(pool), ==, "threadlet-queue");
+    g_assert_cmpint(get_int(pool, "max-threads"), ==, 3);
+    g_assert_cmpint(get_int(pool, "min-threads"), ==, 1);
+
+    g_assert_true(object_del("io9", &error_abort));
+    g_assert_null(object_find("io9-pool"));
+}
+
+static void test_object_global_threadlet_queue_is_registered(void)
+{
+    Object *obj = object_find(THREADLET_GLOBAL_QUEUE_NAME);
+
+    g_assert_nonnull(obj);
+    g_assert_cmpstr(object_get_type(obj), ==, "threadlet-queue");
 }
 
 static void test_object_iothread_poll_settable_at_runtime(void)
@@ -256,6 +289,10 @@ int main(int argc, char **argv)
     main_loop_init(&error_abort);
     g_test_add_func("/event-loop-object/add-iothread-creates-and-del-destroys",
                     test_object_add_iothread_creates_and_del_destroys);
+    g_test_add_func("/event-loop-object/iothread-has-its-own-threadlet-queue",
+                    test_object_iothread_has_its_own_threadlet_queue);
+    g_test_add_func("/event-loop-object/global-threadlet-queue-is-registered",
+                    test_object_global_threadlet_queue_is_registered);
     g_test_add_func("/event-loop-object/iothread-poll-settable-at-runtime",
                     test_object_iothread_poll_settable_at_runtime);
     g_test_add_func("/event-loop-object/iothread-lists-qemu-property-names",

@@ -528,6 +528,12 @@ static void test_request_check_write_on_read_only_eperm(void)
     g_assert_cmpuint(check(0, NBD_CMD_WRITE_ZEROES, 0, 512, &ro), ==,
                      NBD_EPERM);
     g_assert_cmpuint(check(0, NBD_CMD_READ, 0, 512, &ro), ==, 0);
+    /* Even where trim and zero are not advertised (as for our read-only
+     * exports), the answer is EPERM. */
+    ro.eflags = NBD_FLAG_HAS_FLAGS | NBD_FLAG_READ_ONLY;
+    g_assert_cmpuint(check(0, NBD_CMD_TRIM, 0, 512, &ro), ==, NBD_EPERM);
+    g_assert_cmpuint(check(0, NBD_CMD_WRITE_ZEROES, 0, 512, &ro), ==,
+                     NBD_EPERM);
 }
 
 static void test_request_check_block_status_needs_meta_context(void)

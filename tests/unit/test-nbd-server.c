@@ -13,6 +13,8 @@
 #include "dataplane/main-loop.h"
 #include "dataplane/nbd.h"
 #include "tests/nbd-raw-client.h"
+#include "util/clock.h"
+#include "util/thread.h"
 
 typedef struct Fixture {
     char *dir;
@@ -92,7 +94,9 @@ typedef struct ClientThread {
     void (*fn)(struct ClientThread *ct);
     Fixture *f;
     int fd;
-    int step; /* atomic: how far the client has got */
+    int step;     /* atomic: how far the test has got (both sides set it) */
+    DpMutex lock; /* with cond: the client waits for the main thread */
+    DpCond cond;
     int done; /* atomic */
 } ClientThread;
 
@@ -106,9 +110,13 @@ static gpointer client_thread_run(gpointer opaque)
     return NULL;
 }
 
+/* Either side: records the step; wakes the main loop and the client. */
 static void client_step(ClientThread *ct, int step)
 {
+    dp_mutex_lock(&ct->lock);
     g_atomic_int_set(&ct->step, step);
+    dp_cond_broadcast(&ct->cond);
+    dp_mutex_unlock(&ct->lock);
     g_main_context_wakeup(NULL);
 }
 
@@ -118,8 +126,25 @@ static ClientThread *client_start(Fixture *f, void (*fn)(ClientThread *))
 
     ct->f = f;
     ct->fn = fn;
+    dp_mutex_init(&ct->lock);
+    dp_cond_init(&ct->cond);
     ct->thread = g_thread_new("client", client_thread_run, ct);
     return ct;
+}
+
+/* Client side: blocks until the main thread has reached step n (bounded:
+ * 10 s, then the test fails). */
+static void client_wait_step(ClientThread *ct, int n)
+{
+    int64_t deadline =
+        clock_monotonic_ns() + 10 * G_GINT64_CONSTANT(1000000000);
+
+    dp_mutex_lock(&ct->lock);
+    while (g_atomic_int_get(&ct->step) < n &&
+           dp_cond_timedwait_ns(&ct->cond, &ct->lock, deadline)) {
+    }
+    dp_mutex_unlock(&ct->lock);
+    g_assert_cmpint(g_atomic_int_get(&ct->step), >=, n);
 }
 
 /* Main side: runs the main loop until the client reached step n. */
@@ -144,6 +169,8 @@ static void client_finish(ClientThread *ct)
     }
     g_assert_true(g_atomic_int_get(&ct->done));
     g_thread_join(ct->thread);
+    dp_cond_destroy(&ct->cond);
+    dp_mutex_destroy(&ct->lock);
     g_free(ct);
 }
 
@@ -196,6 +223,21 @@ static void test_server_start_twice_refused(Fixture *f, gconstpointer data)
     g_clear_pointer(&err, error_free);
     g_assert_false(nbd_server_start("nonsense", 0, 0, &err));
     g_clear_pointer(&err, error_free);
+}
+
+static void test_server_start_keeps_a_regular_file(Fixture *f,
+                                                   gconstpointer data)
+{
+    char *path = g_build_filename(f->dir, "file", NULL);
+    Error *err = NULL;
+
+    g_assert_true(nbd_server_stop(&error_abort));
+    g_assert_true(g_file_set_contents(path, "keep", -1, NULL));
+    g_assert_false(nbd_server_start(path, 0, 0, &err));
+    error_free(err);
+    g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
+    g_remove(path);
+    g_free(path);
 }
 
 /* ---- transmission in the IOThread -------------------------------------- */
@@ -320,14 +362,10 @@ static void drained_client(ClientThread *ct)
     raw_go(fd, "disk", false, false);
     client_step(ct, 1);
     /* The main thread has begun a drained section: send a flush. */
-    while (g_atomic_int_get(&ct->step) < 2) {
-        g_usleep(100);
-    }
+    client_wait_step(ct, 2);
     raw_request(fd, 0, NBD_CMD_FLUSH, 7, 0, 0);
     client_step(ct, 3);
-    while (g_atomic_int_get(&ct->step) < 4) {
-        g_usleep(100);
-    }
+    client_wait_step(ct, 4);
     /* The IOThread has run several iterations with the request readable:
      * had it read it, the reply would be here. */
     g_assert_cmpint(recv(fd, b, sizeof(b), MSG_DONTWAIT), ==, -1);
@@ -349,7 +387,7 @@ static void test_drained_section_holds_new_requests(Fixture *f,
     main_until_step(ct, 1);
     wait_connections(1);
     bdrv_drained_begin(f->bs);
-    g_atomic_int_set(&ct->step, 2);
+    client_step(ct, 2);
     main_until_step(ct, 3);
     /* Each acquire kicks the IOThread out of aio_poll and waits for the
      * iteration to end: after a few, a readable fd would have been read. */
@@ -357,7 +395,7 @@ static void test_drained_section_holds_new_requests(Fixture *f,
         aio_context_acquire(io);
         aio_context_release(io);
     }
-    g_atomic_int_set(&ct->step, 4);
+    client_step(ct, 4);
     main_until_step(ct, 5);
     bdrv_drained_end(f->bs);
     client_finish(ct);
@@ -431,6 +469,7 @@ int main(int argc, char **argv)
     T(export_add_refuses_bad_arguments);
     T(export_list_shows_exports);
     T(server_start_twice_refused);
+    T(server_start_keeps_a_regular_file);
     T(write_then_read_back_from_iothread);
     T(connection_follows_node_moves_under_io);
     T(drained_section_holds_new_requests);
