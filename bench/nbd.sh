@@ -4,8 +4,10 @@
 # raw image on /dev/shm over a unix socket, one server at a time, driven by
 # fio's nbd engine (libnbd).
 #
-#   bench/nbd.sh [--quick] [--rounds N]
+#   bench/nbd.sh [--quick] [--rounds N] [--only SERVER]
 #
+# dataplaned runs twice: with its default IOThread (adaptive polling on)
+# and as "dataplane-nopoll" (poll-max-ns=0).
 # Jobs: 4k random read at QD1 and QD32, 4k random write at QD32, 256k
 # sequential read at QD8, and two 4k random read QD32 connections at once.
 # Figures per job and server (BENCH lines, see bench/bench-util.h):
@@ -22,6 +24,7 @@ cd "$(dirname "$0")/.."
 
 quick=0
 rounds=3
+only=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -30,8 +33,13 @@ while [ $# -gt 0 ]; do
         rounds=$2
         shift
         ;;
+    --only)
+        [ $# -ge 2 ] || { echo "nbd.sh: --only needs a server name" >&2; exit 2; }
+        only=$2
+        shift
+        ;;
     -h | --help)
-        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -105,10 +113,14 @@ done
 # start_server NAME: starts it in the background (server_pid) on $sock.
 start_server() {
     case "$1" in
-    dataplane)
+    dataplane | dataplane-nopoll)
+        # The default IOThread polls adaptively (poll-max-ns 32768);
+        # dataplane-nopoll turns that off, to show what polling costs.
+        local poll=""
+        [ "$1" = dataplane-nopoll ] && poll=",poll-max-ns=0"
         "$dataplaned" \
             --blockdev "driver=file,node-name=disk0,filename=$img" \
-            --object iothread,id=io0 \
+            --object "iothread,id=io0$poll" \
             --nbd-server "addr.type=unix,addr.path=$sock" \
             --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on,iothread=io0 \
             2>"$work/server.err" &
@@ -139,8 +151,12 @@ start_server() {
         if ! kill -0 "$server_pid" 2>/dev/null; then
             break
         fi
-        if [ -S "$sock" ] && nbdinfo --size "$uri" >/dev/null 2>&1; then
-            return 0
+        if [ -S "$sock" ]; then
+            # Without nbdinfo (libnbd-bin), a listening socket has to do.
+            if ! command -v nbdinfo >/dev/null ||
+                nbdinfo --size "$uri" >/dev/null 2>&1; then
+                return 0
+            fi
         fi
         sleep 0.1
     done
@@ -215,12 +231,15 @@ run_jobs() {
 }
 
 servers=()
-if [ -n "$dataplaned" ]; then
-    servers+=(dataplane)
+if [ -n "$only" ] && [ "${only#dataplane}" = "$only" ]; then
+    :
+elif [ -n "$dataplaned" ]; then
+    servers+=(dataplane dataplane-nopoll)
 else
     note nbd dataplane "build/daemon/dataplaned does not exist yet (daemon branch not merged): not measured"
 fi
 for s in nbdkit qemu-nbd qemu-storage-daemon; do
+    [ -n "$only" ] && [ "${s#"$only"}" = "$s" ] && continue
     if command -v "$s" >/dev/null; then
         servers+=("$s")
         [ "$s" = qemu-storage-daemon ] &&
