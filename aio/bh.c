@@ -60,12 +60,19 @@ static void bh_enqueue(AioBH *bh, unsigned new_flags)
     if (old & BH_PENDING) {
         return;
     }
+    /*
+     * Once the BH is on the stack it may run at once, and its callback may
+     * let the owner drop the last reference to ctx: hold one of our own
+     * until the notify below is done with ctx.
+     */
+    aio_context_ref(ctx);
     bh->next = atomic_read(&ctx->bh_pending);
     /* Release: the consumer that takes the stack (acquire exchange in
      * aio_bh_poll) sees bh->next and everything written before scheduling. */
     while (!atomic_cmpxchg_weak(&ctx->bh_pending, &bh->next, bh)) {
     }
     aio_notify(ctx);
+    aio_context_unref(ctx);
 }
 
 void aio_bh_schedule(AioBH *bh)

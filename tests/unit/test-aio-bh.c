@@ -383,6 +383,47 @@ static void test_bh_schedule_from_thread_wakes_loop(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+/*
+ * The loop thread frees its context as soon as a BH from another thread has
+ * run; the scheduling thread may still be inside aio_bh_schedule() then
+ * (its notify).  ASan reports a use after free if scheduling does not keep
+ * the context alive until it is done with it.
+ */
+typedef struct FreeAfterRun {
+    AioContext *ctx;
+    bool ran; /* atomic */
+} FreeAfterRun;
+
+static void free_after_run_cb(void *opaque)
+{
+    FreeAfterRun *f = opaque;
+
+    __atomic_store_n(&f->ran, true, __ATOMIC_RELEASE);
+}
+
+static void *free_after_run_thread(void *opaque)
+{
+    FreeAfterRun *f = opaque;
+
+    aio_bh_schedule_oneshot(f->ctx, free_after_run_cb, f);
+    return NULL;
+}
+
+static void test_bh_schedule_keeps_context_alive_until_done(gconstpointer data)
+{
+    int i;
+
+    for (i = 0; i < 300; i++) {
+        FreeAfterRun f = { .ctx = test_ctx_new(data) };
+        DpThread thread;
+
+        dp_thread_create(&thread, "bh-free", free_after_run_thread, &f);
+        poll_until(f.ctx, &f.ran);
+        aio_context_unref(f.ctx); /* the owner's reference: maybe the last */
+        dp_thread_join(&thread);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -409,5 +450,7 @@ int main(int argc, char **argv)
                   test_bh_schedule_from_4_threads_exactly_once);
     test_add_both("/bh/schedule-from-thread-wakes-loop",
                   test_bh_schedule_from_thread_wakes_loop);
+    test_add_both("/bh/schedule-keeps-context-alive-until-done",
+                  test_bh_schedule_keeps_context_alive_until_done);
     return g_test_run();
 }
