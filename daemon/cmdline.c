@@ -279,8 +279,8 @@ void cmdline_print_help(const char *prog)
 "Without any option: a 1 GiB memory disk '%s' served from IOThread '%s'\n"
 "over NBD on ./%s, with a monitor on ./%s.\n"
 "\n"
-"SIGTERM or SIGINT: stop accepting, drain, flush, close, remove the sockets\n"
-"the daemon created, exit 0.  See docs/dataplaned.md for the QMP commands.\n",
+"SIGTERM, SIGINT or SIGHUP: stop accepting, drain, flush, close, remove the\n"
+"sockets the daemon created, exit 0.  See docs/dataplaned.md for the QMP commands.\n",
         prog, DAEMON_DEFAULT_EXPORT, DAEMON_DEFAULT_IOTHREAD,
         DAEMON_DEFAULT_NBD_SOCKET, DAEMON_DEFAULT_QMP_SOCKET);
 }

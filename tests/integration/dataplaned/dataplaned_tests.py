@@ -677,6 +677,12 @@ def test_sigterm_cleans_up():
 
 
 @test
+def test_sighup_cleans_up():
+    # qemu-storage-daemon stops on SIGHUP as on SIGTERM.
+    signal_cleanup(signal.SIGHUP)
+
+
+@test
 def test_sigint_cleans_up():
     signal_cleanup(signal.SIGINT)
 
