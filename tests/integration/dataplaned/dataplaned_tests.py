@@ -632,7 +632,7 @@ def test_throttle_group_limits_change_through_qom_set():
         m = d.qmp()
         props = [p["name"] for p in m.ok("qom-list",
                                          {"path": "/objects/tg0"})]
-        limit = "x-iops-total"  # QEMU's name for qom-set of a limit
+        limit = "x-iops-total"  # at runtime: here only (see limits)
         check(limit in props, "qom-list: %r" % props)
         m.ok("qom-set", {"path": "/objects/tg0", "property": limit,
                          "value": 1000})
