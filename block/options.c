@@ -67,6 +67,7 @@ static int size_suffix_shift(char c)
  * Sizes as QEMU writes them: a decimal number of bytes with an optional
  * binary suffix (b, k, M, G, T, P, E, either case).  With a suffix the
  * number may have a fraction ("1.5G") as long as it makes whole bytes.
+ * "0x" hex is a plain number of bytes.
  */
 bool bdrv_parse_size(const char *value, int64_t *out)
 {
@@ -76,6 +77,20 @@ bool bdrv_parse_size(const char *value, int64_t *out)
 
     if (!g_ascii_isdigit(*value)) {
         return false;
+    }
+    /* 0x hex, as QEMU's integer and size options take, without a suffix
+     * (QEMU refuses "0x1M" too). */
+    if (value[0] == '0' && (value[1] == 'x' || value[1] == 'X')) {
+        if (!g_ascii_isxdigit(value[2])) {
+            return false;
+        }
+        errno = 0;
+        n = strtoull(value + 2, &end, 16);
+        if (errno || *end || n > INT64_MAX) {
+            return false;
+        }
+        *out = (int64_t)n;
+        return true;
     }
     errno = 0;
     n = strtoull(value, &end, 10);

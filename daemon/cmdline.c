@@ -55,9 +55,58 @@ static void option_free(gpointer p)
     g_free(o);
 }
 
+/*
+ * QEMU parses --chardev with its older option parser, where a bare `server`
+ * means server=on and `nowait` means wait=off (deprecated there, with a
+ * warning, but in every older script and tutorial).  Rewrites those two
+ * keys into KEY=VALUE form so the keyval parser takes them; anything else
+ * is left for it to judge.  Returns a new string.
+ */
+static char *chardev_expand_short_bools(const char *arg)
+{
+    static const char *const keys[] = {"server", "wait"};
+    GString *out = g_string_new(NULL);
+    const char *p = arg;
+    bool first = true;
+
+    while (*p) {
+        /* One element: up to a ',' that is not part of ",,". */
+        const char *e = p;
+
+        while (*e && !(*e == ',' && e[1] != ',')) {
+            e += (*e == ',') ? 2 : 1;
+        }
+        g_autofree char *elem = g_strndup(p, e - p);
+        const char *rewritten = NULL;
+
+        for (size_t i = 0; !first && i < G_N_ELEMENTS(keys); i++) {
+            bool no = g_str_has_prefix(elem, "no");
+
+            if (!strcmp(elem + (no ? 2 : 0), keys[i])) {
+                fprintf(stderr,
+                        "dataplaned: --chardev %s: warning: short-form "
+                        "boolean option '%s' deprecated\n"
+                        "Please use %s=%s instead\n",
+                        arg, elem, keys[i], no ? "off" : "on");
+                rewritten = no ? "off" : "on";
+                g_string_append_printf(out, "%s%s=%s", first ? "" : ",",
+                                       keys[i], rewritten);
+                break;
+            }
+        }
+        if (!rewritten) {
+            g_string_append_printf(out, "%s%s", first ? "" : ",", elem);
+        }
+        first = false;
+        p = *e ? e + 1 : e;
+    }
+    return g_string_free(out, FALSE);
+}
+
 static bool add_option(DaemonConfig *cfg, DaemonOptionKind kind,
                        const char *arg, Error **errp)
 {
+    g_autofree char *expanded = NULL;
     Error *err = NULL;
     bool help = false;
     GHashTable *opts;
@@ -67,6 +116,9 @@ static bool add_option(DaemonConfig *cfg, DaemonOptionKind kind,
      * types or a type's properties, as in QEMU. */
     if (kind == DAEMON_OPT_OBJECT && arg[strspn(arg, " \t")] != '{') {
         opts = keyval_parse(arg, kinds[kind].implied_key, &help, &err);
+    } else if (kind == DAEMON_OPT_CHARDEV) {
+        expanded = chardev_expand_short_bools(arg);
+        opts = keyval_parse_option(expanded, kinds[kind].implied_key, &err);
     } else {
         opts = keyval_parse_option(arg, kinds[kind].implied_key, &err);
     }
@@ -227,8 +279,8 @@ void cmdline_print_help(const char *prog)
 "Without any option: a 1 GiB memory disk '%s' served from IOThread '%s'\n"
 "over NBD on ./%s, with a monitor on ./%s.\n"
 "\n"
-"SIGTERM or SIGINT: stop accepting, drain, flush, close, remove the sockets\n"
-"the daemon created, exit 0.  See docs/dataplaned.md for the QMP commands.\n",
+"SIGTERM, SIGINT or SIGHUP: stop accepting, drain, flush, close, remove the\n"
+"sockets the daemon created, exit 0.  See docs/dataplaned.md for the QMP commands.\n",
         prog, DAEMON_DEFAULT_EXPORT, DAEMON_DEFAULT_IOTHREAD,
         DAEMON_DEFAULT_NBD_SOCKET, DAEMON_DEFAULT_QMP_SOCKET);
 }

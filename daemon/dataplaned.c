@@ -3,7 +3,7 @@
  *
  * Order of life: parse the whole command line (nothing created yet), fork
  * if --daemonize, start the main loop, apply the options in command-line
- * order, write the pid file, run until quit or SIGTERM/SIGINT, then tear
+ * order, write the pid file, run until quit or SIGTERM/SIGINT/SIGHUP, then tear
  * down in reverse: stop accepting, drop exports, drain and flush and close
  * the nodes, stop the IOThreads, close the monitors, remove the pid file.
  * A failure while applying the options runs the same teardown, so an
@@ -286,6 +286,9 @@ int main(int argc, char **argv)
     }
     g_unix_signal_add(SIGTERM, on_signal, NULL);
     g_unix_signal_add(SIGINT, on_signal, NULL);
+    /* As qemu-storage-daemon: a closed terminal is a request to stop, not
+     * a death that leaves the sockets behind. */
+    g_unix_signal_add(SIGHUP, on_signal, NULL);
     daemon_objects_init();
 
     if (print_object_help(&cfg, &status)) {

@@ -291,7 +291,7 @@ json_t *qmp_cmd_x_blockdev_set_iothread(json_t *args, Error **errp)
     id = qmp_arg_str(args, "iothread", NULL); /* NULL for null */
     bs = bdrv_find_node(name);
     if (!bs) {
-        error_setg(errp, "Cannot find node %s", name);
+        error_setg(errp, "Failed to find node with node-name='%s'", name);
         return NULL;
     }
     /* As QEMU: a node someone uses only moves when the caller insists. */

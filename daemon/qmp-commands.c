@@ -26,5 +26,7 @@ const QmpCommand qmp_commands[] = {
     {"block-export-add", qmp_cmd_block_export_add, 0},
     {"block-export-del", qmp_cmd_block_export_del, 0},
     {"query-block-exports", qmp_cmd_query_block_exports, 0},
+    {"nbd-server-add", qmp_cmd_nbd_server_add, 0},
+    {"nbd-server-remove", qmp_cmd_nbd_server_remove, 0},
     {NULL},
 };

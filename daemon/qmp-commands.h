@@ -37,5 +37,7 @@ QmpHandler qmp_cmd_nbd_server_stop;
 QmpHandler qmp_cmd_block_export_add;
 QmpHandler qmp_cmd_block_export_del;
 QmpHandler qmp_cmd_query_block_exports;
+QmpHandler qmp_cmd_nbd_server_add;
+QmpHandler qmp_cmd_nbd_server_remove;
 
 #endif /* DATAPLANE_DAEMON_QMP_COMMANDS_H */

@@ -93,8 +93,7 @@ json_t *qmp_dispatch(const QmpCommand *table, json_t *request, bool *negotiated)
     if (*negotiated && (cmd->flags & QMP_CMD_NEGOTIATION)) {
         error_set(&err, ERROR_CLASS_COMMAND_NOT_FOUND,
                   "Capabilities negotiation is already complete, command "
-                  "'%s' ignored",
-                  name);
+                  "ignored");
         goto done;
     }
     if (args) {

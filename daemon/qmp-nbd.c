@@ -1,6 +1,7 @@
 /*
  * QMP commands on the NBD server and its exports: nbd-server-start,
- * nbd-server-stop, block-export-add, block-export-del, query-block-exports.
+ * nbd-server-stop, block-export-add, block-export-del, query-block-exports,
+ * and the older nbd-server-add and nbd-server-remove.
  * Also --nbd-server and --export, which run the same code, and the
  * daemon's teardown of the server.
  *
@@ -351,6 +352,64 @@ json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
         return NULL;
     }
     return json_object();
+}
+
+/*
+ * nbd-server-add and nbd-server-remove: QEMU's older NBD export commands,
+ * still in qemu-storage-daemon and in scripts that predate block-export-add.
+ * As there, the export's id is its NBD name, which defaults to the node's.
+ */
+json_t *qmp_cmd_nbd_server_add(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = {
+        {"device", QMP_ARG_STR, true},
+        {"name", QMP_ARG_STR, false},
+        {"description", QMP_ARG_STR, false},
+        {"writable", QMP_ARG_BOOL, false},
+        {NULL},
+    };
+    g_autoptr(GHashTable) opts = keyval_new();
+    json_t *export_args;
+    const char *device;
+    const char *name;
+    bool ok;
+
+    if (!qmp_args_check(args, spec, errp)) {
+        return NULL;
+    }
+    device = qmp_arg_str(args, "device", NULL);
+    name = qmp_arg_str(args, "name", device);
+    export_args = json_deep_copy(args);
+    json_object_del(export_args, "device");
+    json_object_set_new(export_args, "type", json_string("nbd"));
+    json_object_set_new(export_args, "id", json_string(name));
+    json_object_set_new(export_args, "node-name", json_string(device));
+    json_object_set_new(export_args, "name", json_string(name));
+    ok = keyval_add_json(opts, export_args, NULL, errp) &&
+         daemon_export_add(opts, errp);
+    json_decref(export_args);
+    return ok ? json_object() : NULL;
+}
+
+json_t *qmp_cmd_nbd_server_remove(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = {
+        {"name", QMP_ARG_STR, true},
+        {"mode", QMP_ARG_STR, false},
+        {NULL},
+    };
+    json_t *del_args;
+    json_t *ret;
+
+    if (!qmp_args_check(args, spec, errp)) {
+        return NULL;
+    }
+    del_args = json_deep_copy(args);
+    json_object_set(del_args, "id", json_object_get(args, "name"));
+    json_object_del(del_args, "name");
+    ret = qmp_cmd_block_export_del(del_args, errp);
+    json_decref(del_args);
+    return ret;
 }
 
 static void export_info_append(const NbdExportInfo *info, void *opaque)

@@ -145,6 +145,152 @@ json_t *qmp_cmd_qom_list(json_t *args, Error **errp)
     return list;
 }
 
+/*
+ * QEMU's struct-valued properties, such as a throttle-group's "limits"
+ * ({"iops-total": 1000, ...}), are here the flat properties "limits.<key>".
+ * A property name with such members and no property of its own is read
+ * as one JSON object and set from one, so scripts written for QEMU's
+ * `qom-set ... "limits"` work unchanged.
+ */
+static char *struct_prefix(Object *obj, const char *name)
+{
+    g_autofree char *prefix = g_strconcat(name, ".", NULL);
+    g_autoptr(GPtrArray) props = NULL;
+
+    if (object_type_find_property(object_get_type_info(obj), name)) {
+        return NULL;
+    }
+    props = object_property_list(obj);
+    for (guint i = 0; i < props->len; i++) {
+        ObjectPropertyDesc *d = g_ptr_array_index(props, i);
+
+        if (g_str_has_prefix(d->name, prefix)) {
+            return g_steal_pointer(&prefix);
+        }
+    }
+    return NULL;
+}
+
+static json_t *struct_get(Object *obj, const char *prefix, Error **errp)
+{
+    g_autoptr(GPtrArray) props = object_property_list(obj);
+    json_t *ret = json_object();
+
+    for (guint i = 0; i < props->len; i++) {
+        ObjectPropertyDesc *d = g_ptr_array_index(props, i);
+        ObjectValue v = {0};
+
+        if (!g_str_has_prefix(d->name, prefix)) {
+            continue;
+        }
+        if (!object_property_get(obj, d->name, &v, errp)) {
+            json_decref(ret);
+            return NULL;
+        }
+        json_object_set_new(ret, d->name + strlen(prefix), value_to_json(&v));
+        object_value_clear(&v);
+    }
+    return ret;
+}
+
+/*
+ * Sets each (name, value) of `todo` (full property names -> json_t *).
+ * Members are set one at a time and each setter checks the whole object,
+ * so an order must be found in which every intermediate state is valid
+ * (lower a burst before its rate, clear iops-total before iops-read is
+ * set, ...): passes over what is left until one makes no progress.  At
+ * most one pass per member, so bounded.  Returns false with the error of
+ * a member that could not be set; what was set stays set.
+ */
+static bool struct_apply(Object *obj, GHashTable *todo, Error **errp)
+{
+    guint passes = g_hash_table_size(todo) + 1;
+
+    while (g_hash_table_size(todo) > 0 && passes-- > 0) {
+        Error *last = NULL;
+        bool progress = false;
+        GHashTableIter it;
+        gpointer k, v;
+
+        g_hash_table_iter_init(&it, todo);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            Error *err = NULL;
+
+            if (object_property_set_int(obj, k, json_integer_value(v), &err)) {
+                g_hash_table_iter_remove(&it);
+                progress = true;
+            } else {
+                error_free(last);
+                last = err;
+            }
+        }
+        if (!progress) {
+            error_propagate(errp, last);
+            return false;
+        }
+        error_free(last);
+    }
+    return true;
+}
+
+static bool struct_set(Object *obj, const char *prefix, json_t *value,
+                       Error **errp)
+{
+    g_autoptr(GHashTable) todo = NULL;
+    g_autoptr(GHashTable) undo = NULL;
+    const char *key;
+    json_t *member;
+
+    if (!json_is_object(value)) {
+        error_setg(errp, "Invalid parameter type for '%.*s', expected: object",
+                   (int)strlen(prefix) - 1, prefix);
+        return false;
+    }
+    todo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    json_object_foreach(value, key, member)
+    {
+        g_autofree char *name = g_strconcat(prefix, key, NULL);
+        const ObjectPropertyInfo *prop =
+            object_type_find_property(object_get_type_info(obj), name);
+
+        if (!prop) {
+            error_setg(errp, "Parameter '%s' is unexpected", name);
+            return false;
+        }
+        /* The struct properties there are (throttle limits) are all
+         * integers. */
+        if (prop->type != OBJECT_VALUE_INT || !json_is_integer(member)) {
+            error_setg(errp,
+                       "Invalid parameter type for '%s', expected: integer",
+                       name);
+            return false;
+        }
+        g_hash_table_insert(todo, g_steal_pointer(&name), member);
+    }
+    /* What to put back if the new values cannot all be set. */
+    undo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                 (GDestroyNotify)json_decref);
+    {
+        g_autoptr(GPtrArray) props = object_property_list(obj);
+
+        for (guint i = 0; i < props->len; i++) {
+            ObjectPropertyDesc *d = g_ptr_array_index(props, i);
+            int64_t cur;
+
+            if (g_str_has_prefix(d->name, prefix) &&
+                object_property_get_int(obj, d->name, &cur, NULL)) {
+                g_hash_table_insert(undo, g_strdup(d->name),
+                                    json_integer(cur));
+            }
+        }
+    }
+    if (!struct_apply(obj, todo, errp)) {
+        struct_apply(obj, undo, NULL);
+        return false;
+    }
+    return true;
+}
+
 static const QmpArg qom_get_args[] = {
     {"path", QMP_ARG_STR, true},
     {"property", QMP_ARG_STR, true},
@@ -161,8 +307,16 @@ json_t *qmp_cmd_qom_get(json_t *args, Error **errp)
         return NULL;
     }
     obj = object_resolve(qmp_arg_str(args, "path", NULL), errp);
-    if (!obj || !object_property_get(obj, qmp_arg_str(args, "property", NULL),
-                                     &v, errp)) {
+    if (!obj) {
+        return NULL;
+    }
+    g_autofree char *prefix =
+        struct_prefix(obj, qmp_arg_str(args, "property", NULL));
+    if (prefix) {
+        return struct_get(obj, prefix, errp);
+    }
+    if (!object_property_get(obj, qmp_arg_str(args, "property", NULL), &v,
+                             errp)) {
         return NULL;
     }
     ret = value_to_json(&v);
@@ -194,6 +348,10 @@ json_t *qmp_cmd_qom_set(json_t *args, Error **errp)
     }
     name = qmp_arg_str(args, "property", NULL);
     value = json_object_get(args, "value");
+    g_autofree char *prefix = struct_prefix(obj, name);
+    if (prefix) {
+        return struct_set(obj, prefix, value, errp) ? json_object() : NULL;
+    }
     prop = object_type_find_property(object_get_type_info(obj), name);
     if (json_is_string(value) && prop && prop->type != OBJECT_VALUE_STR) {
         /* "on", "0x10": the keyval spelling, as a command line would give. */

@@ -405,7 +405,7 @@ def test_iothread_in_use_is_not_deleted():
               desc="Cannot find iothread io0")
         m.err("x-blockdev-set-iothread", {"node-name": "nope",
                                           "iothread": None},
-              desc="Cannot find node nope")
+              desc="Failed to find node with node-name='nope'")
         d.stop()
     finally:
         d.cleanup()
@@ -632,7 +632,7 @@ def test_throttle_group_limits_change_through_qom_set():
         m = d.qmp()
         props = [p["name"] for p in m.ok("qom-list",
                                          {"path": "/objects/tg0"})]
-        limit = "x-iops-total"  # QEMU's name for qom-set of a limit
+        limit = "x-iops-total"  # at runtime: here only (see limits)
         check(limit in props, "qom-list: %r" % props)
         m.ok("qom-set", {"path": "/objects/tg0", "property": limit,
                          "value": 1000})
@@ -674,6 +674,12 @@ def signal_cleanup(sig):
 @test
 def test_sigterm_cleans_up():
     signal_cleanup(signal.SIGTERM)
+
+
+@test
+def test_sighup_cleans_up():
+    # qemu-storage-daemon stops on SIGHUP as on SIGTERM.
+    signal_cleanup(signal.SIGHUP)
 
 
 @test
@@ -844,6 +850,183 @@ def test_fio_verify_while_node_moves_between_iothreads():
         check(written > 0, "fio wrote nothing")
         check(moves >= 50, "only %d moves" % moves)
         print("moves=%d written=%d MiB verified" % (moves, written >> 20))
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+# ---- what a script written for qemu-storage-daemon relies on ----------------
+# Each expectation here was checked against qemu-storage-daemon 7.2 with the
+# same command line and QMP conversation.
+
+@test
+def test_compat_export_defaults():
+    need("nbdinfo")
+    d = Daemon(["--blockdev", "null-co,node-name=n0,size=0x100000",
+                "--blockdev", "null-co,node-name=n1,size=1048576",
+                "--nbd-server", "addr.type=unix,addr.path=nbd.sock",
+                # No name: the export is called after its node.
+                "--export", "nbd,id=e0,node-name=n0",
+                # name= (empty): the default export, what a URI without
+                # a name reaches.
+                "--export", "nbd,id=e1,node-name=n1,name=,writable=on"])
+    try:
+        d.qmp()  # the monitor comes last: once it answers, all is set up
+        sock = d.path("nbd.sock")
+        r = run(["nbdinfo", "--json", "--list", nbd_uri(sock, "")])
+        check(r.returncode == 0, "nbdinfo --list: %s" % r.stderr)
+        exports = {e["export-name"]: e for e in json.loads(r.stdout)["exports"]}
+        check(sorted(exports) == ["", "n0"], "exports %r" % sorted(exports))
+        n0 = exports["n0"]
+        check(n0["export-size"] == 1 << 20, "hex size: %r" % n0)
+        check(n0["is_read_only"] is True, "writable defaults to off")
+        check(exports[""]["is_read_only"] is False, "writable=on")
+        # The block sizes QEMU advertises, which clients size requests by.
+        check((n0["block_size_minimum"], n0["block_size_preferred"],
+               n0["block_size_maximum"]) == (1, 4096, 32 << 20),
+              "block sizes %r" % n0)
+        r = run(["nbdinfo", "--json", nbd_uri(sock, "")])
+        check(r.returncode == 0, "nbdinfo default export: %s" % r.stderr)
+        check(json.loads(r.stdout)["exports"][0]["is_read_only"] is False,
+              "the default export is e1's")
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
+def test_compat_chardev_short_form_booleans():
+    # QEMU's chardev parser still takes `server,nowait` (with a warning),
+    # and older scripts and tutorials all write it so.
+    d = Daemon(["--chardev", "socket,id=mon,path=m.sock,server,nowait",
+                "--monitor", "mon"], monitor=False)
+    try:
+        m = QMP(d.path("m.sock"))
+        d.monitors.append(m)
+        check("return" in m.cmd("query-version"), "monitor works")
+        out, err = d.stop()
+        check("short-form boolean option 'server' deprecated" in err,
+              "warning: %r" % err)
+    finally:
+        d.cleanup()
+    # A misspelt short form is still an error, not a silent default.
+    bad_cmdline(["--chardev", "socket,id=mon,path=m.sock,nowiat,server=on",
+                 "--monitor", "mon"], "nowiat")
+
+
+@test
+def test_compat_throttle_limits_as_one_property():
+    # QEMU changes a group's limits with qom-set of the struct "limits"
+    # (its x- properties are creation-only there).
+    d = Daemon(["--object", "throttle-group,id=tg0,x-iops-total=100"])
+    try:
+        m = d.qmp()
+        tg = "/objects/tg0"
+        limits = m.ok("qom-get", {"path": tg, "property": "limits"})
+        check(limits["iops-total"] == 100 and limits["bps-read"] == 0 and
+              limits["iops-total-max-length"] == 1, "limits %r" % limits)
+        # Members are merged into the current limits.  Each needs another
+        # set first (the burst needs its rate; iops-read needs iops-total
+        # cleared), whatever order the object lists them in.
+        m.ok("qom-set", {"path": tg, "property": "limits",
+                         "value": {"iops-total-max-length": 3,
+                                   "iops-total-max": 400,
+                                   "iops-total": 300}})
+        limits = m.ok("qom-get", {"path": tg, "property": "limits"})
+        check((limits["iops-total"], limits["iops-total-max"],
+               limits["iops-total-max-length"]) == (300, 400, 3),
+              "limits %r" % limits)
+        m.ok("qom-set", {"path": tg, "property": "limits",
+                         "value": {"iops-read": 10, "iops-total": 0,
+                                   "iops-total-max": 0,
+                                   "iops-total-max-length": 1}})
+        check(m.ok("qom-get", {"path": tg, "property": "x-iops-read"}) == 10,
+              "iops-read set")
+        # An invalid whole changes nothing.
+        m.err("qom-set", {"path": tg, "property": "limits",
+                          "value": {"iops-read": 500, "iops-read-max": 100}},
+              desc="iops-read-max")
+        check(m.ok("qom-get", {"path": tg, "property": "x-iops-read"}) == 10,
+              "refused limits were rolled back")
+        m.err("qom-set", {"path": tg, "property": "limits",
+                          "value": {"bogus": 1}},
+              desc="Parameter 'limits.bogus' is unexpected")
+        m.err("qom-set", {"path": tg, "property": "limits",
+                          "value": {"iops-read": "x"}},
+              desc="Invalid parameter type for 'limits.iops-read', "
+                   "expected: integer")
+        m.err("qom-set", {"path": tg, "property": "limits", "value": 5},
+              desc="expected: object")
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
+def test_compat_qmp_error_texts():
+    # The texts scripts match on, as QEMU 7.2 words them.
+    d = Daemon(["--blockdev", "null-co,node-name=n0"])
+    try:
+        m = d.qmp()
+        check(m.cmd("qmp_capabilities")["error"] ==
+              {"class": "CommandNotFound",
+               "desc": "Capabilities negotiation is already complete, "
+                       "command ignored"}, "second qmp_capabilities")
+        for cmd, args, desc in [
+                ("x-blockdev-set-iothread",
+                 {"node-name": "nope", "iothread": None},
+                 "Failed to find node with node-name='nope'"),
+                ("blockdev-del", {"node-name": "nope"},
+                 "Failed to find node with node-name='nope'"),
+                ("blockdev-add", {"driver": "null-co", "node-name": "n0"},
+                 "Duplicate nodes with node-name='n0'"),
+                ("object-del", {"id": "nope"}, "object 'nope' not found"),
+                ("block-export-del", {"id": "nope"},
+                 "Export 'nope' is not found"),
+                ("nbd-server-stop", None, "NBD server not running"),
+                ("block-export-add", {"type": "nbd", "id": "e0",
+                                      "node-name": "n0"},
+                 "NBD server not running")]:
+            got = m.err(cmd, args)
+            check(got == desc, "%s: %r, QEMU says %r" % (cmd, got, desc))
+        m.err("qom-get", {"path": "/objects/nope", "property": "x"},
+              cls="DeviceNotFound", desc="Device '/objects/nope' not found")
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
+def test_compat_nbd_server_add_and_remove():
+    # The NBD export commands that came before block-export-add: the
+    # export's id is its name, which defaults to the node's.
+    need("nbdinfo")
+    d = Daemon(memory_node("n0", 1 << 20) + ["--nbd-server",
+                                             "addr.type=unix,addr.path=s"])
+    try:
+        m = d.qmp()
+        sock = d.path("s")
+        m.ok("nbd-server-add", {"device": "n0"})
+        m.ok("nbd-server-add", {"device": "n0", "name": "x",
+                                "description": "dd", "writable": True})
+        check(sorted((e["id"], e["node-name"])
+                     for e in m.ok("query-block-exports")) ==
+              [("n0", "n0"), ("x", "n0")], "exports")
+        r = run(["nbdinfo", "--json", "--list", nbd_uri(sock, "")])
+        check(r.returncode == 0, "nbdinfo: %s" % r.stderr)
+        exports = {e["export-name"]: e for e in json.loads(r.stdout)["exports"]}
+        check(exports["n0"]["is_read_only"] is True, "n0 read-only")
+        check(exports["x"]["is_read_only"] is False, "x writable")
+        check(exports["x"].get("description") == "dd", "x description")
+        m.err("nbd-server-add", {"device": "nope"}, desc="nope")
+        m.ok("nbd-server-remove", {"name": "n0"})
+        check(m.wait_event("BLOCK_EXPORT_DELETED")["data"] == {"id": "n0"},
+              "event for n0")
+        m.ok("nbd-server-remove", {"name": "x", "mode": "hard"})
+        check(m.wait_event("BLOCK_EXPORT_DELETED")["data"] == {"id": "x"},
+              "event for x")
+        m.err("nbd-server-remove", {"name": "x"},
+              desc="Export 'x' is not found")
         d.stop()
     finally:
         d.cleanup()
