@@ -77,6 +77,26 @@ static bool iothread_set_poll_shrink(void *instance, const ObjectValue *v,
     return iothread_set_poll(instance, 2, v->i, errp);
 }
 
+static bool iothread_set_thread_pool_min(void *instance, const ObjectValue *v,
+                                         Error **errp)
+{
+    IOThreadProps p;
+
+    iothread_get_props(instance, &p);
+    return iothread_set_thread_pool_limits(instance, v->i, p.thread_pool_max,
+                                           errp);
+}
+
+static bool iothread_set_thread_pool_max(void *instance, const ObjectValue *v,
+                                         Error **errp)
+{
+    IOThreadProps p;
+
+    iothread_get_props(instance, &p);
+    return iothread_set_thread_pool_limits(instance, p.thread_pool_min, v->i,
+                                           errp);
+}
+
 #define CREATE_RANGE (OBJECT_PROP_CREATE | OBJECT_PROP_RANGE)
 
 static const ObjectPropertyInfo iothread_props[] = {
@@ -97,12 +117,12 @@ static const ObjectPropertyInfo iothread_props[] = {
      iothread_get_aio_max_batch, NULL},
     {"thread-pool-min", OBJECT_VALUE_INT,
      "threads the IOThread's thread pool keeps when idle",
-     CREATE_RANGE | OBJECT_PROP_READONLY, "0", 0, INT_MAX,
-     iothread_get_thread_pool_min, NULL},
+     CREATE_RANGE, "0", 0, INT_MAX, iothread_get_thread_pool_min,
+     iothread_set_thread_pool_min},
     {"thread-pool-max", OBJECT_VALUE_INT,
      "most threads in the IOThread's thread pool",
-     CREATE_RANGE | OBJECT_PROP_READONLY, "64", 1, INT_MAX,
-     iothread_get_thread_pool_max, NULL},
+     CREATE_RANGE, "64", 1, INT_MAX, iothread_get_thread_pool_max,
+     iothread_set_thread_pool_max},
     {"backend", OBJECT_VALUE_STR, "fd monitoring backend: epoll or io_uring",
      OBJECT_PROP_CREATE | OBJECT_PROP_READONLY, "epoll", 0, 0,
      iothread_get_backend, NULL},

@@ -365,6 +365,28 @@ bool iothread_set_poll_params(IOThread *it, int64_t max_ns, int64_t grow,
     return ok;
 }
 
+bool iothread_set_thread_pool_limits(IOThread *it, int64_t min_threads,
+                                     int64_t max_threads, Error **errp)
+{
+    bool ok;
+
+    if (min_threads < 0 || min_threads > INT_MAX || max_threads < 1 ||
+        max_threads > INT_MAX) {
+        error_setg(errp, "thread-pool-min must be >= 0 and thread-pool-max "
+                         ">= 1");
+        return false;
+    }
+    dp_mutex_lock(&it->mutex);
+    ok = threadlet_queue_set_limits(it->pool, (int)max_threads,
+                                    (int)min_threads, errp);
+    if (ok) {
+        it->props.thread_pool_min = min_threads;
+        it->props.thread_pool_max = max_threads;
+    }
+    dp_mutex_unlock(&it->mutex);
+    return ok;
+}
+
 void iothread_foreach(void (*fn)(IOThread *iothread, void *opaque),
                       void *opaque)
 {

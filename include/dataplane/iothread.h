@@ -76,6 +76,15 @@ AioContext *iothread_get_aio_context(IOThread *iothread);
  * as long as the IOThread.  Any thread.
  */
 struct ThreadletQueue *iothread_get_threadlet_queue(IOThread *iothread);
+
+/*
+ * Resizes the IOThread's threadlet queue (thread-pool-min/max at runtime,
+ * as QEMU's qom-set allows).  Work in flight is not disturbed; extra idle
+ * threads exit.  Returns false and sets errp for min > max or values out
+ * of range.  Any thread.
+ */
+bool iothread_set_thread_pool_limits(IOThread *iothread, int64_t min_threads,
+                                     int64_t max_threads, Error **errp);
 /* Any thread.  Created on first call; owned by the IOThread. */
 GMainContext *iothread_get_g_main_context(IOThread *iothread);
 const char *iothread_get_id(IOThread *iothread);

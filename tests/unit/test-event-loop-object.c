@@ -123,6 +123,21 @@ static void test_object_iothread_has_its_own_threadlet_queue(void)
     g_assert_cmpint(get_int(pool, "max-threads"), ==, 3);
     g_assert_cmpint(get_int(pool, "min-threads"), ==, 1);
 
+    /* qom-set of the IOThread's limits resizes its queue, as in QEMU. */
+    g_assert_true(object_property_set_int(obj, "thread-pool-max", 5,
+                                          &error_abort));
+    g_assert_cmpint(get_int(pool, "max-threads"), ==, 5);
+    g_assert_cmpint(get_int(obj, "thread-pool-max"), ==, 5);
+    {
+        Error *err = NULL;
+
+        g_assert_false(object_property_set_int(obj, "thread-pool-min", 9,
+                                               &err));
+        g_assert_nonnull(err);
+        error_free(err);
+        g_assert_cmpint(get_int(pool, "min-threads"), ==, 1);
+    }
+
     g_assert_true(object_del("io9", &error_abort));
     g_assert_null(object_find("io9-pool"));
 }
@@ -164,7 +179,7 @@ static void test_object_iothread_poll_settable_at_runtime(void)
     g_assert_cmpstr(error_get_pretty(err), ==,
                     "Property 'iothread.thread-id' is not writable");
     g_clear_pointer(&err, error_free);
-    g_assert_false(object_property_set_int(obj, "thread-pool-max", 9, &err));
+    g_assert_false(object_property_set_int(obj, "aio-max-batch", 9, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "not writable"));
     g_clear_pointer(&err, error_free);
     g_assert_true(object_del("io1", &error_abort));

@@ -371,6 +371,12 @@ def test_iothreads_added_and_removed_at_runtime():
         check(m.ok("query-iothreads")[1]["poll-max-ns"] == 4096, "query")
         m.err("qom-set", {"path": "/objects/io1", "property": "thread-id",
                           "value": 1}, desc="not writable")
+        # As in QEMU, thread-pool-max changes at runtime: it resizes the
+        # IOThread's own pool (/objects/io1-pool).
+        m.ok("qom-set", {"path": "/objects/io1", "property": "thread-pool-max",
+                         "value": 7})
+        check(m.ok("qom-get", {"path": "/objects/io1-pool",
+                               "property": "max-threads"}) == 7, "pool max")
         m.err("object-add", {"qom-type": "iothread", "id": "io0"},
               desc="Duplicate ID 'io0'")
         names = [p["name"] for p in m.ok("qom-list",
