@@ -116,14 +116,20 @@ static int check_write(BlockDriverState *bs, int64_t offset, int64_t bytes)
     return check_range(bs, offset, bytes);
 }
 
-/* Hands a checked write-zeroes request to the driver. */
-static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
+/* A driver without FUA among supported_flags gets the request without it;
+ * bdrv_request_complete() then makes the write stable with a flush. */
+static void request_emulate_fua(BdrvRequest *req, int supported_flags)
 {
-    if ((req->flags & BDRV_REQ_FUA) &&
-        !(bs->drv->supported_zero_flags & BDRV_REQ_FUA)) {
+    if ((req->flags & BDRV_REQ_FUA) && !(supported_flags & BDRV_REQ_FUA)) {
         req->fua_pending = true;
         req->flags &= ~BDRV_REQ_FUA;
     }
+}
+
+/* Hands a checked write-zeroes request to the driver. */
+static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
+{
+    request_emulate_fua(req, bs->drv->supported_zero_flags);
     bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
 }
 
@@ -174,11 +180,7 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
         bdrv_submit_zeroes(bs, req);
         return;
     }
-    if ((flags & BDRV_REQ_FUA) &&
-        !(bs->drv->supported_write_flags & BDRV_REQ_FUA)) {
-        req->fua_pending = true;
-        req->flags &= ~BDRV_REQ_FUA;
-    }
+    request_emulate_fua(req, bs->drv->supported_write_flags);
     bs->drv->bdrv_aio_pwritev(bs, req);
 }
 
