@@ -22,15 +22,6 @@ static void write_byte(int fd)
     g_assert_cmpint(write(fd, "x", 1), ==, 1);
 }
 
-/* Consumes wake-ups left over by handler changes (each one notifies). */
-static void drain(AioContext *ctx)
-{
-    int i;
-
-    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
-    }
-}
-
 typedef struct Reader {
     AioContext *ctx;
     int fd;

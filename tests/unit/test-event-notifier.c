@@ -91,14 +91,6 @@ static void notified_cb(EventNotifier *e)
     __atomic_store_n(&n->seen, true, __ATOMIC_RELEASE);
 }
 
-static void drain(AioContext *ctx)
-{
-    int i;
-
-    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
-    }
-}
-
 static void test_aio_event_notifier_dispatch(gconstpointer data)
 {
     Notified n = {.ctx = test_ctx_new(data), .clear = true};
