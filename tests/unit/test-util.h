@@ -8,6 +8,9 @@
 
 #include <dirent.h>
 #include <glib.h>
+#include <stdint.h>
+
+#include "dataplane/object.h"
 
 /* The number of file descriptors this process has open, for leak checks.
  * Any thread; racy against threads that open or close fds meanwhile. */
@@ -25,6 +28,16 @@ static inline int count_open_fds(void)
     }
     closedir(dir);
     return n - 1; /* the directory's own fd */
+}
+
+/* The int property name of obj; aborts on error.  The registry's owner
+ * thread, as object_property_get_int(). */
+static inline int64_t prop_get_int(Object *obj, const char *name)
+{
+    int64_t v = -1;
+
+    g_assert_true(object_property_get_int(obj, name, &v, &error_abort));
+    return v;
 }
 
 #endif /* DATAPLANE_TESTS_TEST_UTIL_H */
