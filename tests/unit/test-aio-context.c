@@ -1,12 +1,12 @@
 /* AioContext: notify protocol, nested poll, adaptive polling, idle CPU. */
 #include <fcntl.h>
 #include <glib.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "aio/aio-internal.h" /* white-box: notify_me, the notifier's fd */
 #include "tests/unit/aio-test-util.h"
+#include "tests/unit/test-util.h"
 #include "util/clock.h"
 #include "util/thread.h"
 
@@ -29,13 +29,6 @@ static void wait_until_loop_blocks(AioContext *ctx)
         g_thread_yield();
     }
     g_assert_cmpint(__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST), !=, 0);
-}
-
-static bool fd_readable(int fd)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 static void nop_cb(void *opaque)

@@ -8,6 +8,8 @@
 
 #include <dirent.h>
 #include <glib.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dataplane/object.h"
@@ -28,6 +30,14 @@ static inline int count_open_fds(void)
     }
     closedir(dir);
     return n - 1; /* the directory's own fd */
+}
+
+/* Whether fd would read without blocking, now.  Any thread. */
+static inline bool fd_readable(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 /* The int property name of obj; aborts on error.  The registry's owner
