@@ -38,10 +38,8 @@ char *object_type_help(const char *type_name, Error **errp)
     size_t i;
 
     object_registry_check_thread();
-    type = object_type_lookup(type_name);
+    type = object_type_lookup(type_name, errp);
     if (!type) {
-        error_setg(errp, "Invalid object type '%s'",
-                   type_name ? type_name : "");
         return NULL;
     }
     props = g_ptr_array_new();

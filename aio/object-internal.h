@@ -38,7 +38,8 @@ struct ObjectProps {
 void object_registry_check_thread(void);
 
 /* Types (aio/object-type.c). */
-const ObjectTypeInfo *object_type_lookup(const char *name); /* or NULL */
+/* The type called name, or NULL with "Invalid object type" in errp. */
+const ObjectTypeInfo *object_type_lookup(const char *name, Error **errp);
 size_t object_type_prop_count(const ObjectTypeInfo *type);
 /* Index of the property in type->props, or -1. */
 int object_type_prop_index(const ObjectTypeInfo *type, const char *name);

@@ -12,9 +12,15 @@
  * process: types are declarations, object_registry_cleanup() keeps them. */
 static GHashTable *types;
 
-const ObjectTypeInfo *object_type_lookup(const char *name)
+const ObjectTypeInfo *object_type_lookup(const char *name, Error **errp)
 {
-    return types && name ? g_hash_table_lookup(types, name) : NULL;
+    const ObjectTypeInfo *type =
+        types && name ? g_hash_table_lookup(types, name) : NULL;
+
+    if (!type) {
+        error_setg(errp, "Invalid object type '%s'", name ? name : "");
+    }
+    return type;
 }
 
 /* ---- types ------------------------------------------------------------ */
@@ -151,7 +157,7 @@ void object_type_register(const ObjectTypeInfo *info)
 const ObjectTypeInfo *object_type_find(const char *name)
 {
     object_registry_check_thread();
-    return object_type_lookup(name);
+    return object_type_lookup(name, NULL);
 }
 
 static gint type_cmp(gconstpointer a, gconstpointer b)

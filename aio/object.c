@@ -222,10 +222,8 @@ Object *object_add(const char *type_name, const char *id, GHashTable *props,
 
     object_registry_check_thread();
     registry_init_tables();
-    type = object_type_lookup(type_name);
+    type = object_type_lookup(type_name, errp);
     if (!type) {
-        error_setg(errp, "Invalid object type '%s'",
-                   type_name ? type_name : "");
         return NULL;
     }
     if (!type->create) {
@@ -378,10 +376,8 @@ Object *object_register_instance(const char *type_name, const char *id,
 
     object_registry_check_thread();
     registry_init_tables();
-    type = object_type_lookup(type_name);
+    type = object_type_lookup(type_name, errp);
     if (!type) {
-        error_setg(errp, "Invalid object type '%s'",
-                   type_name ? type_name : "");
         return NULL;
     }
     if (!id_check(id, errp)) {

@@ -258,6 +258,24 @@ static void completion_schedule(ThreadletCompletions *comp)
 }
 
 /*
+ * Takes queued work off the queue before it ran: an aio work item still
+ * completes, with -ECANCELED, in its context.  Called with pool->lock held.
+ */
+static void pool_cancel_queued_locked(ThreadletPool *pool, ThreadletWork *work)
+{
+    TAILQ_REMOVE(&pool->queue, work, node);
+    pool->queued--;
+    pool->cancelled++;
+    work->state = WORK_CANCELLED;
+    if (work->func == aio_work_run) {
+        ThreadletAioWork *aw = container_of(work, ThreadletAioWork, work);
+
+        aw->ret = -ECANCELED;
+        completion_schedule(completion_push_locked(aw));
+    }
+}
+
+/*
  * Waits for work.  Returns the first queued item, or NULL when this thread
  * should exit: the pool is being destroyed, it has more threads than
  * max_threads, or the thread stayed idle for idle_timeout_ns while the pool
@@ -480,16 +498,7 @@ void threadlet_queue_destroy(ThreadletQueue *q)
     }
     pool->destroying = true;
     while ((work = TAILQ_FIRST(&pool->queue))) {
-        TAILQ_REMOVE(&pool->queue, work, node);
-        pool->queued--;
-        pool->cancelled++;
-        work->state = WORK_CANCELLED;
-        if (work->func == aio_work_run) {
-            ThreadletAioWork *aw = container_of(work, ThreadletAioWork, work);
-
-            aw->ret = -ECANCELED;
-            completion_schedule(completion_push_locked(aw));
-        }
+        pool_cancel_queued_locked(pool, work);
     }
     dp_cond_broadcast(&pool->work_cond);
     while (pool->threads > 0) {
@@ -618,16 +627,7 @@ static int pool_cancel(ThreadletPool *pool, ThreadletWork *work)
     dp_mutex_lock(&pool->lock);
     switch (work->state) {
     case WORK_QUEUED:
-        TAILQ_REMOVE(&pool->queue, work, node);
-        pool->queued--;
-        pool->cancelled++;
-        work->state = WORK_CANCELLED;
-        if (work->func == aio_work_run) {
-            ThreadletAioWork *aw = container_of(work, ThreadletAioWork, work);
-
-            aw->ret = -ECANCELED;
-            completion_schedule(completion_push_locked(aw));
-        }
+        pool_cancel_queued_locked(pool, work);
         ret = THREADLET_CANCELLED;
         break;
     case WORK_RUNNING:

@@ -24,6 +24,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "util/clock.h" /* clock_monotonic_ns() for wall-clock intervals */
+
 typedef struct BenchOpts {
     bool quick;  /* a few seconds in all: smaller counts, shorter runs */
     int rounds;  /* each measurement is repeated this many times */
@@ -98,14 +100,6 @@ static inline void bench_note(const char *figure, const char *impl,
 {
     printf("NOTE\t%s\t%s\t%s\n", figure, impl, reason);
     fflush(stdout);
-}
-
-static inline int64_t bench_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 /* CPU time (user + system) of the whole process, in ns. */

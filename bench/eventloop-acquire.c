@@ -37,9 +37,9 @@ typedef struct Busy {
 static void busy_bh(void *opaque)
 {
     Busy *b = opaque;
-    int64_t until = bench_now_ns() + BUSY_WORK_NS;
+    int64_t until = clock_monotonic_ns() + BUSY_WORK_NS;
 
-    while (bench_now_ns() < until) {
+    while (clock_monotonic_ns() < until) {
     }
     if (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
         aio_bh_schedule(b->bh);
@@ -73,9 +73,9 @@ static void measure(const char *impl, int64_t poll_max_ns, bool busy,
         int64_t t0;
 
         nanosleep(&gap, NULL); /* pacing: let the IOThread settle again */
-        t0 = bench_now_ns();
+        t0 = clock_monotonic_ns();
         aio_context_acquire(ctx);
-        lat[i] = (double)(bench_now_ns() - t0) / 1e3;
+        lat[i] = (double)(clock_monotonic_ns() - t0) / 1e3;
         aio_context_release(ctx);
         sum += lat[i];
     }

@@ -56,7 +56,7 @@ static void dp_timers(long n, TimerResult *res)
     long i;
 
     fired = 0;
-    t0 = bench_now_ns();
+    t0 = clock_monotonic_ns();
     cpu0 = bench_process_cpu_ns();
     now_ms = aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000;
     for (i = 0; i < n; i++) {
@@ -64,7 +64,7 @@ static void dp_timers(long n, TimerResult *res)
                                   dp_timer_cb, NULL);
         aio_timer_mod(timers[i], now_ms + timeout_ms(i));
     }
-    t_armed = bench_now_ns();
+    t_armed = clock_monotonic_ns();
     while (fired < n) {
         aio_poll(ctx, true);
     }
@@ -72,7 +72,7 @@ static void dp_timers(long n, TimerResult *res)
     for (i = 0; i < n; i++) {
         aio_timer_free(timers[i]);
     }
-    result_finish(res, n, t0, t_armed, cpu0, cpu_fired, bench_now_ns());
+    result_finish(res, n, t0, t_armed, cpu0, cpu_fired, clock_monotonic_ns());
     g_free(timers);
     aio_context_unref(ctx);
 }
@@ -94,13 +94,13 @@ static void libuv_timers(long n, TimerResult *res)
 
     uv_loop_init(&loop);
     fired = 0;
-    t0 = bench_now_ns();
+    t0 = clock_monotonic_ns();
     cpu0 = bench_process_cpu_ns();
     for (i = 0; i < n; i++) {
         uv_timer_init(&loop, &timers[i]);
         uv_timer_start(&timers[i], libuv_timer_fired, timeout_ms(i), 0);
     }
-    t_armed = bench_now_ns();
+    t_armed = clock_monotonic_ns();
     uv_run(&loop, UV_RUN_DEFAULT);
     cpu_fired = bench_process_cpu_ns();
     if (fired != n) {
@@ -111,7 +111,7 @@ static void libuv_timers(long n, TimerResult *res)
         uv_close((uv_handle_t *)&timers[i], NULL);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
-    result_finish(res, n, t0, t_armed, cpu0, cpu_fired, bench_now_ns());
+    result_finish(res, n, t0, t_armed, cpu0, cpu_fired, clock_monotonic_ns());
     uv_loop_close(&loop);
     g_free(timers);
 }
@@ -132,7 +132,7 @@ static void glib_timers(long n, TimerResult *res)
     long i;
 
     fired = 0;
-    t0 = bench_now_ns();
+    t0 = clock_monotonic_ns();
     cpu0 = bench_process_cpu_ns();
     for (i = 0; i < n; i++) {
         GSource *s = g_timeout_source_new((guint)timeout_ms(i));
@@ -141,13 +141,13 @@ static void glib_timers(long n, TimerResult *res)
         g_source_attach(s, ctx);
         g_source_unref(s);
     }
-    t_armed = bench_now_ns();
+    t_armed = clock_monotonic_ns();
     while (fired < n) {
         g_main_context_iteration(ctx, TRUE);
     }
     cpu_fired = bench_process_cpu_ns();
     /* The sources removed themselves when they fired: nothing to release. */
-    result_finish(res, n, t0, t_armed, cpu0, cpu_fired, bench_now_ns());
+    result_finish(res, n, t0, t_armed, cpu0, cpu_fired, clock_monotonic_ns());
     g_main_context_unref(ctx);
 }
 

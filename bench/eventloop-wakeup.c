@@ -66,7 +66,7 @@ static bool trip_next(Trip *t)
 
     if (t->warm_left > 0) {
         if (--t->warm_left == 0) {
-            t->start_ns = bench_now_ns();
+            t->start_ns = clock_monotonic_ns();
         }
         return true;
     }
@@ -74,7 +74,7 @@ static bool trip_next(Trip *t)
     if (t->count & 63) {
         return true;
     }
-    now = bench_now_ns();
+    now = clock_monotonic_ns();
     if (now - t->start_ns < t->duration_ns) {
         return true;
     }
@@ -446,12 +446,12 @@ static double dp_pummel(int64_t duration_ns)
     int64_t t0, t1;
 
     p.bh = aio_bh_new(ctx, dp_pummel_bh, &p);
-    t0 = bench_now_ns();
+    t0 = clock_monotonic_ns();
     dp_thread_create(&t, "bench-pummel", dp_pummel_thread, &p);
     while (!__atomic_load_n(&p.stop, __ATOMIC_ACQUIRE)) {
         aio_poll(ctx, true);
     }
-    t1 = bench_now_ns();
+    t1 = clock_monotonic_ns();
     dp_thread_join(&t);
     aio_bh_delete(p.bh);
     while (aio_poll(ctx, false)) {
@@ -491,10 +491,10 @@ static double libuv_pummel(int64_t duration_ns)
     uv_loop_init(&loop);
     uv_async_init(&loop, &p.async, libuv_pummel_cb);
     p.async.data = &p;
-    t0 = bench_now_ns();
+    t0 = clock_monotonic_ns();
     dp_thread_create(&t, "bench-pummel", libuv_pummel_thread, &p);
     uv_run(&loop, UV_RUN_DEFAULT);
-    t1 = bench_now_ns();
+    t1 = clock_monotonic_ns();
     dp_thread_join(&t);
     uv_loop_close(&loop);
     return (double)p.callbacks / ((double)(t1 - t0) / 1e9);

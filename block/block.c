@@ -114,6 +114,20 @@ static BlockDriverState *open_file_child(const BlockDriver *drv,
     return NULL;
 }
 
+/* Frees a node that is in no list, dropping its reference to its file
+ * child: the end of both a failed bdrv_open() and bdrv_close(). */
+static void bdrv_free(BlockDriverState *bs)
+{
+    if (bs->file) {
+        bdrv_unref(bs->file);
+    }
+    g_ptr_array_free(bs->parents, true);
+    g_array_free(bs->users, true);
+    g_free(bs->opaque);
+    g_free(bs->node_name);
+    g_free(bs);
+}
+
 BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
 {
     const char *drv_name = bdrv_opt_get(opts, "driver");
@@ -228,14 +242,7 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     return bs;
 
 fail:
-    if (file) {
-        bdrv_unref(file);
-    }
-    g_ptr_array_free(bs->parents, true);
-    g_array_free(bs->users, true);
-    g_free(bs->opaque);
-    g_free(bs->node_name);
-    g_free(bs);
+    bdrv_free(bs);
     return NULL;
 }
 
@@ -264,13 +271,8 @@ static void bdrv_close(BlockDriverState *bs)
 
     if (file) {
         g_ptr_array_remove(file->parents, bs);
-        bdrv_unref(file);
     }
-    g_ptr_array_free(bs->parents, true);
-    g_array_free(bs->users, true);
-    g_free(bs->opaque);
-    g_free(bs->node_name);
-    g_free(bs);
+    bdrv_free(bs);
 }
 
 void bdrv_unref(BlockDriverState *bs)

@@ -70,18 +70,25 @@ static bool file_uring_notifier_poll(EventNotifier *e)
     return true;
 }
 
+/* Hands the prepared SQEs to the kernel; ring_queued counts what is left
+ * (a partial submit, or none on -EAGAIN/-EBUSY). */
+static void file_uring_flush_sqes(FileState *s)
+{
+    int ret = io_uring_submit(&s->ring);
+
+    if (ret > 0) {
+        s->ring_queued -= MIN((unsigned)ret, s->ring_queued);
+    }
+}
+
 static void file_uring_submit_bh(void *opaque)
 {
     FileState *s = opaque;
-    int ret;
 
     if (!s->ring_queued) {
         return;
     }
-    ret = io_uring_submit(&s->ring);
-    if (ret >= 0) {
-        s->ring_queued -= MIN((unsigned)ret, s->ring_queued);
-    }
+    file_uring_flush_sqes(s);
     if (s->ring_queued) {
         /* -EAGAIN/-EBUSY (the kernel is short of resources or completions
          * must be reaped first) or a partial submit: try again next
@@ -101,11 +108,7 @@ void file_uring_submit(FileState *s, FileReq *fr)
     sqe = io_uring_get_sqe(&s->ring);
     if (!sqe) {
         /* The SQ ring is full of prepared entries: hand them over now. */
-        int ret = io_uring_submit(&s->ring);
-
-        if (ret > 0) {
-            s->ring_queued -= MIN((unsigned)ret, s->ring_queued);
-        }
+        file_uring_flush_sqes(s);
         sqe = io_uring_get_sqe(&s->ring);
         if (!sqe) {
             STAILQ_INSERT_TAIL(&s->uring_overflow, fr, wait_next);

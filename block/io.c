@@ -116,50 +116,71 @@ static int check_write(BlockDriverState *bs, int64_t offset, int64_t bytes)
     return check_range(bs, offset, bytes);
 }
 
-/* Hands a checked write-zeroes request to the driver. */
-static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
+/*
+ * Starts a read, write, discard or write-zeroes request: counts it in
+ * flight, then checks the range (and, for all but a read, that the node is
+ * writable) and that flags holds no bit outside allowed_flags.  Returns
+ * the request for the driver, or NULL when it has been queued to complete
+ * with the error or, having no byte to touch, with success.
+ */
+static BdrvRequest *request_start(BlockDriverState *bs, BdrvRequestType type,
+                                  int64_t offset, int64_t bytes,
+                                  IOVector *qiov, int flags, int allowed_flags,
+                                  BlockCompletionFunc *cb, void *opaque)
 {
-    if ((req->flags & BDRV_REQ_FUA) &&
-        !(bs->drv->supported_zero_flags & BDRV_REQ_FUA)) {
+    BdrvRequest *req = request_new(bs, type, offset, bytes, qiov, flags);
+    int ret = type == BDRV_REQUEST_READ ? check_range(bs, offset, bytes)
+                                        : check_write(bs, offset, bytes);
+
+    req->cb = cb;
+    req->opaque = opaque;
+    if (ret == 0 && (flags & ~allowed_flags)) {
+        ret = -EINVAL;
+    }
+    if (ret < 0 || bytes == 0) {
+        bdrv_request_complete_later(req, ret);
+        return NULL;
+    }
+    return req;
+}
+
+/* A driver without FUA among supported_flags gets the request without it;
+ * bdrv_request_complete() then makes the write stable with a flush. */
+static void request_emulate_fua(BdrvRequest *req, int supported_flags)
+{
+    if ((req->flags & BDRV_REQ_FUA) && !(supported_flags & BDRV_REQ_FUA)) {
         req->fua_pending = true;
         req->flags &= ~BDRV_REQ_FUA;
     }
+}
+
+/* Hands a checked write-zeroes request to the driver. */
+static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
+{
+    request_emulate_fua(req, bs->drv->supported_zero_flags);
     bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
 }
 
 void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                      int flags, BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_READ, offset,
-                                   (int64_t)qiov->size, qiov, flags);
-    int ret = check_range(bs, offset, req->bytes);
+    BdrvRequest *req = request_start(bs, BDRV_REQUEST_READ, offset,
+                                     (int64_t)qiov->size, qiov, flags, 0,
+                                     cb, opaque);
 
-    req->cb = cb;
-    req->opaque = opaque;
-    if (ret == 0 && flags != 0) {
-        ret = -EINVAL;
+    if (req) {
+        bs->drv->bdrv_aio_preadv(bs, req);
     }
-    if (ret < 0 || req->bytes == 0) {
-        bdrv_request_complete_later(req, ret);
-        return;
-    }
-    bs->drv->bdrv_aio_preadv(bs, req);
 }
 
 void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                       int flags, BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_new(bs, BDRV_REQUEST_WRITE, offset,
-                                   (int64_t)qiov->size, qiov, flags);
-    int ret = check_write(bs, offset, req->bytes);
+    BdrvRequest *req = request_start(bs, BDRV_REQUEST_WRITE, offset,
+                                     (int64_t)qiov->size, qiov, flags,
+                                     BDRV_REQ_FUA, cb, opaque);
 
-    req->cb = cb;
-    req->opaque = opaque;
-    if (ret == 0 && (flags & ~BDRV_REQ_FUA)) {
-        ret = -EINVAL;
-    }
-    if (ret < 0 || req->bytes == 0) {
-        bdrv_request_complete_later(req, ret);
+    if (!req) {
         return;
     }
     if (bs->detect_zeroes != BDRV_DETECT_ZEROES_OFF &&
@@ -174,11 +195,7 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
         bdrv_submit_zeroes(bs, req);
         return;
     }
-    if ((flags & BDRV_REQ_FUA) &&
-        !(bs->drv->supported_write_flags & BDRV_REQ_FUA)) {
-        req->fua_pending = true;
-        req->flags &= ~BDRV_REQ_FUA;
-    }
+    request_emulate_fua(req, bs->drv->supported_write_flags);
     bs->drv->bdrv_aio_pwritev(bs, req);
 }
 
@@ -200,37 +217,24 @@ void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb, void *opaque)
 void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
                        BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req =
-        request_new(bs, BDRV_REQUEST_DISCARD, offset, bytes, NULL, 0);
-    int ret = check_write(bs, offset, bytes);
+    BdrvRequest *req = request_start(bs, BDRV_REQUEST_DISCARD, offset, bytes,
+                                     NULL, 0, 0, cb, opaque);
 
-    req->cb = cb;
-    req->opaque = opaque;
-    if (ret < 0 || bytes == 0) {
-        bdrv_request_complete_later(req, ret);
-        return;
+    if (req) {
+        bs->drv->bdrv_aio_pdiscard(bs, req);
     }
-    bs->drv->bdrv_aio_pdiscard(bs, req);
 }
 
 void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
                             int flags, BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req =
-        request_new(bs, BDRV_REQUEST_ZEROES, offset, bytes, NULL, flags);
-    int ret = check_write(bs, offset, bytes);
+    BdrvRequest *req = request_start(
+        bs, BDRV_REQUEST_ZEROES, offset, bytes, NULL, flags,
+        BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK, cb, opaque);
 
-    req->cb = cb;
-    req->opaque = opaque;
-    if (ret == 0 &&
-        (flags & ~(BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK))) {
-        ret = -EINVAL;
+    if (req) {
+        bdrv_submit_zeroes(bs, req);
     }
-    if (ret < 0 || bytes == 0) {
-        bdrv_request_complete_later(req, ret);
-        return;
-    }
-    bdrv_submit_zeroes(bs, req);
 }
 
 void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,

@@ -106,6 +106,7 @@ static void throttle_rw(BlockDriverState *bs, BdrvRequest *req)
     ThrottleState *s = bs->opaque;
     bool w = req->type == BDRV_REQUEST_WRITE;
     int64_t wait;
+    int64_t deadline;
 
     if (STAILQ_EMPTY(&s->queues[w])) {
         wait = bs->quiesce_counter ? 0
@@ -114,11 +115,10 @@ static void throttle_rw(BlockDriverState *bs, BdrvRequest *req)
             throttle_forward(bs, req);
             return;
         }
+        deadline = aio_clock_get_ns(AIO_CLOCK_REALTIME) + wait;
         if (!aio_timer_pending(s->timer) ||
-            aio_timer_expire_time(s->timer) >
-                aio_clock_get_ns(AIO_CLOCK_REALTIME) + wait) {
-            aio_timer_mod_ns(s->timer,
-                             aio_clock_get_ns(AIO_CLOCK_REALTIME) + wait);
+            aio_timer_expire_time(s->timer) > deadline) {
+            aio_timer_mod_ns(s->timer, deadline);
         }
     }
     STAILQ_INSERT_TAIL(&s->queues[w], req, drv_next);

@@ -57,6 +57,25 @@ static inline void test_add_both(const char *path, GTestDataFunc fn)
     }
 }
 
+/* Runs non-blocking iterations until one makes no progress (at most 100):
+ * consumes the wake-ups left by handler changes (each one notifies). */
+static inline void drain(AioContext *ctx)
+{
+    int i;
+
+    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
+    }
+}
+
+/* drain(), then one more non-blocking iteration: consumes the wake-up left
+ * by the context's creation (registering its notifier notifies it), so that
+ * the next blocking poll really sleeps. */
+static inline void drain_then_poll_once(AioContext *ctx)
+{
+    drain(ctx);
+    aio_poll(ctx, false);
+}
+
 /* Polls until *flag becomes true; a bounded number of blocking iterations. */
 static inline void poll_until(AioContext *ctx, const volatile bool *flag)
 {

@@ -271,11 +271,3 @@ void assert_error(Error *err, const char *want)
     g_assert_cmpstr(error_get_pretty(err), ==, want);
     error_free(err);
 }
-
-int64_t get_int(Object *obj, const char *name)
-{
-    int64_t v = -1;
-
-    g_assert_true(object_property_get_int(obj, name, &v, &error_abort));
-    return v;
-}

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "dataplane/object.h"
+#include "tests/unit/test-util.h" /* prop_get_int() */
 
 typedef struct Widget {
     char *id;
@@ -74,7 +75,5 @@ void assert_add_fails(const char *type, const char *id, GHashTable *h,
                       const char *want);
 /* Asserts err is the sentence want, and frees it. */
 void assert_error(Error *err, const char *want);
-/* The int property name of obj; aborts on error. */
-int64_t get_int(Object *obj, const char *name);
 
 #endif /* DATAPLANE_TESTS_OBJECT_TEST_TYPES_H */

@@ -1,23 +1,14 @@
 /* AioContext: notify protocol, nested poll, adaptive polling, idle CPU. */
 #include <fcntl.h>
 #include <glib.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include "aio/aio-internal.h" /* white-box: notify_me, the notifier's fd */
 #include "tests/unit/aio-test-util.h"
+#include "tests/unit/test-util.h"
 #include "util/clock.h"
 #include "util/thread.h"
-
-static void drain(AioContext *ctx)
-{
-    int i;
-
-    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
-    }
-    aio_poll(ctx, false);
-}
 
 static uint64_t notify_writes(AioContext *ctx)
 {
@@ -38,13 +29,6 @@ static void wait_until_loop_blocks(AioContext *ctx)
         g_thread_yield();
     }
     g_assert_cmpint(__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST), !=, 0);
-}
-
-static bool fd_readable(int fd)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 static void nop_cb(void *opaque)
@@ -105,7 +89,7 @@ static void test_notify_from_thread_wakes_blocking_poll(gconstpointer data)
 
     for (round = 0; round < 50; round++) {
         __atomic_store_n(&w.flag, false, __ATOMIC_RELAXED);
-        drain(w.ctx);
+        drain_then_poll_once(w.ctx);
         dp_thread_create(&thread, "notifier", notify_when_blocked_thread, &w);
         poll_until(w.ctx, &w.flag); /* hangs on a lost wake-up */
         dp_thread_join(&thread);
@@ -145,7 +129,7 @@ static void test_notify_from_loop_thread_writes_nothing(gconstpointer data)
     uint64_t before;
     int i;
 
-    drain(ctx);
+    drain_then_poll_once(ctx);
     before = notify_writes(ctx);
     for (i = 0; i < 1000; i++) {
         aio_notify(ctx);
@@ -153,7 +137,7 @@ static void test_notify_from_loop_thread_writes_nothing(gconstpointer data)
     /* Also from inside a callback, while the loop is dispatching. */
     aio_bh_schedule_oneshot(ctx, notify_many_cb, ctx);
     g_assert_true(aio_poll(ctx, true));
-    drain(ctx);
+    drain_then_poll_once(ctx);
     g_assert_cmpuint(notify_writes(ctx) - before, ==, 0);
     aio_context_unref(ctx);
 }
@@ -171,7 +155,7 @@ static void test_notify_from_thread_while_loop_not_blocked_writes_nothing(
     DpThread thread;
     uint64_t before;
 
-    drain(ctx);
+    drain_then_poll_once(ctx);
     before = notify_writes(ctx);
     /* Nobody is in aio_poll() while the thread notifies. */
     dp_thread_create(&thread, "notify-many", notify_many_thread, ctx);
@@ -195,7 +179,7 @@ static void test_notify_while_blocked_writes_once(gconstpointer data)
     uint64_t before;
     int round;
 
-    drain(ctx);
+    drain_then_poll_once(ctx);
     before = notify_writes(ctx);
     for (round = 0; round < 20; round++) {
         dp_thread_create(&thread, "poll-once", poll_once_thread, ctx);
@@ -212,7 +196,7 @@ static void test_stale_notifier_wakeup_is_consumed(gconstpointer data)
     AioContext *ctx = test_ctx_new(data);
     int fd = event_notifier_get_fd(&ctx->notifier);
 
-    drain(ctx);
+    drain_then_poll_once(ctx);
     /*
      * The eventfd write of an aio_notify() whose `notified` flag an earlier
      * wake-up already consumed (two threads notify; the loop wakes on the
@@ -313,13 +297,13 @@ static void test_nested_poll_dispatches_fd_event(gconstpointer data)
 
     g_assert_cmpint(pipe2(n.fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
     aio_set_fd_handler(n.ctx, n.fds[0], nest_fd_read, NULL, NULL, &n);
-    drain(n.ctx);
+    drain_then_poll_once(n.ctx);
     aio_bh_schedule_oneshot(n.ctx, nest_outer_fd_cb, &n);
     g_assert_true(aio_poll(n.ctx, true));
     g_assert_true(n.outer_done);
     g_assert_true(n.fd_ran);
     aio_set_fd_handler(n.ctx, n.fds[0], NULL, NULL, NULL, NULL);
-    drain(n.ctx);
+    drain_then_poll_once(n.ctx);
     close(n.fds[0]);
     close(n.fds[1]);
     aio_context_unref(n.ctx);
@@ -354,7 +338,7 @@ static void poller_init(Poller *p, AioContext *ctx)
 static void poller_cleanup(Poller *p)
 {
     aio_set_fd_handler(p->ctx, p->fds[0], NULL, NULL, NULL, NULL);
-    drain(p->ctx);
+    drain_then_poll_once(p->ctx);
     close(p->fds[0]);
     close(p->fds[1]);
 }
@@ -486,7 +470,7 @@ static void test_poll_window_grows_on_cross_thread_wakeups(gconstpointer data)
     /* Any wake-up within a second is one polling could have covered. */
     g_assert_true(
         aio_context_set_poll_params(p.ctx, 1000000000, 0, 0, &error_abort));
-    drain(p.ctx);
+    drain_then_poll_once(p.ctx);
     p.bh = aio_bh_new(p.ctx, pinger_cb, &p);
     dp_thread_create(&thread, "pinger", pinger_thread, &p);
     for (i = 0; i < 10000 && aio_context_get_poll_ns(p.ctx) == 0; i++) {
@@ -495,7 +479,7 @@ static void test_poll_window_grows_on_cross_thread_wakeups(gconstpointer data)
     __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
     dp_thread_join(&thread);
     g_assert_cmpint(aio_context_get_poll_ns(p.ctx), >, 0);
-    drain(p.ctx);
+    drain_then_poll_once(p.ctx);
     aio_bh_delete(p.bh);
     aio_context_unref(p.ctx);
 }
@@ -530,7 +514,7 @@ test_busy_poll_handler_does_not_starve_fd_handler(gconstpointer data)
     g_assert_cmpint(pipe2(fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
     pl.fd = fds[0];
     aio_set_fd_handler(ctx, fds[0], plain_read, NULL, NULL, &pl);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     p.busy = true;
     p.calls = 0;
     g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
@@ -596,7 +580,7 @@ static void test_notify_while_busy_polling_writes_nothing(gconstpointer data)
     g_assert_true(
         aio_context_set_poll_params(pk.ctx, 1000000000, 0, 0, &error_abort));
     grow_poll_window(pk.ctx);
-    drain(pk.ctx);
+    drain_then_poll_once(pk.ctx);
     before = notify_writes(pk.ctx);
 
     pk.park = true;
@@ -615,7 +599,7 @@ static void test_notify_while_busy_polling_writes_nothing(gconstpointer data)
     g_assert_cmpuint(notify_writes(pk.ctx) - before, ==, 0);
 
     aio_set_fd_handler(pk.ctx, pk.fds[0], NULL, NULL, NULL, NULL);
-    drain(pk.ctx);
+    drain_then_poll_once(pk.ctx);
     close(pk.fds[0]);
     close(pk.fds[1]);
     dp_cond_destroy(&pk.cond);

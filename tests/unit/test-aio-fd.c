@@ -1,6 +1,5 @@
 /* fd handlers: readiness, hang-up/error, removal and changes during dispatch,
  * changes from other threads, fd number reuse, no leaked fds. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -10,6 +9,7 @@
 
 #include "aio/aio-internal.h" /* white-box: ctx->notify_me */
 #include "tests/unit/aio-test-util.h"
+#include "tests/unit/test-util.h"
 #include "util/thread.h"
 
 static void make_pipe(int fds[2])
@@ -20,15 +20,6 @@ static void make_pipe(int fds[2])
 static void write_byte(int fd)
 {
     g_assert_cmpint(write(fd, "x", 1), ==, 1);
-}
-
-/* Consumes wake-ups left over by handler changes (each one notifies). */
-static void drain(AioContext *ctx)
-{
-    int i;
-
-    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
-    }
 }
 
 typedef struct Reader {
@@ -694,22 +685,6 @@ static void test_fd_closed_inside_handler_then_removed(gconstpointer data)
     g_assert_cmpint(count_handler_nodes(ctx), ==, 1);
     close(fds[1]);
     aio_context_unref(ctx);
-}
-
-static int count_open_fds(void)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    struct dirent *de;
-    int n = 0;
-
-    g_assert_nonnull(dir);
-    while ((de = readdir(dir)) != NULL) {
-        if (de->d_name[0] != '.') {
-            n++;
-        }
-    }
-    closedir(dir);
-    return n - 1; /* the directory's own fd */
 }
 
 static void test_fd_add_remove_cycles_leave_no_fd(gconstpointer data)

@@ -9,17 +9,6 @@
 #include "tests/unit/aio-test-util.h"
 #include "util/thread.h"
 
-/* Consumes the wake-up left by the context's creation (registering its
- * notifier notifies it), so that the next blocking poll really sleeps. */
-static void drain(AioContext *ctx)
-{
-    int i;
-
-    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
-    }
-    aio_poll(ctx, false);
-}
-
 /* ---- firing order ---- */
 
 typedef struct OrderItem {
@@ -121,7 +110,7 @@ static void test_timer_del_prevents_firing(gconstpointer data)
     aio_timer_del(t);
     g_assert_false(aio_timer_pending(t));
     g_assert_cmpint(aio_timer_expire_time(t), ==, -1);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     g_assert_cmpint(runs, ==, 0);
     aio_timer_del(t); /* deleting an unarmed timer is harmless */
     aio_timer_free(t);
@@ -147,7 +136,7 @@ static void test_timer_rearm_moves_deadline(gconstpointer data)
     /* Due, then far future: it must not fire now, and it stays armed. */
     aio_timer_mod_ns(t, now - 1);
     aio_timer_mod_ns(t, now + 3600 * G_GINT64_CONSTANT(1000000000));
-    drain(ctx);
+    drain_then_poll_once(ctx);
     g_assert_cmpint(runs, ==, 1);
     g_assert_true(aio_timer_pending(t));
     aio_timer_free(t);
@@ -257,7 +246,7 @@ static void run_killer(gconstpointer data, bool free_it)
     g_assert_true(aio_poll(ctx, false));
     g_assert_cmpint(k.runs, ==, 1);
     g_assert_cmpint(victim_runs, ==, 0);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     g_assert_cmpint(victim_runs, ==, 0);
     if (!free_it) {
         g_assert_false(aio_timer_pending(victim));
@@ -335,7 +324,7 @@ static void test_timer_host_clock(gconstpointer data)
     g_assert_cmpint(aio_clock_get_ns(AIO_CLOCK_HOST), >,
                     aio_clock_get_ns(AIO_CLOCK_REALTIME));
     aio_timer_mod(t, now_ms + 3600 * 1000);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     g_assert_cmpint(runs, ==, 0);
 
     aio_timer_mod(t, now_ms + 5);
@@ -421,10 +410,10 @@ test_timer_blocking_poll_returns_after_timer_fired(gconstpointer data)
     AioTimer *t =
         aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, fired_cb, &f);
 
-    drain(ctx);
+    drain_then_poll_once(ctx);
     f.deadline = aio_clock_get_ns(AIO_CLOCK_REALTIME) + 20 * 1000000;
     aio_timer_mod_ns(t, f.deadline);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     /* One blocking call: it sleeps until the deadline and runs the timer,
      * never returning early with nothing done. */
     g_assert_true(aio_poll(ctx, true));
@@ -449,7 +438,7 @@ static void test_timer_blocking_poll_after_handler_removal_sleeps_until_timer(
 
     g_assert_cmpint(pipe(fds), ==, 0);
     aio_set_fd_handler(ctx, fds[0], nop_read, NULL, NULL, NULL);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL);
     f.deadline = aio_clock_get_ns(AIO_CLOCK_REALTIME) + 20 * 1000000;
     aio_timer_mod_ns(t, f.deadline);
@@ -507,10 +496,10 @@ test_timer_blocking_poll_interrupted_by_signal_sleeps_on(gconstpointer data)
     /* A signal (or io_uring task work) interrupting the wait is not an
      * event: the blocking poll goes on sleeping until its timer. */
     g_assert_cmpint(sigaction(SIGUSR1, &sa, &old_sa), ==, 0);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     f.deadline = aio_clock_get_ns(AIO_CLOCK_REALTIME) + 100 * 1000000;
     aio_timer_mod_ns(t, f.deadline);
-    drain(ctx);
+    drain_then_poll_once(ctx);
     dp_thread_create(&thread, "interrupter", interrupter_thread, &in);
     g_assert_true(aio_poll(ctx, true));
     g_assert_true(f.fired);
@@ -556,7 +545,7 @@ static void test_timer_armed_from_thread_wakes_sleeping_loop(gconstpointer data)
 
     c.timer = aio_timer_new(c.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
                             cross_fired_cb, &c.f);
-    drain(c.ctx);
+    drain_then_poll_once(c.ctx);
     dp_thread_create(&thread, "timer-arm", cross_arm_thread, &c);
     /* Without a notify from aio_timer_mod, the loop would sleep forever. */
     poll_until(c.ctx, &c.f.fired);

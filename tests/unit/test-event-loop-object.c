@@ -10,6 +10,7 @@
 #include "dataplane/main-loop.h"
 #include "dataplane/object.h"
 #include "dataplane/threadlet.h"
+#include "tests/unit/test-util.h"
 #include "util/thread.h"
 
 static GHashTable *props_new(const char *first_key, ...)
@@ -51,14 +52,6 @@ static bool task_lingers(pid_t tid)
     return task_exists(tid);
 }
 
-static int64_t get_int(Object *obj, const char *name)
-{
-    int64_t v = -1;
-
-    g_assert_true(object_property_get_int(obj, name, &v, &error_abort));
-    return v;
-}
-
 static void expect_add_fails(GHashTable *props, const char *message)
 {
     Error *err = NULL;
@@ -92,10 +85,11 @@ static void test_object_add_iothread_creates_and_del_destroys(void)
     g_assert_cmpint(p.poll_max_ns, ==, 1000);
     g_assert_cmpint(p.thread_pool_max, ==, 8);
     g_assert_cmpint(p.aio_max_batch, ==, 16);
-    g_assert_cmpint(get_int(obj, "thread-id"), ==, iothread_get_thread_id(it));
-    g_assert_cmpint(get_int(obj, "poll-max-ns"), ==, 1000);
-    g_assert_cmpint(get_int(obj, "poll-grow"), ==, 0);
-    g_assert_cmpint(get_int(obj, "thread-pool-min"), ==, 0);
+    g_assert_cmpint(prop_get_int(obj, "thread-id"), ==,
+                    iothread_get_thread_id(it));
+    g_assert_cmpint(prop_get_int(obj, "poll-max-ns"), ==, 1000);
+    g_assert_cmpint(prop_get_int(obj, "poll-grow"), ==, 0);
+    g_assert_cmpint(prop_get_int(obj, "thread-pool-min"), ==, 0);
 
     g_assert_true(object_del("io0", &error_abort));
     g_assert_null(iothread_find("io0"));
@@ -120,8 +114,8 @@ static void test_object_iothread_has_its_own_threadlet_queue(void)
     pool = object_find("io9-pool");
     g_assert_nonnull(pool);
     g_assert_cmpstr(object_get_type(pool), ==, "threadlet-queue");
-    g_assert_cmpint(get_int(pool, "max-threads"), ==, 3);
-    g_assert_cmpint(get_int(pool, "min-threads"), ==, 1);
+    g_assert_cmpint(prop_get_int(pool, "max-threads"), ==, 3);
+    g_assert_cmpint(prop_get_int(pool, "min-threads"), ==, 1);
 
     /* qom-set of the IOThread's limits resizes its queue, as in QEMU. */
     g_assert_true(object_property_set_int(obj, "thread-pool-max", 5,
@@ -166,14 +160,14 @@ static void test_object_iothread_poll_settable_at_runtime(void)
     g_assert_cmpint(max_ns, ==, 50000);
     g_assert_cmpint(grow, ==, 4);
     g_assert_cmpint(shrink, ==, 3);
-    g_assert_cmpint(get_int(obj, "poll-grow"), ==, 4);
+    g_assert_cmpint(prop_get_int(obj, "poll-grow"), ==, 4);
 
     /* The IOThread's own check: a factor of 1 would never grow. */
     g_assert_false(object_property_set_int(obj, "poll-grow", 1, &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
                     "poll-grow must be 0 (default) or >= 2");
     g_clear_pointer(&err, error_free);
-    g_assert_cmpint(get_int(obj, "poll-grow"), ==, 4);
+    g_assert_cmpint(prop_get_int(obj, "poll-grow"), ==, 4);
 
     g_assert_false(object_property_set_int(obj, "thread-id", 1, &err));
     g_assert_cmpstr(error_get_pretty(err), ==,
@@ -262,14 +256,14 @@ static void test_object_main_loop_is_registered(void)
     type = object_property_get_str(obj, "type", &error_abort);
     g_assert_cmpstr(type, ==, "main-loop");
     g_assert_true(object_get_instance(obj) == main_loop_get_aio_context());
-    g_assert_cmpint(get_int(obj, "thread-id"), ==, dp_thread_get_tid());
+    g_assert_cmpint(prop_get_int(obj, "thread-id"), ==, dp_thread_get_tid());
 
     g_assert_true(
         object_property_set_int(obj, "poll-max-ns", 2000, &error_abort));
     aio_context_get_poll_params(main_loop_get_aio_context(), &max_ns, &grow,
                                 &shrink);
     g_assert_cmpint(max_ns, ==, 2000);
-    g_assert_cmpint(get_int(obj, "poll-max-ns"), ==, 2000);
+    g_assert_cmpint(prop_get_int(obj, "poll-max-ns"), ==, 2000);
 
     g_assert_false(object_del("main-loop", &err));
     g_assert_cmpstr(error_get_pretty(err), ==,

@@ -1,16 +1,9 @@
 /* EventNotifier semantics and aio_set_event_notifier() dispatch. */
 #include <glib.h>
-#include <poll.h>
 
 #include "tests/unit/aio-test-util.h"
+#include "tests/unit/test-util.h"
 #include "util/thread.h"
-
-static bool fd_readable(int fd)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
-}
 
 static void test_event_notifier_starts_clear(void)
 {
@@ -89,14 +82,6 @@ static void notified_cb(EventNotifier *e)
         aio_set_event_notifier(n->ctx, e, NULL, NULL);
     }
     __atomic_store_n(&n->seen, true, __ATOMIC_RELEASE);
-}
-
-static void drain(AioContext *ctx)
-{
-    int i;
-
-    for (i = 0; i < 100 && aio_poll(ctx, false); i++) {
-    }
 }
 
 static void test_aio_event_notifier_dispatch(gconstpointer data)

@@ -7,6 +7,7 @@
 
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
+#include "tests/unit/test-util.h"
 #include "util/atomic.h"
 #include "util/clock.h"
 #include "util/thread.h"
@@ -96,22 +97,6 @@ static pid_t event_tid(Event *e)
 static void event_signal_bh(void *opaque)
 {
     event_signal(opaque);
-}
-
-static int count_fds(void)
-{
-    DIR *dir = opendir("/proc/self/fd");
-    struct dirent *d;
-    int n = 0;
-
-    g_assert_nonnull(dir);
-    while ((d = readdir(dir)) != NULL) {
-        if (d->d_name[0] != '.') {
-            n++;
-        }
-    }
-    closedir(dir);
-    return n - 1; /* opendir's own */
 }
 
 /* The comm of thread tid of this process; "0" means the main thread. */
@@ -546,11 +531,11 @@ static void check_destroy_leaves_nothing(AioBackend backend, bool glib)
 
     create_use_destroy("warm-up", backend, glib); /* GLib's one-time setup */
     tasks = count_named_threads();
-    fds = count_fds();
+    fds = count_open_fds();
     for (i = 0; i < 3; i++) {
         create_use_destroy("leak-check", backend, glib);
         g_assert_cmpint(named_threads_settle(tasks), ==, tasks);
-        g_assert_cmpint(count_fds(), ==, fds);
+        g_assert_cmpint(count_open_fds(), ==, fds);
     }
 }
 

@@ -22,15 +22,15 @@ static void test_get_returns_creation_and_hook_values(Fixture *f,
     bool b = false;
     char *s;
 
-    g_assert_cmpint(get_int(obj, "size"), ==, 12);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 12);
     s = object_property_get_str(obj, "name", &error_abort);
     g_assert_cmpstr(s, ==, "disk");
     g_free(s);
     g_assert_true(object_property_get_bool(obj, "verbose", &b, &error_abort));
     g_assert_true(b);
-    g_assert_cmpint(get_int(obj, "poll-max-ns"), ==, 100);
+    g_assert_cmpint(prop_get_int(obj, "poll-max-ns"), ==, 100);
     w->counter = 77;
-    g_assert_cmpint(get_int(obj, "counter"), ==, 77);
+    g_assert_cmpint(prop_get_int(obj, "counter"), ==, 77);
 
     g_assert_true(object_property_get(obj, "type", &v, &error_abort));
     g_assert_cmpint(v.type, ==, OBJECT_VALUE_STR);
@@ -86,7 +86,7 @@ static void test_set_calls_hook_and_get_sees_new_value(Fixture *f,
 
     g_assert_true(object_property_set_int(obj, "size", 500, &error_abort));
     g_assert_cmpint(w->size, ==, 500);
-    g_assert_cmpint(get_int(obj, "size"), ==, 500);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 500);
     g_assert_true(object_property_set_bool(obj, "verbose", true, &error_abort));
     g_assert_true(object_property_get_bool(obj, "verbose", &b, &error_abort));
     g_assert_true(b);
@@ -179,7 +179,7 @@ static void test_set_out_of_range_fails_without_calling_hook(Fixture *f,
     assert_error(err,
                  "poll-max-ns value must be in range [0, 9223372036854775807]");
     g_assert_cmpint(w->set_calls, ==, 0);
-    g_assert_cmpint(get_int(obj, "size"), ==, 10);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 10);
 }
 
 static void test_set_refused_by_hook_keeps_old_value(Fixture *f,
@@ -190,7 +190,7 @@ static void test_set_refused_by_hook_keeps_old_value(Fixture *f,
 
     g_assert_false(object_property_set_int(obj, "size", 13, &err));
     assert_error(err, "size 13 is unlucky");
-    g_assert_cmpint(get_int(obj, "size"), ==, 10);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 10);
 }
 
 static void test_parse_sets_from_string_form(Fixture *f, gconstpointer d)
@@ -200,7 +200,7 @@ static void test_parse_sets_from_string_form(Fixture *f, gconstpointer d)
     bool b = false;
 
     g_assert_true(object_property_parse(obj, "size", "0x20", &error_abort));
-    g_assert_cmpint(get_int(obj, "size"), ==, 32);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 32);
     g_assert_true(object_property_parse(obj, "verbose", "on", &error_abort));
     g_assert_true(object_property_get_bool(obj, "verbose", &b, &error_abort));
     g_assert_true(b);
@@ -213,7 +213,7 @@ static void test_parse_sets_from_string_form(Fixture *f, gconstpointer d)
     err = NULL;
     g_assert_false(object_property_parse(obj, "verbose", "maybe", &err));
     assert_error(err, "Parameter 'verbose' expects 'on' or 'off'");
-    g_assert_cmpint(get_int(obj, "size"), ==, 32);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 32);
 }
 
 /* ---- values ------------------------------------------------------------ */

@@ -120,7 +120,7 @@ static void test_add_duplicate_id_fails_and_keeps_first(Fixture *f,
 
     assert_add_fails("test-widget", "io0", h, "Duplicate ID 'io0' for object");
     g_assert_true(object_find("io0") == first);
-    g_assert_cmpint(get_int(first, "size"), ==, 1);
+    g_assert_cmpint(prop_get_int(first, "size"), ==, 1);
     g_assert_cmpint(widgets_created, ==, 1);
     g_hash_table_unref(h);
 }
@@ -196,9 +196,10 @@ static void test_add_range_bounds_are_inclusive(Fixture *f, gconstpointer d)
     add_widget("w1", "size", "1", NULL);
     add_widget("w2", "size", "1000", "poll-max-ns", "9223372036854775807",
                NULL);
-    g_assert_cmpint(get_int(object_find("w1"), "size"), ==, 1);
-    g_assert_cmpint(get_int(object_find("w2"), "size"), ==, 1000);
-    g_assert_cmpint(get_int(object_find("w2"), "poll-max-ns"), ==, INT64_MAX);
+    g_assert_cmpint(prop_get_int(object_find("w1"), "size"), ==, 1);
+    g_assert_cmpint(prop_get_int(object_find("w2"), "size"), ==, 1000);
+    g_assert_cmpint(prop_get_int(object_find("w2"), "poll-max-ns"), ==,
+                    INT64_MAX);
 }
 
 static void test_add_missing_required_fails(Fixture *f, gconstpointer d)
@@ -269,7 +270,7 @@ static void test_add_id_taken_by_create_hook_fails(Fixture *f, gconstpointer d)
     /* The object the hook made stays; the refused instance was destroyed. */
     obj = object_find("w0");
     g_assert_nonnull(obj);
-    g_assert_cmpint(get_int(obj, "size"), ==, 1);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 1);
     g_assert_cmpint(widgets_live, ==, 1);
     g_hash_table_unref(h);
 }
@@ -282,7 +283,7 @@ static void test_add_opts_takes_type_and_id_from_table(Fixture *f,
     Object *obj = object_add_opts(h, &error_abort);
 
     g_assert_true(object_find("w0") == obj);
-    g_assert_cmpint(get_int(obj, "size"), ==, 9);
+    g_assert_cmpint(prop_get_int(obj, "size"), ==, 9);
     g_hash_table_unref(h);
 }
 
@@ -311,7 +312,7 @@ static void test_del_destroys_instance(Fixture *f, gconstpointer d)
     g_assert_cmpint(widgets_live, ==, 0);
     /* The id is free again. */
     add_widget("w0", "size", "2", NULL);
-    g_assert_cmpint(get_int(object_find("w0"), "size"), ==, 2);
+    g_assert_cmpint(prop_get_int(object_find("w0"), "size"), ==, 2);
 }
 
 static void test_del_unknown_id_fails(Fixture *f, gconstpointer d)
@@ -428,11 +429,11 @@ static void test_register_instance_exposes_properties(Fixture *f,
 
     g_assert_false(object_is_user_created(obj));
     g_assert_true(object_get_instance(obj) == &loop);
-    g_assert_cmpint(get_int(obj, "thread-id"), ==, 4242);
+    g_assert_cmpint(prop_get_int(obj, "thread-id"), ==, 4242);
     /* Creation properties of such an object read as their default. */
-    g_assert_cmpint(get_int(obj, "aio-max-batch"), ==, 0);
+    g_assert_cmpint(prop_get_int(obj, "aio-max-batch"), ==, 0);
     loop.thread_id = 7;
-    g_assert_cmpint(get_int(obj, "thread-id"), ==, 7);
+    g_assert_cmpint(prop_get_int(obj, "thread-id"), ==, 7);
 }
 
 static void test_register_instance_checks_type_and_id(Fixture *f,

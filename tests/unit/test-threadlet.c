@@ -10,6 +10,7 @@
 
 #include "dataplane/object.h"
 #include "dataplane/threadlet.h"
+#include "tests/unit/test-util.h"
 #include "tests/unit/threadlet-test-util.h"
 #include "util/atomic.h"
 #include "util/thread.h"
@@ -797,14 +798,6 @@ static void test_destroy_idle_queue_joins_min_threads(void)
 
 /* ---- object registry ---------------------------------------------------- */
 
-static int64_t prop_int(Object *obj, const char *name)
-{
-    int64_t v = -1;
-
-    g_assert_true(object_property_get_int(obj, name, &v, &error_abort));
-    return v;
-}
-
 static void test_named_queue_is_an_object_with_live_counters(void)
 {
     ThreadletQueue *q = threadlet_queue_new("pool0", 3, 1);
@@ -819,9 +812,9 @@ static void test_named_queue_is_an_object_with_live_counters(void)
     g_assert_nonnull(obj);
     g_assert_cmpstr(object_get_type(obj), ==, "threadlet-queue");
     g_assert_true(object_get_instance(obj) == q);
-    g_assert_cmpint(prop_int(obj, "max-threads"), ==, 3);
-    g_assert_cmpint(prop_int(obj, "min-threads"), ==, 1);
-    g_assert_cmpint(prop_int(obj, "threads"), ==, 0);
+    g_assert_cmpint(prop_get_int(obj, "max-threads"), ==, 3);
+    g_assert_cmpint(prop_get_int(obj, "min-threads"), ==, 1);
+    g_assert_cmpint(prop_get_int(obj, "threads"), ==, 0);
 
     gate_init(&gate);
     for (i = 0; i < 2; i++) {
@@ -831,13 +824,13 @@ static void test_named_queue_is_an_object_with_live_counters(void)
         threadlet_submit_to_queue(q, &r[i].work);
     }
     gate_wait_arrived(&gate, 2);
-    g_assert_cmpint(prop_int(obj, "threads"), ==, 2);
-    g_assert_cmpint(prop_int(obj, "idle-threads"), ==, 0);
-    g_assert_cmpint(prop_int(obj, "queued"), ==, 0);
-    g_assert_cmpint(prop_int(obj, "completed"), ==, 0);
+    g_assert_cmpint(prop_get_int(obj, "threads"), ==, 2);
+    g_assert_cmpint(prop_get_int(obj, "idle-threads"), ==, 0);
+    g_assert_cmpint(prop_get_int(obj, "queued"), ==, 0);
+    g_assert_cmpint(prop_get_int(obj, "completed"), ==, 0);
     gate_open(&gate);
     wait_completed(q, 2);
-    g_assert_cmpint(prop_int(obj, "completed"), ==, 2);
+    g_assert_cmpint(prop_get_int(obj, "completed"), ==, 2);
 
     /* The limits are settable, with the queue's own checks. */
     g_assert_true(object_property_set_int(obj, "max-threads", 5, &error_abort));
@@ -878,7 +871,7 @@ static void test_global_queue_is_an_object(void)
                                                   &error_abort));
     obj = object_find(THREADLET_GLOBAL_QUEUE_NAME);
     g_assert_nonnull(obj);
-    g_assert_cmpint(prop_int(obj, "max-threads"), ==,
+    g_assert_cmpint(prop_get_int(obj, "max-threads"), ==,
                     THREADLET_GLOBAL_MAX_THREADS);
     object_registry_cleanup();
     /* After a registry reset it can be registered again. */
