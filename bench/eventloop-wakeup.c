@@ -422,7 +422,7 @@ static void dp_pummel_bh(void *opaque)
 {
     Pummel *p = opaque;
 
-    if (++p->callbacks % 64 == 0 && bench_now_ns() >= p->deadline) {
+    if (++p->callbacks % 64 == 0 && clock_monotonic_ns() >= p->deadline) {
         __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
     }
 }
@@ -440,7 +440,7 @@ static void *dp_pummel_thread(void *opaque)
 /* The loop runs in this thread, as libuv's default loop does there. */
 static double dp_pummel(int64_t duration_ns)
 {
-    Pummel p = { 0, bench_now_ns() + duration_ns, false, NULL };
+    Pummel p = { 0, clock_monotonic_ns() + duration_ns, false, NULL };
     AioContext *ctx = aio_context_new(&error_abort);
     DpThread t;
     int64_t t0, t1;
@@ -465,7 +465,7 @@ static void libuv_pummel_cb(uv_async_t *h)
 {
     Pummel *p = h->data;
 
-    if (++p->callbacks % 64 == 0 && bench_now_ns() >= p->deadline) {
+    if (++p->callbacks % 64 == 0 && clock_monotonic_ns() >= p->deadline) {
         __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
         uv_close((uv_handle_t *)h, NULL);
     }
@@ -483,7 +483,7 @@ static void *libuv_pummel_thread(void *opaque)
 
 static double libuv_pummel(int64_t duration_ns)
 {
-    Pummel p = { 0, bench_now_ns() + duration_ns, false, NULL };
+    Pummel p = { 0, clock_monotonic_ns() + duration_ns, false, NULL };
     uv_loop_t loop;
     DpThread t;
     int64_t t0, t1;

@@ -120,8 +120,8 @@ static void test_object_iothread_has_its_own_threadlet_queue(void)
     /* qom-set of the IOThread's limits resizes its queue, as in QEMU. */
     g_assert_true(object_property_set_int(obj, "thread-pool-max", 5,
                                           &error_abort));
-    g_assert_cmpint(get_int(pool, "max-threads"), ==, 5);
-    g_assert_cmpint(get_int(obj, "thread-pool-max"), ==, 5);
+    g_assert_cmpint(prop_get_int(pool, "max-threads"), ==, 5);
+    g_assert_cmpint(prop_get_int(obj, "thread-pool-max"), ==, 5);
     {
         Error *err = NULL;
 
@@ -129,7 +129,7 @@ static void test_object_iothread_has_its_own_threadlet_queue(void)
                                                &err));
         g_assert_nonnull(err);
         error_free(err);
-        g_assert_cmpint(get_int(pool, "min-threads"), ==, 1);
+        g_assert_cmpint(prop_get_int(pool, "min-threads"), ==, 1);
     }
 
     g_assert_true(object_del("io9", &error_abort));
