@@ -194,7 +194,7 @@ static json_t *struct_get(Object *obj, const char *prefix, Error **errp)
 }
 
 /*
- * Sets each (name, value) of `todo` (full property names -> json_t *).
+ * Sets each (name, value) of `pending` (full property names -> json_t *).
  * Members are set one at a time and each setter checks the whole object,
  * so an order must be found in which every intermediate state is valid
  * (lower a burst before its rate, clear iops-total before iops-read is
@@ -202,17 +202,17 @@ static json_t *struct_get(Object *obj, const char *prefix, Error **errp)
  * most one pass per member, so bounded.  Returns false with the error of
  * a member that could not be set; what was set stays set.
  */
-static bool struct_apply(Object *obj, GHashTable *todo, Error **errp)
+static bool struct_apply(Object *obj, GHashTable *pending, Error **errp)
 {
-    guint passes = g_hash_table_size(todo) + 1;
+    guint passes = g_hash_table_size(pending) + 1;
 
-    while (g_hash_table_size(todo) > 0 && passes-- > 0) {
+    while (g_hash_table_size(pending) > 0 && passes-- > 0) {
         Error *last = NULL;
         bool progress = false;
         GHashTableIter it;
         gpointer k, v;
 
-        g_hash_table_iter_init(&it, todo);
+        g_hash_table_iter_init(&it, pending);
         while (g_hash_table_iter_next(&it, &k, &v)) {
             Error *err = NULL;
 
@@ -236,7 +236,7 @@ static bool struct_apply(Object *obj, GHashTable *todo, Error **errp)
 static bool struct_set(Object *obj, const char *prefix, json_t *value,
                        Error **errp)
 {
-    g_autoptr(GHashTable) todo = NULL;
+    g_autoptr(GHashTable) pending = NULL;
     g_autoptr(GHashTable) undo = NULL;
     const char *key;
     json_t *member;
@@ -246,7 +246,7 @@ static bool struct_set(Object *obj, const char *prefix, json_t *value,
                    (int)strlen(prefix) - 1, prefix);
         return false;
     }
-    todo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     json_object_foreach(value, key, member)
     {
         g_autofree char *name = g_strconcat(prefix, key, NULL);
@@ -265,7 +265,7 @@ static bool struct_set(Object *obj, const char *prefix, json_t *value,
                        name);
             return false;
         }
-        g_hash_table_insert(todo, g_steal_pointer(&name), member);
+        g_hash_table_insert(pending, g_steal_pointer(&name), member);
     }
     /* What to put back if the new values cannot all be set. */
     undo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -284,7 +284,7 @@ static bool struct_set(Object *obj, const char *prefix, json_t *value,
             }
         }
     }
-    if (!struct_apply(obj, todo, errp)) {
+    if (!struct_apply(obj, pending, errp)) {
         struct_apply(obj, undo, NULL);
         return false;
     }
