@@ -59,6 +59,14 @@ typedef struct NbdRequestState NbdRequestState;
 #define NBD_SEND_IOV_MAX 64
 /* BLOCK_STATUS: descriptors in one reply, at most. */
 #define NBD_MAX_EXTENTS 256
+/* Data buffers of up to NBD_BUF_CACHE_MAX bytes are kept per client for
+ * reuse, in power-of-two classes from 4 KiB, at most NBD_BUF_CACHE_DEPTH
+ * per class (so at most 4 MiB per client): no malloc, trim or page fault
+ * per request. */
+#define NBD_BUF_CACHE_MIN_SHIFT 12
+#define NBD_BUF_CACHE_CLASSES 6
+#define NBD_BUF_CACHE_MAX (1U << (NBD_BUF_CACHE_MIN_SHIFT + NBD_BUF_CACHE_CLASSES - 1))
+#define NBD_BUF_CACHE_DEPTH 16
 /* Advertised block sizes. */
 #define NBD_MIN_BLOCK 1
 #define NBD_PREFERRED_BLOCK 4096
@@ -86,6 +94,7 @@ typedef struct NbdReply {
     size_t head_len;
     void *data; /* owned; freed when sent */
     size_t data_len;
+    size_t data_alloc; /* the size data was allocated with */
     const char *msg; /* error chunk message (static string) */
     size_t msg_len;
     size_t sent; /* bytes of head + data + msg already sent */
@@ -125,6 +134,10 @@ struct NbdClient {
     size_t queued_bytes;     /* bytes in send_queue */
     unsigned queued_replies; /* entries in send_queue */
     STAILQ_HEAD(, NbdReply) send_queue;
+    /* Free data buffers by size class: each free buffer's first bytes
+     * point to the next one. */
+    void *buf_cache[NBD_BUF_CACHE_CLASSES];
+    unsigned buf_cache_len[NBD_BUF_CACHE_CLASSES];
     AioBH *flush_bh;    /* batches the replies of one loop iteration */
     AioBH *resume_bh;   /* processes buffered requests after a drain */
     bool quiesced;      /* a drained section: submit nothing */
