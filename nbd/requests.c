@@ -630,6 +630,12 @@ static void client_process(NbdClient *client)
             client_handle_request(client);
             continue;
         }
+        if (client->recv_drained) {
+            /* The socket had no more when last read: a recv() now would
+             * almost always fail with EAGAIN.  The fd handler (level-
+             * triggered) calls again when there is more. */
+            break;
+        }
         /* Keep the partial header, make room, read more. */
         memmove(client->rbuf, client->rbuf + client->rstart,
                 client->rend - client->rstart);
@@ -640,6 +646,7 @@ static void client_process(NbdClient *client)
         if (n <= 0) {
             break;
         }
+        client->recv_drained = (size_t)n < NBD_RBUF_SIZE - client->rend;
         client->rend += n;
     }
     if (budget < 0 && !client->dead &&
@@ -652,7 +659,10 @@ static void client_process(NbdClient *client)
 
 static void client_read(void *opaque)
 {
-    client_process(opaque);
+    NbdClient *client = opaque;
+
+    client->recv_drained = false; /* the socket is readable again */
+    client_process(client);
 }
 
 static void resume_bh_cb(void *opaque)

@@ -144,6 +144,8 @@ struct NbdClient {
     bool read_enabled;  /* the fd handler has io_read set */
     bool write_enabled; /* ... and io_write */
     bool send_blocked;  /* the last sendmsg() hit EAGAIN */
+    bool recv_drained;  /* the last recv() into rbuf was short: wait for
+                           the fd handler rather than recv() to EAGAIN */
     bool disc_received; /* NBD_CMD_DISC: close once the queue is sent */
     bool dead;          /* hard close: drop unsent replies */
 
