@@ -4,8 +4,11 @@
 # raw image on /dev/shm over a unix socket, one server at a time, driven by
 # fio's nbd engine (libnbd).
 #
-#   bench/nbd.sh [--quick] [--rounds N]
+#   bench/nbd.sh [--quick] [--rounds N] [--servers LIST]
 #
+# LIST: comma-separated, of dataplane, dataplane-nopoll (its IOThread with
+# poll-max-ns=0), nbdkit, qemu-nbd, qemu-storage-daemon; default all but
+# dataplane-nopoll.  $DATAPLANED names the daemon binary to measure.
 # Jobs: 4k random read at QD1 and QD32, 4k random write at QD32, 256k
 # sequential read at QD8, and two 4k random read QD32 connections at once.
 # Figures per job and server (BENCH lines, see bench/bench-util.h):
@@ -22,6 +25,7 @@ cd "$(dirname "$0")/.."
 
 quick=0
 rounds=3
+want_servers="dataplane,nbdkit,qemu-nbd,qemu-storage-daemon"
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -30,8 +34,13 @@ while [ $# -gt 0 ]; do
         rounds=$2
         shift
         ;;
+    --servers)
+        [ $# -ge 2 ] || { echo "nbd.sh: --servers needs a list" >&2; exit 2; }
+        want_servers=$2
+        shift
+        ;;
     -h | --help)
-        sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -95,7 +104,7 @@ uri="nbd+unix:///disk?socket=$sock"
 
 # The daemon: prefer the release build bench/run makes.
 dataplaned=""
-for d in build-bench/daemon/dataplaned build/daemon/dataplaned; do
+for d in ${DATAPLANED:-} build-bench/daemon/dataplaned build/daemon/dataplaned; do
     if [ -x "$d" ]; then
         dataplaned=$d
         break
@@ -105,10 +114,12 @@ done
 # start_server NAME: starts it in the background (server_pid) on $sock.
 start_server() {
     case "$1" in
-    dataplane)
+    dataplane | dataplane-nopoll)
+        local poll=""
+        [ "$1" = dataplane-nopoll ] && poll=",poll-max-ns=0"
         "$dataplaned" \
             --blockdev "driver=file,node-name=disk0,filename=$img" \
-            --object iothread,id=io0 \
+            --object "iothread,id=io0$poll" \
             --nbd-server "addr.type=unix,addr.path=$sock" \
             --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on,iothread=io0 \
             2>"$work/server.err" &
@@ -215,12 +226,23 @@ run_jobs() {
 }
 
 servers=()
-if [ -n "$dataplaned" ]; then
-    servers+=(dataplane)
-else
-    note nbd dataplane "build/daemon/dataplaned does not exist yet (daemon branch not merged): not measured"
-fi
-for s in nbdkit qemu-nbd qemu-storage-daemon; do
+IFS=, read -r -a wanted <<<"$want_servers"
+for s in "${wanted[@]}"; do
+    case "$s" in
+    dataplane | dataplane-nopoll)
+        if [ -n "$dataplaned" ]; then
+            servers+=("$s")
+        else
+            note nbd "$s" "build/daemon/dataplaned does not exist yet (daemon branch not merged): not measured"
+        fi
+        continue
+        ;;
+    nbdkit | qemu-nbd | qemu-storage-daemon) ;;
+    *)
+        echo "nbd.sh: unknown server '$s'" >&2
+        exit 2
+        ;;
+    esac
     if command -v "$s" >/dev/null; then
         servers+=("$s")
         [ "$s" = qemu-storage-daemon ] &&
