@@ -50,7 +50,7 @@ struct FileReq {
 
     STAILQ_ENTRY(FileReq) wait_next; /* s->waiting / s->uring_overflow */
     TAILQ_ENTRY(FileReq) tracked_next;
-    int ret; /* threads engine: the result to report */
+    int ret; /* threads engine, tmpfs inline copies: the result to report */
 };
 
 struct FileState {
