@@ -91,6 +91,7 @@ static void *client_buf_get(NbdClient *client, size_t len)
     }
     client->buf_cache[c] = *(void **)p;
     client->buf_cache_len[c]--;
+    client->buf_cache_bytes -= (size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c);
     return p;
 }
 
@@ -102,13 +103,16 @@ static void client_buf_put(NbdClient *client, void *p, size_t len)
     if (!p) {
         return;
     }
-    if (c < 0 || client->buf_cache_len[c] >= NBD_BUF_CACHE_DEPTH) {
+    if (c < 0 || client->buf_cache_len[c] >= NBD_BUF_CACHE_DEPTH ||
+        client->buf_cache_bytes + ((size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c)) >
+            NBD_BUF_CACHE_BYTES) {
         free(p);
         return;
     }
     *(void **)p = client->buf_cache[c];
     client->buf_cache[c] = p;
     client->buf_cache_len[c]++;
+    client->buf_cache_bytes += (size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c);
 }
 
 static void client_buf_cache_free(NbdClient *client)
@@ -124,6 +128,7 @@ static void client_buf_cache_free(NbdClient *client)
         }
         client->buf_cache_len[c] = 0;
     }
+    client->buf_cache_bytes = 0;
 }
 
 /* Frees a reply and its data. */

@@ -61,12 +61,13 @@ typedef struct NbdRequestState NbdRequestState;
 #define NBD_MAX_EXTENTS 256
 /* Data buffers of up to NBD_BUF_CACHE_MAX bytes are kept per client for
  * reuse, in power-of-two classes from 4 KiB, at most NBD_BUF_CACHE_DEPTH
- * per class (so at most 4 MiB per client): no malloc, trim or page fault
- * per request. */
+ * per class and NBD_BUF_CACHE_BYTES in all: no malloc, trim, mmap or page
+ * fault per request. */
 #define NBD_BUF_CACHE_MIN_SHIFT 12
-#define NBD_BUF_CACHE_CLASSES 6
+#define NBD_BUF_CACHE_CLASSES 9 /* 4 KiB .. 1 MiB */
 #define NBD_BUF_CACHE_MAX (1U << (NBD_BUF_CACHE_MIN_SHIFT + NBD_BUF_CACHE_CLASSES - 1))
 #define NBD_BUF_CACHE_DEPTH 16
+#define NBD_BUF_CACHE_BYTES (4U * 1024 * 1024)
 /* Advertised block sizes. */
 #define NBD_MIN_BLOCK 1
 #define NBD_PREFERRED_BLOCK 4096
@@ -138,6 +139,7 @@ struct NbdClient {
      * point to the next one. */
     void *buf_cache[NBD_BUF_CACHE_CLASSES];
     unsigned buf_cache_len[NBD_BUF_CACHE_CLASSES];
+    size_t buf_cache_bytes; /* in all classes */
     AioBH *flush_bh;    /* batches the replies of one loop iteration */
     AioBH *resume_bh;   /* processes buffered requests after a drain */
     bool quiesced;      /* a drained section: submit nothing */
