@@ -32,9 +32,9 @@
 struct NbdRequestState {
     NbdClient *client;
     NbdRequest req;
-    uint8_t *buf;  /* READ/WRITE/CACHE data */
+    uint8_t *buf;     /* READ/WRITE/CACHE data */
     size_t buf_alloc; /* the size buf was allocated with */
-    size_t filled; /* WRITE: payload bytes received so far */
+    size_t filled;    /* WRITE: payload bytes received so far */
     IOVector qiov;
     uint64_t done;      /* CACHE and BLOCK_STATUS: bytes covered so far */
     NbdExtent *extents; /* BLOCK_STATUS */

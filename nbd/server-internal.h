@@ -65,7 +65,8 @@ typedef struct NbdRequestState NbdRequestState;
  * fault per request. */
 #define NBD_BUF_CACHE_MIN_SHIFT 12
 #define NBD_BUF_CACHE_CLASSES 9 /* 4 KiB .. 1 MiB */
-#define NBD_BUF_CACHE_MAX (1U << (NBD_BUF_CACHE_MIN_SHIFT + NBD_BUF_CACHE_CLASSES - 1))
+#define NBD_BUF_CACHE_MAX                                                      \
+    (1U << (NBD_BUF_CACHE_MIN_SHIFT + NBD_BUF_CACHE_CLASSES - 1))
 #define NBD_BUF_CACHE_DEPTH 16
 #define NBD_BUF_CACHE_BYTES (4U * 1024 * 1024)
 /* Advertised block sizes. */
@@ -96,7 +97,7 @@ typedef struct NbdReply {
     void *data; /* owned; freed when sent */
     size_t data_len;
     size_t data_alloc; /* the size data was allocated with */
-    const char *msg; /* error chunk message (static string) */
+    const char *msg;   /* error chunk message (static string) */
     size_t msg_len;
     size_t sent; /* bytes of head + data + msg already sent */
     STAILQ_ENTRY(NbdReply) next;
@@ -140,16 +141,16 @@ struct NbdClient {
     void *buf_cache[NBD_BUF_CACHE_CLASSES];
     unsigned buf_cache_len[NBD_BUF_CACHE_CLASSES];
     size_t buf_cache_bytes; /* in all classes */
-    AioBH *flush_bh;    /* batches the replies of one loop iteration */
-    AioBH *resume_bh;   /* processes buffered requests after a drain */
-    bool quiesced;      /* a drained section: submit nothing */
-    bool read_enabled;  /* the fd handler has io_read set */
-    bool write_enabled; /* ... and io_write */
-    bool send_blocked;  /* the last sendmsg() hit EAGAIN */
-    bool recv_drained;  /* the last recv() into rbuf was short: wait for
-                           the fd handler rather than recv() to EAGAIN */
-    bool disc_received; /* NBD_CMD_DISC: close once the queue is sent */
-    bool dead;          /* hard close: drop unsent replies */
+    AioBH *flush_bh;        /* batches the replies of one loop iteration */
+    AioBH *resume_bh;       /* processes buffered requests after a drain */
+    bool quiesced;          /* a drained section: submit nothing */
+    bool read_enabled;      /* the fd handler has io_read set */
+    bool write_enabled;     /* ... and io_write */
+    bool send_blocked;      /* the last sendmsg() hit EAGAIN */
+    bool recv_drained;      /* the last recv() into rbuf was short: wait for
+                               the fd handler rather than recv() to EAGAIN */
+    bool disc_received;     /* NBD_CMD_DISC: close once the queue is sent */
+    bool dead;              /* hard close: drop unsent replies */
 
     LIST_ENTRY(NbdClient) exp_link;    /* export's clients (under ctx) */
     LIST_ENTRY(NbdClient) server_link; /* server's clients (main loop) */

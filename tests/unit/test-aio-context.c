@@ -549,8 +549,7 @@ test_busy_poll_handler_does_not_starve_fd_handler(gconstpointer data)
 /* A wait ended by an fd without io_poll (a socket waiting on its client)
  * is one polling could not have shortened: it must not grow the window,
  * and it drops a grown one (shrink=0). */
-static void
-test_poll_window_not_grown_by_fd_without_io_poll(gconstpointer data)
+static void test_poll_window_not_grown_by_fd_without_io_poll(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
     Plain pl = {0};
