@@ -193,12 +193,37 @@ static bool aio_busy_poll(AioContext *ctx, int64_t timeout, bool *progress)
 }
 
 /*
- * Adjusts the polling window after the loop slept for block_ns: a wait that
- * was longer than poll_max_ns means polling would not have helped, so the
- * window shrinks (to zero by default: an idle loop does not poll); a wait
- * that polling could have covered makes it grow.
+ * Whether polling could have seen what ended the wait: a BH or
+ * aio_notify(), or a ready fd whose handler has a poll function.  A wait
+ * ended only by fds without one (a socket waiting on its client) is one
+ * that no polling window can shorten: spinning through it only takes the
+ * CPU from whoever the loop is waiting for.
  */
-static void aio_adjust_polling(AioContext *ctx, int64_t block_ns)
+static bool aio_wake_was_pollable(AioContext *ctx, AioReadyEvent *events,
+                                  int n)
+{
+    int i;
+
+    if (n <= 0 || atomic_read(&ctx->notified) || aio_bh_has_pending(ctx)) {
+        return true;
+    }
+    for (i = 0; i < n; i++) {
+        if (events[i].node->en_poll || events[i].node->io_poll) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Adjusts the polling window after the loop slept for block_ns: a wait that
+ * was longer than poll_max_ns, or that polling could not have seen end,
+ * means polling would not have helped, so the window shrinks (to zero by
+ * default: an idle loop does not poll); a wait that polling could have
+ * covered makes it grow.
+ */
+static void aio_adjust_polling(AioContext *ctx, int64_t block_ns,
+                               bool pollable)
 {
     int64_t max_ns = atomic_read(&ctx->poll_max_ns);
     int64_t poll_ns = atomic_read(&ctx->poll_ns);
@@ -209,10 +234,10 @@ static void aio_adjust_polling(AioContext *ctx, int64_t block_ns)
         }
         return;
     }
-    if (block_ns <= poll_ns) {
+    if (pollable && block_ns <= poll_ns) {
         return; /* the window is right */
     }
-    if (block_ns > max_ns) {
+    if (!pollable || block_ns > max_ns) {
         int64_t shrink = atomic_read(&ctx->poll_shrink);
 
         poll_ns = shrink ? poll_ns / shrink : 0;
@@ -277,7 +302,8 @@ bool aio_poll(AioContext *ctx, bool blocking)
             atomic_fetch_sub_seq(&ctx->notify_me, 1);
         }
         if (start && !polled_found) {
-            aio_adjust_polling(ctx, clock_monotonic_ns() - start);
+            aio_adjust_polling(ctx, clock_monotonic_ns() - start,
+                               aio_wake_was_pollable(ctx, events, n));
         } else if (!polled && atomic_read(&ctx->poll_max_ns) == 0 &&
                    atomic_read(&ctx->poll_ns)) {
             atomic_set(&ctx->poll_ns, 0);

@@ -50,7 +50,7 @@ struct FileReq {
 
     STAILQ_ENTRY(FileReq) wait_next; /* s->waiting / s->uring_overflow */
     TAILQ_ENTRY(FileReq) tracked_next;
-    int ret; /* threads engine: the result to report */
+    int ret; /* threads engine, tmpfs inline copies: the result to report */
 };
 
 struct FileState {
@@ -77,6 +77,10 @@ struct FileState {
     unsigned ring_queued;    /* SQEs prepared since the last submit */
     unsigned ring_in_flight; /* SQEs prepared and not yet reaped */
     STAILQ_HEAD(, FileReq) uring_overflow; /* waiting for ring space */
+    /* A memory file system (tmpfs, ramfs): small transfers are copied in
+     * the node's thread and completed from submit_bh (file-io-uring.c). */
+    bool uring_copy_inline;
+    STAILQ_HEAD(, FileReq) inline_done; /* copied, result in fr->ret */
 };
 
 /* Called by an engine, in the node's context, when fr's FileOp is done:

@@ -32,8 +32,9 @@
 struct NbdRequestState {
     NbdClient *client;
     NbdRequest req;
-    uint8_t *buf;  /* READ/WRITE/CACHE data */
-    size_t filled; /* WRITE: payload bytes received so far */
+    uint8_t *buf;     /* READ/WRITE/CACHE data */
+    size_t buf_alloc; /* the size buf was allocated with */
+    size_t filled;    /* WRITE: payload bytes received so far */
     IOVector qiov;
     uint64_t done;      /* CACHE and BLOCK_STATUS: bytes covered so far */
     NbdExtent *extents; /* BLOCK_STATUS */
@@ -61,6 +62,82 @@ static void *buf_alloc(size_t len)
     return p;
 }
 
+/* The cache class of a buffer of len bytes, or -1 if it is not cached. */
+static int buf_class(size_t len)
+{
+    int c = 0;
+
+    if (len == 0 || len > NBD_BUF_CACHE_MAX) {
+        return -1;
+    }
+    while (((size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c)) < len) {
+        c++;
+    }
+    return c;
+}
+
+/* A data buffer of len bytes, from the client's cache when it has one. */
+static void *client_buf_get(NbdClient *client, size_t len)
+{
+    int c = buf_class(len);
+    void *p;
+
+    if (c < 0) {
+        return buf_alloc(len);
+    }
+    p = client->buf_cache[c];
+    if (!p) {
+        return buf_alloc((size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c));
+    }
+    client->buf_cache[c] = *(void **)p;
+    client->buf_cache_len[c]--;
+    client->buf_cache_bytes -= (size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c);
+    return p;
+}
+
+/* Gives back a buffer client_buf_get(client, len) returned. */
+static void client_buf_put(NbdClient *client, void *p, size_t len)
+{
+    int c = buf_class(len);
+
+    if (!p) {
+        return;
+    }
+    if (c < 0 || client->buf_cache_len[c] >= NBD_BUF_CACHE_DEPTH ||
+        client->buf_cache_bytes + ((size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c)) >
+            NBD_BUF_CACHE_BYTES) {
+        free(p);
+        return;
+    }
+    *(void **)p = client->buf_cache[c];
+    client->buf_cache[c] = p;
+    client->buf_cache_len[c]++;
+    client->buf_cache_bytes += (size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c);
+}
+
+static void client_buf_cache_free(NbdClient *client)
+{
+    int c;
+
+    for (c = 0; c < NBD_BUF_CACHE_CLASSES; c++) {
+        while (client->buf_cache[c]) {
+            void *p = client->buf_cache[c];
+
+            client->buf_cache[c] = *(void **)p;
+            free(p);
+        }
+        client->buf_cache_len[c] = 0;
+    }
+    client->buf_cache_bytes = 0;
+}
+
+/* Frees a reply and its data. */
+static void reply_free(NbdClient *client, NbdReply *r)
+{
+    client_buf_put(client, r->data, r->data_alloc);
+    g_free(r);
+}
+
 static NbdRequestState *req_new(NbdClient *client, const NbdRequest *req)
 {
     NbdRequestState *st = g_new0(NbdRequestState, 1);
@@ -80,7 +157,7 @@ static void req_free(NbdRequestState *st)
         st->client->in_flight_bytes -= st->req.len;
     }
     iov_destroy(&st->qiov);
-    free(st->buf);
+    client_buf_put(st->client, st->buf, st->buf_alloc);
     g_free(st->extents);
     g_free(st);
 }
@@ -118,8 +195,7 @@ static size_t reply_size(const NbdReply *r)
 static void queue_reply(NbdClient *client, NbdReply *r)
 {
     if (client->dead) {
-        free(r->data);
-        g_free(r);
+        reply_free(client, r);
         return;
     }
     STAILQ_INSERT_TAIL(&client->send_queue, r, next);
@@ -172,6 +248,7 @@ static void reply_read_data(NbdClient *client, NbdRequestState *st)
     }
     r->data = st->buf;
     r->data_len = st->req.len;
+    r->data_alloc = st->buf_alloc;
     st->buf = NULL;
     queue_reply(client, r);
 }
@@ -181,7 +258,8 @@ static void reply_block_status(NbdClient *client, NbdRequestState *st)
     NbdReply *r = g_new0(NbdReply, 1);
     size_t len = NBD_STRUCTURED_REPLY_LEN + 4 + 8 * st->n_extents;
 
-    r->data = buf_alloc(len);
+    r->data = client_buf_get(client, len);
+    r->data_alloc = len;
     r->data_len = nbd_build_chunk_block_status(
         r->data, NBD_REPLY_FLAG_DONE, st->req.cookie,
         NBD_META_ID_BASE_ALLOCATION, st->extents, st->n_extents);
@@ -340,7 +418,8 @@ static void req_submit(NbdClient *client, NbdRequestState *st)
     client->in_flight++;
     switch (req->type) {
     case NBD_CMD_READ:
-        st->buf = buf_alloc(req->len);
+        st->buf_alloc = req->len;
+        st->buf = client_buf_get(client, st->buf_alloc);
         iov_add(&st->qiov, st->buf, req->len);
         bdrv_aio_preadv(bs, (int64_t)req->offset, &st->qiov, 0, rw_done, st);
         break;
@@ -372,7 +451,8 @@ static void req_submit(NbdClient *client, NbdRequestState *st)
                                rw_done, st);
         break;
     case NBD_CMD_CACHE:
-        st->buf = buf_alloc(MIN(req->len, NBD_MAX_PAYLOAD));
+        st->buf_alloc = MIN(req->len, NBD_MAX_PAYLOAD);
+        st->buf = client_buf_get(client, st->buf_alloc);
         cache_next(st);
         break;
     case NBD_CMD_BLOCK_STATUS:
@@ -397,8 +477,7 @@ static void client_kill(NbdClient *client)
     client->dead = true;
     while ((r = STAILQ_FIRST(&client->send_queue))) {
         STAILQ_REMOVE_HEAD(&client->send_queue, next);
-        free(r->data);
-        g_free(r);
+        reply_free(client, r);
     }
     client->queued_bytes = 0;
     client->queued_replies = 0;
@@ -464,7 +543,8 @@ static void client_handle_request(NbdClient *client)
     }
     st = req_new(client, &req);
     if (nbd_request_has_payload(&req) && req.len > 0) {
-        st->buf = buf_alloc(req.len);
+        st->buf_alloc = req.len;
+        st->buf = client_buf_get(client, st->buf_alloc);
         client->cur = st;
         return;
     }
@@ -555,6 +635,12 @@ static void client_process(NbdClient *client)
             client_handle_request(client);
             continue;
         }
+        if (client->recv_drained) {
+            /* The socket had no more when last read: a recv() now would
+             * almost always fail with EAGAIN.  The fd handler (level-
+             * triggered) calls again when there is more. */
+            break;
+        }
         /* Keep the partial header, make room, read more. */
         memmove(client->rbuf, client->rbuf + client->rstart,
                 client->rend - client->rstart);
@@ -565,6 +651,7 @@ static void client_process(NbdClient *client)
         if (n <= 0) {
             break;
         }
+        client->recv_drained = (size_t)n < NBD_RBUF_SIZE - client->rend;
         client->rend += n;
     }
     if (budget < 0 && !client->dead &&
@@ -577,7 +664,10 @@ static void client_process(NbdClient *client)
 
 static void client_read(void *opaque)
 {
-    client_process(opaque);
+    NbdClient *client = opaque;
+
+    client->recv_drained = false; /* the socket is readable again */
+    client_process(client);
 }
 
 static void resume_bh_cb(void *opaque)
@@ -657,8 +747,7 @@ static void client_flush(NbdClient *client)
             client->queued_bytes -= left;
             client->queued_replies--;
             STAILQ_REMOVE_HEAD(&client->send_queue, next);
-            free(r->data);
-            g_free(r);
+            reply_free(client, r);
         }
     }
     client_update_handlers(client);
@@ -738,8 +827,7 @@ static void client_maybe_finish(NbdClient *client)
     client->flush_bh = client->resume_bh = NULL;
     while ((r = STAILQ_FIRST(&client->send_queue))) {
         STAILQ_REMOVE_HEAD(&client->send_queue, next);
-        free(r->data);
-        g_free(r);
+        reply_free(client, r);
     }
     client->queued_bytes = 0;
     client->queued_replies = 0;
@@ -749,6 +837,7 @@ static void client_maybe_finish(NbdClient *client)
     }
     g_free(client->rbuf);
     client->rbuf = NULL;
+    client_buf_cache_free(client);
     nbd_server_client_closed(client);
 }
 

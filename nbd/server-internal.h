@@ -59,6 +59,16 @@ typedef struct NbdRequestState NbdRequestState;
 #define NBD_SEND_IOV_MAX 64
 /* BLOCK_STATUS: descriptors in one reply, at most. */
 #define NBD_MAX_EXTENTS 256
+/* Data buffers of up to NBD_BUF_CACHE_MAX bytes are kept per client for
+ * reuse, in power-of-two classes from 4 KiB, at most NBD_BUF_CACHE_DEPTH
+ * per class and NBD_BUF_CACHE_BYTES in all: no malloc, trim, mmap or page
+ * fault per request. */
+#define NBD_BUF_CACHE_MIN_SHIFT 12
+#define NBD_BUF_CACHE_CLASSES 9 /* 4 KiB .. 1 MiB */
+#define NBD_BUF_CACHE_MAX                                                      \
+    (1U << (NBD_BUF_CACHE_MIN_SHIFT + NBD_BUF_CACHE_CLASSES - 1))
+#define NBD_BUF_CACHE_DEPTH 16
+#define NBD_BUF_CACHE_BYTES (4U * 1024 * 1024)
 /* Advertised block sizes. */
 #define NBD_MIN_BLOCK 1
 #define NBD_PREFERRED_BLOCK 4096
@@ -86,7 +96,8 @@ typedef struct NbdReply {
     size_t head_len;
     void *data; /* owned; freed when sent */
     size_t data_len;
-    const char *msg; /* error chunk message (static string) */
+    size_t data_alloc; /* the size data was allocated with */
+    const char *msg;   /* error chunk message (static string) */
     size_t msg_len;
     size_t sent; /* bytes of head + data + msg already sent */
     STAILQ_ENTRY(NbdReply) next;
@@ -125,14 +136,21 @@ struct NbdClient {
     size_t queued_bytes;     /* bytes in send_queue */
     unsigned queued_replies; /* entries in send_queue */
     STAILQ_HEAD(, NbdReply) send_queue;
-    AioBH *flush_bh;    /* batches the replies of one loop iteration */
-    AioBH *resume_bh;   /* processes buffered requests after a drain */
-    bool quiesced;      /* a drained section: submit nothing */
-    bool read_enabled;  /* the fd handler has io_read set */
-    bool write_enabled; /* ... and io_write */
-    bool send_blocked;  /* the last sendmsg() hit EAGAIN */
-    bool disc_received; /* NBD_CMD_DISC: close once the queue is sent */
-    bool dead;          /* hard close: drop unsent replies */
+    /* Free data buffers by size class: each free buffer's first bytes
+     * point to the next one. */
+    void *buf_cache[NBD_BUF_CACHE_CLASSES];
+    unsigned buf_cache_len[NBD_BUF_CACHE_CLASSES];
+    size_t buf_cache_bytes; /* in all classes */
+    AioBH *flush_bh;        /* batches the replies of one loop iteration */
+    AioBH *resume_bh;       /* processes buffered requests after a drain */
+    bool quiesced;          /* a drained section: submit nothing */
+    bool read_enabled;      /* the fd handler has io_read set */
+    bool write_enabled;     /* ... and io_write */
+    bool send_blocked;      /* the last sendmsg() hit EAGAIN */
+    bool recv_drained;      /* the last recv() into rbuf was short: wait for
+                               the fd handler rather than recv() to EAGAIN */
+    bool disc_received;     /* NBD_CMD_DISC: close once the queue is sent */
+    bool dead;              /* hard close: drop unsent replies */
 
     LIST_ENTRY(NbdClient) exp_link;    /* export's clients (under ctx) */
     LIST_ENTRY(NbdClient) server_link; /* server's clients (main loop) */

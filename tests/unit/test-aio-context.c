@@ -530,6 +530,46 @@ test_busy_poll_handler_does_not_starve_fd_handler(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+/* A wait ended by an fd without io_poll (a socket waiting on its client)
+ * is one polling could not have shortened: it must not grow the window,
+ * and it drops a grown one (shrink=0). */
+static void test_poll_window_not_grown_by_fd_without_io_poll(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    Plain pl = {0};
+    int fds[2];
+    int i, j;
+
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 10000000, 2, 0, &error_abort));
+    g_assert_cmpint(pipe2(fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
+    pl.fd = fds[0];
+    aio_set_fd_handler(ctx, fds[0], plain_read, NULL, NULL, &pl);
+    drain(ctx);
+    for (i = 0; i < 20; i++) {
+        g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
+        for (j = 0; j < 3 && pl.reads == i; j++) {
+            aio_poll(ctx, true);
+        }
+        g_assert_cmpint(pl.reads, ==, i + 1);
+        g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, 0);
+    }
+
+    grow_poll_window(ctx);
+    g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
+    for (j = 0; j < 3 && pl.reads == 20; j++) {
+        aio_poll(ctx, true);
+    }
+    g_assert_cmpint(pl.reads, ==, 21);
+    g_assert_cmpint(aio_context_get_poll_ns(ctx), ==, 0);
+
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL);
+    drain(ctx);
+    close(fds[0]);
+    close(fds[1]);
+    aio_context_unref(ctx);
+}
+
 /* An io_poll handler that parks the loop mid-poll until the test lets it
  * go, so that a notify is known to arrive while the loop busy-polls. */
 typedef struct Parker {
@@ -741,6 +781,8 @@ int main(int argc, char **argv)
                   test_poll_window_grows_then_shrinks_after_long_block);
     test_add_both("/context/poll-window-grows-on-cross-thread-wakeups",
                   test_poll_window_grows_on_cross_thread_wakeups);
+    test_add_both("/context/poll-window-not-grown-by-fd-without-io-poll",
+                  test_poll_window_not_grown_by_fd_without_io_poll);
     test_add_both("/context/busy-poll-handler-does-not-starve-fd-handler",
                   test_busy_poll_handler_does_not_starve_fd_handler);
     test_add_both("/context/notify-while-busy-polling-writes-nothing",

@@ -579,6 +579,38 @@ static void test_direct_unaligned_writes_sharing_sectors(gconstpointer data)
     unlink(file);
 }
 
+/* On tmpfs, small transfers are copied in the node's thread and large ones
+ * go through the ring: both see each other's data, in either order. */
+static void test_tmpfs_small_and_large_transfers_agree(void)
+{
+    const size_t big = 1024 * 1024 + 4096 + 7; /* over the inline limit */
+    g_autofree char *file = test_scratch_file("/dev/shm", 4 * 1024 * 1024);
+    g_autofree char *spec = g_strdup_printf("driver=file,filename=%s", file);
+    BlockDriverState *bs = test_open(spec);
+    g_autofree uint8_t *data = g_malloc(big);
+    g_autofree uint8_t *back = g_malloc(big);
+    size_t i;
+
+    for (i = 0; i < big; i++) {
+        data[i] = (uint8_t)(i * 7 + 3);
+    }
+    /* Large write (ring), small reads (inline). */
+    g_assert_cmpint(test_pwrite(bs, 4093, data, big, 0), ==, 0);
+    for (i = 0; i + 4096 <= big; i += 65536) {
+        g_assert_cmpint(test_pread(bs, 4093 + i, back, 4096), ==, 0);
+        g_assert_true(memcmp(back, data + i, 4096) == 0);
+    }
+    /* Small writes (inline), large read (ring). */
+    for (i = 0; i + 4096 <= big; i += 65536) {
+        memset(data + i, 0xa5, 4096);
+        g_assert_cmpint(test_pwrite(bs, 4093 + i, data + i, 4096, 0), ==, 0);
+    }
+    g_assert_cmpint(test_pread(bs, 4093, back, big), ==, 0);
+    g_assert_true(memcmp(back, data, big) == 0);
+    bdrv_unref(bs);
+    unlink(file);
+}
+
 static void test_direct_needs_aligned_file_size(void)
 {
     g_autofree char *file = test_scratch_file("/var/tmp", 12345);
@@ -726,6 +758,8 @@ int main(int argc, char **argv)
     g_test_add_data_func(
         "/block/io/direct-unaligned-writes-sharing-sectors/threads", "threads",
         test_direct_unaligned_writes_sharing_sectors);
+    g_test_add_func("/block/io/tmpfs-small-and-large-transfers-agree",
+                    test_tmpfs_small_and_large_transfers_agree);
     g_test_add_func("/block/io/direct-needs-aligned-file-size",
                     test_direct_needs_aligned_file_size);
     g_test_add_func("/block/io/detect-zeroes", test_detect_zeroes);
