@@ -19,25 +19,9 @@
 #include "dataplane/block.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/nbd.h"
+#include "tests/unit/block-test-util.h"
 
 static char sock_path[108];
-
-static BlockDriverState *open_memory(const char *name, const char *size,
-                                     bool read_only)
-{
-    GHashTable *o = g_hash_table_new(g_str_hash, g_str_equal);
-    BlockDriverState *bs;
-
-    g_hash_table_insert(o, "driver", "memory");
-    g_hash_table_insert(o, "node-name", (char *)name);
-    g_hash_table_insert(o, "size", (char *)size);
-    if (read_only) {
-        g_hash_table_insert(o, "read-only", "on");
-    }
-    bs = bdrv_open(o, &error_abort);
-    g_hash_table_unref(o);
-    return bs;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -51,8 +35,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     g_free(dir);
     main_loop_init(&error_abort);
     /* The nodes stay open for the whole run: the exports hold them. */
-    open_memory("f0", "1M", false);
-    open_memory("f1", "64k", true);
+    test_open("driver=memory,node-name=f0,size=1M");
+    test_open("driver=memory,node-name=f1,size=64k,read-only=on");
     nbd_server_start(sock_path, 0, 0, &error_abort);
     nbd_export_add("e0", "f0", "disk", "fuzz", true, &error_abort);
     nbd_export_add("e1", "f1", "ro", NULL, false, &error_abort);

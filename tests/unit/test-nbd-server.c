@@ -12,6 +12,7 @@
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/nbd.h"
+#include "tests/unit/block-test-util.h"
 #include "tests/nbd-raw-client.h"
 #include "util/clock.h"
 #include "util/thread.h"
@@ -24,23 +25,6 @@ typedef struct Fixture {
     BlockDriverState *ro;
 } Fixture;
 
-static BlockDriverState *open_memory(const char *name, const char *size,
-                                     bool read_only)
-{
-    GHashTable *o = g_hash_table_new(g_str_hash, g_str_equal);
-    BlockDriverState *bs;
-
-    g_hash_table_insert(o, "driver", "memory");
-    g_hash_table_insert(o, "node-name", (char *)name);
-    g_hash_table_insert(o, "size", (char *)size);
-    if (read_only) {
-        g_hash_table_insert(o, "read-only", "on");
-    }
-    bs = bdrv_open(o, &error_abort);
-    g_hash_table_unref(o);
-    return bs;
-}
-
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
     char *addr;
@@ -48,8 +32,8 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     f->dir = g_dir_make_tmp("nbd-server-XXXXXX", NULL);
     f->sock = g_build_filename(f->dir, "sock", NULL);
     f->iothread = iothread_new("nbd-io", NULL, &error_abort);
-    f->bs = open_memory("m0", "8M", false);
-    f->ro = open_memory("m1", "1M", true);
+    f->bs = test_open("driver=memory,node-name=m0,size=8M");
+    f->ro = test_open("driver=memory,node-name=m1,size=1M,read-only=on");
     g_assert_true(bdrv_set_aio_context(
         f->bs, iothread_get_aio_context(f->iothread), &error_abort));
     addr = g_strdup_printf("unix:%s", f->sock);
