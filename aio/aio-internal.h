@@ -30,11 +30,11 @@ struct AioHandler {
     EventNotifierHandler *en_read; /* set instead of io_read for notifiers */
     EventNotifierPollFn *en_poll;
     void *opaque;
-    bool is_ctx_notifier;  /* the context's own wake-up: not "progress" */
-    bool deleted;          /* atomic */
-    bool fdmon_busy;       /* io_uring: a poll request still refers to it */
-    unsigned fdmon_flags;  /* io_uring state, under list_lock */
-    AioHandler *next;      /* atomic; the context's handler list */
+    bool is_ctx_notifier;   /* the context's own wake-up: not "progress" */
+    bool deleted;           /* atomic */
+    bool fdmon_busy;        /* io_uring: a poll request still refers to it */
+    unsigned fdmon_flags;   /* io_uring state, under list_lock */
+    AioHandler *next;       /* atomic; the context's handler list */
     AioHandler *fdmon_next; /* io_uring: pending submission list */
 };
 
@@ -53,11 +53,10 @@ typedef struct AioReadyEvent {
  */
 typedef struct FdMonOps {
     const char *name;
-    int (*init)(AioContext *ctx);        /* 0 or -errno */
+    int (*init)(AioContext *ctx); /* 0 or -errno */
     void (*cleanup)(AioContext *ctx);
     /* old_node is being replaced by new_node; either may be NULL. */
-    void (*update)(AioContext *ctx, AioHandler *old_node,
-                   AioHandler *new_node);
+    void (*update)(AioContext *ctx, AioHandler *old_node, AioHandler *new_node);
     /*
      * Waits up to timeout_ns (-1: forever, 0: do not block) and returns the
      * number of ready events stored, or -errno (never -EINTR).
@@ -90,7 +89,7 @@ struct AioContext {
 
     /* fdmon private state */
     int epollfd;
-    void *uring; /* struct io_uring *, fdmon-io-uring.c */
+    void *uring;               /* struct io_uring *, fdmon-io-uring.c */
     AioHandler *fdmon_pending; /* io_uring: nodes to (re)arm or cancel */
 
     /*
@@ -117,8 +116,8 @@ struct AioContext {
      * eventfd only if notify_me != 0.  See aio_notify() for the ordering.
      */
     EventNotifier notifier;
-    int notify_me;  /* atomic */
-    bool notified;  /* atomic */
+    int notify_me; /* atomic */
+    bool notified; /* atomic */
 
     /* Adaptive polling (atomics: settable from any thread). */
     int64_t poll_max_ns;

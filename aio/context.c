@@ -46,7 +46,8 @@ static void ctx_notifier_read(EventNotifier *e)
 /* Polling sees aio_notify() without a system call. */
 static bool ctx_notifier_poll(EventNotifier *e)
 {
-    AioContext *ctx = (AioContext *)((char *)e - offsetof(AioContext, notifier));
+    AioContext *ctx =
+        (AioContext *)((char *)e - offsetof(AioContext, notifier));
 
     return atomic_read(&ctx->notified);
 }
@@ -62,7 +63,7 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
     ctx->refcnt = 1;
     ctx->backend = backend;
     ctx->fdmon = backend == AIO_BACKEND_IO_URING ? &fdmon_io_uring_ops
-                                                  : &fdmon_epoll_ops;
+                                                 : &fdmon_epoll_ops;
     ctx->epollfd = -1;
     ctx->poll_grow = 2;
     dp_mutex_init(&ctx->list_lock);
@@ -199,8 +200,7 @@ static bool aio_busy_poll(AioContext *ctx, int64_t timeout, bool *progress)
  * that no polling window can shorten: spinning through it only takes the
  * CPU from whoever the loop is waiting for.
  */
-static bool aio_wake_was_pollable(AioContext *ctx, AioReadyEvent *events,
-                                  int n)
+static bool aio_wake_was_pollable(AioContext *ctx, AioReadyEvent *events, int n)
 {
     int i;
 
@@ -222,8 +222,7 @@ static bool aio_wake_was_pollable(AioContext *ctx, AioReadyEvent *events,
  * default: an idle loop does not poll); a wait that polling could have
  * covered makes it grow.
  */
-static void aio_adjust_polling(AioContext *ctx, int64_t block_ns,
-                               bool pollable)
+static void aio_adjust_polling(AioContext *ctx, int64_t block_ns, bool pollable)
 {
     int64_t max_ns = atomic_read(&ctx->poll_max_ns);
     int64_t poll_ns = atomic_read(&ctx->poll_ns);
@@ -321,8 +320,8 @@ bool aio_poll(AioContext *ctx, bool blocking)
     return progress;
 }
 
-bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns,
-                                 int64_t grow, int64_t shrink, Error **errp)
+bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
+                                 int64_t shrink, Error **errp)
 {
     if (max_ns < 0) {
         error_setg(errp, "poll-max-ns must be >= 0");

@@ -75,8 +75,8 @@ static void set_handler_internal(AioContext *ctx, int fd, IOHandler *io_read,
         new_node->en_poll = en_poll;
         new_node->opaque = opaque;
         new_node->is_ctx_notifier = is_ctx_notifier;
-        new_node->events = ((io_read || en_read) ? EPOLLIN : 0) |
-                           (io_write ? EPOLLOUT : 0);
+        new_node->events =
+            ((io_read || en_read) ? EPOLLIN : 0) | (io_write ? EPOLLOUT : 0);
         new_node->next = ctx->handlers;
         /* Publish the fully built node; pairs with the acquire loads of
          * readers walking the list. */

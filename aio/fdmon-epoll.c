@@ -30,7 +30,7 @@ static void fdmon_epoll_cleanup(AioContext *ctx)
 static void fdmon_epoll_update(AioContext *ctx, AioHandler *old_node,
                                AioHandler *new_node)
 {
-    struct epoll_event ev = { 0 };
+    struct epoll_event ev = {0};
     int op;
 
     /*

@@ -130,8 +130,8 @@ static void flush_pending(AioContext *ctx)
         AioHandler *next = node->fdmon_next;
         unsigned flags = node->fdmon_flags;
 
-        node->fdmon_flags &= ~(FDMON_IN_PENDING | FDMON_NEED_ARM |
-                               FDMON_NEED_CANCEL);
+        node->fdmon_flags &=
+            ~(FDMON_IN_PENDING | FDMON_NEED_ARM | FDMON_NEED_CANCEL);
         if ((flags & FDMON_NEED_CANCEL) && (flags & FDMON_ARMED)) {
             struct io_uring_sqe *sqe = get_sqe(ring);
 
@@ -184,9 +184,8 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioReadyEvent *events,
             ret = io_uring_submit(ring);
             break;
         }
-        ret = io_uring_submit_and_wait_timeout(ring, &cqe, 1,
-                                               timeout_ns > 0 ? &ts : NULL,
-                                               NULL);
+        ret = io_uring_submit_and_wait_timeout(
+            ring, &cqe, 1, timeout_ns > 0 ? &ts : NULL, NULL);
         /* Interrupted (a signal, or task work of this or another ring) with
          * nothing to reap: wait for the rest of the timeout, as epoll does,
          * so that a blocking aio_poll() does not return early. */

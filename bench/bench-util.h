@@ -27,8 +27,8 @@
 #include "util/clock.h" /* clock_monotonic_ns() for wall-clock intervals */
 
 typedef struct BenchOpts {
-    bool quick;  /* a few seconds in all: smaller counts, shorter runs */
-    int rounds;  /* each measurement is repeated this many times */
+    bool quick;       /* a few seconds in all: smaller counts, shorter runs */
+    int rounds;       /* each measurement is repeated this many times */
     const char *only; /* run only implementations whose name starts so */
 } BenchOpts;
 
@@ -62,8 +62,10 @@ static inline void bench_parse_args(int argc, char **argv, BenchOpts *opts,
             long n = strtol(argv[++i], &end, 10);
 
             if (*end || n < 1 || n > 1000) {
-                fprintf(stderr, "%s: --rounds wants a count from 1 to 1000, "
-                        "not '%s'\n", argv[0], argv[i]);
+                fprintf(stderr,
+                        "%s: --rounds wants a count from 1 to 1000, "
+                        "not '%s'\n",
+                        argv[0], argv[i]);
                 exit(2);
             }
             opts->rounds = (int)n;

@@ -52,8 +52,8 @@ static void measure(const char *impl, int64_t poll_max_ns, bool busy,
     IOThreadProps props;
     IOThread *io;
     AioContext *ctx;
-    Busy b = { NULL, false };
-    struct timespec gap = { 0, GAP_NS };
+    Busy b = {NULL, false};
+    struct timespec gap = {0, GAP_NS};
     double *lat = g_new(double, samples);
     double sum = 0;
     char fig[64];

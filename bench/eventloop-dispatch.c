@@ -268,7 +268,8 @@ int main(int argc, char **argv)
         }
     }
 #ifndef HAVE_LIBEVENT
-    bench_note(figure, "libevent", "built without libevent (libevent-dev missing)");
+    bench_note(figure, "libevent",
+               "built without libevent (libevent-dev missing)");
 #endif
 #ifndef HAVE_LIBUV
     bench_note(figure, "libuv", "built without libuv (libuv1-dev missing)");
@@ -295,7 +296,8 @@ int main(int argc, char **argv)
         }
 #endif
         if (bench_wants(&opts, "glib")) {
-            bench_report(figure, "glib", glib_dispatch(runs, writes), "ns", false);
+            bench_report(figure, "glib", glib_dispatch(runs, writes), "ns",
+                         false);
         }
     }
     for (i = 0; i < 2 * npipes; i++) {

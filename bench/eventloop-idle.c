@@ -53,8 +53,8 @@ static int64_t clock_ns(clockid_t clk)
 static double measure_idle(pid_t tid, int64_t interval_ns)
 {
     clockid_t clk = thread_cpu_clock(tid);
-    struct timespec nap = { interval_ns / 1000000000LL,
-                            interval_ns % 1000000000LL };
+    struct timespec nap = {interval_ns / 1000000000LL,
+                           interval_ns % 1000000000LL};
     int64_t cpu0, t0, cpu1, t1;
 
     cpu0 = clock_ns(clk);
@@ -87,8 +87,8 @@ static void dp_burst(DpIdle *d, AioBH *bh)
     for (i = 0; i < BURST; i++) {
         __atomic_store_n(&d->ran, false, __ATOMIC_RELAXED);
         aio_bh_schedule(bh);
-        for (spins = 0; spins < 100000000 &&
-                        !__atomic_load_n(&d->ran, __ATOMIC_ACQUIRE);
+        for (spins = 0;
+             spins < 100000000 && !__atomic_load_n(&d->ran, __ATOMIC_ACQUIRE);
              spins++) {
         }
     }
@@ -98,7 +98,7 @@ static double dp_idle(int64_t poll_max_ns, int64_t interval_ns)
 {
     IOThreadProps props;
     IOThread *io;
-    DpIdle d = { 0 };
+    DpIdle d = {0};
     AioBH *bh;
     double pct;
 
@@ -170,7 +170,7 @@ static void *libuv_idle_thread(void *opaque)
 
 static double libuv_idle(int64_t interval_ns)
 {
-    PeerIdle p = { 0 };
+    PeerIdle p = {0};
     DpThread t;
     double pct;
 
@@ -207,7 +207,7 @@ static void *glib_idle_thread(void *opaque)
 
 static double glib_idle(int64_t interval_ns)
 {
-    PeerIdle p = { 0 };
+    PeerIdle p = {0};
     DpThread t;
     double pct;
 

@@ -21,8 +21,8 @@
 #include "dataplane/aio.h"
 
 typedef struct TimerResult {
-    double arm_ns;   /* per timer */
-    double cpu_ns;   /* per timer, arm + fire */
+    double arm_ns; /* per timer */
+    double cpu_ns; /* per timer, arm + fire */
     double total_s;
 } TimerResult;
 

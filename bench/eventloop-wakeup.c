@@ -127,7 +127,7 @@ static double dp_wakeup(const BenchOpts *opts, int64_t poll_max_ns)
 {
     IOThreadProps props;
     IOThread *io[2];
-    DpPair p = { 0 };
+    DpPair p = {0};
     double us;
     int i;
 
@@ -216,7 +216,7 @@ static void *libuv_side_b(void *opaque)
 
 static double libuv_wakeup(const BenchOpts *opts)
 {
-    UvPair p = { 0 };
+    UvPair p = {0};
     DpThread b;
     int i;
 
@@ -284,7 +284,7 @@ static void *glib_side_b(void *opaque)
 
 static double glib_wakeup(const BenchOpts *opts)
 {
-    GPair p = { 0 };
+    GPair p = {0};
     DpThread b;
 
     trip_init(&p.trip, opts);
@@ -346,7 +346,7 @@ static void *efd_side_b(void *opaque)
 
 static double efd_wakeup(const BenchOpts *opts)
 {
-    EfdPair p = { { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) }, false };
+    EfdPair p = {{eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC)}, false};
     Trip trip;
     DpThread b;
 
@@ -440,7 +440,7 @@ static void *dp_pummel_thread(void *opaque)
 /* The loop runs in this thread, as libuv's default loop does there. */
 static double dp_pummel(int64_t duration_ns)
 {
-    Pummel p = { 0, clock_monotonic_ns() + duration_ns, false, NULL };
+    Pummel p = {0, clock_monotonic_ns() + duration_ns, false, NULL};
     AioContext *ctx = aio_context_new(&error_abort);
     DpThread t;
     int64_t t0, t1;
@@ -483,7 +483,7 @@ static void *libuv_pummel_thread(void *opaque)
 
 static double libuv_pummel(int64_t duration_ns)
 {
-    Pummel p = { 0, clock_monotonic_ns() + duration_ns, false, NULL };
+    Pummel p = {0, clock_monotonic_ns() + duration_ns, false, NULL};
     uv_loop_t loop;
     DpThread t;
     int64_t t0, t1;

@@ -124,8 +124,8 @@ static int check_write(BlockDriverState *bs, int64_t offset, int64_t bytes)
  * with the error or, having no byte to touch, with success.
  */
 static BdrvRequest *request_start(BlockDriverState *bs, BdrvRequestType type,
-                                  int64_t offset, int64_t bytes,
-                                  IOVector *qiov, int flags, int allowed_flags,
+                                  int64_t offset, int64_t bytes, IOVector *qiov,
+                                  int flags, int allowed_flags,
                                   BlockCompletionFunc *cb, void *opaque)
 {
     BdrvRequest *req = request_new(bs, type, offset, bytes, qiov, flags);
@@ -164,9 +164,9 @@ static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
 void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                      int flags, BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_start(bs, BDRV_REQUEST_READ, offset,
-                                     (int64_t)qiov->size, qiov, flags, 0,
-                                     cb, opaque);
+    BdrvRequest *req =
+        request_start(bs, BDRV_REQUEST_READ, offset, (int64_t)qiov->size, qiov,
+                      flags, 0, cb, opaque);
 
     if (req) {
         bs->drv->bdrv_aio_preadv(bs, req);
@@ -176,9 +176,9 @@ void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
 void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                       int flags, BlockCompletionFunc *cb, void *opaque)
 {
-    BdrvRequest *req = request_start(bs, BDRV_REQUEST_WRITE, offset,
-                                     (int64_t)qiov->size, qiov, flags,
-                                     BDRV_REQ_FUA, cb, opaque);
+    BdrvRequest *req =
+        request_start(bs, BDRV_REQUEST_WRITE, offset, (int64_t)qiov->size, qiov,
+                      flags, BDRV_REQ_FUA, cb, opaque);
 
     if (!req) {
         return;

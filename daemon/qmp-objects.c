@@ -279,8 +279,7 @@ static bool struct_set(Object *obj, const char *prefix, json_t *value,
 
             if (g_str_has_prefix(d->name, prefix) &&
                 object_property_get_int(obj, d->name, &cur, NULL)) {
-                g_hash_table_insert(undo, g_strdup(d->name),
-                                    json_integer(cur));
+                g_hash_table_insert(undo, g_strdup(d->name), json_integer(cur));
             }
         }
     }

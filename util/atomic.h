@@ -21,7 +21,8 @@
 #define atomic_fetch_add_seq(p, n) __atomic_fetch_add(p, n, __ATOMIC_SEQ_CST)
 #define atomic_fetch_sub_seq(p, n) __atomic_fetch_sub(p, n, __ATOMIC_SEQ_CST)
 #define atomic_inc_relaxed(p) ((void)__atomic_fetch_add(p, 1, __ATOMIC_RELAXED))
-#define atomic_add_relaxed(p, n) ((void)__atomic_fetch_add(p, n, __ATOMIC_RELAXED))
+#define atomic_add_relaxed(p, n)                                               \
+    ((void)__atomic_fetch_add(p, n, __ATOMIC_RELAXED))
 #define atomic_fetch_or(p, v) __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST)
 #define atomic_fetch_and(p, v) __atomic_fetch_and(p, v, __ATOMIC_SEQ_CST)
 #define atomic_xchg(p, v) __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST)

@@ -84,8 +84,8 @@ void dp_cond_broadcast(DpCond *c)
     check(pthread_cond_broadcast(&c->c), "pthread_cond_broadcast");
 }
 
-void dp_thread_create(DpThread *thread, const char *name,
-                      void *(*fn)(void *), void *arg)
+void dp_thread_create(DpThread *thread, const char *name, void *(*fn)(void *),
+                      void *arg)
 {
     sigset_t all, old;
     char comm[16];

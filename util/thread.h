@@ -44,8 +44,8 @@ void dp_cond_broadcast(DpCond *c);
  * Starts a joinable thread running fn(arg).  name (at most 15 bytes are
  * kept, the kernel's limit) shows in /proc/self/task/<tid>/comm.
  */
-void dp_thread_create(DpThread *thread, const char *name,
-                      void *(*fn)(void *), void *arg);
+void dp_thread_create(DpThread *thread, const char *name, void *(*fn)(void *),
+                      void *arg);
 void *dp_thread_join(DpThread *thread);
 /* The kernel thread id of the calling thread. */
 pid_t dp_thread_get_tid(void);

@@ -183,8 +183,8 @@ void aio_timer_free(AioTimer *t);
  * effect at the next iteration.  Returns false and sets errp for a grow of 1
  * or values out of range.
  */
-bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns,
-                                 int64_t grow, int64_t shrink, Error **errp);
+bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
+                                 int64_t shrink, Error **errp);
 void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
                                  int64_t *grow, int64_t *shrink);
 /* The current polling window in ns (0 when polling is idle).  Any thread. */

@@ -26,7 +26,7 @@ static inline void test_backend_unavailable(gconstpointer data)
 /* Probes each backend once per test program. */
 static inline bool test_backend_available(AioBackend backend)
 {
-    static int available[2] = { -1, -1 };
+    static int available[2] = {-1, -1};
 
     if (available[backend] < 0) {
         AioContext *ctx = aio_context_new_with_backend(backend, NULL);
@@ -41,13 +41,13 @@ static inline bool test_backend_available(AioBackend backend)
 
 static inline void test_add_both(const char *path, GTestDataFunc fn)
 {
-    static const AioBackend backends[] = { AIO_BACKEND_EPOLL,
-                                           AIO_BACKEND_IO_URING };
+    static const AioBackend backends[] = {AIO_BACKEND_EPOLL,
+                                          AIO_BACKEND_IO_URING};
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(backends); i++) {
-        char *full = g_strdup_printf("/aio/%s%s", aio_backend_name(backends[i]),
-                                     path);
+        char *full =
+            g_strdup_printf("/aio/%s%s", aio_backend_name(backends[i]), path);
 
         g_test_add_data_func(full, GINT_TO_POINTER(backends[i]),
                              test_backend_available(backends[i])

@@ -25,7 +25,7 @@ static void count_cb(void *opaque)
 static void test_bh_runs_in_poll(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
+    Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
     g_assert_false(aio_poll(ctx, false));
@@ -42,7 +42,7 @@ static void test_bh_runs_in_poll(gconstpointer data)
 static void test_bh_schedule_twice_runs_once(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
+    Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
     aio_bh_schedule(bh);
@@ -58,7 +58,7 @@ static void test_bh_schedule_twice_runs_once(gconstpointer data)
 static void test_bh_reschedule_self_runs_in_later_iteration(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { .reschedule_times = 3 };
+    Counter c = {.reschedule_times = 3};
 
     c.bh = aio_bh_new(ctx, count_cb, &c);
     aio_bh_schedule(c.bh);
@@ -78,7 +78,7 @@ static void test_bh_reschedule_self_runs_in_later_iteration(gconstpointer data)
 static void test_bh_cancel(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
+    Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
     aio_bh_schedule(bh);
@@ -96,7 +96,7 @@ static void test_bh_cancel(gconstpointer data)
 static void test_bh_delete_scheduled_never_runs(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
+    Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
     aio_bh_schedule(bh);
@@ -123,8 +123,8 @@ static void delete_other_cb(void *opaque)
 static void test_bh_delete_other_from_callback(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
-    DeleteOther d = { 0 };
+    Counter c = {0};
+    DeleteOther d = {0};
     AioBH *first = aio_bh_new(ctx, delete_other_cb, &d);
 
     d.victim = aio_bh_new(ctx, count_cb, &c);
@@ -159,7 +159,7 @@ static void test_bh_delete_self_from_callback(gconstpointer data)
 static void test_bh_oneshot_runs_once(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
+    Counter c = {0};
 
     aio_bh_schedule_oneshot(ctx, count_cb, &c);
     aio_bh_schedule_oneshot(ctx, count_cb, &c);
@@ -199,7 +199,7 @@ static void test_bh_run_in_schedule_order(gconstpointer data)
 static void test_bh_unref_frees_pending_oneshots(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
+    Counter c = {0};
 
     /* Never run: the context goes away first.  LeakSanitizer checks. */
     aio_bh_schedule_oneshot(ctx, count_cb, &c);
@@ -210,7 +210,7 @@ static void test_bh_unref_frees_pending_oneshots(gconstpointer data)
 static void test_bh_delete_pending_then_unref_frees_it(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    Counter c = { 0 };
+    Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
     /* Deleted while queued and never polled: the context frees it when it
@@ -243,7 +243,7 @@ static void resched_in_nested_cb(void *opaque)
 
 static void test_bh_rescheduled_and_polled_from_own_callback(gconstpointer data)
 {
-    Resched r = { .ctx = test_ctx_new(data) };
+    Resched r = {.ctx = test_ctx_new(data)};
 
     r.bh = aio_bh_new(r.ctx, resched_in_nested_cb, &r);
     aio_bh_schedule(r.bh);
@@ -262,8 +262,8 @@ static void test_bh_rescheduled_and_polled_from_own_callback(gconstpointer data)
 
 typedef struct Stress {
     AioContext *ctx;
-    guint8 *seen;     /* one byte per BH id: how often it ran */
-    int total_runs;   /* only the loop thread touches it */
+    guint8 *seen;   /* one byte per BH id: how often it ran */
+    int total_runs; /* only the loop thread touches it */
 } Stress;
 
 typedef struct StressItem {
@@ -302,7 +302,7 @@ static void *stress_thread(void *opaque)
 
 static void test_bh_schedule_from_4_threads_exactly_once(gconstpointer data)
 {
-    Stress s = { .ctx = test_ctx_new(data) };
+    Stress s = {.ctx = test_ctx_new(data)};
     StressThread t[STRESS_THREADS];
     DpThread threads[STRESS_THREADS];
     int i;
@@ -367,7 +367,7 @@ static void *pingpong_thread(void *opaque)
 static void test_bh_schedule_from_thread_wakes_loop(gconstpointer data)
 {
     AioContext *ctx = test_ctx_new(data);
-    PingPong p = { 0 };
+    PingPong p = {0};
     DpThread thread;
     int i;
 
@@ -414,7 +414,7 @@ static void test_bh_schedule_keeps_context_alive_until_done(gconstpointer data)
     int i;
 
     for (i = 0; i < 300; i++) {
-        FreeAfterRun f = { .ctx = test_ctx_new(data) };
+        FreeAfterRun f = {.ctx = test_ctx_new(data)};
         DpThread thread;
 
         dp_thread_create(&thread, "bh-free", free_after_run_thread, &f);
@@ -428,7 +428,8 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     test_add_both("/bh/runs-in-poll", test_bh_runs_in_poll);
-    test_add_both("/bh/schedule-twice-runs-once", test_bh_schedule_twice_runs_once);
+    test_add_both("/bh/schedule-twice-runs-once",
+                  test_bh_schedule_twice_runs_once);
     test_add_both("/bh/reschedule-self-runs-in-later-iteration",
                   test_bh_reschedule_self_runs_in_later_iteration);
     test_add_both("/bh/cancel", test_bh_cancel);

@@ -99,8 +99,8 @@ static void test_object_add_iothread_creates_and_del_destroys(void)
 
 static void test_object_iothread_has_its_own_threadlet_queue(void)
 {
-    GHashTable *props = props_new("thread-pool-min", "1", "thread-pool-max",
-                                  "3", NULL);
+    GHashTable *props =
+        props_new("thread-pool-min", "1", "thread-pool-max", "3", NULL);
     Object *obj = object_add("iothread", "io9", props, &error_abort);
     IOThread *it = object_get_instance(obj);
     ThreadletQueue *q = iothread_get_threadlet_queue(it);
@@ -118,15 +118,15 @@ static void test_object_iothread_has_its_own_threadlet_queue(void)
     g_assert_cmpint(prop_get_int(pool, "min-threads"), ==, 1);
 
     /* qom-set of the IOThread's limits resizes its queue, as in QEMU. */
-    g_assert_true(object_property_set_int(obj, "thread-pool-max", 5,
-                                          &error_abort));
+    g_assert_true(
+        object_property_set_int(obj, "thread-pool-max", 5, &error_abort));
     g_assert_cmpint(prop_get_int(pool, "max-threads"), ==, 5);
     g_assert_cmpint(prop_get_int(obj, "thread-pool-max"), ==, 5);
     {
         Error *err = NULL;
 
-        g_assert_false(object_property_set_int(obj, "thread-pool-min", 9,
-                                               &err));
+        g_assert_false(
+            object_property_set_int(obj, "thread-pool-min", 9, &err));
         g_assert_nonnull(err);
         error_free(err);
         g_assert_cmpint(prop_get_int(pool, "min-threads"), ==, 1);
