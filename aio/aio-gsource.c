@@ -32,7 +32,7 @@ static void gsource_count(AioGSource *s)
     if (!s->counted) {
         s->counted = true;
         /* Pairs with the seq_cst accesses in aio_notify(). */
-        atomic_fetch_add_seq(&s->ctx->notify_me, 1);
+        dp_atomic_fetch_add_seq_cst(&s->ctx->notify_me, 1);
     }
 }
 
@@ -40,7 +40,7 @@ static void gsource_uncount(AioGSource *s)
 {
     if (s->counted) {
         s->counted = false;
-        atomic_fetch_sub_seq(&s->ctx->notify_me, 1);
+        dp_atomic_fetch_sub_seq_cst(&s->ctx->notify_me, 1);
     }
 }
 

@@ -10,6 +10,7 @@
 #include "dataplane/aio.h"
 #include "dataplane/rfifolock.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 typedef struct AioHandler AioHandler;
 
@@ -140,7 +141,7 @@ bool aio_run_poll_handlers_once(AioContext *ctx, bool *found);
 void aio_handlers_free_all(AioContext *ctx);
 static inline bool aio_handler_is_deleted(AioHandler *node)
 {
-    return __atomic_load_n(&node->deleted, __ATOMIC_ACQUIRE);
+    return dp_atomic_load_acquire(&node->deleted);
 }
 /* Called by a backend (polling thread) when it stops referring to node. */
 void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node);

@@ -38,7 +38,7 @@ void aio_context_lock_destroy(AioContext *ctx)
 
 void aio_context_lock_set_multi_holder(void)
 {
-    atomic_set_seq(&multi_holder, dp_thread_get_tid());
+    dp_atomic_store_seq_cst(&multi_holder, dp_thread_get_tid());
 }
 
 static void check_may_hold_another(void)
@@ -46,8 +46,7 @@ static void check_may_hold_another(void)
     pid_t self = dp_thread_get_tid();
     pid_t expected = 0;
 
-    if (__atomic_compare_exchange_n(&multi_holder, &expected, self, false,
-                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ||
+    if (dp_atomic_cmpxchg_seq_cst(&multi_holder, &expected, self) ||
         expected == self) {
         return;
     }

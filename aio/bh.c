@@ -55,7 +55,8 @@ AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque)
 static void bh_enqueue(AioBH *bh, unsigned new_flags)
 {
     AioContext *ctx = bh->ctx;
-    unsigned old = atomic_fetch_or(&bh->flags, new_flags | BH_PENDING);
+    unsigned old =
+        dp_atomic_fetch_or_seq_cst(&bh->flags, new_flags | BH_PENDING);
 
     if (old & BH_PENDING) {
         return;
@@ -66,10 +67,10 @@ static void bh_enqueue(AioBH *bh, unsigned new_flags)
      * until the notify below is done with ctx.
      */
     aio_context_ref(ctx);
-    bh->next = atomic_read(&ctx->bh_pending);
+    bh->next = dp_atomic_load_relaxed(&ctx->bh_pending);
     /* Release: the consumer that takes the stack (acquire exchange in
      * aio_bh_poll) sees bh->next and everything written before scheduling. */
-    while (!atomic_cmpxchg_weak(&ctx->bh_pending, &bh->next, bh)) {
+    while (!dp_atomic_cmpxchg_weak_release(&ctx->bh_pending, &bh->next, bh)) {
     }
     aio_notify(ctx);
     aio_context_unref(ctx);
@@ -87,7 +88,7 @@ void aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque)
 
 void aio_bh_cancel(AioBH *bh)
 {
-    atomic_fetch_and(&bh->flags, ~(unsigned)BH_SCHEDULED);
+    dp_atomic_fetch_and_seq_cst(&bh->flags, ~(unsigned)BH_SCHEDULED);
 }
 
 void aio_bh_delete(AioBH *bh)
@@ -97,7 +98,7 @@ void aio_bh_delete(AioBH *bh)
     if (!bh) {
         return;
     }
-    old = atomic_fetch_or(&bh->flags, BH_DELETED);
+    old = dp_atomic_fetch_or_seq_cst(&bh->flags, BH_DELETED);
     if (old & BH_PENDING) {
         return; /* the consumer frees it when it pops it */
     }
@@ -106,13 +107,13 @@ void aio_bh_delete(AioBH *bh)
 
 bool aio_bh_has_pending(AioContext *ctx)
 {
-    return atomic_read_seq(&ctx->bh_pending) != NULL;
+    return dp_atomic_load_seq_cst(&ctx->bh_pending) != NULL;
 }
 
 /* Takes the whole pending stack and returns it in scheduling order. */
 static AioBH *bh_take_all_fifo(AioContext *ctx)
 {
-    AioBH *lifo = __atomic_exchange_n(&ctx->bh_pending, NULL, __ATOMIC_ACQUIRE);
+    AioBH *lifo = dp_atomic_xchg_acquire(&ctx->bh_pending, NULL);
     AioBH *fifo = NULL;
 
     while (lifo) {
@@ -141,8 +142,8 @@ bool aio_bh_poll(AioContext *ctx)
 
         next = bh->next;
         /* Clearing PENDING lets another thread push the BH again. */
-        flags = atomic_fetch_and(&bh->flags,
-                                 ~(unsigned)(BH_PENDING | BH_SCHEDULED));
+        flags = dp_atomic_fetch_and_seq_cst(
+            &bh->flags, ~(unsigned)(BH_PENDING | BH_SCHEDULED));
         if ((flags & BH_SCHEDULED) && !(flags & BH_DELETED)) {
             bh->cb(bh->opaque);
             progress = true;
@@ -160,7 +161,8 @@ void aio_bh_free_pending(AioContext *ctx)
 
     while (bh) {
         AioBH *next = bh->next;
-        unsigned flags = atomic_fetch_and(&bh->flags, ~(unsigned)BH_PENDING);
+        unsigned flags =
+            dp_atomic_fetch_and_seq_cst(&bh->flags, ~(unsigned)BH_PENDING);
 
         if (flags & (BH_DELETED | BH_ONESHOT)) {
             free(bh);

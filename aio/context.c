@@ -49,7 +49,7 @@ static bool ctx_notifier_poll(EventNotifier *e)
     AioContext *ctx =
         (AioContext *)((char *)e - offsetof(AioContext, notifier));
 
-    return atomic_read(&ctx->notified);
+    return dp_atomic_load_relaxed(&ctx->notified);
 }
 
 AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
@@ -107,12 +107,12 @@ AioBackend aio_context_get_backend(AioContext *ctx)
 
 void aio_context_ref(AioContext *ctx)
 {
-    __atomic_fetch_add(&ctx->refcnt, 1, __ATOMIC_RELAXED);
+    dp_atomic_fetch_add_relaxed(&ctx->refcnt, 1);
 }
 
 void aio_context_unref(AioContext *ctx)
 {
-    if (__atomic_fetch_sub(&ctx->refcnt, 1, __ATOMIC_ACQ_REL) != 1) {
+    if (dp_atomic_fetch_sub_acq_rel(&ctx->refcnt, 1) != 1) {
         return;
     }
     aio_set_event_notifier(ctx, &ctx->notifier, NULL, NULL);
@@ -144,17 +144,17 @@ void aio_notify(AioContext *ctx)
 {
     /* Both accesses seq_cst: the store cannot pass the load.  Pairs with the
      * seq_cst increment of notify_me and loads in aio_poll(). */
-    atomic_set_seq(&ctx->notified, true);
-    if (atomic_read_seq(&ctx->notify_me)) {
+    dp_atomic_store_seq_cst(&ctx->notified, true);
+    if (dp_atomic_load_seq_cst(&ctx->notify_me)) {
         event_notifier_set(&ctx->notifier);
-        atomic_inc_relaxed(&ctx->stats.notify_writes);
+        dp_atomic_inc_relaxed(&ctx->stats.notify_writes);
     }
 }
 
 /* Clears the wake-up state after the loop woke (or decided not to sleep). */
 static void aio_notify_accept(AioContext *ctx)
 {
-    if (atomic_xchg(&ctx->notified, false)) {
+    if (dp_atomic_xchg_seq_cst(&ctx->notified, false)) {
         event_notifier_test_and_clear(&ctx->notifier);
     }
 }
@@ -163,7 +163,7 @@ static void aio_notify_accept(AioContext *ctx)
  * Also used by the GLib source's prepare (aio-gsource.c). */
 int64_t aio_compute_timeout(AioContext *ctx)
 {
-    if (atomic_read_seq(&ctx->notified) || aio_bh_has_pending(ctx)) {
+    if (dp_atomic_load_seq_cst(&ctx->notified) || aio_bh_has_pending(ctx)) {
         return 0;
     }
     return aio_timers_deadline_ns(ctx);
@@ -176,7 +176,7 @@ int64_t aio_compute_timeout(AioContext *ctx)
  */
 static bool aio_busy_poll(AioContext *ctx, int64_t timeout, bool *progress)
 {
-    int64_t window = atomic_read(&ctx->poll_ns);
+    int64_t window = dp_atomic_load_relaxed(&ctx->poll_ns);
     int64_t deadline;
     bool found = false;
 
@@ -204,7 +204,8 @@ static bool aio_wake_was_pollable(AioContext *ctx, AioReadyEvent *events, int n)
 {
     int i;
 
-    if (n <= 0 || atomic_read(&ctx->notified) || aio_bh_has_pending(ctx)) {
+    if (n <= 0 || dp_atomic_load_relaxed(&ctx->notified) ||
+        aio_bh_has_pending(ctx)) {
         return true;
     }
     for (i = 0; i < n; i++) {
@@ -224,12 +225,12 @@ static bool aio_wake_was_pollable(AioContext *ctx, AioReadyEvent *events, int n)
  */
 static void aio_adjust_polling(AioContext *ctx, int64_t block_ns, bool pollable)
 {
-    int64_t max_ns = atomic_read(&ctx->poll_max_ns);
-    int64_t poll_ns = atomic_read(&ctx->poll_ns);
+    int64_t max_ns = dp_atomic_load_relaxed(&ctx->poll_max_ns);
+    int64_t poll_ns = dp_atomic_load_relaxed(&ctx->poll_ns);
 
     if (max_ns == 0) {
         if (poll_ns) {
-            atomic_set(&ctx->poll_ns, 0);
+            dp_atomic_store_relaxed(&ctx->poll_ns, 0);
         }
         return;
     }
@@ -237,18 +238,18 @@ static void aio_adjust_polling(AioContext *ctx, int64_t block_ns, bool pollable)
         return; /* the window is right */
     }
     if (!pollable || block_ns > max_ns) {
-        int64_t shrink = atomic_read(&ctx->poll_shrink);
+        int64_t shrink = dp_atomic_load_relaxed(&ctx->poll_shrink);
 
         poll_ns = shrink ? poll_ns / shrink : 0;
     } else if (poll_ns < max_ns) {
-        int64_t grow = atomic_read(&ctx->poll_grow);
+        int64_t grow = dp_atomic_load_relaxed(&ctx->poll_grow);
 
         poll_ns = poll_ns ? poll_ns * (grow ? grow : 2) : POLL_NS_START;
         if (poll_ns > max_ns) {
             poll_ns = max_ns;
         }
     }
-    atomic_set(&ctx->poll_ns, poll_ns);
+    dp_atomic_store_relaxed(&ctx->poll_ns, poll_ns);
 }
 
 bool aio_poll(AioContext *ctx, bool blocking)
@@ -262,20 +263,20 @@ bool aio_poll(AioContext *ctx, bool blocking)
     int64_t start = 0;
     int n;
 
-    atomic_inc_relaxed(&ctx->stats.iterations);
+    dp_atomic_inc_relaxed(&ctx->stats.iterations);
     aio_handlers_walk_begin(ctx);
 
     if (blocking) {
         timeout = aio_compute_timeout(ctx);
-        if (timeout != 0 && atomic_read(&ctx->poll_max_ns) > 0) {
+        if (timeout != 0 && dp_atomic_load_relaxed(&ctx->poll_max_ns) > 0) {
             start = clock_monotonic_ns();
-            if (atomic_read(&ctx->poll_ns) > 0) {
+            if (dp_atomic_load_relaxed(&ctx->poll_ns) > 0) {
                 /* notify_me stays 0 while we spin: polling sees the
                  * notified flag itself, so aio_notify() needs no write. */
                 polled = true;
                 polled_found = aio_busy_poll(ctx, timeout, &progress);
-                atomic_inc_relaxed(polled_found ? &ctx->stats.poll_hits
-                                                : &ctx->stats.poll_misses);
+                dp_atomic_inc_relaxed(polled_found ? &ctx->stats.poll_hits
+                                                   : &ctx->stats.poll_misses);
                 if (polled_found) {
                     timeout = 0;
                 }
@@ -287,7 +288,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
              * increment (its notify saw notify_me == 0 and did not write),
              * and take the time polling used off the timer's timeout. */
             will_block = true;
-            atomic_fetch_add_seq(&ctx->notify_me, 1);
+            dp_atomic_fetch_add_seq_cst(&ctx->notify_me, 1);
             timeout = aio_compute_timeout(ctx);
         }
     }
@@ -298,14 +299,14 @@ bool aio_poll(AioContext *ctx, bool blocking)
 
     if (blocking) {
         if (will_block) {
-            atomic_fetch_sub_seq(&ctx->notify_me, 1);
+            dp_atomic_fetch_sub_seq_cst(&ctx->notify_me, 1);
         }
         if (start && !polled_found) {
             aio_adjust_polling(ctx, clock_monotonic_ns() - start,
                                aio_wake_was_pollable(ctx, events, n));
-        } else if (!polled && atomic_read(&ctx->poll_max_ns) == 0 &&
-                   atomic_read(&ctx->poll_ns)) {
-            atomic_set(&ctx->poll_ns, 0);
+        } else if (!polled && dp_atomic_load_relaxed(&ctx->poll_max_ns) == 0 &&
+                   dp_atomic_load_relaxed(&ctx->poll_ns)) {
+            dp_atomic_store_relaxed(&ctx->poll_ns, 0);
         }
     }
     aio_notify_accept(ctx);
@@ -335,11 +336,11 @@ bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
         error_setg(errp, "poll-shrink must be >= 0");
         return false;
     }
-    atomic_set(&ctx->poll_max_ns, max_ns);
-    atomic_set(&ctx->poll_grow, grow);
-    atomic_set(&ctx->poll_shrink, shrink);
+    dp_atomic_store_relaxed(&ctx->poll_max_ns, max_ns);
+    dp_atomic_store_relaxed(&ctx->poll_grow, grow);
+    dp_atomic_store_relaxed(&ctx->poll_shrink, shrink);
     /* Start the new window from scratch at the next iteration. */
-    atomic_set(&ctx->poll_ns, 0);
+    dp_atomic_store_relaxed(&ctx->poll_ns, 0);
     aio_notify(ctx);
     return true;
 }
@@ -347,20 +348,20 @@ bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
 void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
                                  int64_t *grow, int64_t *shrink)
 {
-    *max_ns = atomic_read(&ctx->poll_max_ns);
-    *grow = atomic_read(&ctx->poll_grow);
-    *shrink = atomic_read(&ctx->poll_shrink);
+    *max_ns = dp_atomic_load_relaxed(&ctx->poll_max_ns);
+    *grow = dp_atomic_load_relaxed(&ctx->poll_grow);
+    *shrink = dp_atomic_load_relaxed(&ctx->poll_shrink);
 }
 
 int64_t aio_context_get_poll_ns(AioContext *ctx)
 {
-    return atomic_read(&ctx->poll_ns);
+    return dp_atomic_load_relaxed(&ctx->poll_ns);
 }
 
 void aio_context_get_stats(AioContext *ctx, AioContextStats *stats)
 {
-    stats->iterations = atomic_read(&ctx->stats.iterations);
-    stats->notify_writes = atomic_read(&ctx->stats.notify_writes);
-    stats->poll_hits = atomic_read(&ctx->stats.poll_hits);
-    stats->poll_misses = atomic_read(&ctx->stats.poll_misses);
+    stats->iterations = dp_atomic_load_relaxed(&ctx->stats.iterations);
+    stats->notify_writes = dp_atomic_load_relaxed(&ctx->stats.notify_writes);
+    stats->poll_hits = dp_atomic_load_relaxed(&ctx->stats.poll_hits);
+    stats->poll_misses = dp_atomic_load_relaxed(&ctx->stats.poll_misses);
 }

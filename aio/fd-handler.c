@@ -17,8 +17,8 @@ static AioHandler *find_live_handler(AioContext *ctx, int fd)
 {
     AioHandler *node;
 
-    for (node = atomic_load_acquire(&ctx->handlers); node;
-         node = atomic_load_acquire(&node->next)) {
+    for (node = dp_atomic_load_acquire(&ctx->handlers); node;
+         node = dp_atomic_load_acquire(&node->next)) {
         if (node->fd == fd && !aio_handler_is_deleted(node)) {
             return node;
         }
@@ -35,7 +35,7 @@ static void sweep_deleted_locked(AioContext *ctx)
     ctx->sweep_needed = false;
     while ((node = *link) != NULL) {
         if (aio_handler_is_deleted(node) && !node->fdmon_busy) {
-            atomic_store_release(link, node->next);
+            dp_atomic_store_release(link, node->next);
             free(node);
         } else {
             if (aio_handler_is_deleted(node)) {
@@ -80,10 +80,10 @@ static void set_handler_internal(AioContext *ctx, int fd, IOHandler *io_read,
         new_node->next = ctx->handlers;
         /* Publish the fully built node; pairs with the acquire loads of
          * readers walking the list. */
-        atomic_store_release(&ctx->handlers, new_node);
+        dp_atomic_store_release(&ctx->handlers, new_node);
     }
     if (old_node) {
-        atomic_store_release(&old_node->deleted, true);
+        dp_atomic_store_release(&old_node->deleted, true);
     }
     ctx->fdmon->update(ctx, old_node, new_node);
     if (old_node) {
@@ -190,8 +190,8 @@ bool aio_run_poll_handlers_once(AioContext *ctx, bool *found)
     bool progress = false;
     AioHandler *node;
 
-    for (node = atomic_load_acquire(&ctx->handlers); node;
-         node = atomic_load_acquire(&node->next)) {
+    for (node = dp_atomic_load_acquire(&ctx->handlers); node;
+         node = dp_atomic_load_acquire(&node->next)) {
         bool hit = false;
 
         if (aio_handler_is_deleted(node)) {

@@ -111,7 +111,7 @@ static int fdmon_epoll_wait(AioContext *ctx, AioReadyEvent *events,
      * node the kernel can hand us is visible through this load.
      */
     if (n > 0) {
-        (void)atomic_load_acquire(&ctx->handlers);
+        (void)dp_atomic_load_acquire(&ctx->handlers);
     }
     for (i = 0; i < n; i++) {
         events[i].node = evs[i].data.ptr;

@@ -143,7 +143,7 @@ static void *iothread_run(void *opaque)
 
     while (!it->stopping) {
         /* Pairs with the release store in iothread_get_g_main_context(). */
-        GMainContext *gctx = atomic_load_acquire(&it->gctx);
+        GMainContext *gctx = dp_atomic_load_acquire(&it->gctx);
 
         aio_context_acquire(it->ctx);
         if (gctx) {
@@ -309,7 +309,7 @@ GMainContext *iothread_get_g_main_context(IOThread *it)
         it->gsource = aio_get_g_source(it->ctx);
         g_source_attach(it->gsource, gctx);
         /* Pairs with the acquire load in iothread_run(). */
-        atomic_store_release(&it->gctx, gctx);
+        dp_atomic_store_release(&it->gctx, gctx);
         /* The thread may sleep in aio_poll(): make it switch now. */
         aio_notify(it->ctx);
     }

@@ -38,7 +38,7 @@ bool main_loop_init(Error **errp)
     g_source_unref(source);
     main_tid = dp_thread_get_tid();
     aio_context_lock_set_multi_holder();
-    atomic_store_release(&main_ctx, ctx);
+    dp_atomic_store_release(&main_ctx, ctx);
     main_loop_register_object(); /* also makes this the registry's owner */
     iothread_register_type();
     if (!object_find(THREADLET_GLOBAL_QUEUE_NAME) &&
@@ -50,7 +50,7 @@ bool main_loop_init(Error **errp)
 
 AioContext *main_loop_get_aio_context(void)
 {
-    return atomic_load_acquire(&main_ctx);
+    return dp_atomic_load_acquire(&main_ctx);
 }
 
 GMainContext *main_loop_get_g_main_context(void)
@@ -71,7 +71,7 @@ pid_t main_loop_get_thread_id(void)
 void main_loop_run(void)
 {
     g_assert(main_loop_is_main_thread());
-    while (!atomic_xchg(&quit_requested, false)) {
+    while (!dp_atomic_xchg_seq_cst(&quit_requested, false)) {
         g_main_context_iteration(g_main_context_default(), TRUE);
     }
 }
@@ -79,7 +79,7 @@ void main_loop_run(void)
 void main_loop_quit(void)
 {
     g_assert(main_ctx);
-    atomic_set_seq(&quit_requested, true);
+    dp_atomic_store_seq_cst(&quit_requested, true);
     aio_notify(main_ctx);
 }
 

@@ -10,6 +10,7 @@
 #include <assert.h>
 
 #include "dataplane/rfifolock.h"
+#include "util/atomic.h"
 
 void rfifolock_init(RFifoLock *r, RFifoLockCB *cb, void *opaque)
 {
@@ -24,8 +25,7 @@ void rfifolock_init(RFifoLock *r, RFifoLockCB *cb, void *opaque)
 
 void rfifolock_destroy(RFifoLock *r)
 {
-    assert(__atomic_load_n(&r->nesting, __ATOMIC_RELAXED) == 0 &&
-           r->head == r->tail);
+    assert(dp_atomic_load_relaxed(&r->nesting) == 0 && r->head == r->tail);
     dp_cond_destroy(&r->cond);
     dp_mutex_destroy(&r->lock);
 }
@@ -38,13 +38,13 @@ void rfifolock_destroy(RFifoLock *r)
  */
 static unsigned depth_self(RFifoLock *r)
 {
-    unsigned nesting = __atomic_load_n(&r->nesting, __ATOMIC_ACQUIRE);
+    unsigned nesting = dp_atomic_load_acquire(&r->nesting);
     pthread_t owner;
 
     if (nesting == 0) {
         return 0;
     }
-    owner = __atomic_load_n(&r->owner, __ATOMIC_RELAXED);
+    owner = dp_atomic_load_relaxed(&r->owner);
     return pthread_equal(owner, pthread_self()) ? nesting : 0;
 }
 
@@ -55,7 +55,7 @@ void rfifolock_lock(RFifoLock *r)
 
     if (depth > 0) {
         /* Nesting: nobody else writes nesting while we own the lock. */
-        __atomic_store_n(&r->nesting, depth + 1, __ATOMIC_RELAXED);
+        dp_atomic_store_relaxed(&r->nesting, depth + 1);
         return;
     }
     dp_mutex_lock(&r->lock);
@@ -78,10 +78,10 @@ void rfifolock_lock(RFifoLock *r)
         }
         dp_cond_wait(&r->cond, &r->lock);
     }
-    assert(__atomic_load_n(&r->nesting, __ATOMIC_RELAXED) == 0);
-    __atomic_store_n(&r->owner, pthread_self(), __ATOMIC_RELAXED);
+    assert(dp_atomic_load_relaxed(&r->nesting) == 0);
+    dp_atomic_store_relaxed(&r->owner, pthread_self());
     /* Pairs with the acquire load in depth_self(). */
-    __atomic_store_n(&r->nesting, 1, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&r->nesting, 1);
     dp_mutex_unlock(&r->lock);
 }
 
@@ -91,11 +91,11 @@ void rfifolock_unlock(RFifoLock *r)
 
     assert(depth > 0);
     if (depth > 1) {
-        __atomic_store_n(&r->nesting, depth - 1, __ATOMIC_RELAXED);
+        dp_atomic_store_relaxed(&r->nesting, depth - 1);
         return;
     }
     dp_mutex_lock(&r->lock);
-    __atomic_store_n(&r->nesting, 0, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&r->nesting, 0);
     r->head++;
     if (r->head != r->tail) {
         dp_cond_broadcast(&r->cond); /* someone holds the next ticket */

@@ -13,6 +13,7 @@
 
 #include "aio/threadlet-internal.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 static DpMutex bind_lock = {PTHREAD_MUTEX_INITIALIZER};
 static GHashTable *bindings; /* AioContext * -> ThreadletQueue *, bind_lock */
@@ -31,7 +32,7 @@ static __thread struct {
 
 static void bindings_changed_locked(void)
 {
-    __atomic_store_n(&bind_gen, bind_gen + 1, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&bind_gen, bind_gen + 1);
 }
 
 void threadlet_context_set_queue(AioContext *ctx, ThreadletQueue *q)
@@ -52,7 +53,7 @@ void threadlet_context_set_queue(AioContext *ctx, ThreadletQueue *q)
 
 ThreadletQueue *threadlet_context_get_queue(AioContext *ctx)
 {
-    unsigned gen = __atomic_load_n(&bind_gen, __ATOMIC_ACQUIRE);
+    unsigned gen = dp_atomic_load_acquire(&bind_gen);
     ThreadletQueue *q;
 
     if (bind_cache.ctx == ctx && bind_cache.gen == gen) {

@@ -39,6 +39,7 @@
 #include "aio/threadlet-internal.h"
 #include "util/clock.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 /* ThreadletWork.state, under pool->lock. */
 enum {
@@ -201,7 +202,7 @@ static void pool_reap(ThreadletPool *pool)
         LIST_REMOVE(w, link);
         LIST_INSERT_HEAD(&dead, w, link);
     }
-    __atomic_store_n(&pool->has_zombies, false, __ATOMIC_RELAXED);
+    dp_atomic_store_relaxed(&pool->has_zombies, false);
     dp_mutex_unlock(&pool->lock);
 
     while ((w = LIST_FIRST(&dead))) {
@@ -370,7 +371,7 @@ static void *worker_thread(void *opaque)
 
     LIST_REMOVE(self, link);
     LIST_INSERT_HEAD(&pool->zombies, self, link);
-    __atomic_store_n(&pool->has_zombies, true, __ATOMIC_RELAXED);
+    dp_atomic_store_relaxed(&pool->has_zombies, true);
     pool->threads--;
     if (pool->threads == 0) {
         dp_cond_broadcast(&pool->exit_cond);
@@ -443,7 +444,7 @@ static bool pool_enqueue_locked(ThreadletPool *pool, ThreadletWork *work)
 static bool pool_has_zombies(ThreadletPool *pool)
 {
     /* A stale answer only delays reaping to the next submit. */
-    return __atomic_load_n(&pool->has_zombies, __ATOMIC_RELAXED);
+    return dp_atomic_load_relaxed(&pool->has_zombies);
 }
 
 /* ---- public: queues ----------------------------------------------------- */
@@ -516,12 +517,12 @@ void threadlet_queue_destroy(ThreadletQueue *q)
 
 bool threadlet_queue_is_registered(ThreadletQueue *q)
 {
-    return __atomic_load_n(&q->pool->registered, __ATOMIC_ACQUIRE);
+    return dp_atomic_load_acquire(&q->pool->registered);
 }
 
 void threadlet_queue_set_registered(ThreadletQueue *q, bool registered)
 {
-    __atomic_store_n(&q->pool->registered, registered, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&q->pool->registered, registered);
 }
 
 const char *threadlet_queue_get_name(ThreadletQueue *q)

@@ -23,6 +23,7 @@
 #include "dataplane/aio.h"
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
+#include "util/atomic.h"
 
 #define POLL_MAX_NS 32768
 #define BUSY_WORK_NS 2000
@@ -41,7 +42,7 @@ static void busy_bh(void *opaque)
 
     while (clock_monotonic_ns() < until) {
     }
-    if (!__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE)) {
+    if (!dp_atomic_load_acquire(&b->stop)) {
         aio_bh_schedule(b->bh);
     }
 }
@@ -80,7 +81,7 @@ static void measure(const char *impl, int64_t poll_max_ns, bool busy,
         sum += lat[i];
     }
     if (busy) {
-        __atomic_store_n(&b.stop, true, __ATOMIC_RELEASE);
+        dp_atomic_store_release(&b.stop, true);
         aio_context_acquire(ctx);
         aio_bh_delete(b.bh);
         aio_context_release(ctx);

@@ -26,6 +26,7 @@
 #include "util/thread.h"
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
+#include "util/atomic.h"
 
 #define FIGURE "idle-cpu"
 #define POLL_MAX_NS 32768
@@ -76,7 +77,7 @@ static void dp_burst_bh(void *opaque)
 {
     DpIdle *d = opaque;
 
-    __atomic_store_n(&d->ran, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&d->ran, true);
 }
 
 /* Wake the loop BURST times, each after it went back to sleep or poll. */
@@ -85,10 +86,9 @@ static void dp_burst(DpIdle *d, AioBH *bh)
     int i, spins;
 
     for (i = 0; i < BURST; i++) {
-        __atomic_store_n(&d->ran, false, __ATOMIC_RELAXED);
+        dp_atomic_store_relaxed(&d->ran, false);
         aio_bh_schedule(bh);
-        for (spins = 0;
-             spins < 100000000 && !__atomic_load_n(&d->ran, __ATOMIC_ACQUIRE);
+        for (spins = 0; spins < 100000000 && !dp_atomic_load_acquire(&d->ran);
              spins++) {
         }
     }
@@ -154,7 +154,7 @@ static void libuv_wake_cb(uv_async_t *h)
 {
     PeerIdle *p = h->data;
 
-    if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+    if (dp_atomic_load_acquire(&p->stop)) {
         uv_close((uv_handle_t *)h, NULL);
     }
 }
@@ -182,7 +182,7 @@ static double libuv_idle(int64_t interval_ns)
     dp_thread_create(&t, "bench-idle", libuv_idle_thread, &p);
     peer_wait_tid(&p);
     pct = measure_idle(p.tid, interval_ns);
-    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p.stop, true);
     uv_async_send(&p.wake);
     dp_thread_join(&t);
     uv_loop_close(&p.loop);
@@ -198,7 +198,7 @@ static void *glib_idle_thread(void *opaque)
 
     g_main_context_push_thread_default(p->gctx);
     peer_publish_tid(p);
-    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+    while (!dp_atomic_load_acquire(&p->stop)) {
         g_main_context_iteration(p->gctx, TRUE);
     }
     g_main_context_pop_thread_default(p->gctx);
@@ -217,7 +217,7 @@ static double glib_idle(int64_t interval_ns)
     dp_thread_create(&t, "bench-idle", glib_idle_thread, &p);
     peer_wait_tid(&p);
     pct = measure_idle(p.tid, interval_ns);
-    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p.stop, true);
     g_main_context_wakeup(p.gctx);
     dp_thread_join(&t);
     g_main_context_unref(p.gctx);

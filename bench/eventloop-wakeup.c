@@ -34,6 +34,7 @@
 #include "util/thread.h"
 #include "dataplane/iothread.h"
 #include "dataplane/main-loop.h"
+#include "util/atomic.h"
 
 #define FIGURE "wakeup-roundtrip"
 #define POLL_MAX_NS 32768
@@ -117,7 +118,7 @@ static void dp_ping(void *opaque)
         return;
     }
     dp_mutex_lock(&p->lock);
-    __atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p->done, true);
     dp_cond_signal(&p->cond);
     dp_mutex_unlock(&p->lock);
 }
@@ -148,7 +149,7 @@ static double dp_wakeup(const BenchOpts *opts, int64_t poll_max_ns)
     }
     aio_bh_schedule(p.bh[1]);
     dp_mutex_lock(&p.lock);
-    while (!__atomic_load_n(&p.done, __ATOMIC_ACQUIRE)) {
+    while (!dp_atomic_load_acquire(&p.done)) {
         dp_cond_wait(&p.cond, &p.lock);
     }
     dp_mutex_unlock(&p.lock);
@@ -185,7 +186,7 @@ static void libuv_pong(uv_async_t *h)
 {
     UvPair *p = h->data;
 
-    if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+    if (dp_atomic_load_acquire(&p->stop)) {
         uv_close((uv_handle_t *)&p->async[1], NULL);
         return;
     }
@@ -201,7 +202,7 @@ static void libuv_ping(uv_async_t *h)
         uv_async_send(&p->async[1]);
         return;
     }
-    __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p->stop, true);
     uv_async_send(&p->async[1]);
     uv_close((uv_handle_t *)&p->async[0], NULL);
 }
@@ -275,7 +276,7 @@ static void *glib_side_b(void *opaque)
     GPair *p = opaque;
 
     g_main_context_push_thread_default(p->ctx[1]);
-    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+    while (!dp_atomic_load_acquire(&p->stop)) {
         g_main_context_iteration(p->ctx[1], TRUE);
     }
     g_main_context_pop_thread_default(p->ctx[1]);
@@ -296,7 +297,7 @@ static double glib_wakeup(const BenchOpts *opts)
     while (!p.done) {
         g_main_context_iteration(p.ctx[0], TRUE);
     }
-    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p.stop, true);
     g_main_context_wakeup(p.ctx[1]);
     dp_thread_join(&b);
     /* Drain an invoke that side B may have queued before it stopped. */
@@ -337,7 +338,7 @@ static void *efd_side_b(void *opaque)
 
     for (;;) {
         efd_wait(p->fd[1]);
-        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+        if (dp_atomic_load_acquire(&p->stop)) {
             return NULL;
         }
         efd_signal(p->fd[0]);
@@ -360,7 +361,7 @@ static double efd_wakeup(const BenchOpts *opts)
         efd_signal(p.fd[1]);
         efd_wait(p.fd[0]);
     } while (trip_next(&trip));
-    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p.stop, true);
     efd_signal(p.fd[1]);
     dp_thread_join(&b);
     close(p.fd[0]);
@@ -377,13 +378,13 @@ static void *spin_side_b(void *opaque)
     int *turn = opaque;
 
     for (;;) {
-        int t = __atomic_load_n(turn, __ATOMIC_ACQUIRE);
+        int t = dp_atomic_load_acquire(turn);
 
         if (t == SPIN_STOP) {
             return NULL;
         }
         if (t == SPIN_B) {
-            __atomic_store_n(turn, SPIN_A, __ATOMIC_RELEASE);
+            dp_atomic_store_release(turn, SPIN_A);
         }
     }
 }
@@ -397,11 +398,11 @@ static double spin_wakeup(const BenchOpts *opts)
     trip_init(&trip, opts);
     dp_thread_create(&b, "bench-side-b", spin_side_b, &turn);
     do {
-        __atomic_store_n(&turn, SPIN_B, __ATOMIC_RELEASE);
-        while (__atomic_load_n(&turn, __ATOMIC_ACQUIRE) != SPIN_A) {
+        dp_atomic_store_release(&turn, SPIN_B);
+        while (dp_atomic_load_acquire(&turn) != SPIN_A) {
         }
     } while (trip_next(&trip));
-    __atomic_store_n(&turn, SPIN_STOP, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&turn, SPIN_STOP);
     dp_thread_join(&b);
     return trip_us(&trip);
 }
@@ -423,7 +424,7 @@ static void dp_pummel_bh(void *opaque)
     Pummel *p = opaque;
 
     if (++p->callbacks % 64 == 0 && clock_monotonic_ns() >= p->deadline) {
-        __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+        dp_atomic_store_release(&p->stop, true);
     }
 }
 
@@ -431,7 +432,7 @@ static void *dp_pummel_thread(void *opaque)
 {
     Pummel *p = opaque;
 
-    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+    while (!dp_atomic_load_acquire(&p->stop)) {
         aio_bh_schedule(p->bh);
     }
     return NULL;
@@ -448,7 +449,7 @@ static double dp_pummel(int64_t duration_ns)
     p.bh = aio_bh_new(ctx, dp_pummel_bh, &p);
     t0 = clock_monotonic_ns();
     dp_thread_create(&t, "bench-pummel", dp_pummel_thread, &p);
-    while (!__atomic_load_n(&p.stop, __ATOMIC_ACQUIRE)) {
+    while (!dp_atomic_load_acquire(&p.stop)) {
         aio_poll(ctx, true);
     }
     t1 = clock_monotonic_ns();
@@ -466,7 +467,7 @@ static void libuv_pummel_cb(uv_async_t *h)
     Pummel *p = h->data;
 
     if (++p->callbacks % 64 == 0 && clock_monotonic_ns() >= p->deadline) {
-        __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
+        dp_atomic_store_release(&p->stop, true);
         uv_close((uv_handle_t *)h, NULL);
     }
 }
@@ -475,7 +476,7 @@ static void *libuv_pummel_thread(void *opaque)
 {
     Pummel *p = opaque;
 
-    while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+    while (!dp_atomic_load_acquire(&p->stop)) {
         uv_async_send(&p->async);
     }
     return NULL;

@@ -248,7 +248,7 @@ fail:
 
 void bdrv_ref(BlockDriverState *bs)
 {
-    atomic_fetch_add_seq(&bs->refcnt, 1);
+    dp_atomic_fetch_add_seq_cst(&bs->refcnt, 1);
 }
 
 static void bdrv_close(BlockDriverState *bs)
@@ -277,7 +277,7 @@ static void bdrv_close(BlockDriverState *bs)
 
 void bdrv_unref(BlockDriverState *bs)
 {
-    if (atomic_fetch_sub_seq(&bs->refcnt, 1) == 1) {
+    if (dp_atomic_fetch_sub_seq_cst(&bs->refcnt, 1) == 1) {
         bdrv_close(bs);
     }
 }
@@ -303,7 +303,7 @@ bool bdrv_blockdev_del(const char *node_name, Error **errp)
     }
     /* Users register from the node's context too: look with it held. */
     aio_context_acquire(bs->ctx);
-    busy = bs->users->len > 0 || atomic_read_seq(&bs->refcnt) > 1;
+    busy = bs->users->len > 0 || dp_atomic_load_seq_cst(&bs->refcnt) > 1;
     aio_context_release(bs->ctx);
     if (busy) {
         error_setg(errp, "Node '%s' is busy: it is in use (by an export?)",
@@ -386,10 +386,10 @@ bool bdrv_is_read_only(BlockDriverState *bs)
 
 unsigned bdrv_get_in_flight(BlockDriverState *bs)
 {
-    return atomic_read_seq(&bs->in_flight);
+    return dp_atomic_load_seq_cst(&bs->in_flight);
 }
 
 AioContext *bdrv_get_aio_context(BlockDriverState *bs)
 {
-    return atomic_load_acquire(&bs->ctx);
+    return dp_atomic_load_acquire(&bs->ctx);
 }

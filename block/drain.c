@@ -18,7 +18,7 @@ static bool component_busy(GPtrArray *nodes)
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
 
-        if (atomic_read_seq(&n->in_flight)) {
+        if (dp_atomic_load_seq_cst(&n->in_flight)) {
             return true;
         }
     }
@@ -219,7 +219,7 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
 
         /* Release: a thread that reads the new context (acquire load in
          * bdrv_get_aio_context) sees the node's attached state. */
-        atomic_store_release(&n->ctx, ctx);
+        dp_atomic_store_release(&n->ctx, ctx);
         bdrv_io_attach(n, ctx);
         if (n->drv->bdrv_attach_aio_context) {
             n->drv->bdrv_attach_aio_context(n, ctx);

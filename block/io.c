@@ -40,7 +40,7 @@ static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
     req->bytes = bytes;
     req->qiov = qiov;
     req->flags = flags;
-    atomic_fetch_add_seq(&bs->in_flight, 1);
+    dp_atomic_fetch_add_seq_cst(&bs->in_flight, 1);
     return req;
 }
 
@@ -50,7 +50,7 @@ static void request_finish(BdrvRequest *req, int ret)
 
     /* Drop the count before the callback: a callback that drains (or
      * submits and then drains) must not wait for itself. */
-    atomic_fetch_sub_seq(&bs->in_flight, 1);
+    dp_atomic_fetch_sub_seq_cst(&bs->in_flight, 1);
     if (req->type == BDRV_REQUEST_STATUS) {
         req->status_cb(req->opaque, ret, ret < 0 ? 0 : req->pnum,
                        ret < 0 ? 0 : req->status);

@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "dataplane/aio.h"
+#include "util/atomic.h"
 
 static inline AioContext *test_ctx_new(gconstpointer data)
 {
@@ -81,10 +82,10 @@ static inline void poll_until(AioContext *ctx, const volatile bool *flag)
 {
     int i;
 
-    for (i = 0; i < 100000 && !__atomic_load_n(flag, __ATOMIC_ACQUIRE); i++) {
+    for (i = 0; i < 100000 && !dp_atomic_load_acquire(flag); i++) {
         aio_poll(ctx, true);
     }
-    g_assert_true(__atomic_load_n(flag, __ATOMIC_ACQUIRE));
+    g_assert_true(dp_atomic_load_acquire(flag));
 }
 
 #endif

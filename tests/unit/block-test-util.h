@@ -12,6 +12,7 @@
 
 #include "dataplane/block.h"
 #include "dataplane/main-loop.h"
+#include "util/atomic.h"
 
 /* "driver=memory,size=1M" -> table.  Values may not contain ','. */
 static inline GHashTable *test_opts(const char *spec)
@@ -65,7 +66,7 @@ static inline void sync_cb(void *opaque, int ret)
     SyncReq *r = opaque;
 
     r->ret = ret;
-    __atomic_store_n(&r->done, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&r->done, true);
 }
 
 static inline void sync_status_cb(void *opaque, int ret, int64_t pnum,
@@ -85,8 +86,7 @@ static inline int sync_wait(BlockDriverState *bs, SyncReq *r)
     int i;
 
     aio_context_acquire(ctx);
-    for (i = 0; i < 1000000 && !__atomic_load_n(&r->done, __ATOMIC_ACQUIRE);
-         i++) {
+    for (i = 0; i < 1000000 && !dp_atomic_load_acquire(&r->done); i++) {
         aio_poll(ctx, true);
     }
     aio_context_release(ctx);

@@ -4,6 +4,7 @@
 
 #include "tests/unit/aio-test-util.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 typedef struct Counter {
     int runs;
@@ -347,7 +348,7 @@ static void pingpong_cb(void *opaque)
 {
     PingPong *p = opaque;
 
-    __atomic_fetch_add(&p->runs, 1, __ATOMIC_RELEASE);
+    dp_atomic_fetch_add_release(&p->runs, 1);
 }
 
 static void *pingpong_thread(void *opaque)
@@ -357,7 +358,7 @@ static void *pingpong_thread(void *opaque)
 
     for (i = 0; i < 2000; i++) {
         aio_bh_schedule(p->bh);
-        while (__atomic_load_n(&p->runs, __ATOMIC_ACQUIRE) == i) {
+        while (dp_atomic_load_acquire(&p->runs) == i) {
             g_thread_yield();
         }
     }
@@ -373,8 +374,7 @@ static void test_bh_schedule_from_thread_wakes_loop(gconstpointer data)
 
     p.bh = aio_bh_new(ctx, pingpong_cb, &p);
     dp_thread_create(&thread, "bh-pingpong", pingpong_thread, &p);
-    for (i = 0; i < 100000 && __atomic_load_n(&p.runs, __ATOMIC_ACQUIRE) < 2000;
-         i++) {
+    for (i = 0; i < 100000 && dp_atomic_load_acquire(&p.runs) < 2000; i++) {
         aio_poll(ctx, true); /* would hang forever on a lost wake-up */
     }
     dp_thread_join(&thread);
@@ -398,7 +398,7 @@ static void free_after_run_cb(void *opaque)
 {
     FreeAfterRun *f = opaque;
 
-    __atomic_store_n(&f->ran, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&f->ran, true);
 }
 
 static void *free_after_run_thread(void *opaque)

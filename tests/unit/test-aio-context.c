@@ -9,6 +9,7 @@
 #include "tests/unit/test-util.h"
 #include "util/clock.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 static uint64_t notify_writes(AioContext *ctx)
 {
@@ -23,12 +24,10 @@ static void wait_until_loop_blocks(AioContext *ctx)
 {
     int i;
 
-    for (i = 0;
-         i < 10000000 && !__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST);
-         i++) {
+    for (i = 0; i < 10000000 && !dp_atomic_load_seq_cst(&ctx->notify_me); i++) {
         g_thread_yield();
     }
-    g_assert_cmpint(__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST), !=, 0);
+    g_assert_cmpint(dp_atomic_load_seq_cst(&ctx->notify_me), !=, 0);
 }
 
 static void nop_cb(void *opaque)
@@ -76,7 +75,7 @@ static void *notify_when_blocked_thread(void *opaque)
     Waker *w = opaque;
 
     wait_until_loop_blocks(w->ctx);
-    __atomic_store_n(&w->flag, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&w->flag, true);
     aio_notify(w->ctx);
     return NULL;
 }
@@ -88,7 +87,7 @@ static void test_notify_from_thread_wakes_blocking_poll(gconstpointer data)
     int round;
 
     for (round = 0; round < 50; round++) {
-        __atomic_store_n(&w.flag, false, __ATOMIC_RELAXED);
+        dp_atomic_store_relaxed(&w.flag, false);
         drain_then_poll_once(w.ctx);
         dp_thread_create(&thread, "notifier", notify_when_blocked_thread, &w);
         poll_until(w.ctx, &w.flag); /* hangs on a lost wake-up */
@@ -437,7 +436,7 @@ static void pinger_cb(void *opaque)
 {
     Pinger *p = opaque;
 
-    __atomic_fetch_add(&p->runs, 1, __ATOMIC_RELEASE);
+    dp_atomic_fetch_add_release(&p->runs, 1);
 }
 
 static void *pinger_thread(void *opaque)
@@ -447,13 +446,12 @@ static void *pinger_thread(void *opaque)
 
     /* One BH at a time, each scheduled once the previous one ran, so the
      * loop blocks in between and is woken from this thread. */
-    for (i = 0; !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE); i++) {
+    for (i = 0; !dp_atomic_load_acquire(&p->stop); i++) {
         int j;
 
         aio_bh_schedule(p->bh);
-        for (j = 0; j < 100000000 &&
-                    __atomic_load_n(&p->runs, __ATOMIC_ACQUIRE) == i &&
-                    !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE);
+        for (j = 0; j < 100000000 && dp_atomic_load_acquire(&p->runs) == i &&
+                    !dp_atomic_load_acquire(&p->stop);
              j++) {
             g_thread_yield();
         }
@@ -476,7 +474,7 @@ static void test_poll_window_grows_on_cross_thread_wakeups(gconstpointer data)
     for (i = 0; i < 10000 && aio_context_get_poll_ns(p.ctx) == 0; i++) {
         aio_poll(p.ctx, true);
     }
-    __atomic_store_n(&p.stop, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p.stop, true);
     dp_thread_join(&thread);
     g_assert_cmpint(aio_context_get_poll_ns(p.ctx), >, 0);
     drain_then_poll_once(p.ctx);
@@ -699,11 +697,10 @@ static void *idle_thread(void *opaque)
 
     cpu0 = clock_thread_cpu_ns();
     wall0 = clock_monotonic_ns();
-    __atomic_store_n(&id->ready, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&id->ready, true);
     /* Bounded: an idle loop iterates a handful of times; a spinning one
      * runs out of iterations, and the CPU check below fails. */
-    for (i = 0; i < 10000000 && !__atomic_load_n(&id->stop, __ATOMIC_ACQUIRE);
-         i++) {
+    for (i = 0; i < 10000000 && !dp_atomic_load_acquire(&id->stop); i++) {
         aio_poll(id->ctx, true);
     }
     id->cpu_ns = clock_thread_cpu_ns() - cpu0;
@@ -723,13 +720,12 @@ static void run_idle(gconstpointer data, int64_t poll_max_ns, bool prime)
         grow_poll_window(id.ctx);
     }
     dp_thread_create(&thread, "idle-loop", idle_thread, &id);
-    for (i = 0; i < 10000000 && !__atomic_load_n(&id.ready, __ATOMIC_ACQUIRE);
-         i++) {
+    for (i = 0; i < 10000000 && !dp_atomic_load_acquire(&id.ready); i++) {
         g_thread_yield();
     }
     /* Not a synchronisation: the thing measured is 200 ms of idleness. */
     g_usleep(200 * 1000);
-    __atomic_store_n(&id.stop, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&id.stop, true);
     aio_notify(id.ctx);
     dp_thread_join(&thread);
     g_test_message("idle loop: %" G_GINT64_FORMAT

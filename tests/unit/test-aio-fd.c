@@ -11,6 +11,7 @@
 #include "tests/unit/aio-test-util.h"
 #include "tests/unit/test-util.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 static void make_pipe(int fds[2])
 {
@@ -476,7 +477,7 @@ static void cross_read(void *opaque)
 {
     CrossAdd *c = opaque;
 
-    __atomic_store_n(&c->ran, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&c->ran, true);
     aio_set_fd_handler(c->ctx, c->fd, NULL, NULL, NULL, NULL);
 }
 
@@ -485,9 +486,7 @@ static void wait_until_loop_blocks(AioContext *ctx)
     int i;
 
     /* White-box: notify_me is non-zero once aio_poll() commits to block. */
-    for (i = 0;
-         i < 10000000 && !__atomic_load_n(&ctx->notify_me, __ATOMIC_SEQ_CST);
-         i++) {
+    for (i = 0; i < 10000000 && !dp_atomic_load_seq_cst(&ctx->notify_me); i++) {
         g_thread_yield();
     }
 }
@@ -512,7 +511,7 @@ static void test_fd_add_from_thread_wakes_blocked_loop(gconstpointer data)
     c.fd = fds[0];
     write_byte(fds[1]); /* readable before the handler exists */
     for (round = 0; round < 20; round++) {
-        __atomic_store_n(&c.ran, false, __ATOMIC_RELAXED);
+        dp_atomic_store_relaxed(&c.ran, false);
         drain(c.ctx);
         dp_thread_create(&thread, "fd-add", cross_add_thread, &c);
         /* A lost wake-up would leave this blocked forever. */
@@ -549,7 +548,7 @@ static void *cross_remove_thread(void *opaque)
     aio_set_fd_handler(c->ctx, c->fd, NULL, NULL, NULL, NULL);
     /* The removal notified the loop, which may have woken and gone back
      * to sleep before seeing the flag: wake it once more. */
-    __atomic_store_n(&c->removed, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&c->removed, true);
     aio_notify(c->ctx);
     return NULL;
 }
@@ -564,7 +563,7 @@ static void test_fd_remove_from_thread_while_blocked(gconstpointer data)
     make_pipe(fds);
     c.fd = fds[0];
     for (round = 0; round < 20; round++) {
-        __atomic_store_n(&c.removed, false, __ATOMIC_RELAXED);
+        dp_atomic_store_relaxed(&c.removed, false);
         aio_set_fd_handler(c.ctx, fds[0], cross_remove_read, NULL, NULL, &c);
         drain(c.ctx);
         dp_thread_create(&thread, "fd-remove", cross_remove_thread, &c);
@@ -899,7 +898,7 @@ static void *churn_thread(void *opaque)
         aio_set_fd_handler(c->ctx, c->fds[i][0], NULL, NULL, NULL, NULL);
     }
     g_rand_free(rand);
-    __atomic_store_n(&c->done, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&c->done, true);
     aio_notify(c->ctx);
     return NULL;
 }
@@ -917,11 +916,10 @@ static void test_fd_handler_churn_from_thread(gconstpointer data)
     dp_thread_create(&thread, "fd-churn", churn_thread, &c);
     /* The loop spins while handlers are registered (the fds stay
      * readable), hence a bound far above poll_until()'s. */
-    for (i = 0; i < 50000000 && !__atomic_load_n(&c.done, __ATOMIC_ACQUIRE);
-         i++) {
+    for (i = 0; i < 50000000 && !dp_atomic_load_acquire(&c.done); i++) {
         aio_poll(c.ctx, true);
     }
-    g_assert_true(__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+    g_assert_true(dp_atomic_load_acquire(&c.done));
     dp_thread_join(&thread);
     drain(c.ctx);
     aio_poll(c.ctx, false);

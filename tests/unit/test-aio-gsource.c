@@ -4,6 +4,7 @@
 
 #include "tests/unit/aio-test-util.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 typedef struct Fixture {
     AioContext *ctx;
@@ -32,10 +33,10 @@ static void iterate_until(GMainContext *gctx, const bool *flag)
 {
     int i;
 
-    for (i = 0; i < 100000 && !__atomic_load_n(flag, __ATOMIC_ACQUIRE); i++) {
+    for (i = 0; i < 100000 && !dp_atomic_load_acquire(flag); i++) {
         g_main_context_iteration(gctx, TRUE);
     }
-    g_assert_true(__atomic_load_n(flag, __ATOMIC_ACQUIRE));
+    g_assert_true(dp_atomic_load_acquire(flag));
 }
 
 typedef struct Pipe {
@@ -49,7 +50,7 @@ static void pipe_read_cb(void *opaque)
     char c;
 
     g_assert_cmpint(read(p->fds[0], &c, 1), ==, 1);
-    __atomic_store_n(&p->read, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&p->read, true);
 }
 
 /*
@@ -80,7 +81,7 @@ static void test_gsource_runs_fd_handler_every_time(gconstpointer data)
 
 static void set_flag_cb(void *opaque)
 {
-    __atomic_store_n((bool *)opaque, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release((bool *)opaque, true);
 }
 
 static void test_gsource_runs_timer(gconstpointer data)

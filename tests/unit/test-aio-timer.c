@@ -8,6 +8,7 @@
 #include "aio/aio-internal.h" /* white-box: ctx->notify_me */
 #include "tests/unit/aio-test-util.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 /* ---- firing order ---- */
 
@@ -470,8 +471,8 @@ static void *interrupter_thread(void *opaque)
     /* Interrupt the sleeping loop a few times; each try waits (bounded)
      * until the loop has committed to block. */
     for (in->signals = 0; in->signals < 5; in->signals++) {
-        for (i = 0; i < 10000000 &&
-                    !__atomic_load_n(&in->ctx->notify_me, __ATOMIC_SEQ_CST);
+        for (i = 0;
+             i < 10000000 && !dp_atomic_load_seq_cst(&in->ctx->notify_me);
              i++) {
             g_thread_yield();
         }
@@ -522,8 +523,7 @@ static void *cross_arm_thread(void *opaque)
     int i;
 
     /* Wait (bounded) until the loop sleeps with no timer at all. */
-    for (i = 0;
-         i < 10000000 && !__atomic_load_n(&c->ctx->notify_me, __ATOMIC_SEQ_CST);
+    for (i = 0; i < 10000000 && !dp_atomic_load_seq_cst(&c->ctx->notify_me);
          i++) {
         g_thread_yield();
     }
@@ -535,7 +535,7 @@ static void cross_fired_cb(void *opaque)
 {
     Fired *f = opaque;
 
-    __atomic_store_n(&f->fired, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&f->fired, true);
 }
 
 static void test_timer_armed_from_thread_wakes_sleeping_loop(gconstpointer data)

@@ -4,6 +4,7 @@
 #include "tests/unit/aio-test-util.h"
 #include "tests/unit/test-util.h"
 #include "util/thread.h"
+#include "util/atomic.h"
 
 static void test_event_notifier_starts_clear(void)
 {
@@ -81,7 +82,7 @@ static void notified_cb(EventNotifier *e)
     if (n->remove_self) {
         aio_set_event_notifier(n->ctx, e, NULL, NULL);
     }
-    __atomic_store_n(&n->seen, true, __ATOMIC_RELEASE);
+    dp_atomic_store_release(&n->seen, true);
 }
 
 static void test_aio_event_notifier_dispatch(gconstpointer data)

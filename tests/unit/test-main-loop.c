@@ -239,8 +239,8 @@ static void spinner_bh(void *opaque)
     Spinner *s = opaque;
     bool stop;
 
-    if (atomic_read_seq(s->paused)) {
-        __atomic_fetch_add(s->violations, 1, __ATOMIC_SEQ_CST);
+    if (dp_atomic_load_seq_cst(s->paused)) {
+        dp_atomic_fetch_add_seq_cst(s->violations, 1);
     }
     dp_mutex_lock(&s->mutex);
     s->runs++;
@@ -302,7 +302,7 @@ static void test_main_loop_stop_the_world_pauses_every_iothread(void)
             spinner_wait_runs(&s[i], spinner_runs(&s[i]) + 1);
         }
         main_loop_stop_the_world();
-        atomic_set_seq(&paused, true);
+        dp_atomic_store_seq_cst(&paused, true);
         for (i = 0; i < N_SPIN; i++) {
             before[i] = spinner_runs(&s[i]);
         }
@@ -316,10 +316,10 @@ static void test_main_loop_stop_the_world_pauses_every_iothread(void)
         for (i = 0; i < N_SPIN; i++) {
             g_assert_cmpint(spinner_runs(&s[i]), ==, before[i]);
         }
-        atomic_set_seq(&paused, false);
+        dp_atomic_store_seq_cst(&paused, false);
         main_loop_resume_the_world();
     }
-    g_assert_cmpint(atomic_read_seq(&violations), ==, 0);
+    g_assert_cmpint(dp_atomic_load_seq_cst(&violations), ==, 0);
 
     for (i = 0; i < N_SPIN; i++) {
         AioContext *ctx = iothread_get_aio_context(it[i]);
@@ -346,7 +346,7 @@ static void test_main_loop_stop_the_world_nests(void)
     aio_bh_schedule_oneshot(iothread_get_aio_context(it), set_flag_bh, &ran);
     main_loop_resume_the_world();
     /* Still paused: the context is ours, the BH cannot have run. */
-    g_assert_false(__atomic_load_n(&ran, __ATOMIC_SEQ_CST));
+    g_assert_false(dp_atomic_load_seq_cst(&ran));
     main_loop_resume_the_world();
     iothread_destroy(it); /* joins: the BH ran before the thread ended */
     g_assert_true(ran);
@@ -369,7 +369,7 @@ static void test_main_loop_iothread_created_while_stopped_starts_paused(void)
     s.bh = aio_bh_new(iothread_get_aio_context(it), spinner_bh, &s);
     aio_bh_schedule(s.bh);
     g_assert_cmpint(spinner_runs(&s), ==, 0);
-    atomic_set_seq(&paused, false);
+    dp_atomic_store_seq_cst(&paused, false);
     main_loop_resume_the_world();
     spinner_wait_runs(&s, 1);
     g_assert_cmpint(violations, ==, 0);

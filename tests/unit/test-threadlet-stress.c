@@ -59,12 +59,12 @@ static void test_cancel_racing_pickup_never_runs_twice_or_loses(void)
         g_assert_cmpint(it->done_runs, ==, 1);
         if (answers[i] == THREADLET_CANCELLED) {
             cancelled++;
-            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 0);
+            g_assert_cmpint(dp_atomic_load_seq_cst(&it->fn_runs), ==, 0);
             g_assert_cmpint(it->done_ret, ==, -ECANCELED);
         } else {
             g_assert_true(answers[i] == THREADLET_RUNNING ||
                           answers[i] == THREADLET_DONE);
-            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 1);
+            g_assert_cmpint(dp_atomic_load_seq_cst(&it->fn_runs), ==, 1);
             g_assert_cmpint(it->done_ret, ==, i);
         }
     }
@@ -87,7 +87,7 @@ static void race_work_func(ThreadletWork *work)
 {
     RaceWork *rw = container_of(work, RaceWork, work);
 
-    atomic_fetch_add_seq(&rw->runs, 1);
+    dp_atomic_fetch_add_seq_cst(&rw->runs, 1);
 }
 
 /* The same race for plain work: CANCELLED means func never runs, anything
@@ -111,7 +111,7 @@ static void test_cancel_racing_pickup_plain_work(void)
     }
     wait_completed(q, RACE_ROUNDS - cancelled);
     for (i = 0; i < RACE_ROUNDS; i++) {
-        int runs = atomic_read_seq(&items[i].runs);
+        int runs = dp_atomic_load_seq_cst(&items[i].runs);
 
         g_assert_cmpint(runs, ==, answers[i] == THREADLET_CANCELLED ? 0 : 1);
         g_assert_cmpint(threadlet_cancel(&items[i].work), ==,
@@ -147,7 +147,7 @@ static bool set_bit_once(uint64_t *bits, int index)
 {
     uint64_t mask = 1ULL << (index % 64);
 
-    return !(atomic_fetch_or(&bits[index / 64], mask) & mask);
+    return !(dp_atomic_fetch_or_seq_cst(&bits[index / 64], mask) & mask);
 }
 
 static int stress_fn(void *arg)
@@ -155,7 +155,7 @@ static int stress_fn(void *arg)
     StressItem *it = arg;
 
     if (!set_bit_once(it->s->fn_bits, it->index)) {
-        atomic_fetch_add_seq(&it->s->dup, 1);
+        dp_atomic_fetch_add_seq_cst(&it->s->dup, 1);
     }
     return it->index;
 }
@@ -166,7 +166,7 @@ static void stress_done(void *opaque, int ret)
     Stress *s = it->s;
 
     if (ret != it->index || !set_bit_once(s->done_bits, it->index)) {
-        atomic_fetch_add_seq(&s->dup, 1);
+        dp_atomic_fetch_add_seq_cst(&s->dup, 1);
     }
     if (!pthread_equal(pthread_self(), s->self)) {
         s->wrong_thread++;
@@ -220,7 +220,7 @@ static void test_million_items_from_4_threads_complete_exactly_once(void)
     for (i = 0; i < STRESS_THREADS; i++) {
         dp_thread_join(&threads[i]);
         g_assert_cmpint(s[i].done, ==, s[i].count);
-        g_assert_cmpint(atomic_read_seq(&s[i].dup), ==, 0);
+        g_assert_cmpint(dp_atomic_load_seq_cst(&s[i].dup), ==, 0);
         g_assert_cmpint(s[i].wrong_thread, ==, 0);
         g_assert_false(aio_poll(s[i].ctx, false));
         aio_context_unref(s[i].ctx);
@@ -292,7 +292,7 @@ static void *shared_submitter(void *opaque)
         SharedItem *it = g_new(SharedItem, 1);
 
         it->sl = sl;
-        it->index = atomic_fetch_add_seq(&sl->next_index, 1);
+        it->index = dp_atomic_fetch_add_seq_cst(&sl->next_index, 1);
         threadlet_submit_aio_to_queue(sl->q, sl->ctx, shared_fn, it,
                                       shared_done, it);
         if (i % 256 == 255) {
@@ -366,7 +366,7 @@ static int rand_fn(void *arg)
 {
     RandItem *it = arg;
 
-    atomic_fetch_add_seq(&it->fn_runs, 1);
+    dp_atomic_fetch_add_seq_cst(&it->fn_runs, 1);
     if (it->index % 7 == 0) {
         sched_yield(); /* stay RUNNING for a while */
     }
@@ -457,10 +457,10 @@ static void test_random_operations_keep_the_invariants(void)
         g_assert_cmpint(it->done_runs, ==, 1);
         if (it->last_answer == THREADLET_CANCELLED) {
             cancelled++;
-            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 0);
+            g_assert_cmpint(dp_atomic_load_seq_cst(&it->fn_runs), ==, 0);
             g_assert_cmpint(it->done_ret, ==, -ECANCELED);
         } else {
-            g_assert_cmpint(atomic_read_seq(&it->fn_runs), ==, 1);
+            g_assert_cmpint(dp_atomic_load_seq_cst(&it->fn_runs), ==, 1);
             g_assert_cmpint(it->done_ret, ==, i);
         }
     }

@@ -293,7 +293,7 @@ static void test_submit_aio_done_never_runs_inside_submit(void)
     poll_until_count(ctx, &done, 1);
     g_assert_cmpint(it.done_runs, ==, 1);
     g_assert_cmpint(it.done_ret, ==, 7);
-    g_assert_cmpint(atomic_read_seq(&it.fn_runs), ==, 1);
+    g_assert_cmpint(dp_atomic_load_seq_cst(&it.fn_runs), ==, 1);
     threadlet_queue_destroy(q);
     aio_context_unref(ctx);
 }
@@ -311,8 +311,8 @@ static void *loop_thread_fn(void *opaque)
     LoopThread *lt = opaque;
 
     lt->self = pthread_self();
-    atomic_store_release(&lt->ready, true);
-    while (!atomic_load_acquire(&lt->stop)) {
+    dp_atomic_store_release(&lt->ready, true);
+    while (!dp_atomic_load_acquire(&lt->stop)) {
         aio_poll(lt->ctx, true);
     }
     return NULL;
@@ -327,21 +327,21 @@ static void test_submit_aio_done_runs_in_ctx_thread(void)
 
     lt.ctx = aio_context_new(&error_abort);
     dp_thread_create(&lt.thread, "tl-loop", loop_thread_fn, &lt);
-    for (i = 0; i < WAIT_STEPS && !atomic_load_acquire(&lt.ready); i++) {
+    for (i = 0; i < WAIT_STEPS && !dp_atomic_load_acquire(&lt.ready); i++) {
         sched_yield();
     }
-    g_assert_true(atomic_load_acquire(&lt.ready));
+    g_assert_true(dp_atomic_load_acquire(&lt.ready));
 
     /* Submitted from this thread, completed in the loop thread. */
     for (i = 0; i < 16; i++) {
         items[i] = (AioItem){.fn_ret = i, .done_counter = &done};
         threadlet_submit_aio(lt.ctx, item_fn, &items[i], item_done, &items[i]);
     }
-    for (i = 0; i < WAIT_STEPS && atomic_load_acquire(&done) < 16; i++) {
+    for (i = 0; i < WAIT_STEPS && dp_atomic_load_acquire(&done) < 16; i++) {
         sched_yield();
     }
-    g_assert_cmpint(atomic_load_acquire(&done), ==, 16);
-    atomic_store_release(&lt.stop, true);
+    g_assert_cmpint(dp_atomic_load_acquire(&done), ==, 16);
+    dp_atomic_store_release(&lt.stop, true);
     aio_notify(lt.ctx);
     dp_thread_join(&lt.thread);
     for (i = 0; i < 16; i++) {
@@ -581,7 +581,7 @@ static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
     g_assert_cmpint(victim.done_runs, ==, 0); /* not inside cancel either */
     gate_open(&gate);
     poll_until_count(ctx, &done, 2);
-    g_assert_cmpint(atomic_read_seq(&victim.fn_runs), ==, 0);
+    g_assert_cmpint(dp_atomic_load_seq_cst(&victim.fn_runs), ==, 0);
     g_assert_cmpint(victim.done_runs, ==, 1);
     g_assert_cmpint(victim.done_ret, ==, -ECANCELED);
     g_assert_cmpint(blocker.done_ret, ==, 1);
@@ -665,7 +665,7 @@ static void test_cancel_plain_work_three_results(void)
     my_request_wait(&running);
     wait_completed(q, 2);
     g_assert_cmpint(threadlet_cancel(&running.work), ==, THREADLET_DONE);
-    g_assert_cmpint(atomic_read_seq(&queued.runs), ==, 0);
+    g_assert_cmpint(dp_atomic_load_seq_cst(&queued.runs), ==, 0);
 
     /* A cancelled item may be submitted again, and then it runs. */
     threadlet_submit_to_queue(q, &queued.work);
@@ -744,7 +744,7 @@ static void test_destroy_waits_for_running_and_cancels_queued(void)
     /* The queued items come back cancelled while the running ones still
      * hold their threads, so destroy is waiting for them. */
     poll_until_count(ctx, &cancelled_done, QUEUED);
-    g_assert_cmpint(atomic_load_acquire(&running_done), ==, 0);
+    g_assert_cmpint(dp_atomic_load_acquire(&running_done), ==, 0);
     gate_open(&gate);
     dp_thread_join(&d.thread);
 
@@ -757,9 +757,9 @@ static void test_destroy_waits_for_running_and_cancels_queued(void)
     for (i = 0; i < QUEUED; i++) {
         g_assert_cmpint(queued[i].done_runs, ==, 1);
         g_assert_cmpint(queued[i].done_ret, ==, -ECANCELED);
-        g_assert_cmpint(atomic_read_seq(&queued[i].fn_runs), ==, 0);
+        g_assert_cmpint(dp_atomic_load_seq_cst(&queued[i].fn_runs), ==, 0);
     }
-    g_assert_cmpint(atomic_read_seq(&plain.runs), ==, 0);
+    g_assert_cmpint(dp_atomic_load_seq_cst(&plain.runs), ==, 0);
     /* No thread of the queue is left (other pools' threads may only have
      * exited meanwhile). */
     g_assert_cmpint(count_threads(), <=, threads_before);

@@ -96,10 +96,10 @@ static inline void poll_until_count(AioContext *ctx, const int *count, int n)
 {
     int i;
 
-    for (i = 0; i < WAIT_STEPS && atomic_load_acquire(count) < n; i++) {
+    for (i = 0; i < WAIT_STEPS && dp_atomic_load_acquire(count) < n; i++) {
         aio_poll(ctx, true);
     }
-    g_assert_cmpint(atomic_load_acquire(count), ==, n);
+    g_assert_cmpint(dp_atomic_load_acquire(count), ==, n);
 }
 
 /* Threads of this process, from /proc/self/task. */
@@ -134,7 +134,7 @@ static inline int item_fn(void *arg)
 {
     AioItem *it = arg;
 
-    atomic_fetch_add_seq(&it->fn_runs, 1);
+    dp_atomic_fetch_add_seq_cst(&it->fn_runs, 1);
     if (it->gate) {
         gate_pass(it->gate);
     }
@@ -149,7 +149,7 @@ static inline void item_done(void *opaque, int ret)
     it->done_ret = ret;
     it->done_thread = pthread_self();
     if (it->done_counter) {
-        atomic_fetch_add_seq(it->done_counter, 1);
+        dp_atomic_fetch_add_seq_cst(it->done_counter, 1);
     }
 }
 
@@ -185,7 +185,7 @@ static inline void my_request_func(ThreadletWork *work)
 {
     MyRequest *r = container_of(work, MyRequest, work);
 
-    atomic_fetch_add_seq(&r->runs, 1);
+    dp_atomic_fetch_add_seq_cst(&r->runs, 1);
     if (r->gate) {
         gate_pass(r->gate);
     }
