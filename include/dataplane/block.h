@@ -103,7 +103,12 @@ const char *bdrv_get_driver_name(BlockDriverState *bs);
 const char *bdrv_get_filename(BlockDriverState *bs);
 /* The `file` child, or NULL.  No reference is taken. */
 BlockDriverState *bdrv_get_file_child(BlockDriverState *bs);
-/* The size in bytes (fixed while the node is open). */
+/* The `backing` child, or NULL.  No reference is taken. */
+BlockDriverState *bdrv_get_backing_child(BlockDriverState *bs);
+/* How many backing nodes are below bs (0: none). */
+int bdrv_get_backing_depth(BlockDriverState *bs);
+/* The size in bytes (fixed while the node is open, except for a file
+ * node under a format driver, which grows as the format writes). */
 int64_t bdrv_getlength(BlockDriverState *bs);
 bool bdrv_is_read_only(BlockDriverState *bs);
 /* Requests submitted on this node whose callback has not run yet. */
@@ -157,9 +162,23 @@ enum {
  */
 typedef void BlockStatusFunc(void *opaque, int ret, int64_t pnum,
                              unsigned status);
-/* Describes the allocation of the start of [offset, offset + bytes). */
+/* Describes the allocation of the start of [offset, offset + bytes),
+ * through the whole backing chain: BDRV_BLOCK_HOLE means no layer holds
+ * data there (it reads as zeroes, from a zero cluster or from nothing). */
 void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
                            BlockStatusFunc *cb, void *opaque);
+
+/*
+ * The same, with the allocation depth (qemu:allocation-depth): 0 if no
+ * layer of the backing chain allocates the range (it reads as zeroes or
+ * from nothing), 1 if this node does (data or a zero cluster), 2 if its
+ * backing node does, and so on.  Filters (raw, throttle) add no depth.
+ */
+typedef void BlockStatusDepthFunc(void *opaque, int ret, int64_t pnum,
+                                  unsigned status, int depth);
+void bdrv_aio_block_status_depth(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, BlockStatusDepthFunc *cb,
+                                 void *opaque);
 
 /* ---- AioContext, drain, moves ----------------------------------------- */
 
