@@ -16,8 +16,8 @@
 #include "util/atomic.h"
 
 static const BlockDriver *const drivers[] = {
-    &bdrv_file,     &bdrv_raw,   &bdrv_null_co,
-    &bdrv_memory,   &bdrv_throttle, &bdrv_qcow2,
+    &bdrv_file,   &bdrv_raw,      &bdrv_null_co,
+    &bdrv_memory, &bdrv_throttle, &bdrv_qcow2,
 };
 
 /* Backing chains opened from image headers: deeper ones are refused (a
@@ -228,15 +228,14 @@ static BlockDriverState *open_backing_file(BlockDriverState *bs,
         return NULL;
     }
     if (stat(path, &st) < 0) {
-        error_setg_errno(errp, errno, "Could not open backing file '%s'",
-                         path);
+        error_setg_errno(errp, errno, "Could not open backing file '%s'", path);
         return NULL;
     }
-    key = g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev,
-                          (uintmax_t)st.st_ino);
+    key =
+        g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
     if (!backing_opening) {
-        backing_opening = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                g_free, NULL);
+        backing_opening =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     }
     if (g_hash_table_contains(backing_opening, key)) {
         error_setg(errp, "Backing chain loops: '%s' is its own backing file",
@@ -351,8 +350,8 @@ static bool open_backing(BlockDriverState *bs, GHashTable *opts, Error **errp)
             self = g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev,
                                    (uintmax_t)st.st_ino);
             if (!backing_opening) {
-                backing_opening = g_hash_table_new_full(
-                    g_str_hash, g_str_equal, g_free, NULL);
+                backing_opening = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                        g_free, NULL);
             }
             if (g_hash_table_contains(backing_opening, self)) {
                 g_clear_pointer(&self, g_free);
@@ -422,6 +421,12 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
             return NULL;
         }
     }
+    if (bdrv_opt_get_bool(opts, "force-share", false) &&
+        !bdrv_opt_get_bool(opts, "read-only", false)) {
+        error_setg(errp, "force-share=on can only be used with read-only "
+                         "images");
+        return NULL;
+    }
     if (drv->has_file_child) {
         file = open_file_child(drv, opts, &local_err);
         if (local_err) {
@@ -465,11 +470,6 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
         ctx = main_loop_get_aio_context();
     }
     bs->ctx = ctx;
-    if (bs->force_share && !bs->read_only) {
-        error_setg(errp, "force-share=on can only be used with read-only "
-                         "images");
-        goto fail;
-    }
     if (node_name) {
         bs->node_name = g_strdup(node_name);
     } else {

@@ -238,16 +238,30 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
         "{s:s,s:s,s:b,s:s,s:b,s:s,s:i,s:{s:s,s:s,s:I},s:{s:b,s:b,s:b}}",
         "node-name", bdrv_get_node_name(bs), "drv", drv, "ro",
         bdrv_is_read_only(bs), "file", file, "encrypted", 0, "detect_zeroes",
-        "off", "backing_file_depth", 0, "image", "filename", file, "format",
-        drv, "virtual-size", (json_int_t)bdrv_getlength(bs), "cache",
-        "writeback", 1, "direct", 0, "no-flush", 0);
+        "off", "backing_file_depth", bdrv_get_backing_depth(bs), "image",
+        "filename", file, "format", drv, "virtual-size",
+        (json_int_t)bdrv_getlength(bs), "cache", "writeback", 1, "direct", 0,
+        "no-flush", 0);
     static const char *const zero_limits[] = {
         "bps",     "bps_rd",  "bps_wr",          "iops",
         "iops_rd", "iops_wr", "write_threshold",
     };
 
+    BlockDriverState *backing = bdrv_get_backing_child(bs);
+
     for (size_t i = 0; i < G_N_ELEMENTS(zero_limits); i++) {
         json_object_set_new(info, zero_limits[i], json_integer(0));
+    }
+    if (backing && bdrv_get_filename(backing)) {
+        /* As QEMU: the backing image's file name and its format. */
+        const char *bf = bdrv_get_filename(backing);
+        json_t *image = json_object_get(info, "image");
+
+        json_object_set_new(info, "backing_file", json_string(bf));
+        json_object_set_new(image, "backing-filename", json_string(bf));
+        json_object_set_new(image, "full-backing-filename", json_string(bf));
+        json_object_set_new(image, "backing-filename-format",
+                            json_string(bdrv_get_driver_name(backing)));
     }
     json_array_append_new(list, info);
 }
