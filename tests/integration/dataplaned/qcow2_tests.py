@@ -59,7 +59,7 @@ def qcow2_node(name, path, extra=""):
             "file.filename=%s%s" % (name, path, extra)]
 
 
-def serve(images, writable=False, extra=()):
+def serve(images, writable=False, extra=(), export_opts=""):
     """dataplaned exporting each (name, path[, extra options]) of images."""
     args = list(extra)
     for img in images:
@@ -67,8 +67,8 @@ def serve(images, writable=False, extra=()):
         args += qcow2_node(name, path, img[2] if len(img) > 2 else "")
     args += ["--nbd-server", "addr.type=unix,addr.path=nbd.sock"]
     for img in images:
-        args += ["--export", "nbd,id=e-%s,node-name=%s,writable=%s" %
-                 (img[0], img[0], "on" if writable else "off")]
+        args += ["--export", "nbd,id=e-%s,node-name=%s,writable=%s%s" %
+                 (img[0], img[0], "on" if writable else "off", export_opts)]
     d = Daemon(args)
     d.qmp()  # up and serving once the monitor answers
     return d
@@ -480,7 +480,7 @@ def test_qcow2_block_status_matches_qemu_img_map():
             want_depth.append((e["start"], e["length"],
                                e["depth"] + 1 if e.get("present", True)
                                else 0))
-        d = serve([("top", top)])
+        d = serve([("top", top)], export_opts=",allocation-depth=on")
         try:
             h = nbd.NBD()
             h.add_meta_context("base:allocation")
