@@ -80,6 +80,9 @@ typedef struct BlockDriver {
     const BlockOptDesc *options;
     bool has_file_child;
     bool file_child_required;
+    /* Writes past the end extend the node (a regular file): a format
+     * driver above may then make it growable. */
+    bool can_grow;
     /* Takes a `backing` child: the option backing=<node>|null, or what
      * the driver's open leaves in bs->backing_file / backing_format. */
     bool supports_backing;

@@ -97,6 +97,12 @@ static BlockDriverState *open_file_child(const BlockDriver *drv,
                          "as file.* options");
         return NULL;
     }
+    if (sub && bdrv_opt_get_bool(opts, "read-only", false) &&
+        !g_hash_table_contains(sub, "read-only")) {
+        /* As in QEMU, a read-only node opens its children read-only (so
+         * that their image locks do not claim write access). */
+        g_hash_table_insert(sub, g_strdup("read-only"), g_strdup("on"));
+    }
     if (sub && bdrv_opt_get_bool(opts, "force-share", false) &&
         !g_hash_table_contains(sub, "force-share")) {
         /* As in QEMU, force-share reaches the children it opens. */

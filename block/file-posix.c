@@ -923,6 +923,7 @@ const BlockDriver bdrv_file = {
     .instance_size = sizeof(FileState),
     .options = file_opts,
     .supported_write_flags = BDRV_REQ_FUA,
+    .can_grow = true,
     .bdrv_open = file_open,
     .bdrv_close = file_close,
     .bdrv_aio_preadv = file_submit,

@@ -1226,8 +1226,11 @@ static int qcow2_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     s->frees[1] = g_array_new(false, false, sizeof(Qcow2Free));
     s->wake_bh = aio_bh_new(bs->ctx, wake_bh, s);
     /* The image grows as clusters are allocated; reads of preallocated
-     * clusters past the file's end see zeroes. */
-    bs->file->growable = true;
+     * clusters past the file's end see zeroes.  Over a node of fixed size
+     * (memory, a raw window) allocation stops at its end (-EINVAL). */
+    if (bs->file->drv->can_grow) {
+        bs->file->growable = true;
+    }
 
     run_co_sync(bs, qcow2_co_open, &o, &o.done);
     if (o.ret < 0) {

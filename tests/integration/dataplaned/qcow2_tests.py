@@ -236,7 +236,7 @@ def test_qcow2_backing_chain_reads_and_copies_on_write():
         sh("qemu-img", "check", "-q", top)
         sh("qemu-img", "compare", "-q", top, ref)
         # backing=null: the same top without its chain reads only itself.
-        d = Daemon(qcow2_node("top", top, ",backing=null") +
+        d = Daemon(qcow2_node("top", top, ",backing=null,read-only=on") +
                    ["--nbd-server", "addr.type=unix,addr.path=nbd.sock",
                     "--export", "nbd,id=e0,node-name=top"])
         try:
