@@ -11,6 +11,7 @@
  * more than the image's own size says (bounded by the input), never hang.
  * The corpus (tests/fuzz/corpus-qcow2) holds images made by qemu-img.
  */
+#include <inttypes.h>
 #include <string.h>
 
 #include "block/qcow2.h"
