@@ -151,17 +151,20 @@ int qcow2_write_rt(Qcow2State *s)
 }
 
 /*
- * Moves the refcount table to a bigger one at cluster s->free_hint (past
- * everything the old table covers, so all free), with new refcount blocks
- * right after it for the clusters they occupy.  Ordered: metadata written
- * back, new blocks and table written and flushed, then the header points
- * to them and is flushed; the old table is freed later.
+ * Moves the refcount table to a bigger one past everything the old table
+ * covers (so all free), with new refcount blocks right after it for the
+ * clusters they occupy, and `extra` more clusters before it for the caller
+ * (a new L1 table; *extra_offset).  Ordered: metadata written back, new
+ * blocks and table written and flushed, then the header points to them and
+ * is flushed; the old table is freed later.
  */
-static int grow_refcount_table(Qcow2State *s, uint64_t need_index)
+static int grow_refcount_table(Qcow2State *s, uint64_t need_index,
+                               uint64_t extra, int64_t *extra_offset)
 {
     uint64_t cs = s->cluster_size;
     uint64_t epb = UINT64_C(1) << s->rb_bits;
-    uint64_t start = (uint64_t)s->free_hint;
+    uint64_t region = MAX((uint64_t)s->free_hint, s->rt_size << s->rb_bits);
+    uint64_t start = region + extra;
     uint64_t entries = MAX(need_index + 1, s->rt_size + s->rt_size / 2 + 1);
     uint64_t tc, nb = 0, first, last, b, c;
     g_autofree uint8_t *table = NULL;
@@ -174,7 +177,7 @@ static int grow_refcount_table(Qcow2State *s, uint64_t need_index)
 
     for (;;) {
         tc = (entries * 8 + cs - 1) / cs;
-        first = start / epb;
+        first = region / epb;
         for (;;) {
             uint64_t n = (start + tc + nb - 1) / epb - first + 1;
 
@@ -205,7 +208,7 @@ static int grow_refcount_table(Qcow2State *s, uint64_t need_index)
     block = g_malloc(cs);
     for (b = 0; b < nb; b++) {
         memset(block, 0, cs);
-        for (c = start; c < start + tc + nb; c++) {
+        for (c = region; c < start + tc + nb; c++) {
             if (c / epb == first + b) {
                 qcow2_refcount_set(block, c % epb, s->refcount_order, 1);
             }
@@ -253,7 +256,18 @@ static int grow_refcount_table(Qcow2State *s, uint64_t need_index)
     s->img.h.refcount_table_clusters = (uint32_t)tc;
     s->free_hint = (int64_t)(start + tc + nb);
     qcow2_free_later(s, (uint64_t)old_offset, old_bytes);
+    if (extra_offset) {
+        *extra_offset = (int64_t)(region * cs);
+    }
     return 0;
+}
+
+int qcow2_alloc_contiguous(Qcow2State *s, uint64_t clusters, int64_t *offset)
+{
+    g_assert(qcow2_co_locked(s));
+    /* Rare (a bigger L1 table): the end of the image, with a refcount
+     * table grown to describe it. */
+    return grow_refcount_table(s, 0, clusters, offset);
 }
 
 int qcow2_alloc_cluster(Qcow2State *s, int64_t *offset)
@@ -273,7 +287,7 @@ int qcow2_alloc_cluster(Qcow2State *s, int64_t *offset)
             return -ENOSPC;
         }
         if (ti >= s->rt_size) {
-            ret = grow_refcount_table(s, ti);
+            ret = grow_refcount_table(s, ti, 0, NULL);
             if (ret < 0) {
                 return ret;
             }

@@ -1286,6 +1286,137 @@ static void qcow2_close(BlockDriverState *bs)
     qcow2_free_state(s);
 }
 
+typedef struct GrowCo {
+    Qcow2State *s;
+    int64_t size;
+    Error *err;
+    int ret;
+    bool done;
+} GrowCo;
+
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+    int i;
+
+    for (i = bytes - 1; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/*
+ * Grows the virtual disk: a bigger L1 table if the new size needs one
+ * (written and flushed before the header names it; the old one is freed
+ * after), then the header's size, L1 size and L1 offset in one write.
+ */
+static void qcow2_co_grow(void *opaque)
+{
+    GrowCo *g = opaque;
+    Qcow2State *s = g->s;
+    uint64_t per_l1 = (uint64_t)s->cluster_size << s->l2_bits;
+    uint64_t need = ((uint64_t)g->size + per_l1 - 1) / per_l1;
+    uint64_t old_size = s->l1_size;
+    int64_t new_off = s->l1_offset;
+    uint64_t *l1 = NULL;
+    uint8_t hdr[24];
+    int ret = 0;
+
+    qcow2_co_lock(s);
+    if (need * 8 > QCOW2_MAX_L1_BYTES) {
+        error_setg(&g->err,
+                   "Cannot grow to %" PRId64 " bytes: the L1 table "
+                   "would exceed 32 MiB (use bigger clusters)",
+                   g->size);
+        ret = -EFBIG;
+        goto out;
+    }
+    ret = qcow2_writeback(s);
+    if (ret == 0 && need > old_size) {
+        uint64_t clusters = (need * 8 + s->cluster_size - 1) / s->cluster_size;
+        g_autofree uint8_t *buf = g_malloc0(clusters * s->cluster_size);
+        uint64_t i;
+
+        ret = qcow2_alloc_contiguous(s, clusters, &new_off);
+        for (i = 0; ret == 0 && i < old_size; i++) {
+            put_be(buf + i * 8, s->l1[i], 8);
+        }
+        if (ret == 0) {
+            ret = qcow2_co_pwrite(s, new_off, buf,
+                                  (int64_t)(clusters * s->cluster_size));
+        }
+        if (ret == 0) {
+            ret = qcow2_co_flush_file(s);
+        }
+    }
+    if (ret == 0) {
+        put_be(hdr, (uint64_t)g->size, 8);
+        put_be(hdr + 8, s->img.h.crypt_method, 4);
+        put_be(hdr + 12, MAX(need, old_size), 4);
+        put_be(hdr + 16, (uint64_t)new_off, 8);
+        ret = qcow2_co_pwrite(s, 24, hdr, sizeof(hdr));
+    }
+    if (ret == 0) {
+        ret = qcow2_co_flush_file(s);
+    }
+    if (ret < 0) {
+        if (!g->err) {
+            error_setg_errno(&g->err, -ret, "Could not grow the qcow2 image");
+        }
+        goto out;
+    }
+    if (need > old_size) {
+        l1 = g_new0(uint64_t, need);
+        memcpy(l1, s->l1, old_size * 8);
+        g_free(s->l1);
+        s->l1 = l1;
+        g_free(s->l1_dirty);
+        s->l1_dirty =
+            g_malloc0((need * 8 + s->cluster_size - 1) / s->cluster_size + 1);
+        if (old_size) {
+            qcow2_free_later(s, (uint64_t)s->l1_offset, old_size * 8);
+        }
+        s->l1_size = (uint32_t)need;
+        s->l1_offset = new_off;
+        s->img.h.l1_size = (uint32_t)need;
+        s->img.h.l1_table_offset = (uint64_t)new_off;
+    }
+    s->img.h.size = (uint64_t)g->size;
+out:
+    qcow2_co_unlock(s);
+    if (ret == 0) {
+        /* Frees the old L1 table (nothing is in flight: drained). */
+        ret = qcow2_flush(s);
+    }
+    g->ret = ret;
+    g->done = true;
+}
+
+/* block_resize: growing only (shrinking would drop clusters that the
+ * guest may still need, as QEMU refuses without --shrink). */
+static int qcow2_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+{
+    Qcow2State *s = bs->opaque;
+    GrowCo g = {.s = s, .size = size};
+
+    if (size % 512) {
+        error_setg(errp, "The new size of a qcow2 image must be a multiple "
+                         "of 512 bytes");
+        return -EINVAL;
+    }
+    if (s->corrupt) {
+        error_setg(errp, "The qcow2 image has corrupt metadata");
+        return -EIO;
+    }
+    run_co_sync(bs, qcow2_co_grow, &g, &g.done);
+    if (g.ret < 0 && !g.err) {
+        error_setg_errno(&g.err, -g.ret, "Could not grow the qcow2 image");
+    }
+    if (g.ret < 0) {
+        error_propagate(errp, g.err);
+    }
+    return g.ret;
+}
+
 static void qcow2_detach_aio_context(BlockDriverState *bs)
 {
     Qcow2State *s = bs->opaque;
@@ -1321,4 +1452,5 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_aio_block_status = qcow2_co_submit,
     .bdrv_detach_aio_context = qcow2_detach_aio_context,
     .bdrv_attach_aio_context = qcow2_attach_aio_context,
+    .bdrv_truncate = qcow2_truncate,
 };

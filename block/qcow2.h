@@ -260,6 +260,8 @@ int qcow2_signal_corruption(Qcow2State *s, const char *fmt, ...)
 /* qcow2-refcount.c (coroutine, s->lock held unless said) */
 int qcow2_get_refcount(Qcow2State *s, uint64_t cluster, uint64_t *rc);
 int qcow2_alloc_cluster(Qcow2State *s, int64_t *offset);
+/* `clusters` contiguous clusters (at the end of the image). */
+int qcow2_alloc_contiguous(Qcow2State *s, uint64_t clusters, int64_t *offset);
 /* Drops a reference at once: only for a cluster nothing points to. */
 int qcow2_unref_cluster(Qcow2State *s, uint64_t offset);
 /* Queues the clusters of [offset, offset + bytes) to be freed. */

@@ -733,6 +733,46 @@ def test_qcow2_chain_moves_between_iothreads_under_fio_verify():
         w.cleanup()
 
 
+@test
+def test_qcow2_block_resize_grows_the_image():
+    """block_resize within the L1 table's reach and past it (a new L1
+    table); shrinking is refused; qemu-img agrees on size and data."""
+    need("qemu-img")
+    w = Workdir()
+    try:
+        img = w.path("img.qcow2")
+        sh("qemu-img", "create", "-q", "-f", "qcow2", "-o",
+           "cluster_size=4k", img, "1M")
+        d = serve([("d", img)], writable=True)
+        try:
+            m = d.qmp()
+            h = nbd.NBD()
+            h.connect_uri(uri(d, "d"))
+            h.pwrite(b"\x01" * 4096, 0)
+            h.shutdown()
+            m.ok("block_resize", {"node-name": "d", "size": 2 << 20})
+            m.ok("block_resize", {"node-name": "d", "size": 3 << 30})
+            m.err("block_resize", {"node-name": "d", "size": 1 << 20},
+                  desc="can only grow")
+            h = nbd.NBD()
+            h.connect_uri(uri(d, "d"))
+            check(h.get_size() == 3 << 30, "size %d" % h.get_size())
+            h.pwrite(b"\x02" * 4096, (3 << 30) - 4096)
+            h.flush()
+            h.shutdown()
+            stop(d)
+        finally:
+            d.cleanup()
+        check_image(img)
+        info = json.loads(sh("qemu-img", "info", "--output=json",
+                             img).stdout)
+        check(info["virtual-size"] == 3 << 30, "virtual size %r" % info)
+        qemu_io(img, "read -P 1 0 4k", "read -P 2 %d 4k" % ((3 << 30) - 4096),
+                "read -P 0 1M 1M")
+    finally:
+        w.cleanup()
+
+
 def main():
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
         print("usage: %s <test>\ntests: %s" % (sys.argv[0],
