@@ -345,9 +345,11 @@ static int read_compressed(Qcow2State *s, uint64_t entry, void *buf)
         return ret;
     }
     ret = qcow2_decompress(s->compression_type, in, len, buf, s->cluster_size);
-    if (ret < 0) {
+    if (ret < 0 && !s->warned_decompress) {
+        /* Once per node: a hostile image must not flood the log. */
+        s->warned_decompress = true;
         error_report("qcow2 node '%s': a compressed cluster does not "
-                     "decompress",
+                     "decompress (reads of it fail with EIO)",
                      s->bs->node_name);
     }
     return ret;

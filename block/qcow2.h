@@ -237,6 +237,7 @@ struct Qcow2State {
     GQueue wake;
 
     bool corrupt; /* found bad metadata: no more writes */
+    bool warned_decompress;
     bool bitmaps_cleared;
 };
 

@@ -160,8 +160,21 @@ json_t *qmp_cmd_blockdev_add(json_t *args, Error **errp)
         error_setg(errp, "Parameter 'driver' is missing");
         return NULL;
     }
-    if (!keyval_add_json(opts, args, NULL, errp) || !keyval_check(opts, errp) ||
-        !daemon_blockdev_add(opts, errp)) {
+    if (json_is_null(json_object_get(args, "backing"))) {
+        /* "backing": null (no backing file) is the keyval "null". */
+        json_t *copy = json_copy(args);
+        bool ok;
+
+        json_object_set_new(copy, "backing", json_string("null"));
+        ok = keyval_add_json(opts, copy, NULL, errp);
+        json_decref(copy);
+        if (!ok) {
+            return NULL;
+        }
+    } else if (!keyval_add_json(opts, args, NULL, errp)) {
+        return NULL;
+    }
+    if (!keyval_check(opts, errp) || !daemon_blockdev_add(opts, errp)) {
         return NULL;
     }
     return json_object();

@@ -287,6 +287,14 @@ def test_qcow2_backing_errors_are_clear():
                                        "file": {"driver": "file",
                                                 "filename": path}},
                       desc=needle)
+            # "backing": null opens the looping image alone.
+            m.ok("blockdev-add", {"driver": "qcow2", "node-name": "alone",
+                                  "backing": None, "read-only": True,
+                                  "file": {"driver": "file", "filename": b}})
+            nodes = {n["node-name"]: n for n in
+                     m.ok("query-named-block-nodes")}
+            check(nodes["alone"]["backing_file_depth"] == 0, "depth")
+            m.ok("blockdev-del", {"node-name": "alone"})
             m.ok("query-version")
             stop(d)
         finally:
