@@ -12,75 +12,6 @@
 #include "block/coroutine.h"
 #include "block/qcow2.h"
 
-/* ---- images built here ----------------------------------------------------
- */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, v >> 32);
-    put32(p + 4, (uint32_t)v);
-}
-
-/*
- * An empty version 3 image: header (cluster 0), refcount table (1),
- * refcount block (2), L1 table (3), 16-bit refcounts.  Returns the first
- * 4 clusters in a buffer of 4 * cs bytes.
- */
-static uint8_t *build_image(unsigned cluster_bits, uint64_t size,
-                            const char *backing)
-{
-    uint64_t cs = UINT64_C(1) << cluster_bits;
-    uint64_t per_l2 = cs / 8 * cs;
-    uint32_t l1_size = (uint32_t)((size + per_l2 - 1) / per_l2);
-    uint8_t *img = g_malloc0(4 * cs);
-    int i;
-
-    g_assert(l1_size * 8 <= cs);
-    put32(img, QCOW2_MAGIC);
-    put32(img + 4, 3);
-    put32(img + 20, cluster_bits);
-    put64(img + 24, size);
-    put32(img + 36, l1_size);
-    put64(img + 40, 3 * cs);
-    put64(img + 48, cs);
-    put32(img + 56, 1);
-    put32(img + 96, 4);
-    put32(img + 100, 104);
-    if (backing) {
-        /* Extensions end at once (zeroes); the name sits after them. */
-        put64(img + 8, 512);
-        put32(img + 16, (uint32_t)strlen(backing));
-        memcpy(img + 512, backing, strlen(backing));
-    }
-    put64(img + cs, 2 * cs);
-    for (i = 0; i < 4; i++) {
-        img[2 * cs + 2 * i + 1] = 1;
-    }
-    return img;
-}
-
-static char *write_image(unsigned cluster_bits, uint64_t size,
-                         const char *backing)
-{
-    g_autofree uint8_t *img = build_image(cluster_bits, size, backing);
-    char *path = test_scratch_file("/var/tmp", 0);
-    int fd = open(path, O_WRONLY);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pwrite(fd, img, 4 << cluster_bits, 0), ==,
-                    4 << cluster_bits);
-    close(fd);
-    return path;
-}
-
 /* ---- header parsing ---------------------------------------------------------
  */
 
@@ -108,7 +39,7 @@ static void assert_refused(uint8_t *img, const char *needle)
 
 static void test_header_valid_image_parses(void)
 {
-    g_autofree uint8_t *buf = build_image(12, 1 << 20, "base.img");
+    g_autofree uint8_t *buf = test_qcow2_build(12, 1 << 20, "base.img");
     Qcow2Image img;
 
     g_assert_true(qcow2_parse_header(buf, 4096, 4 * 4096, &img, &error_abort));
@@ -153,12 +84,12 @@ static void test_header_hostile_fields_are_refused(void)
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree uint8_t *buf = build_image(12, 1 << 20, "base");
+        g_autofree uint8_t *buf = test_qcow2_build(12, 1 << 20, "base");
 
         if (cases[i].width == 4) {
-            put32(buf + cases[i].offset, (uint32_t)cases[i].value);
+            test_put32(buf + cases[i].offset, (uint32_t)cases[i].value);
         } else {
-            put64(buf + cases[i].offset, cases[i].value);
+            test_put64(buf + cases[i].offset, cases[i].value);
         }
         assert_refused(buf, cases[i].needle);
     }
@@ -166,11 +97,11 @@ static void test_header_hostile_fields_are_refused(void)
 
 static void test_header_feature_table_names_unknown_bits(void)
 {
-    g_autofree uint8_t *buf = build_image(12, 1 << 20, NULL);
+    g_autofree uint8_t *buf = test_qcow2_build(12, 1 << 20, NULL);
 
-    put64(buf + 72, UINT64_C(1) << 9);
-    put32(buf + 104, QCOW2_EXT_FEATURE_TABLE);
-    put32(buf + 108, 48);
+    test_put64(buf + 72, UINT64_C(1) << 9);
+    test_put32(buf + 104, QCOW2_EXT_FEATURE_TABLE);
+    test_put32(buf + 108, 48);
     buf[112] = 0; /* incompatible */
     buf[113] = 9;
     memcpy(buf + 114, "time travel", 11);
@@ -179,18 +110,18 @@ static void test_header_feature_table_names_unknown_bits(void)
 
 static void test_header_extension_lengths_are_bounded(void)
 {
-    g_autofree uint8_t *buf = build_image(12, 1 << 20, NULL);
+    g_autofree uint8_t *buf = test_qcow2_build(12, 1 << 20, NULL);
 
-    put32(buf + 104, QCOW2_EXT_BACKING_FORMAT);
-    put32(buf + 108, 0xfffffff0);
+    test_put32(buf + 104, QCOW2_EXT_BACKING_FORMAT);
+    test_put32(buf + 108, 0xfffffff0);
     assert_refused(buf, "runs past the first cluster");
-    put32(buf + 108, 200); /* too long for a format name */
+    test_put32(buf + 108, 200); /* too long for a format name */
     assert_refused(buf, "backing format");
 }
 
 static void test_header_truncated_buffers_never_overread(void)
 {
-    g_autofree uint8_t *full = build_image(12, 1 << 20, "b");
+    g_autofree uint8_t *full = test_qcow2_build(12, 1 << 20, "b");
     size_t len;
 
     /* Every prefix: an error or success, never a read past len (ASan
@@ -326,7 +257,7 @@ static void fill(uint8_t *buf, size_t len, uint8_t v)
 
 static void test_qcow2_write_read_reopen(void)
 {
-    g_autofree char *path = write_image(12, 8 << 20, NULL);
+    g_autofree char *path = test_qcow2_scratch(12, 8 << 20, NULL);
     BlockDriverState *bs = open_qcow2(path, "");
     g_autofree uint8_t *buf = g_malloc(70000);
     g_autofree uint8_t *got = g_malloc(70000);
@@ -364,7 +295,7 @@ static void test_qcow2_write_read_reopen(void)
 
 static void test_qcow2_zeroes_and_discard(void)
 {
-    g_autofree char *path = write_image(12, 1 << 20, NULL);
+    g_autofree char *path = test_qcow2_scratch(12, 1 << 20, NULL);
     BlockDriverState *bs = open_qcow2(path, ",discard=unmap");
     g_autofree uint8_t *buf = g_malloc(65536);
     int64_t pnum;
@@ -424,7 +355,7 @@ static void burst_cb(void *opaque, int ret)
  * it is being allocated: every sector reads back its own write. */
 static void test_qcow2_concurrent_allocating_writes(void)
 {
-    g_autofree char *path = write_image(12, 4 << 20, NULL);
+    g_autofree char *path = test_qcow2_scratch(12, 4 << 20, NULL);
     BlockDriverState *bs = open_qcow2(path, "");
     AioContext *ctx = bdrv_get_aio_context(bs);
     static uint8_t bufs[256][512];
@@ -496,8 +427,8 @@ static int status_depth(BlockDriverState *bs, int64_t off, int64_t len,
  * the depth of each range. */
 static void test_qcow2_backing_chain_and_depth(void)
 {
-    g_autofree char *base_path = write_image(12, 1 << 20, NULL);
-    g_autofree char *top_path = write_image(12, 1 << 20, "ignored");
+    g_autofree char *base_path = test_qcow2_scratch(12, 1 << 20, NULL);
+    g_autofree char *top_path = test_qcow2_scratch(12, 1 << 20, "ignored");
     g_autofree char *bspec = g_strdup_printf(
         "driver=qcow2,node-name=base,file.driver=file,file.filename=%s",
         base_path);
@@ -545,14 +476,14 @@ static void test_qcow2_backing_chain_and_depth(void)
 
 static void test_qcow2_refuses_what_it_cannot_write(void)
 {
-    g_autofree uint8_t *img = build_image(12, 1 << 20, NULL);
+    g_autofree uint8_t *img = test_qcow2_build(12, 1 << 20, NULL);
     g_autofree char *path = test_scratch_file("/var/tmp", 0);
     g_autofree char *msg = NULL;
     g_autofree char *spec = NULL;
     int fd = open(path, O_WRONLY);
     BlockDriverState *bs;
 
-    put64(img + 72, QCOW2_INCOMPAT_DIRTY);
+    test_put64(img + 72, QCOW2_INCOMPAT_DIRTY);
     g_assert_cmpint(pwrite(fd, img, 4 * 4096, 0), ==, 4 * 4096);
     close(fd);
     spec =
