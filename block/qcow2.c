@@ -471,8 +471,13 @@ static int alloc_write(Qcow2State *s, int64_t offset, IOVector *data,
         goto out;
     }
 
-    /* What the rest of the cluster reads as now. */
-    if (head || tail) {
+    /* What the rest of the cluster reads as now.  Zeroes in a new cluster
+     * past the end of the file need no writing: the rest is a hole. */
+    if ((head || tail) &&
+        !(host >= file_len && (type == QCOW2_CLUSTER_ZERO_PLAIN ||
+                               type == QCOW2_CLUSTER_ZERO_ALLOC ||
+                               (type == QCOW2_CLUSTER_UNALLOCATED &&
+                                !s->bs->backing)))) {
         bool zero = type == QCOW2_CLUSTER_ZERO_PLAIN ||
                     type == QCOW2_CLUSTER_ZERO_ALLOC ||
                     (type == QCOW2_CLUSTER_UNALLOCATED && !s->bs->backing);
@@ -495,11 +500,6 @@ static int alloc_write(Qcow2State *s, int64_t offset, IOVector *data,
         }
         if (ret < 0) {
             goto out_free_new;
-        }
-        if (zero && host >= file_len) {
-            /* Past the end of the file: the rest is a hole that reads as
-             * zeroes; write only the guest's bytes. */
-            g_clear_pointer(&cow, g_free);
         }
     }
     iov_init(&v, data->niov + 2);
@@ -1024,7 +1024,8 @@ static uint64_t *read_table_be(const uint8_t *buf, uint64_t n)
 static int setup_caches(Qcow2State *s, GHashTable *opts, Error **errp)
 {
     int64_t cs = s->cluster_size;
-    int64_t l2_needed = ((int64_t)s->l1_size) * cs; /* covers every table */
+    /* Enough for every table the image can have. */
+    int64_t l2_needed = ((int64_t)s->img.h.l1_size) * cs;
     int64_t max_l2 = MIN(l2_needed, L2_CACHE_MAX);
     int64_t total = bdrv_opt_get_size(opts, "cache-size", -1);
     int64_t l2 = bdrv_opt_get_size(opts, "l2-cache-size", -1);
