@@ -27,6 +27,7 @@ struct Qcow2Cache {
     unsigned capacity;
     GHashTable *by_offset; /* int64 offset -> entry */
     uint64_t lru_clock;
+    unsigned n_dirty;
 };
 
 Qcow2Cache *qcow2_cache_new(Qcow2State *s, unsigned capacity)
@@ -234,22 +235,16 @@ void qcow2_cache_put(Qcow2Cache *c, Qcow2CacheEntry *e)
 
 void qcow2_cache_mark_dirty(Qcow2Cache *c, Qcow2CacheEntry *e)
 {
+    if (!e->dirty) {
+        c->n_dirty++;
+    }
     e->dirty = true;
     e->dirty_gen++;
 }
 
 bool qcow2_cache_has_dirty(Qcow2Cache *c)
 {
-    GHashTableIter it;
-    gpointer k, v;
-
-    g_hash_table_iter_init(&it, c->by_offset);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        if (((Qcow2CacheEntry *)v)->dirty) {
-            return true;
-        }
-    }
-    return false;
+    return c->n_dirty > 0;
 }
 
 typedef struct WriteBatch {
@@ -276,8 +271,9 @@ static void write_one_done(void *opaque, int ret)
     if (ret < 0 && b->ret == 0) {
         b->ret = ret;
     }
-    if (ret == 0 && w->e->dirty_gen == w->gen) {
+    if (ret == 0 && w->e->dirty && w->e->dirty_gen == w->gen) {
         w->e->dirty = false;
+        w->c->n_dirty--;
     }
     qcow2_cache_put(w->c, w->e);
     iov_destroy(&w->v);
@@ -335,6 +331,10 @@ void qcow2_cache_discard(Qcow2Cache *c, int64_t offset)
     Qcow2CacheEntry *e = g_hash_table_lookup(c->by_offset, &offset);
 
     if (e && e->ref == 0) {
+        /* The cluster is free: its old contents must not be written. */
+        if (e->dirty) {
+            c->n_dirty--;
+        }
         g_hash_table_remove(c->by_offset, &e->offset);
         entry_free(e);
     }

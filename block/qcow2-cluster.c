@@ -183,6 +183,13 @@ int qcow2_writeback(Qcow2State *s)
     return ret;
 }
 
+bool qcow2_metadata_dirty(Qcow2State *s)
+{
+    return qcow2_cache_has_dirty(s->l2_cache) ||
+           qcow2_cache_has_dirty(s->rb_cache) || l1_dirty(s) ||
+           qcow2_rt_dirty(s);
+}
+
 int qcow2_flush(Qcow2State *s)
 {
     bool frees;

@@ -474,10 +474,10 @@ static int alloc_write(Qcow2State *s, int64_t offset, IOVector *data,
     /* What the rest of the cluster reads as now.  Zeroes in a new cluster
      * past the end of the file need no writing: the rest is a hole. */
     if ((head || tail) &&
-        !(host >= file_len && (type == QCOW2_CLUSTER_ZERO_PLAIN ||
-                               type == QCOW2_CLUSTER_ZERO_ALLOC ||
-                               (type == QCOW2_CLUSTER_UNALLOCATED &&
-                                !s->bs->backing)))) {
+        !(host >= file_len &&
+          (type == QCOW2_CLUSTER_ZERO_PLAIN ||
+           type == QCOW2_CLUSTER_ZERO_ALLOC ||
+           (type == QCOW2_CLUSTER_UNALLOCATED && !s->bs->backing)))) {
         bool zero = type == QCOW2_CLUSTER_ZERO_PLAIN ||
                     type == QCOW2_CLUSTER_ZERO_ALLOC ||
                     (type == QCOW2_CLUSTER_UNALLOCATED && !s->bs->backing);
@@ -870,9 +870,11 @@ static void qcow2_co_request(void *opaque)
         ret = co_write(s, req->offset, req->qiov, req->flags & BDRV_REQ_FUA,
                        &meta);
         epoch_leave(s, e);
-        /* In-place writes carried FUA to the file; a changed mapping must
-         * be made stable too. */
-        if (ret == 0 && meta && (req->flags & BDRV_REQ_FUA)) {
+        /* In-place writes carried FUA to the file; the mapping they used
+         * must be stable too (a cluster allocated by an earlier write may
+         * not be on disk yet). */
+        if (ret == 0 && (req->flags & BDRV_REQ_FUA) &&
+            (meta || qcow2_metadata_dirty(s))) {
             ret = qcow2_flush(s);
         }
         break;
@@ -942,6 +944,9 @@ static bool try_fast_path(Qcow2State *s, BdrvRequest *req)
     if ((last >> s->l2_bits) != l1i || l1i >= s->l1_size ||
         (req->type == BDRV_REQUEST_WRITE && s->corrupt)) {
         return false;
+    }
+    if ((req->flags & BDRV_REQ_FUA) && qcow2_metadata_dirty(s)) {
+        return false; /* the coroutine path flushes the mapping too */
     }
     l1e = s->l1[l1i] & QCOW2_OFFSET_MASK;
     if (!l1e || (l1e & (uint64_t)(s->cluster_size - 1))) {

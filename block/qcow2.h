@@ -276,7 +276,9 @@ int qcow2_write_rt(Qcow2State *s);
 
 /* qcow2-cluster.c */
 int qcow2_writeback(Qcow2State *s); /* lock held */
-int qcow2_flush(Qcow2State *s);     /* lock not held */
+/* Metadata not yet on disk (a FUA write must then flush it). */
+bool qcow2_metadata_dirty(Qcow2State *s);
+int qcow2_flush(Qcow2State *s); /* lock not held */
 int qcow2_get_l2(Qcow2State *s, uint64_t l1_index, bool alloc,
                  Qcow2CacheEntry **e);
 uint64_t qcow2_l2_entry(Qcow2State *s, Qcow2CacheEntry *e, int64_t index);

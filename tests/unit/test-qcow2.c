@@ -293,6 +293,40 @@ static void test_qcow2_write_read_reopen(void)
     unlink(path);
 }
 
+/* The on-disk L1 entry 0 of an image built by test_qcow2_build(). */
+static uint64_t disk_l1_entry0(const char *path, unsigned cluster_bits)
+{
+    uint8_t b[8];
+    int fd = open(path, O_RDONLY);
+    uint64_t v = 0;
+    int i;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, b, 8, 3 << cluster_bits), ==, 8);
+    close(fd);
+    for (i = 0; i < 8; i++) {
+        v = v << 8 | b[i];
+    }
+    return v;
+}
+
+/* A FUA write in place into a cluster that an earlier plain write
+ * allocated: acknowledged means the mapping is on disk too. */
+static void test_qcow2_fua_write_makes_its_mapping_stable(void)
+{
+    g_autofree char *path = test_qcow2_scratch(12, 1 << 20, NULL);
+    BlockDriverState *bs = open_qcow2(path, "");
+    uint8_t buf[4096];
+
+    fill(buf, sizeof(buf), 1);
+    g_assert_cmpint(test_pwrite(bs, 8192, buf, 4096, 0), ==, 0);
+    g_assert_cmpuint(disk_l1_entry0(path, 12), ==, 0); /* not yet */
+    g_assert_cmpint(test_pwrite(bs, 8192, buf, 512, BDRV_REQ_FUA), ==, 0);
+    g_assert_cmpuint(disk_l1_entry0(path, 12), !=, 0);
+    bdrv_unref(bs);
+    unlink(path);
+}
+
 static void test_qcow2_zeroes_and_discard(void)
 {
     g_autofree char *path = test_qcow2_scratch(12, 1 << 20, NULL);
@@ -517,6 +551,8 @@ int main(int argc, char **argv)
                     test_coroutine_yields_and_nests);
     g_test_add_func("/qcow2/driver/write-read-reopen",
                     test_qcow2_write_read_reopen);
+    g_test_add_func("/qcow2/driver/fua-write-makes-its-mapping-stable",
+                    test_qcow2_fua_write_makes_its_mapping_stable);
     g_test_add_func("/qcow2/driver/zeroes-and-discard",
                     test_qcow2_zeroes_and_discard);
     g_test_add_func("/qcow2/driver/concurrent-allocating-writes",
