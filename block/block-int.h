@@ -111,6 +111,9 @@ typedef struct BlockDriver {
      * through the backing chain.  NULL: all data. */
     void (*bdrv_aio_block_status)(BlockDriverState *bs, BdrvRequest *req);
 
+    /* Appends BdrvSnapshotInfo copies to list.  NULL: none. */
+    void (*bdrv_snapshot_list)(BlockDriverState *bs, GPtrArray *list);
+
     /* Moves (DESIGN.md rule 4): nothing is in flight when these run. */
     void (*bdrv_detach_aio_context)(BlockDriverState *bs);
     void (*bdrv_attach_aio_context)(BlockDriverState *bs, AioContext *ctx);
@@ -164,8 +167,8 @@ struct BlockDriverState {
     AioContext *ctx;
     BlockDriverState *file;    /* the `file` child, holding a reference */
     BlockDriverState *backing; /* the `backing` child, holding a reference */
-    GPtrArray *parents; /* nodes whose `file` or `backing` this is (no
-                           references) */
+    GPtrArray *parents;        /* nodes whose `file` or `backing` this is (no
+                                  references) */
     /* What the driver's open found for a backing file (the header's name,
      * as written, and format, or NULL); the generic open resolves it. */
     char *backing_file;
@@ -175,8 +178,8 @@ struct BlockDriverState {
     /* A parent format (qcow2) writes past the end: writes may extend the
      * node, reads past the end return zeroes.  Set by the parent's open. */
     bool growable;
-    bool no_flush;     /* cache.no-flush=on: flushes succeed at once */
-    int detect_zeroes; /* BDRV_DETECT_ZEROES_* */
+    bool no_flush;       /* cache.no-flush=on: flushes succeed at once */
+    int detect_zeroes;   /* BDRV_DETECT_ZEROES_* */
     int64_t total_bytes; /* grows with writes past the end if growable */
     /* Registered users (BlockUser), main loop or node's context. */
     GArray *users;

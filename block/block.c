@@ -653,6 +653,25 @@ BlockDriverState *bdrv_get_file_child(BlockDriverState *bs)
     return bs->file;
 }
 
+static void snapshot_info_free(gpointer p)
+{
+    BdrvSnapshotInfo *sn = p;
+
+    g_free(sn->id);
+    g_free(sn->name);
+    g_free(sn);
+}
+
+GPtrArray *bdrv_list_snapshots(BlockDriverState *bs)
+{
+    GPtrArray *list = g_ptr_array_new_with_free_func(snapshot_info_free);
+
+    if (bs->drv->bdrv_snapshot_list) {
+        bs->drv->bdrv_snapshot_list(bs, list);
+    }
+    return list;
+}
+
 BlockDriverState *bdrv_get_backing_child(BlockDriverState *bs)
 {
     return bs->backing;

@@ -315,6 +315,56 @@ fail:
     return false;
 }
 
+int64_t qcow2_parse_snapshots(const uint8_t *buf, size_t len, uint32_t max,
+                              GPtrArray *list, Error **errp)
+{
+    size_t pos = 0;
+    uint32_t n;
+
+    for (n = 0; n < max; n++) {
+        uint32_t id_len, name_len, extra;
+        size_t entry_len;
+        BdrvSnapshotInfo *sn;
+        const uint8_t *p = buf + pos;
+
+        if (len - pos < 40) {
+            break;
+        }
+        id_len = (uint32_t)p[12] << 8 | p[13];
+        name_len = (uint32_t)p[14] << 8 | p[15];
+        extra = be32(p + 36);
+        if (extra > 1024) {
+            error_setg(errp,
+                       "Snapshot table entry %u has %u bytes of extra "
+                       "data (at most 1024 are accepted)",
+                       n, extra);
+            return -1;
+        }
+        entry_len = 40 + (size_t)extra + id_len + name_len;
+        entry_len = (entry_len + 7) & ~(size_t)7;
+        if (entry_len > len - pos) {
+            break;
+        }
+        sn = g_new0(BdrvSnapshotInfo, 1);
+        sn->date_sec = be32(p + 16);
+        sn->date_nsec = be32(p + 20);
+        sn->vm_clock_nsec = be64(p + 24);
+        sn->vm_state_size = be32(p + 32);
+        sn->icount = UINT64_MAX;
+        if (extra >= 8) {
+            sn->vm_state_size = be64(p + 40);
+        }
+        if (extra >= 24) {
+            sn->icount = be64(p + 56);
+        }
+        sn->id = g_strndup((const char *)p + 40 + extra, id_len);
+        sn->name = g_strndup((const char *)p + 40 + extra + id_len, name_len);
+        g_ptr_array_add(list, sn);
+        pos += entry_len;
+    }
+    return (int64_t)pos;
+}
+
 Qcow2ClusterType qcow2_entry_type(uint64_t entry, int version)
 {
     if (entry & QCOW2_OFLAG_COMPRESSED) {

@@ -1076,6 +1076,60 @@ static int setup_caches(Qcow2State *s, GHashTable *opts, Error **errp)
     return 0;
 }
 
+static void snapshot_free(gpointer p)
+{
+    BdrvSnapshotInfo *sn = p;
+
+    g_free(sn->id);
+    g_free(sn->name);
+    g_free(sn);
+}
+
+#define SNAPSHOT_WINDOW (1024 * 1024)
+#define SNAPSHOT_TABLE_MAX (64 * 1024 * 1024) /* QEMU's limit */
+
+/* Reads the snapshot table (for listing only: snapshots are never loaded
+ * or changed), a window at a time. */
+static int read_snapshots(Qcow2State *s, int64_t flen, Error **errp)
+{
+    int64_t start = (int64_t)s->img.h.snapshots_offset;
+    int64_t off = start;
+    uint32_t left = s->img.h.nb_snapshots;
+    int ret;
+
+    s->snapshots = g_ptr_array_new_with_free_func(snapshot_free);
+    while (left > 0) {
+        int64_t n = MIN(SNAPSHOT_WINDOW, flen - off);
+        g_autofree uint8_t *buf = NULL;
+        guint before = s->snapshots->len;
+        int64_t used;
+
+        if (n <= 0 || off - start >= SNAPSHOT_TABLE_MAX) {
+            error_setg(errp, "Image is not in qcow2 format: the snapshot "
+                             "table runs past the end of the file or 64 MiB");
+            return -EINVAL;
+        }
+        buf = g_malloc(n);
+        ret = qcow2_co_pread(s, off, buf, n);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read the snapshot table");
+            return ret;
+        }
+        used = qcow2_parse_snapshots(buf, n, left, s->snapshots, errp);
+        if (used < 0) {
+            return -EINVAL;
+        }
+        if (used == 0) {
+            error_setg(errp, "Image is not in qcow2 format: snapshot table "
+                             "entry cut off by the end of the file");
+            return -EINVAL;
+        }
+        left -= s->snapshots->len - before;
+        off += used;
+    }
+    return 0;
+}
+
 static void qcow2_co_open(void *opaque)
 {
     OpenCo *o = opaque;
@@ -1165,6 +1219,12 @@ static void qcow2_co_open(void *opaque)
     s->rt = read_table_be(tbuf, s->rt_size);
     s->rt_dirty = g_malloc0(h->refcount_table_clusters);
 
+    if (h->nb_snapshots) {
+        ret = read_snapshots(s, flen, &o->err);
+        if (ret < 0) {
+            goto out;
+        }
+    }
     if (!bs->read_only && h->autoclear_features) {
         /* The spec: a writer must clear the autoclear bits it does not
          * maintain (bitmaps become inconsistent, as QEMU then reports). */
@@ -1214,6 +1274,9 @@ static void qcow2_free_state(Qcow2State *s)
     g_array_free(s->frees[0], true);
     g_array_free(s->frees[1], true);
     qcow2_image_clear(&s->img);
+    if (s->snapshots) {
+        g_ptr_array_unref(s->snapshots);
+    }
     if (s->wake_bh) {
         aio_bh_delete(s->wake_bh);
     }
@@ -1292,6 +1355,21 @@ static void qcow2_close(BlockDriverState *bs)
         run_co_sync(bs, qcow2_co_close, &c, &c.done);
     }
     qcow2_free_state(s);
+}
+
+static void qcow2_snapshot_list(BlockDriverState *bs, GPtrArray *list)
+{
+    Qcow2State *s = bs->opaque;
+    guint i;
+
+    for (i = 0; s->snapshots && i < s->snapshots->len; i++) {
+        BdrvSnapshotInfo *sn = g_ptr_array_index(s->snapshots, i);
+        BdrvSnapshotInfo *copy = g_memdup2(sn, sizeof(*sn));
+
+        copy->id = g_strdup(sn->id);
+        copy->name = g_strdup(sn->name);
+        g_ptr_array_add(list, copy);
+    }
 }
 
 typedef struct GrowCo {
@@ -1461,4 +1539,5 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_detach_aio_context = qcow2_detach_aio_context,
     .bdrv_attach_aio_context = qcow2_attach_aio_context,
     .bdrv_truncate = qcow2_truncate,
+    .bdrv_snapshot_list = qcow2_snapshot_list,
 };

@@ -110,6 +110,16 @@ typedef struct Qcow2Image {
  */
 bool qcow2_parse_header(const uint8_t *buf, size_t len, int64_t file_size,
                         Qcow2Image *img, Error **errp);
+
+/*
+ * Parses snapshot table entries from buf[0..len) into list
+ * (BdrvSnapshotInfo), at most `max` of them.  Returns how many bytes the
+ * parsed entries took, or -1 with *errp for a malformed entry; an entry cut
+ * off by len ends the parse early (the caller reads more and calls again).
+ * Pure.
+ */
+int64_t qcow2_parse_snapshots(const uint8_t *buf, size_t len, uint32_t max,
+                              GPtrArray *list, Error **errp);
 void qcow2_image_clear(Qcow2Image *img);
 
 /* Guest cluster types, from an L2 entry. */
@@ -236,7 +246,8 @@ struct Qcow2State {
     AioBH *wake_bh;
     GQueue wake;
 
-    bool corrupt; /* found bad metadata: no more writes */
+    GPtrArray *snapshots; /* BdrvSnapshotInfo, from the snapshot table */
+    bool corrupt;         /* found bad metadata: no more writes */
     bool warned_decompress;
     bool bitmaps_cleared;
 };

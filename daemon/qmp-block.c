@@ -276,6 +276,34 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
         json_object_set_new(image, "backing-filename-format",
                             json_string(bdrv_get_driver_name(backing)));
     }
+    {
+        g_autoptr(GPtrArray) snaps = bdrv_list_snapshots(bs);
+
+        if (snaps->len) {
+            /* As QEMU's ImageInfo: internal snapshots, read-only here. */
+            json_t *arr = json_array();
+
+            for (guint i = 0; i < snaps->len; i++) {
+                BdrvSnapshotInfo *sn = g_ptr_array_index(snaps, i);
+                json_t *o = json_pack(
+                    "{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "id", sn->id, "name",
+                    sn->name, "vm-state-size", (json_int_t)sn->vm_state_size,
+                    "date-sec", (json_int_t)sn->date_sec, "date-nsec",
+                    (json_int_t)sn->date_nsec, "vm-clock-sec",
+                    (json_int_t)(sn->vm_clock_nsec / 1000000000),
+                    "vm-clock-nsec",
+                    (json_int_t)(sn->vm_clock_nsec % 1000000000));
+
+                if (sn->icount != UINT64_MAX) {
+                    json_object_set_new(o, "icount",
+                                        json_integer((json_int_t)sn->icount));
+                }
+                json_array_append_new(arr, o);
+            }
+            json_object_set_new(json_object_get(info, "image"), "snapshots",
+                                arr);
+        }
+    }
     json_array_append_new(list, info);
 }
 

@@ -107,6 +107,21 @@ BlockDriverState *bdrv_get_file_child(BlockDriverState *bs);
 BlockDriverState *bdrv_get_backing_child(BlockDriverState *bs);
 /* How many backing nodes are below bs (0: none). */
 int bdrv_get_backing_depth(BlockDriverState *bs);
+
+/* An internal snapshot of an image (qcow2), as QEMU's query lists it. */
+typedef struct BdrvSnapshotInfo {
+    char *id;
+    char *name;
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount; /* UINT64_MAX: not recorded */
+} BdrvSnapshotInfo;
+/* The node's internal snapshots, read when it was opened (a new array of
+ * BdrvSnapshotInfo, freed with g_ptr_array_unref; empty for drivers
+ * without them).  Main loop thread. */
+GPtrArray *bdrv_list_snapshots(BlockDriverState *bs);
 /* The size in bytes.  It changes only through bdrv_truncate (main loop,
  * node drained), so the node's context sees it stable between requests;
  * and a file node under a format driver (growable) grows as the format

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target over qcow2's handling of untrusted image bytes.  The
  * first input byte picks the mode:
- *   even: the header parser alone (qcow2_parse_header) on the rest;
+ *   even: the header parser (qcow2_parse_header) and the snapshot table
+ *         parser on the rest;
  *   odd:  the rest is a whole image in a memory node; the driver opens it
  *         read-only and reads and maps its first clusters, which walks
  *         the L1 and L2 tables, compressed clusters and the refcount
@@ -29,10 +30,26 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+static void snapshot_free(gpointer p)
+{
+    BdrvSnapshotInfo *sn = p;
+
+    g_free(sn->id);
+    g_free(sn->name);
+    g_free(sn);
+}
+
 static void fuzz_header(const uint8_t *p, size_t n)
 {
     Qcow2Image img;
     Error *err = NULL;
+    g_autoptr(GPtrArray) snaps = g_ptr_array_new_with_free_func(snapshot_free);
+    int64_t used;
+
+    /* The same bytes as a snapshot table. */
+    used = qcow2_parse_snapshots(p, n, 1000, snaps, &err);
+    g_assert(used <= (int64_t)n && (used >= 0 || err));
+    g_clear_pointer(&err, error_free);
 
     if (qcow2_parse_header(p, n, (int64_t)n, &img, &err)) {
         g_assert(img.h.cluster_bits >= QCOW2_MIN_CLUSTER_BITS &&

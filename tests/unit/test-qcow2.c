@@ -139,6 +139,44 @@ static void test_header_truncated_buffers_never_overread(void)
     }
 }
 
+static void test_snapshot_table_parses_and_bounds_entries(void)
+{
+    uint8_t t[200] = {0};
+    g_autoptr(GPtrArray) list = g_ptr_array_new();
+    BdrvSnapshotInfo *sn;
+    Error *err = NULL;
+
+    /* One entry: id "1", name "ab", 16 bytes of extra data. */
+    t[13] = 1;
+    t[15] = 2;
+    test_put32(t + 16, 1234);
+    test_put32(t + 36, 16);
+    test_put64(t + 40, 4096); /* vm state size, 64-bit */
+    t[56] = '1';
+    t[57] = 'a';
+    t[58] = 'b';
+    g_assert_cmpint(qcow2_parse_snapshots(t, sizeof(t), 1, list, &error_abort),
+                    ==, 64);
+    g_assert_cmpuint(list->len, ==, 1);
+    sn = g_ptr_array_index(list, 0);
+    g_assert_cmpstr(sn->id, ==, "1");
+    g_assert_cmpstr(sn->name, ==, "ab");
+    g_assert_cmpuint(sn->date_sec, ==, 1234);
+    g_assert_cmpuint(sn->vm_state_size, ==, 4096);
+    g_free(sn->id);
+    g_free(sn->name);
+    g_free(sn);
+    g_ptr_array_set_size(list, 0);
+    /* Cut off: nothing parsed, the caller reads more. */
+    g_assert_cmpint(qcow2_parse_snapshots(t, 50, 5, list, &error_abort), ==, 0);
+    /* Extra data past any sane size: refused. */
+    test_put32(t + 36, 100000);
+    g_assert_cmpint(qcow2_parse_snapshots(t, sizeof(t), 5, list, &err), ==, -1);
+    g_assert_nonnull(err);
+    error_free(err);
+    g_assert_cmpuint(list->len, ==, 0);
+}
+
 /* ---- entry layouts ---------------------------------------------------------
  */
 
@@ -543,6 +581,8 @@ int main(int argc, char **argv)
                     test_header_extension_lengths_are_bounded);
     g_test_add_func("/qcow2/header/truncated-buffers-never-overread",
                     test_header_truncated_buffers_never_overread);
+    g_test_add_func("/qcow2/header/snapshot-table-parses-and-bounds-entries",
+                    test_snapshot_table_parses_and_bounds_entries);
     g_test_add_func("/qcow2/layout/refcount-widths-round-trip",
                     test_refcount_widths_round_trip);
     g_test_add_func("/qcow2/layout/entry-types-and-compressed-ranges",

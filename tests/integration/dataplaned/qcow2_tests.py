@@ -781,6 +781,54 @@ def test_qcow2_block_resize_grows_the_image():
         w.cleanup()
 
 
+@test
+def test_qcow2_internal_snapshots_listed_and_left_alone():
+    """An image with internal snapshots: read-write is refused with a
+    sentence, read-only serves the active layer and query-named-block-nodes
+    lists the snapshots as qemu-img info does; they stay intact."""
+    need("qemu-img", "qemu-io")
+    w = Workdir()
+    try:
+        img = w.path("img.qcow2")
+        sh("qemu-img", "create", "-q", "-f", "qcow2", img, "4M")
+        qemu_io(img, "write -P 1 0 64k")
+        sh("qemu-img", "snapshot", "-c", "first", img)
+        qemu_io(img, "write -P 2 0 64k")
+        sh("qemu-img", "snapshot", "-c", "second-one", img)
+        qemu_io(img, "write -P 3 0 4k")
+        want = json.loads(sh("qemu-img", "info", "--output=json",
+                             img).stdout)["snapshots"]
+        d = Daemon([])
+        try:
+            m = d.qmp()
+            m.err("blockdev-add", {"driver": "qcow2", "node-name": "rw",
+                                   "file": {"driver": "file",
+                                            "filename": img}},
+                  desc="internal snapshot")
+            m.ok("blockdev-add", {"driver": "qcow2", "node-name": "ro",
+                                  "read-only": True,
+                                  "file": {"driver": "file",
+                                           "filename": img}})
+            nodes = {n["node-name"]: n for n in
+                     m.ok("query-named-block-nodes")}
+            got = nodes["ro"]["image"]["snapshots"]
+            keys = ("id", "name", "vm-state-size", "date-sec", "date-nsec",
+                    "vm-clock-sec", "vm-clock-nsec")
+            check([{k: g[k] for k in keys} for g in got] ==
+                  [{k: x[k] for k in keys} for x in want],
+                  "snapshots %r != qemu-img info %r" % (got, want))
+            m.ok("blockdev-del", {"node-name": "ro"})
+            stop(d)
+        finally:
+            d.cleanup()
+        sh("qemu-img", "check", "-q", img)
+        qemu_io(img, "read -P 3 0 4k", "read -P 2 4k 60k")
+        sh("qemu-img", "snapshot", "-a", "first", img)
+        qemu_io(img, "read -P 1 0 64k")
+    finally:
+        w.cleanup()
+
+
 def main():
     if len(sys.argv) != 2 or sys.argv[1] not in TESTS:
         print("usage: %s <test>\ntests: %s" % (sys.argv[0],
