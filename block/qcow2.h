@@ -10,7 +10,10 @@
  *   qcow2-cluster.c  guest -> host mapping, L2 allocation, metadata
  *                    writeback in crash-safe order
  *   qcow2-compress.c compressed clusters (deflate, zstd)
- *   qcow2.c          the driver: open/close, requests
+ *   qcow2-co.c       coroutine plumbing: wake-ups, the lock, child I/O
+ *   qcow2-io.c       mapping, reads, block status, request dispatch
+ *   qcow2-write.c    writes (copy on write), write-zeroes, discard
+ *   qcow2.c          the driver: open/close, resize, snapshot listing
  *
  * Threading: everything here runs in the node's AioContext, most of it in
  * a coroutine per request (block/coroutine.h).  No locks: the metadata
@@ -252,7 +255,9 @@ struct Qcow2State {
     bool bitmaps_cleared;
 };
 
-/* qcow2.c */
+/* qcow2-co.c */
+/* The node's wake BH: enters the coroutines queued by qcow2_co_wake. */
+void qcow2_wake_bh(void *opaque);
 void qcow2_co_wake(Qcow2State *s, Coroutine *co);
 void qcow2_co_lock(Qcow2State *s);
 void qcow2_co_unlock(Qcow2State *s);
@@ -265,6 +270,9 @@ int qcow2_co_preadv(BlockDriverState *child, int64_t offset, IOVector *v);
 int qcow2_co_pwritev(Qcow2State *s, int64_t offset, IOVector *v, int flags);
 int qcow2_co_flush_file(Qcow2State *s);
 int qcow2_co_discard_file(Qcow2State *s, int64_t offset, int64_t len);
+int qcow2_co_block_status(BlockDriverState *child, int64_t offset,
+                          int64_t bytes, int64_t *pnum, unsigned *status,
+                          int *depth);
 /* Marks the image corrupt (logs why); later writes fail with -EIO. */
 int qcow2_signal_corruption(Qcow2State *s, const char *fmt, ...)
     G_GNUC_PRINTF(2, 3);
@@ -297,6 +305,32 @@ void qcow2_set_l2_entry(Qcow2State *s, Qcow2CacheEntry *e, int64_t index,
                         uint64_t v);
 void qcow2_op_begin(Qcow2State *s, Qcow2Op *op, int64_t start, int64_t end);
 void qcow2_op_end(Qcow2State *s, Qcow2Op *op);
+
+/* qcow2-io.c: what [offset, +bytes) maps to, for as long as the answer
+ * stays the same (see the function). */
+typedef struct Qcow2Map {
+    Qcow2ClusterType type;
+    uint64_t entry; /* the first cluster's L2 entry */
+    uint64_t host;  /* NORMAL: host offset of the first byte */
+    int64_t bytes;  /* how far the same answer goes */
+} Qcow2Map;
+bool qcow2_host_offset_ok(Qcow2State *s, uint64_t host);
+int qcow2_map_range(Qcow2State *s, int64_t offset, int64_t bytes,
+                    bool for_status, Qcow2Map *m);
+int qcow2_read_backing(Qcow2State *s, int64_t offset, IOVector *v, size_t voff,
+                       int64_t len);
+int qcow2_read_compressed(Qcow2State *s, uint64_t entry, void *buf);
+/* The request ops (the driver table in qcow2.c). */
+void qcow2_preadv(BlockDriverState *bs, BdrvRequest *req);
+void qcow2_pwritev(BlockDriverState *bs, BdrvRequest *req);
+void qcow2_co_submit(BlockDriverState *bs, BdrvRequest *req);
+
+/* qcow2-write.c (coroutines); *meta is set when the mapping changed. */
+int qcow2_co_write(Qcow2State *s, int64_t offset, IOVector *qiov, int flags,
+                   bool *meta);
+int qcow2_co_zeroes(Qcow2State *s, int64_t offset, int64_t bytes, int flags,
+                    bool *meta);
+int qcow2_co_discard(Qcow2State *s, int64_t offset, int64_t bytes, bool *meta);
 
 /* qcow2-compress.c: decompresses src into a cluster of dst_len bytes. */
 int qcow2_decompress(int type, const void *src, size_t src_len, void *dst,
