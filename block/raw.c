@@ -59,7 +59,7 @@ static void raw_child_done(void *opaque, int ret)
 }
 
 static void raw_child_status_done(void *opaque, int ret, int64_t pnum,
-        unsigned status, int depth)
+                                  unsigned status, int depth)
 {
     BdrvRequest *req = opaque;
 
@@ -112,7 +112,7 @@ static void raw_block_status(BlockDriverState *bs, BdrvRequest *req)
     RawState *s = bs->opaque;
 
     bdrv_aio_block_status_depth(bs->file, s->offset + req->offset, req->bytes,
-                          raw_child_status_done, req);
+                                raw_child_status_done, req);
 }
 
 /* A raw node without size= is its child from `offset` on: resizing it

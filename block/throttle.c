@@ -39,7 +39,7 @@ static void throttle_child_done(void *opaque, int ret)
 }
 
 static void throttle_child_status_done(void *opaque, int ret, int64_t pnum,
-        unsigned status, int depth)
+                                       unsigned status, int depth)
 {
     BdrvRequest *req = opaque;
 
@@ -146,7 +146,7 @@ static void throttle_pwrite_zeroes(BlockDriverState *bs, BdrvRequest *req)
 static void throttle_block_status(BlockDriverState *bs, BdrvRequest *req)
 {
     bdrv_aio_block_status_depth(bs->file, req->offset, req->bytes,
-                          throttle_child_status_done, req);
+                                throttle_child_status_done, req);
 }
 
 static int throttle_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
