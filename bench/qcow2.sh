@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
 done
 
 runtime=10
-alloc_mib=512
+alloc_mib=256
 [ $quick = 1 ] && { runtime=2; alloc_mib=64; }
 
 note() {
