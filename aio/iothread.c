@@ -4,7 +4,6 @@
  * Lock order: iothreads_lock, then an IOThread's `mutex`; neither is held
  * while acquiring an AioContext.
  */
-#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "aio/iothread-internal.h"
 #include "util/atomic.h"
 #include "util/thread.h"
+#include "dataplane/input.h"
 #include "dataplane/threadlet.h"
 
 /* Final drain at stop: at most this many non-blocking iterations, so a BH
@@ -67,21 +67,6 @@ void iothread_props_init(IOThreadProps *props)
         .thread_pool_max = 64,
         .backend = AIO_BACKEND_EPOLL,
     };
-}
-
-static bool id_is_wellformed(const char *id)
-{
-    size_t i;
-
-    if (!id || !isalpha((unsigned char)id[0])) {
-        return false;
-    }
-    for (i = 1; id[i]; i++) {
-        if (!isalnum((unsigned char)id[i]) && !strchr("-._", id[i])) {
-            return false;
-        }
-    }
-    return i <= 128;
 }
 
 static bool props_check(const IOThreadProps *p, Error **errp)
@@ -181,11 +166,12 @@ IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
         iothread_props_init(&defaults);
         props = &defaults;
     }
-    if (!id_is_wellformed(id)) {
+    if (!input_id_wellformed(id)) {
         error_setg(errp,
                    "invalid IOThread id '%s': it must start with a letter "
-                   "and contain only letters, digits, '-', '.' and '_'",
-                   id ? id : "");
+                   "and contain only letters, digits, '-', '.' and '_' "
+                   "(at most %d characters)",
+                   id ? id : "", INPUT_ID_MAX);
         return NULL;
     }
     if (!props_check(props, errp)) {

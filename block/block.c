@@ -11,6 +11,7 @@
 
 #include "block/block-int.h"
 #include "block/throttle-groups.h"
+#include "dataplane/input.h"
 #include "dataplane/main-loop.h"
 #include "util/atomic.h"
 
@@ -54,24 +55,6 @@ const BlockDriver *bdrv_find_driver(const char *name)
 BlockDriverState *bdrv_find_node(const char *node_name)
 {
     return node_names ? g_hash_table_lookup(node_names, node_name) : NULL;
-}
-
-/* QEMU's rule for user-given names: a letter first, then letters, digits,
- * '-', '.', '_', at most 31 characters.  Generated names start with '#',
- * which users cannot write, so the two never collide. */
-static bool node_name_is_valid(const char *name)
-{
-    const char *p;
-
-    if (!g_ascii_isalpha(name[0]) || strlen(name) > 31) {
-        return false;
-    }
-    for (p = name; *p; p++) {
-        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.' && *p != '_') {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* Opens or looks up the `file` child named by opts.  Returns a new
@@ -157,12 +140,9 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
         return NULL;
     }
     if (node_name) {
-        if (!node_name_is_valid(node_name)) {
-            error_setg(errp,
-                       "Invalid node-name '%s': it must start with a "
-                       "letter and contain only letters, digits, '-', '.' "
-                       "and '_' (at most 31 characters)",
-                       node_name);
+        /* Generated names start with '#', which input_check_id()
+         * refuses, so the two never collide. */
+        if (!input_check_id("node-name", node_name, errp)) {
             return NULL;
         }
         if (bdrv_find_node(node_name)) {

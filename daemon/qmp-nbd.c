@@ -15,6 +15,7 @@
 
 #include "dataplane/block.h"
 #include "dataplane/iothread.h"
+#include "dataplane/input.h"
 #include "dataplane/keyval.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/nbd.h"
@@ -47,14 +48,14 @@ static bool take_int(GHashTable *o, const char *key, int64_t min, int64_t max,
 {
     g_autofree char *v = keyval_take(o, key);
 
-    return !v || keyval_parse_int(key, v, min, max, out, errp);
+    return !v || input_parse_int(key, v, min, max, out, errp);
 }
 
 static bool take_bool(GHashTable *o, const char *key, bool *out, Error **errp)
 {
     g_autofree char *v = keyval_take(o, key);
 
-    return !v || keyval_parse_bool(key, v, out, errp);
+    return !v || input_parse_bool(key, v, out, errp);
 }
 
 /* ---- the server ---------------------------------------------------------- */
@@ -111,7 +112,7 @@ static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
             error_setg(errp, "Parameter 'addr.port' is missing");
             return NULL;
         }
-        if (!keyval_parse_int("addr.port", port, 0, 65535, &portnum, errp) ||
+        if (!input_parse_int("addr.port", port, 0, 65535, &portnum, errp) ||
             !keyval_check_empty(addr, "addr", errp)) {
             return NULL;
         }
@@ -252,8 +253,7 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
                    type);
         return false;
     }
-    if (!id) {
-        error_setg(errp, "Parameter 'id' is missing");
+    if (!input_check_id("id", id, errp)) {
         return false;
     }
     if (!node_name) {

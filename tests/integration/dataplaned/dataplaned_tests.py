@@ -44,6 +44,10 @@ def nbd_server(d):
     return ["--nbd-server", "addr.type=unix,addr.path=%s" % d.path("nbd.sock")]
 
 
+def nbd_server_args(path):
+    return ["--nbd-server", "addr.type=unix,addr.path=%s" % path]
+
+
 # ---- the monitor protocol ---------------------------------------------------
 
 @test
@@ -1000,6 +1004,41 @@ def test_compat_qmp_error_texts():
         d.stop()
     finally:
         d.cleanup()
+
+
+@test
+def test_compat_one_value_syntax():
+    # Values mean what they mean to qemu-storage-daemon, wherever they are
+    # given (dataplane/input.h): integers as strtoll with base 0 ("010" is
+    # 8), the short bools y/n, sizes with suffixes, ids by id_wellformed.
+    d = Daemon(["--object", "iothread,id=io0,poll-max-ns=010,poll-grow=0x2",
+                "--blockdev", "driver=null-co,node-name=n0,size=1.5k,"
+                "read-only=y"] + nbd_server_args("s"))
+    try:
+        m = d.qmp()
+        check(m.ok("qom-get", {"path": "/objects/io0",
+                               "property": "poll-max-ns"}) == 8,
+              "poll-max-ns=010")
+        check(m.ok("qom-get", {"path": "/objects/io0",
+                               "property": "poll-grow"}) == 2, "poll-grow")
+        nodes = {n["node-name"]: n for n in m.ok("query-named-block-nodes")}
+        check(nodes["n0"]["ro"] is True, "read-only=y: %r" % nodes["n0"])
+        m.ok("qom-set", {"path": "/objects/io0", "property": "poll-max-ns",
+                         "value": 0})
+        for cmd, args in [
+                ("block-export-add", {"type": "nbd", "id": "1e",
+                                      "node-name": "n0"}),
+                ("blockdev-add", {"driver": "null-co", "node-name": "n-" * 70}),
+                ("object-add", {"qom-type": "iothread", "id": "a b"})]:
+            got = m.err(cmd, args)
+            check(got.endswith("expects an identifier"), "%s: %r" % (cmd, got))
+        d.stop()
+    finally:
+        d.cleanup()
+    bad_cmdline(["--chardev", "socket,id=9c,path=q.sock,server=on,wait=off"],
+                "Parameter 'id' expects an identifier")
+    bad_cmdline(["--nbd-server", "addr.type=unix,addr.path=s,"
+                 "max-connections=09"], "'max-connections' expects integer")
 
 
 @test
