@@ -10,6 +10,10 @@
  * Results come in completion order.  The hash is 64-bit FNV-1a, which needs
  * no library.  Exits 1 if any file could not be read.
  */
+/* pipe2, accept4: built outside the project too (tests/install). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataplane/aio.h"
-#include "dataplane/threadlet.h"
+#include <dataplane/aio.h>
+#include <dataplane/threadlet.h>
 
 typedef struct FileJob {
     const char *path;

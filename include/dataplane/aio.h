@@ -27,6 +27,9 @@
 
 #include "dataplane/error.h"
 #include "dataplane/event-notifier.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct AioContext AioContext;
 
@@ -254,5 +257,7 @@ typedef struct AioContextStats {
 
 /* Any thread; counters are read one by one, not as a snapshot. */
 void aio_context_get_stats(AioContext *ctx, AioContextStats *stats);
+
+DP_API_END
 
 #endif /* DATAPLANE_AIO_H */

@@ -43,6 +43,9 @@
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
 #include "dataplane/iov.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct BlockDriverState BlockDriverState;
 
@@ -258,5 +261,7 @@ void bdrv_add_aio_context_notifier(BlockDriverState *bs,
                                    const BlockUserOps *ops, void *opaque);
 void bdrv_remove_aio_context_notifier(BlockDriverState *bs,
                                       const BlockUserOps *ops, void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_BLOCK_H */

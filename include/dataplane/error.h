@@ -14,6 +14,9 @@
 
 #include <stdbool.h>
 #include <glib.h>
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef enum ErrorClass {
     ERROR_CLASS_GENERIC_ERROR,
@@ -51,5 +54,7 @@ void error_report_err(Error *err);
 void error_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Error, error_free)
+
+DP_API_END
 
 #endif /* DATAPLANE_ERROR_H */

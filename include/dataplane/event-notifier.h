@@ -13,6 +13,9 @@
 #define DATAPLANE_EVENT_NOTIFIER_H
 
 #include <stdbool.h>
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct EventNotifier {
     int fd;
@@ -27,5 +30,7 @@ int event_notifier_set(EventNotifier *e);
 /* Returns whether the notifier was set, and clears it. */
 bool event_notifier_test_and_clear(EventNotifier *e);
 int event_notifier_get_fd(const EventNotifier *e);
+
+DP_API_END
 
 #endif /* DATAPLANE_EVENT_NOTIFIER_H */

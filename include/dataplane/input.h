@@ -37,6 +37,9 @@
 #include <stdint.h>
 
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 /* The longest identifier accepted, in bytes. */
 #define INPUT_ID_MAX 128
@@ -68,5 +71,7 @@ bool input_id_wellformed(const char *id);
  * '<name>' is missing".
  */
 bool input_check_id(const char *name, const char *id, Error **errp);
+
+DP_API_END
 
 #endif /* DATAPLANE_INPUT_H */

@@ -35,6 +35,9 @@
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct IOThread IOThread;
 
@@ -120,5 +123,7 @@ void iothread_foreach(void (*fn)(IOThread *iothread, void *opaque),
  * Main loop thread.
  */
 void iothread_register_type(void);
+
+DP_API_END
 
 #endif /* DATAPLANE_IOTHREAD_H */

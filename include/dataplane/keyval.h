@@ -35,6 +35,9 @@
 #include <glib.h>
 
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 struct json_t;
 
@@ -95,5 +98,7 @@ char *keyval_take(GHashTable *dict, const char *key);
  * ("--nbd-server").
  */
 bool keyval_check_empty(GHashTable *dict, const char *what, Error **errp);
+
+DP_API_END
 
 #endif /* DATAPLANE_KEYVAL_H */

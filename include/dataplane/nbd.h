@@ -23,6 +23,9 @@
 
 #include "dataplane/error.h"
 #include "dataplane/socket.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 #define NBD_DEFAULT_PORT 10809
 #define NBD_DEFAULT_MAX_CONNECTIONS 100
@@ -119,5 +122,7 @@ void nbd_export_foreach(NbdExportFunc *fn, void *opaque);
  */
 typedef void NbdExportGoneFunc(const char *id, void *opaque);
 void nbd_set_export_gone_handler(NbdExportGoneFunc *fn, void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_NBD_H */

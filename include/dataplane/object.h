@@ -72,6 +72,9 @@
 #include <glib.h>
 
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct Object Object;
 
@@ -384,5 +387,7 @@ void object_registry_set_owner_thread(void);
  * between tests.  Owner thread.
  */
 void object_registry_cleanup(void);
+
+DP_API_END
 
 #endif /* DATAPLANE_OBJECT_H */

@@ -46,6 +46,9 @@
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef enum SocketAddressType {
     SOCKET_ADDRESS_UNIX,
@@ -135,5 +138,7 @@ int socket_listener_get_port(SocketListener *l);
 /* How many times accept() ran out of file descriptors and the listener
  * backed off (for tests and introspection). */
 unsigned socket_listener_get_backoff_count(SocketListener *l);
+
+DP_API_END
 
 #endif /* DATAPLANE_SOCKET_H */

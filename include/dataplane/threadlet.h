@@ -46,6 +46,9 @@
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 /* The struct that holds member `member` at ptr (the seed's embedding). */
 #ifndef container_of
@@ -239,5 +242,7 @@ ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              ThreadletFunc *fn, void *arg,
                                              ThreadletDoneFunc *done,
                                              void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_THREADLET_H */
