@@ -83,8 +83,9 @@ static bool iothread_set_thread_pool_min(void *instance, const ObjectValue *v,
     IOThreadProps p;
 
     iothread_get_props(instance, &p);
-    return iothread_set_thread_pool_limits(instance, v->i, p.thread_pool_max,
-                                           errp);
+    /* v->i is within [0, INT_MAX]: the property's range. */
+    return iothread_set_thread_pool_limits(instance, (int)v->i,
+                                           p.thread_pool_max, errp);
 }
 
 static bool iothread_set_thread_pool_max(void *instance, const ObjectValue *v,
@@ -93,8 +94,8 @@ static bool iothread_set_thread_pool_max(void *instance, const ObjectValue *v,
     IOThreadProps p;
 
     iothread_get_props(instance, &p);
-    return iothread_set_thread_pool_limits(instance, p.thread_pool_min, v->i,
-                                           errp);
+    return iothread_set_thread_pool_limits(instance, p.thread_pool_min,
+                                           (int)v->i, errp);
 }
 
 #define CREATE_RANGE (OBJECT_PROP_CREATE | OBJECT_PROP_RANGE)
@@ -140,8 +141,9 @@ static void *iothread_object_create(const char *id, const ObjectProps *props,
     p.poll_grow = object_props_get_int(props, "poll-grow");
     p.poll_shrink = object_props_get_int(props, "poll-shrink");
     p.aio_max_batch = object_props_get_int(props, "aio-max-batch");
-    p.thread_pool_min = object_props_get_int(props, "thread-pool-min");
-    p.thread_pool_max = object_props_get_int(props, "thread-pool-max");
+    /* Within [0, INT_MAX]: the properties' range. */
+    p.thread_pool_min = (int)object_props_get_int(props, "thread-pool-min");
+    p.thread_pool_max = (int)object_props_get_int(props, "thread-pool-max");
     if (!aio_backend_parse(object_props_get_str(props, "backend"), &p.backend,
                            errp)) {
         return NULL;

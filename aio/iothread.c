@@ -75,18 +75,18 @@ static bool props_check(const IOThreadProps *p, Error **errp)
         error_setg(errp, "aio-max-batch must be between 0 and %d", INT_MAX);
         return false;
     }
-    if (p->thread_pool_min < 0 || p->thread_pool_min > INT_MAX) {
+    if (p->thread_pool_min < 0) {
         error_setg(errp, "thread-pool-min must be between 0 and %d", INT_MAX);
         return false;
     }
-    if (p->thread_pool_max < 1 || p->thread_pool_max > INT_MAX) {
+    if (p->thread_pool_max < 1) {
         error_setg(errp, "thread-pool-max must be between 1 and %d", INT_MAX);
         return false;
     }
     if (p->thread_pool_min > p->thread_pool_max) {
         error_setg(errp,
-                   "thread-pool-min (%" PRId64 ") must not exceed "
-                   "thread-pool-max (%" PRId64 ")",
+                   "thread-pool-min (%d) must not exceed "
+                   "thread-pool-max (%d)",
                    p->thread_pool_min, p->thread_pool_max);
         return false;
     }
@@ -193,8 +193,8 @@ IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
         goto fail_props;
     }
     pool_name = g_strdup_printf("%s-pool", id);
-    it->pool = threadlet_queue_new(pool_name, (int)props->thread_pool_max,
-                                   (int)props->thread_pool_min);
+    it->pool = threadlet_queue_new(pool_name, props->thread_pool_min,
+                                   props->thread_pool_max);
     g_free(pool_name);
     threadlet_context_set_queue(it->ctx, it->pool);
 
@@ -352,20 +352,18 @@ bool iothread_set_poll_params(IOThread *it, int64_t max_ns, int64_t grow,
     return ok;
 }
 
-bool iothread_set_thread_pool_limits(IOThread *it, int64_t min_threads,
-                                     int64_t max_threads, Error **errp)
+bool iothread_set_thread_pool_limits(IOThread *it, int min_threads,
+                                     int max_threads, Error **errp)
 {
     bool ok;
 
-    if (min_threads < 0 || min_threads > INT_MAX || max_threads < 1 ||
-        max_threads > INT_MAX) {
+    if (min_threads < 0 || max_threads < 1) {
         error_setg(errp, "thread-pool-min must be >= 0 and thread-pool-max "
                          ">= 1");
         return false;
     }
     dp_mutex_lock(&it->mutex);
-    ok = threadlet_queue_set_limits(it->pool, (int)max_threads,
-                                    (int)min_threads, errp);
+    ok = threadlet_queue_set_limits(it->pool, min_threads, max_threads, errp);
     if (ok) {
         it->props.thread_pool_min = min_threads;
         it->props.thread_pool_max = max_threads;

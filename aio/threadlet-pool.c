@@ -28,20 +28,20 @@ static bool pool_kick_locked(ThreadletPool *pool, bool may_spawn);
 
 /* ---- pool life cycle ---------------------------------------------------- */
 
-static void check_limits(int max_threads, int min_threads)
+static void check_limits(int min_threads, int max_threads)
 {
     if (max_threads < 1 || min_threads < 0 || min_threads > max_threads) {
-        g_error("threadlet: bad thread limits max=%d min=%d", max_threads,
-                min_threads);
+        g_error("threadlet: bad thread limits min=%d max=%d", min_threads,
+                max_threads);
     }
 }
 
-ThreadletPool *threadlet_pool_new(const char *name, int max_threads,
-                                  int min_threads)
+ThreadletPool *threadlet_pool_new(const char *name, int min_threads,
+                                  int max_threads)
 {
     ThreadletPool *pool = g_new0(ThreadletPool, 1);
 
-    check_limits(max_threads, min_threads);
+    check_limits(min_threads, max_threads);
     dp_mutex_init(&pool->lock);
     dp_cond_init(&pool->work_cond);
     dp_cond_init(&pool->exit_cond);

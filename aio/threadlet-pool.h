@@ -107,8 +107,8 @@ struct ThreadletPool {
 
 /* A pool with one reference (the queue handle's).  Aborts on bad limits
  * (max_threads >= 1, 0 <= min_threads <= max_threads). */
-ThreadletPool *threadlet_pool_new(const char *name, int max_threads,
-                                  int min_threads);
+ThreadletPool *threadlet_pool_new(const char *name, int min_threads,
+                                  int max_threads);
 /* Drops one reference; the caller must not hold pool->lock. */
 void threadlet_pool_unref(ThreadletPool *pool);
 /* Joins the threads that have exited.  Called without pool->lock. */

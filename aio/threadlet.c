@@ -14,18 +14,18 @@
 
 /* ---- public: queues ----------------------------------------------------- */
 
-void threadlet_queue_init(ThreadletQueue *q, int max_threads, int min_threads)
+void threadlet_queue_init(ThreadletQueue *q, int min_threads, int max_threads)
 {
-    q->pool = threadlet_pool_new(NULL, max_threads, min_threads);
+    q->pool = threadlet_pool_new(NULL, min_threads, max_threads);
     q->allocated = false;
 }
 
-ThreadletQueue *threadlet_queue_new(const char *name, int max_threads,
-                                    int min_threads)
+ThreadletQueue *threadlet_queue_new(const char *name, int min_threads,
+                                    int max_threads)
 {
     ThreadletQueue *q = g_new0(ThreadletQueue, 1);
 
-    q->pool = threadlet_pool_new(name, max_threads, min_threads);
+    q->pool = threadlet_pool_new(name, min_threads, max_threads);
     q->allocated = true;
     return q;
 }
@@ -36,8 +36,8 @@ static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static void global_queue_init(void)
 {
     global_queue.pool = threadlet_pool_new(THREADLET_GLOBAL_QUEUE_NAME,
-                                           THREADLET_GLOBAL_MAX_THREADS,
-                                           THREADLET_GLOBAL_MIN_THREADS);
+                                           THREADLET_GLOBAL_MIN_THREADS,
+                                           THREADLET_GLOBAL_MAX_THREADS);
 }
 
 ThreadletQueue *threadlet_global_queue(void)
@@ -95,8 +95,8 @@ const char *threadlet_queue_get_name(ThreadletQueue *q)
     return q->pool->name;
 }
 
-bool threadlet_queue_set_limits(ThreadletQueue *q, int max_threads,
-                                int min_threads, Error **errp)
+bool threadlet_queue_set_limits(ThreadletQueue *q, int min_threads,
+                                int max_threads, Error **errp)
 {
     ThreadletPool *pool = q->pool;
 

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     }
 
     ctx = aio_context_new(&error_abort);
-    q = threadlet_queue_new("checksum", threads, 0);
+    q = threadlet_queue_new("checksum", 0, threads);
     /* Every threadlet_submit_aio(ctx, ...) now goes to our queue. */
     threadlet_context_set_queue(ctx, q);
 

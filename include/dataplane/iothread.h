@@ -44,8 +44,9 @@ typedef struct IOThread IOThread;
 typedef struct IOThreadProps {
     int64_t poll_max_ns, poll_grow, poll_shrink; /* defaults 32768, 0, 0 */
     int64_t aio_max_batch;                       /* default 0 */
-    int64_t thread_pool_min, thread_pool_max;    /* default 0, 64 */
-    AioBackend backend;                          /* default AIO_BACKEND_EPOLL */
+    /* Thread counts, as every thread-pool function takes them: (min, max). */
+    int thread_pool_min, thread_pool_max; /* default 0, 64 */
+    AioBackend backend;                   /* default AIO_BACKEND_EPOLL */
 } IOThreadProps;
 
 /* Fills the defaults (as QEMU's iothread object).  Any thread. */
@@ -86,8 +87,8 @@ struct ThreadletQueue *iothread_get_threadlet_queue(IOThread *iothread);
  * threads exit.  Returns false and sets errp for min > max or values out
  * of range.  Any thread.
  */
-bool iothread_set_thread_pool_limits(IOThread *iothread, int64_t min_threads,
-                                     int64_t max_threads, Error **errp);
+bool iothread_set_thread_pool_limits(IOThread *iothread, int min_threads,
+                                     int max_threads, Error **errp);
 /* Any thread.  Created on first call; owned by the IOThread. */
 GMainContext *iothread_get_g_main_context(IOThread *iothread);
 const char *iothread_get_id(IOThread *iothread);
