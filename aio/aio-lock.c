@@ -89,10 +89,32 @@ AioContext *aio_get_current_context(void)
 
 void aio_set_current_context(AioContext *ctx)
 {
+    if (current_context) {
+        dp_atomic_fetch_sub_seq_cst(&current_context->home_threads, 1);
+    }
     current_context = ctx;
+    if (ctx) {
+        dp_atomic_fetch_add_seq_cst(&ctx->home_threads, 1);
+    }
 }
 
 bool aio_context_in_current_thread(AioContext *ctx)
 {
     return ctx == current_context || rfifolock_depth_self(&ctx->lock) > 0;
+}
+
+void aio_context_assert_may_run(AioContext *ctx)
+{
+    if (aio_context_in_current_thread(ctx)) {
+        return;
+    }
+    /* A loop of one's own that no thread calls home (a test, a small
+     * program): whoever runs no other loop may run it. */
+    if (!current_context && dp_atomic_load_relaxed(&ctx->home_threads) == 0) {
+        return;
+    }
+    g_error("aio_poll: this thread (%d) neither runs this AioContext nor "
+            "holds it: take it with aio_context_acquire(), or hand the work "
+            "to its thread with a BH (see docs/iothreads.md)",
+            (int)dp_thread_get_tid());
 }

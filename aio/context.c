@@ -1,6 +1,7 @@
 /*
  * AioContext life cycle, aio_notify() and aio_poll().
  */
+#include <limits.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     int64_t start = 0;
     int n;
 
+    aio_context_assert_may_run(ctx);
     dp_atomic_inc_relaxed(&ctx->stats.iterations);
     aio_handlers_walk_begin(ctx);
 
@@ -356,6 +358,21 @@ void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
 int64_t aio_context_get_poll_ns(AioContext *ctx)
 {
     return dp_atomic_load_relaxed(&ctx->poll_ns);
+}
+
+bool aio_context_set_max_batch(AioContext *ctx, int64_t max_batch, Error **errp)
+{
+    if (max_batch < 0 || max_batch > INT_MAX) {
+        error_setg(errp, "aio-max-batch must be between 0 and %d", INT_MAX);
+        return false;
+    }
+    dp_atomic_store_relaxed(&ctx->max_batch, (int)max_batch);
+    return true;
+}
+
+int aio_context_get_max_batch(AioContext *ctx)
+{
+    return dp_atomic_load_relaxed(&ctx->max_batch);
 }
 
 void aio_context_get_stats(AioContext *ctx, AioContextStats *stats)

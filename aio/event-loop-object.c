@@ -77,6 +77,12 @@ static bool iothread_set_poll_shrink(void *instance, const ObjectValue *v,
     return iothread_set_poll(instance, 2, v->i, errp);
 }
 
+static bool iothread_set_aio_max_batch_prop(void *instance,
+                                            const ObjectValue *v, Error **errp)
+{
+    return iothread_set_aio_max_batch(instance, v->i, errp);
+}
+
 static bool iothread_set_thread_pool_min(void *instance, const ObjectValue *v,
                                          Error **errp)
 {
@@ -114,8 +120,8 @@ static const ObjectPropertyInfo iothread_props[] = {
      iothread_set_poll_shrink},
     {"aio-max-batch", OBJECT_VALUE_INT,
      "most requests batched in one submission (0: backend default)",
-     CREATE_RANGE | OBJECT_PROP_READONLY, "0", 0, INT_MAX,
-     iothread_get_aio_max_batch, NULL},
+     CREATE_RANGE, "0", 0, INT_MAX, iothread_get_aio_max_batch,
+     iothread_set_aio_max_batch_prop},
     {"thread-pool-min", OBJECT_VALUE_INT,
      "threads the IOThread's thread pool keeps when idle", CREATE_RANGE, "0", 0,
      INT_MAX, iothread_get_thread_pool_min, iothread_set_thread_pool_min},

@@ -153,6 +153,8 @@ static void *iothread_run(void *opaque)
     if (pushed) {
         g_main_context_pop_thread_default(pushed);
     }
+    /* The context may outlive the thread (references): it has no home. */
+    aio_set_current_context(NULL);
     return NULL;
 }
 
@@ -189,7 +191,8 @@ IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
     }
     if (!aio_context_set_poll_params(it->ctx, props->poll_max_ns,
                                      props->poll_grow, props->poll_shrink,
-                                     errp)) {
+                                     errp) ||
+        !aio_context_set_max_batch(it->ctx, props->aio_max_batch, errp)) {
         goto fail_props;
     }
     pool_name = g_strdup_printf("%s-pool", id);
@@ -334,6 +337,19 @@ void iothread_get_props(IOThread *it, IOThreadProps *props)
     dp_mutex_lock(&it->mutex);
     *props = it->props;
     dp_mutex_unlock(&it->mutex);
+}
+
+bool iothread_set_aio_max_batch(IOThread *it, int64_t max_batch, Error **errp)
+{
+    bool ok;
+
+    dp_mutex_lock(&it->mutex);
+    ok = aio_context_set_max_batch(it->ctx, max_batch, errp);
+    if (ok) {
+        it->props.aio_max_batch = max_batch;
+    }
+    dp_mutex_unlock(&it->mutex);
+    return ok;
 }
 
 bool iothread_set_poll_params(IOThread *it, int64_t max_ns, int64_t grow,

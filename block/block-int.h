@@ -175,6 +175,14 @@ void bdrv_request_complete_later(BdrvRequest *req, int ret);
 void bdrv_io_attach(BlockDriverState *bs, AioContext *ctx);
 void bdrv_io_detach(BlockDriverState *bs);
 
+/*
+ * The threading contract of I/O submission (block.h), checked by every
+ * bdrv_aio_* entry point: aborts, naming the node, unless the calling
+ * thread runs bs's AioContext or holds it.  The one place that says who may
+ * submit, so that a wider rule (multiqueue) changes only this.
+ */
+void bdrv_assert_can_submit(BlockDriverState *bs);
+
 /* block/options.c */
 const char *bdrv_opt_get(GHashTable *opts, const char *key);
 bool bdrv_opt_get_bool(GHashTable *opts, const char *key, bool def);

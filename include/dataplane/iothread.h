@@ -43,7 +43,7 @@ typedef struct IOThread IOThread;
 
 typedef struct IOThreadProps {
     int64_t poll_max_ns, poll_grow, poll_shrink; /* defaults 32768, 0, 0 */
-    int64_t aio_max_batch;                       /* default 0 */
+    int64_t aio_max_batch; /* default 0: aio_context_set_max_batch() */
     /* Thread counts, as every thread-pool function takes them: (min, max). */
     int thread_pool_min, thread_pool_max; /* default 0, 64 */
     AioBackend backend;                   /* default AIO_BACKEND_EPOLL */
@@ -108,6 +108,14 @@ bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns, int64_t grow,
                               int64_t shrink, Error **errp);
 
 /*
+ * Changes aio-max-batch at runtime (aio_context_set_max_batch on the
+ * IOThread's context), as QEMU's qom-set does.  false and errp outside
+ * [0, INT_MAX].  Any thread.
+ */
+bool iothread_set_aio_max_batch(IOThread *iothread, int64_t max_batch,
+                                Error **errp);
+
+/*
  * Calls fn(iothread, opaque) for each IOThread in creation order.  Main
  * loop thread; fn must not create or destroy IOThreads.
  */
@@ -118,8 +126,9 @@ void iothread_foreach(void (*fn)(IOThread *iothread, void *opaque),
  * Registers the object type "iothread" (aio/event-loop-object.c) so that
  * object_add("iothread", id, props) creates IOThreads and object_del()
  * destroys them.  Properties (QEMU's names): poll-max-ns, poll-grow,
- * poll-shrink (settable at runtime), aio-max-batch, thread-pool-min,
- * thread-pool-max, backend (epoll|io_uring), and read-only thread-id.
+ * poll-shrink, aio-max-batch, thread-pool-min, thread-pool-max (all
+ * settable at runtime), backend (epoll|io_uring, fixed at creation), and
+ * read-only thread-id.
  * main_loop_init() calls it; call it again after object_registry_cleanup().
  * Main loop thread.
  */

@@ -599,10 +599,64 @@ static void test_iothread_destroy_leaves_no_thread_or_fd_glib(void)
     check_destroy_leaves_nothing(AIO_BACKEND_IO_URING, true);
 }
 
+/*
+ * aio_poll() checks who calls it: another thread may run an IOThread's
+ * context only while holding it.  Holding it, it may (the drain of the main
+ * loop does); without, the call aborts with a sentence.
+ */
+static void test_iothread_poll_of_its_context_needs_the_lock(void)
+{
+    if (g_test_subprocess()) {
+        IOThread *io = iothread_new("polled", NULL, &error_abort);
+        AioContext *ctx = iothread_get_aio_context(io);
+
+        aio_context_acquire(ctx);
+        aio_poll(ctx, false); /* fine: held */
+        aio_context_release(ctx);
+        aio_poll(ctx, false); /* not held: aborts */
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*aio_poll: this thread * neither runs this "
+                              "AioContext nor holds it*");
+}
+
+/* A private context that no thread calls home may be run by any thread
+ * that runs none of its own (a small program's loop). */
+static void count_run(void *opaque)
+{
+    (*(int *)opaque)++;
+}
+
+static void *run_private_context(void *opaque)
+{
+    AioContext *ctx = aio_context_new(&error_abort);
+    int *runs = opaque;
+
+    g_assert_null(aio_get_current_context());
+    aio_bh_schedule_oneshot(ctx, count_run, runs);
+    g_assert_true(aio_poll(ctx, false));
+    aio_context_unref(ctx);
+    return NULL;
+}
+
+static void test_iothread_private_context_runs_anywhere(void)
+{
+    int runs = 0;
+
+    g_thread_join(g_thread_new("private", run_private_context, &runs));
+    g_assert_cmpint(runs, ==, 1);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     main_loop_init(&error_abort);
+    g_test_add_func("/iothread/poll-of-its-context-needs-the-lock",
+                    test_iothread_poll_of_its_context_needs_the_lock);
+    g_test_add_func("/iothread/private-context-runs-anywhere",
+                    test_iothread_private_context_runs_anywhere);
     g_test_add_func("/iothread/acquire-kicks-blocked-epoll-thread",
                     test_iothread_acquire_kicks_blocked_epoll_thread);
     g_test_add_func("/iothread/acquire-kicks-blocked-io-uring-thread",
