@@ -153,8 +153,6 @@ static inline bool aio_handler_is_deleted(AioHandler *node)
 {
     return dp_atomic_load_acquire(&node->deleted);
 }
-/* Called by a backend (polling thread) when it stops referring to node. */
-void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node);
 
 /* context.c */
 int64_t aio_compute_timeout(AioContext *ctx);

@@ -133,14 +133,6 @@ void aio_handlers_walk_end(AioContext *ctx)
     dp_mutex_unlock(&ctx->list_lock);
 }
 
-void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node)
-{
-    dp_mutex_lock(&ctx->list_lock);
-    node->fdmon_busy = false;
-    ctx->sweep_needed = true;
-    dp_mutex_unlock(&ctx->list_lock);
-}
-
 /* Runs the handlers of one ready node.  Returns whether it made progress. */
 static bool dispatch_one(AioHandler *node, int revents)
 {

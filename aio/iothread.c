@@ -430,8 +430,3 @@ void iothread_resume_all(void)
         }
     }
 }
-
-bool iothread_all_paused(void)
-{
-    return pause_depth > 0;
-}

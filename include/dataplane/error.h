@@ -23,7 +23,6 @@ typedef enum ErrorClass {
     ERROR_CLASS_COMMAND_NOT_FOUND,
     ERROR_CLASS_DEVICE_NOT_FOUND,
     ERROR_CLASS_DEVICE_NOT_ACTIVE,
-    ERROR_CLASS_KVM_MISSING_CAP,
 } ErrorClass;
 
 typedef struct Error Error;
