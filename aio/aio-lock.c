@@ -53,12 +53,10 @@ static void check_may_hold_another(void)
         expected == self) {
         return;
     }
-    fprintf(stderr,
-            "aio_context_acquire: thread %d already holds %u context(s) and "
+    g_error("aio_context_acquire: thread %d already holds %u context(s) and "
             "takes another; only the main loop thread (%d) may hold several "
-            "(see docs/iothreads.md: hand work across with a BH)\n",
+            "(see docs/iothreads.md: hand work across with a BH)",
             (int)self, held_contexts, (int)expected);
-    abort();
 }
 
 void aio_context_acquire(AioContext *ctx)

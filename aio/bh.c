@@ -41,11 +41,8 @@ struct AioBH {
 static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
                        unsigned flags)
 {
-    AioBH *bh = calloc(1, sizeof(*bh));
+    AioBH *bh = g_new0(AioBH, 1);
 
-    if (!bh) {
-        abort();
-    }
     bh->ctx = ctx;
     bh->cb = cb;
     bh->opaque = opaque;
@@ -109,7 +106,7 @@ void aio_bh_delete(AioBH *bh)
     if (old & BH_PENDING) {
         return; /* the consumer frees it when it pops it */
     }
-    free(bh);
+    g_free(bh);
 }
 
 /* A batch of BHs being run (see the top of the file). */
@@ -183,7 +180,7 @@ bool aio_bh_poll(AioContext *ctx)
             progress = true;
         }
         if (flags & (BH_DELETED | BH_ONESHOT)) {
-            free(bh);
+            g_free(bh);
         }
     }
     return progress;
@@ -199,7 +196,7 @@ void aio_bh_free_pending(AioContext *ctx)
             dp_atomic_fetch_and_seq_cst(&bh->flags, ~(unsigned)BH_PENDING);
 
         if (flags & (BH_DELETED | BH_ONESHOT)) {
-            free(bh);
+            g_free(bh);
         }
         bh = next;
     }

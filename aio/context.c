@@ -55,12 +55,9 @@ static bool ctx_notifier_poll(EventNotifier *e)
 
 AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
 {
-    AioContext *ctx = calloc(1, sizeof(*ctx));
+    AioContext *ctx = g_new0(AioContext, 1);
     int ret;
 
-    if (!ctx) {
-        abort();
-    }
     ctx->refcnt = 1;
     ctx->backend = backend;
     ctx->fdmon = backend == AIO_BACKEND_IO_URING ? &fdmon_io_uring_ops
@@ -92,7 +89,7 @@ fail_notifier:
     aio_timers_cleanup(ctx);
     aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
-    free(ctx);
+    g_free(ctx);
     return NULL;
 }
 
@@ -124,7 +121,7 @@ void aio_context_unref(AioContext *ctx)
     aio_timers_cleanup(ctx);
     aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
-    free(ctx);
+    g_free(ctx);
 }
 
 /*

@@ -36,7 +36,7 @@ static void sweep_deleted_locked(AioContext *ctx)
     while ((node = *link) != NULL) {
         if (aio_handler_is_deleted(node) && !node->fdmon_busy) {
             dp_atomic_store_release(link, node->next);
-            free(node);
+            g_free(node);
         } else {
             if (aio_handler_is_deleted(node)) {
                 ctx->sweep_needed = true; /* retry once the backend lets go */
@@ -63,10 +63,7 @@ static void set_handler_internal(AioContext *ctx, int fd, IOHandler *io_read,
         return;
     }
     if (!removing) {
-        new_node = calloc(1, sizeof(*new_node));
-        if (!new_node) {
-            abort();
-        }
+        new_node = g_new0(AioHandler, 1);
         new_node->fd = fd;
         new_node->io_read = io_read;
         new_node->io_write = io_write;
@@ -211,7 +208,7 @@ void aio_handlers_free_all(AioContext *ctx)
     while (node) {
         AioHandler *next = node->next;
 
-        free(node);
+        g_free(node);
         node = next;
     }
     ctx->handlers = NULL;

@@ -11,7 +11,6 @@
  * and re-checks what a hook could have changed (object_add re-checks the
  * id after the create hook).
  */
-#include <assert.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -232,7 +231,7 @@ Object *object_add(const char *type_name, const char *id, GHashTable *props,
     instance = type->create(obj->id, &create_props, &err);
     if (!instance) {
         /* Every failure must say why (nbdkit's rule at its plugin edge). */
-        assert(err);
+        g_assert(err);
         error_propagate(errp, err);
         goto fail;
     }

@@ -7,7 +7,8 @@
  * sleeper (broadcast: the next ticket holder is among them, and the others
  * go back to sleep after kicking the new owner).
  */
-#include <assert.h>
+
+#include <glib.h>
 
 #include "dataplane/rfifolock.h"
 #include "util/atomic.h"
@@ -30,7 +31,7 @@ void rfifolock_init(RFifoLock *r, RFifoLockCB *cb, void *opaque)
 
 void rfifolock_destroy(RFifoLock *r)
 {
-    assert(dp_atomic_load_relaxed(&r->nesting) == 0 && r->head == r->tail);
+    g_assert(dp_atomic_load_relaxed(&r->nesting) == 0 && r->head == r->tail);
     CHECK(pthread_cond_destroy(&r->cond));
     CHECK(pthread_mutex_destroy(&r->lock));
 }
@@ -83,7 +84,7 @@ void rfifolock_lock(RFifoLock *r)
         }
         CHECK(pthread_cond_wait(&r->cond, &r->lock));
     }
-    assert(dp_atomic_load_relaxed(&r->nesting) == 0);
+    g_assert(dp_atomic_load_relaxed(&r->nesting) == 0);
     dp_atomic_store_relaxed(&r->owner, pthread_self());
     /* Pairs with the acquire load in depth_self(). */
     dp_atomic_store_release(&r->nesting, 1);
@@ -94,7 +95,7 @@ void rfifolock_unlock(RFifoLock *r)
 {
     unsigned depth = depth_self(r);
 
-    assert(depth > 0);
+    g_assert(depth > 0);
     if (depth > 1) {
         dp_atomic_store_relaxed(&r->nesting, depth - 1);
         return;

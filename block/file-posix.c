@@ -222,7 +222,8 @@ static void file_bounce_alloc(FileReq *fr)
 
     if (posix_memalign((void **)&fr->bounce, MAX(s->align, 4096), fr->alen) !=
         0) {
-        abort();
+        g_error("out of memory for a %" G_GINT64_FORMAT "-byte bounce buffer",
+                fr->alen);
     }
 }
 
@@ -620,7 +621,7 @@ static size_t file_probe_align(int fd)
     size_t align = 4096;
 
     if (posix_memalign((void **)&buf, 4096, 8192) != 0) {
-        abort();
+        g_error("out of memory");
     }
     n = pread(fd, buf + 512, 512, 0);
     if (n == 512) {

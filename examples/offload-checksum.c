@@ -104,10 +104,7 @@ int main(int argc, char **argv)
     threadlet_context_set_queue(ctx, q);
 
     remaining = argc - first;
-    jobs = calloc(remaining, sizeof(*jobs));
-    if (!jobs) {
-        abort();
-    }
+    jobs = g_new0(FileJob, remaining);
     for (i = first; i < argc; i++) {
         FileJob *job = &jobs[i - first];
 
@@ -123,6 +120,6 @@ int main(int argc, char **argv)
 
     threadlet_queue_destroy(q); /* unbinds it from ctx too */
     aio_context_unref(ctx);
-    free(jobs);
+    g_free(jobs);
     return failed ? 1 : 0;
 }

@@ -30,8 +30,7 @@ static void error_setv(Error **errp, ErrorClass cls, int errnum,
         msg = with_errno;
     }
     if (errp == &error_abort) {
-        fprintf(stderr, "Unexpected error: %s\n", msg);
-        abort();
+        g_error("Unexpected error: %s", msg);
     }
     if (*errp) {
         /* The first error wins; a second one is a caller bug we tolerate. */
@@ -96,8 +95,7 @@ void error_propagate(Error **dst, Error *local_err)
         return;
     }
     if (dst == &error_abort) {
-        fprintf(stderr, "Unexpected error: %s\n", local_err->msg);
-        abort();
+        g_error("Unexpected error: %s", local_err->msg);
     }
     if (!dst || *dst) {
         error_free(local_err);

@@ -8,13 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "util/thread.h"
 
 void dp_pthread_check(int rc, const char *what)
 {
     if (rc) {
-        fprintf(stderr, "%s failed: %s\n", what, strerror(rc));
-        abort();
+        g_error("%s failed: %s", what, g_strerror(rc));
     }
 }
 
