@@ -4,7 +4,8 @@
 #  - every installed header compiles on its own (self-contained);
 #  - libdataplane.so exports exactly the functions the headers declare
 #    (include/dataplane/visibility.h), and every header uses DP_API_BEGIN;
-#  - the examples build against it and one runs.
+#  - the examples build against it and one runs;
+#  - `man dataplaned` finds the man page.
 # Usage: install-test.sh <build dir> <source dir>
 set -eu
 build=$1
@@ -80,4 +81,10 @@ out=$(LD_LIBRARY_PATH="$libdir" "$tmp/offload-checksum" "$tmp/a" "$tmp/a") ||
 LD_LIBRARY_PATH="$libdir" ldd "$tmp/offload-checksum" | grep -q "$libdir/libdataplane.so" ||
     fail "offload-checksum is not linked against the installed library"
 echo "offload-checksum runs on the installed libdataplane.so"
+
+# 4. The man page: `man dataplaned` finds it under the installed prefix.
+mandir=$(cd "$incdir/../share/man" && pwd -P)
+MANPATH="$mandir" MANWIDTH=80 man dataplaned 2>/dev/null | col -b | grep -q '^NAME' ||
+    fail "man dataplaned does not find the installed page under $mandir"
+echo "man dataplaned finds the installed page"
 echo PASS
