@@ -106,9 +106,10 @@ void aio_context_assert_may_run(AioContext *ctx)
     if (aio_context_in_current_thread(ctx)) {
         return;
     }
-    /* A loop of one's own that no thread calls home (a test, a small
-     * program): whoever runs no other loop may run it. */
-    if (!current_context && dp_atomic_load_relaxed(&ctx->home_threads) == 0) {
+    /* A private loop that no thread calls home (a test, a small program,
+     * a benchmark run from the main thread): whoever runs it, one thread at
+     * a time, which is the caller's business. */
+    if (dp_atomic_load_relaxed(&ctx->home_threads) == 0) {
         return;
     }
     g_error("aio_poll: this thread (%d) neither runs this AioContext nor "

@@ -79,9 +79,10 @@ void aio_context_unref(AioContext *ctx);
  * Who may call it, checked on every call (an abort with a message): the
  * thread whose current context is ctx (aio_get_current_context: its
  * IOThread, the main loop thread for the main loop's), or a thread that
- * holds ctx (aio_context_acquire), or, for a context that is no thread's
- * current context (a private loop of a test or a small program), a thread
- * that runs no other context.  Two threads never run one context at once.
+ * holds ctx (aio_context_acquire); a context that is no thread's current
+ * context (a private loop of a test or a small program) may be run by any
+ * thread, one at a time (that is not checked).  So nobody runs an
+ * IOThread's or the main loop's context behind its back.
  */
 bool aio_poll(AioContext *ctx, bool blocking);
 
