@@ -131,6 +131,16 @@ struct AioContext {
     /* aio_context_acquire/release (aio-lock.c); contention calls
      * aio_notify(). */
     RFifoLock lock;
+
+    /* aio_defer (defer.c): a lock-free stack emptied by defer_bh. */
+    AioDeferred *defer_pending; /* atomic */
+    AioBH *defer_bh;
+
+    /* Context-local storage (defer.c): context thread only. */
+    struct {
+        AioContextLocalKey *key;
+        void *value;
+    } local[AIO_CONTEXT_LOCAL_SLOTS];
 };
 
 /* fd-handler.c */
@@ -155,6 +165,11 @@ void aio_context_lock_destroy(AioContext *ctx);
 /* Makes the calling thread the one thread allowed to hold several contexts
  * (main_loop_init). */
 void aio_context_lock_set_multi_holder(void);
+
+/* defer.c */
+void aio_defer_init(AioContext *ctx);
+/* Destroys the context-local values, then the defer BH. */
+void aio_defer_cleanup(AioContext *ctx);
 
 /* bh.c */
 bool aio_bh_poll(AioContext *ctx);

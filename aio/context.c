@@ -83,6 +83,7 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
     }
     aio_set_event_notifier(ctx, &ctx->notifier, ctx_notifier_read,
                            ctx_notifier_poll);
+    aio_defer_init(ctx);
     return ctx;
 
 fail_fdmon:
@@ -115,6 +116,7 @@ void aio_context_unref(AioContext *ctx)
     if (dp_atomic_fetch_sub_acq_rel(&ctx->refcnt, 1) != 1) {
         return;
     }
+    aio_defer_cleanup(ctx);
     aio_set_event_notifier(ctx, &ctx->notifier, NULL, NULL);
     aio_bh_free_pending(ctx);
     ctx->fdmon->cleanup(ctx);

@@ -191,7 +191,6 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
                                                 : BDRV_DETECT_ZEROES_UNMAP;
     bs->parents = g_ptr_array_new();
     bs->users = g_array_new(false, false, sizeof(BlockUser));
-    STAILQ_INIT(&bs->done_list);
     bs->file = file;
     if (file) {
         if (file->read_only && !bs->read_only &&
@@ -221,10 +220,8 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     }
 
     aio_context_acquire(ctx);
-    bdrv_io_attach(bs, ctx);
     ret = drv->bdrv_open(bs, opts, &local_err);
     if (ret < 0) {
-        bdrv_io_detach(bs);
         aio_context_release(ctx);
         error_propagate(errp, local_err);
         goto fail;
@@ -266,7 +263,6 @@ static void bdrv_close(BlockDriverState *bs)
 
     aio_context_acquire(ctx);
     bs->drv->bdrv_close(bs);
-    bdrv_io_detach(bs);
     aio_context_release(ctx);
 
     if (file) {

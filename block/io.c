@@ -1,31 +1,36 @@
 /*
- * The request path: checks, in-flight tracking, deferred completion and FUA
- * emulation, common to every driver.
+ * The request path: checks, in-flight tracking, deferred completion, FUA
+ * emulation and multiqueue forwarding, common to every driver.
  *
  * Every request is counted in bs->in_flight from the submit call until just
- * before its callback runs, which is what drain waits on.  The count is
- * changed only in the node's context (by its thread or a thread holding
- * it) and read by drain with the context held, so plain seq_cst atomics
- * suffice and no lock is needed.
+ * before its callback runs, which is what drain waits on.  Requests of
+ * several contexts change it at once, so it is a seq_cst atomic; the
+ * decrement pairs with drain's registration (bdrv_drain_waiters) so that
+ * a drainer asleep in another context is always woken (drain.c).
+ *
+ * Where a request lives (bdrv_request_ctx): the submitting thread's own
+ * context, unless that thread runs or holds the node's home context (or
+ * runs none): then the home context.  A multiqueue driver runs it there; a
+ * request for another driver is forwarded to the home context with
+ * aio_defer(), and its completion is deferred back the same way, so the
+ * callback always runs in the submitter's context.  Both hand-offs end in
+ * aio_notify of the receiving context (DESIGN.md rule 6).
  */
 #include <errno.h>
 
 #include "block/block-int.h"
 #include "util/atomic.h"
 
-static void bdrv_done_bh(void *opaque);
-
-void bdrv_io_attach(BlockDriverState *bs, AioContext *ctx)
+/* The context a request submitted now by this thread belongs to. */
+static AioContext *bdrv_request_ctx(BlockDriverState *bs)
 {
-    bs->done_bh = aio_bh_new(ctx, bdrv_done_bh, bs);
-}
+    AioContext *home = dp_atomic_load_acquire(&bs->ctx);
+    AioContext *cur = aio_get_current_context();
 
-void bdrv_io_detach(BlockDriverState *bs)
-{
-    /* Nothing is in flight, so nothing waits on the queue. */
-    g_assert(STAILQ_EMPTY(&bs->done_list));
-    aio_bh_delete(bs->done_bh);
-    bs->done_bh = NULL;
+    if (!cur || cur == home || aio_context_in_current_thread(home)) {
+        return home;
+    }
+    return cur;
 }
 
 static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
@@ -40,17 +45,22 @@ static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
     req->bytes = bytes;
     req->qiov = qiov;
     req->flags = flags;
+    req->ctx = bdrv_request_ctx(bs);
     dp_atomic_fetch_add_seq_cst(&bs->in_flight, 1);
     return req;
 }
 
+/* In req->ctx: the end of the request. */
 static void request_finish(BdrvRequest *req, int ret)
 {
     BlockDriverState *bs = req->bs;
 
     /* Drop the count before the callback: a callback that drains (or
      * submits and then drains) must not wait for itself. */
-    dp_atomic_fetch_sub_seq_cst(&bs->in_flight, 1);
+    if (dp_atomic_fetch_sub_seq_cst(&bs->in_flight, 1) == 1 &&
+        dp_atomic_load_seq_cst(&bdrv_drain_waiters)) {
+        bdrv_drain_kick();
+    }
     if (req->type == BDRV_REQUEST_STATUS) {
         req->status_cb(req->opaque, ret, ret < 0 ? 0 : req->pnum,
                        ret < 0 ? 0 : req->status);
@@ -58,6 +68,13 @@ static void request_finish(BdrvRequest *req, int ret)
         req->cb(req->opaque, ret);
     }
     g_free(req);
+}
+
+static void request_finish_deferred(AioDeferred *d)
+{
+    BdrvRequest *req = container_of(d, BdrvRequest, defer);
+
+    request_finish(req, req->ret);
 }
 
 void bdrv_request_complete(BdrvRequest *req, int ret)
@@ -71,31 +88,82 @@ void bdrv_request_complete(BdrvRequest *req, int ret)
         bs->drv->bdrv_aio_flush(bs, req);
         return;
     }
+    if (req->forwarded) {
+        /* Back to the submitter's context. */
+        req->ret = ret;
+        aio_defer(req->ctx, &req->defer, request_finish_deferred);
+        return;
+    }
     request_finish(req, ret);
+}
+
+static void request_complete_deferred(AioDeferred *d)
+{
+    BdrvRequest *req = container_of(d, BdrvRequest, defer);
+
+    bdrv_request_complete(req, req->ret);
 }
 
 void bdrv_request_complete_later(BdrvRequest *req, int ret)
 {
-    BlockDriverState *bs = req->bs;
-
     req->ret = ret;
-    STAILQ_INSERT_TAIL(&bs->done_list, req, done_next);
-    aio_bh_schedule(bs->done_bh);
+    aio_defer(bdrv_request_run_ctx(req), &req->defer,
+              request_complete_deferred);
 }
 
-static void bdrv_done_bh(void *opaque)
-{
-    BlockDriverState *bs = opaque;
-    BdrvRequest *req;
-    /* Only the requests queued so far: one completed here that submits
-     * again re-schedules the BH rather than looping forever. */
-    STAILQ_HEAD(, BdrvRequest) batch = STAILQ_HEAD_INITIALIZER(batch);
+typedef void BdrvDriverOp(BlockDriverState *bs, BdrvRequest *req);
 
-    STAILQ_CONCAT(&batch, &bs->done_list);
-    while ((req = STAILQ_FIRST(&batch))) {
-        STAILQ_REMOVE_HEAD(&batch, done_next);
-        bdrv_request_complete(req, req->ret);
+/* The driver op a checked request goes to. */
+static BdrvDriverOp *request_op(BdrvRequest *req)
+{
+    const BlockDriver *drv = req->bs->drv;
+
+    switch (req->type) {
+    case BDRV_REQUEST_READ:
+        return drv->bdrv_aio_preadv;
+    case BDRV_REQUEST_WRITE:
+        return drv->bdrv_aio_pwritev;
+    case BDRV_REQUEST_FLUSH:
+        return drv->bdrv_aio_flush;
+    case BDRV_REQUEST_DISCARD:
+        return drv->bdrv_aio_pdiscard;
+    case BDRV_REQUEST_ZEROES:
+        return drv->bdrv_aio_pwrite_zeroes;
+    case BDRV_REQUEST_STATUS:
+        return drv->bdrv_aio_block_status;
     }
+    g_assert_not_reached();
+}
+
+/* In the home context: run a request forwarded from another context. */
+static void request_run_forwarded(AioDeferred *d)
+{
+    BdrvRequest *req = container_of(d, BdrvRequest, defer);
+
+    request_op(req)(req->bs, req);
+}
+
+/* Hands a checked request to the driver, in the context it runs in. */
+static void request_submit(BdrvRequest *req)
+{
+    BlockDriverState *bs = req->bs;
+
+    if (!bs->drv->multiqueue && req->ctx != bs->ctx) {
+        req->forwarded = true;
+        aio_defer(bs->ctx, &req->defer, request_run_forwarded);
+        return;
+    }
+    request_op(req)(bs, req);
+}
+
+bool bdrv_is_multiqueue(BlockDriverState *bs)
+{
+    for (; bs; bs = bs->file) {
+        if (!bs->drv->multiqueue) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Checks the range; 0 or -errno. */
@@ -158,7 +226,7 @@ static void request_emulate_fua(BdrvRequest *req, int supported_flags)
 static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
 {
     request_emulate_fua(req, bs->drv->supported_zero_flags);
-    bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
+    request_submit(req);
 }
 
 void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
@@ -169,7 +237,7 @@ void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                       flags, 0, cb, opaque);
 
     if (req) {
-        bs->drv->bdrv_aio_preadv(bs, req);
+        request_submit(req);
     }
 }
 
@@ -196,7 +264,7 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
         return;
     }
     request_emulate_fua(req, bs->drv->supported_write_flags);
-    bs->drv->bdrv_aio_pwritev(bs, req);
+    request_submit(req);
 }
 
 void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb, void *opaque)
@@ -211,7 +279,7 @@ void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb, void *opaque)
         bdrv_request_complete_later(req, 0);
         return;
     }
-    bs->drv->bdrv_aio_flush(bs, req);
+    request_submit(req);
 }
 
 void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -221,7 +289,7 @@ void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
                                      NULL, 0, 0, cb, opaque);
 
     if (req) {
-        bs->drv->bdrv_aio_pdiscard(bs, req);
+        request_submit(req);
     }
 }
 
@@ -255,5 +323,5 @@ void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
         bdrv_request_complete_later(req, ret);
         return;
     }
-    bs->drv->bdrv_aio_block_status(bs, req);
+    request_submit(req);
 }

@@ -58,6 +58,7 @@ static void null_block_status(BlockDriverState *bs, BdrvRequest *req)
 const BlockDriver bdrv_null_co = {
     .format_name = "null-co",
     .instance_size = sizeof(NullState),
+    .multiqueue = true,
     .options = null_opts,
     .supported_write_flags = BDRV_REQ_FUA,
     .supported_zero_flags = BDRV_REQ_FUA,

@@ -114,6 +114,7 @@ static void raw_block_status(BlockDriverState *bs, BdrvRequest *req)
 const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(RawState),
+    .multiqueue = true,
     .options = raw_opts,
     .has_file_child = true,
     .file_child_required = true,
