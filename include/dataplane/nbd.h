@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dataplane/aio.h"
 #include "dataplane/error.h"
 
 #define NBD_DEFAULT_PORT 10809
@@ -67,6 +68,23 @@ unsigned nbd_server_get_connection_count(void);
 bool nbd_export_add(const char *id, const char *node_name, const char *name,
                     const char *description, bool writable, Error **errp);
 
+/*
+ * A multi-threaded export (QEMU 10.1's `iothread` list): like
+ * nbd_export_add, but the connections are spread over the n_ctxs contexts
+ * (n_ctxs >= 1; each referenced while the export lives): a new connection
+ * goes to the one with the fewest of this export's connections, ties going
+ * round robin.  The node stays in its home context; each connection submits
+ * from its own context and its requests complete there (multiqueue: see
+ * block.h).  Connections do not follow node moves.  Multi-conn is
+ * advertised (as for every export): a flush on one connection covers the
+ * writes completed on all of them.  Drained sections of the node must then
+ * begin and end in the main loop.
+ */
+bool nbd_export_add_multi(const char *id, const char *node_name,
+                          const char *name, const char *description,
+                          bool writable, AioContext *const *ctxs,
+                          unsigned n_ctxs, Error **errp);
+
 typedef enum NbdExportDelMode {
     NBD_EXPORT_DEL_SAFE, /* fail if a client is connected */
     NBD_EXPORT_DEL_HARD, /* drop the export's connections */
@@ -87,6 +105,10 @@ typedef struct NbdExportInfo {
     const char *node_name;
     bool writable;
     unsigned connections; /* clients in the transmission phase */
+    /* A multi-threaded export: how many of them run in each of its
+     * contexts (in nbd_export_add_multi's order); n_contexts 0 otherwise. */
+    unsigned n_contexts;
+    const unsigned *context_connections;
 } NbdExportInfo;
 
 typedef void NbdExportFunc(const NbdExportInfo *info, void *opaque);
