@@ -177,9 +177,6 @@ static inline AioContext *bdrv_request_run_ctx(BdrvRequest *req)
 {
     return req->forwarded ? req->bs->ctx : req->ctx;
 }
-/* Whether every driver of bs's graph below and including bs is
- * multiqueue-safe (informational: each node forwards for itself). */
-bool bdrv_is_multiqueue(BlockDriverState *bs);
 /* Wakes every thread waiting in a drain (block/drain.c). */
 void bdrv_drain_kick(void);
 extern unsigned bdrv_drain_waiters; /* atomic */

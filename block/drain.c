@@ -52,11 +52,12 @@ void bdrv_drain_kick(void)
 }
 
 /*
- * Waits until nothing is in flight in nodes (whose home context is home),
- * by running `poll`: the home context if the caller holds it (or runs it,
- * or runs no context of its own), else the caller's own context, while
- * the home context's thread runs the home's completions.  Requests that
- * complete in a third context are run by that context's thread.
+ * Waits until nothing is in flight in nodes, running `poll` (their home
+ * context, which the caller holds): the home's completions run here;
+ * requests that complete in other contexts are run by those contexts'
+ * threads, and the last one kicks us (bdrv_drain_kick).  Requests of the
+ * caller's own context, if that is not the home, would wait for it to run:
+ * a drainer must have none in flight (block.h).
  */
 static void drain_component(AioContext *poll, GPtrArray *nodes)
 {
@@ -79,18 +80,6 @@ static void drain_component(AioContext *poll, GPtrArray *nodes)
     dp_mutex_lock(&waiters_lock);
     g_ptr_array_remove_fast(waiting_contexts, poll);
     dp_mutex_unlock(&waiters_lock);
-}
-
-/* The context a drain by this thread polls (see drain_component), and
- * whether it is the home context, which the caller must then hold. */
-static AioContext *drain_poll_context(AioContext *home)
-{
-    AioContext *cur = aio_get_current_context();
-
-    if (!cur || cur == home || aio_context_in_current_thread(home)) {
-        return home;
-    }
-    return cur;
 }
 
 void bdrv_drain(BlockDriverState *bs)
@@ -169,8 +158,6 @@ void bdrv_drained_begin(BlockDriverState *bs)
     AioContext *ctx = bdrv_get_aio_context(bs);
     guint i;
 
-    AioContext *poll = drain_poll_context(ctx);
-
     aio_context_acquire(ctx);
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
@@ -182,14 +169,8 @@ void bdrv_drained_begin(BlockDriverState *bs)
             }
         }
     }
-    if (poll == ctx) {
-        drain_component(ctx, nodes);
-        aio_context_release(ctx);
-    } else {
-        /* Let the home context's thread run its completions meanwhile. */
-        aio_context_release(ctx);
-        drain_component(poll, nodes);
-    }
+    drain_component(ctx, nodes);
+    aio_context_release(ctx);
 }
 
 void bdrv_drained_end(BlockDriverState *bs)

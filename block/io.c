@@ -50,22 +50,40 @@ static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
     return req;
 }
 
-/* In req->ctx: the end of the request. */
-static void request_finish(BdrvRequest *req, int ret)
+static void request_dec_in_flight(BlockDriverState *bs)
 {
-    BlockDriverState *bs = req->bs;
-
-    /* Drop the count before the callback: a callback that drains (or
-     * submits and then drains) must not wait for itself. */
     if (dp_atomic_fetch_sub_seq_cst(&bs->in_flight, 1) == 1 &&
         dp_atomic_load_seq_cst(&bdrv_drain_waiters)) {
         bdrv_drain_kick();
+    }
+}
+
+/*
+ * In req->ctx: the end of the request.  In the home context the count
+ * drops before the callback, so that a callback that drains (or submits
+ * and then drains) does not wait for itself; the drainer runs the home
+ * context, so it has run the callback by the time it sees zero.  In any
+ * other context the callback runs in its own thread, concurrently with a
+ * drainer: there the count drops after it, so that a drained section
+ * begins only once every callback has returned.  (Such a callback cannot
+ * drain the node: draining takes the home context.)
+ */
+static void request_finish(BdrvRequest *req, int ret)
+{
+    BlockDriverState *bs = req->bs;
+    bool home = req->ctx == bs->ctx;
+
+    if (home) {
+        request_dec_in_flight(bs);
     }
     if (req->type == BDRV_REQUEST_STATUS) {
         req->status_cb(req->opaque, ret, ret < 0 ? 0 : req->pnum,
                        ret < 0 ? 0 : req->status);
     } else {
         req->cb(req->opaque, ret);
+    }
+    if (!home) {
+        request_dec_in_flight(bs);
     }
     g_free(req);
 }

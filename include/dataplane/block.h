@@ -15,16 +15,36 @@
  * (file.driver=file,file.filename=...).  A node without a node-name gets a
  * generated one ("#block<N>").
  *
- * Threading (DESIGN.md, rule 4):
+ * Threading (DESIGN.md, rule 4, widened for multiqueue; docs/block.md):
  *  - Graph changes (bdrv_open, bdrv_unref of the last reference,
  *    bdrv_set_aio_context, bdrv_blockdev_del, the lookup functions) happen
  *    in the main loop thread only.
- *  - I/O (bdrv_aio_*) is submitted from the thread that runs the node's
- *    AioContext (or a thread that holds it with aio_context_acquire) and
- *    its completion callback runs in that context, always later than the
- *    submit call returns, never inside it.
- *  - A node's whole connected graph (its file children and their parents)
- *    shares one AioContext; bdrv_set_aio_context moves all of it.
+ *  - Every node has a home AioContext (bdrv_get_aio_context).  A node's
+ *    whole connected graph (its file children and their parents) shares
+ *    one home; bdrv_set_aio_context moves all of it.
+ *  - I/O (bdrv_aio_*) may be submitted from any thread that runs an
+ *    AioContext (an IOThread, the main loop, a thread that set its
+ *    context with aio_set_current_context), or from any thread holding the
+ *    home context with aio_context_acquire.  A request belongs to the
+ *    submitter's own context, unless the submitter runs or holds the home
+ *    context (or runs none): then to the home.  Its callback runs in that
+ *    context (by the thread that runs it, or by a thread holding it),
+ *    always later than the submit call returns, never inside it.  Many
+ *    contexts may have requests in flight on one node at once
+ *    (multiqueue).
+ *  - Drivers are multiqueue-safe or not (bdrv_is_multiqueue): file, raw,
+ *    null-co and memory run a request in the context that submitted it;
+ *    throttle runs every request in the home context (requests of other
+ *    contexts are forwarded there and their completions handed back, one
+ *    BH hop each way).  Either way the caller sees the same contract.
+ *  - Drain and drained sections cover every context: they wait until no
+ *    request of any context is in flight and every callback of a
+ *    non-home context has returned.  A user that submits from contexts
+ *    other than the home must stop doing so in its drained_begin hook
+ *    (which runs in the main loop, holding the home context; it may take
+ *    the other contexts too, since the main loop may hold several).
+ *  - Moving a node (bdrv_set_aio_context) changes its home; requests from
+ *    other contexts continue after the move's drained section.
  *
  * Callback contract: every bdrv_aio_* call calls its callback exactly once,
  * with 0 or a negative errno (-EINVAL for a range past the end of the node
@@ -99,6 +119,10 @@ void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque);
 const char *bdrv_get_node_name(BlockDriverState *bs);
 /* "file", "raw", "null-co", "memory", "throttle". */
 const char *bdrv_get_driver_name(BlockDriverState *bs);
+/* Whether bs and every node under it run requests in the submitting
+ * context (true), or some forward to the home context (false).  Either
+ * way any context may submit; this says what it costs. */
+bool bdrv_is_multiqueue(BlockDriverState *bs);
 /* The file driver's filename, else its file child's, else NULL. */
 const char *bdrv_get_filename(BlockDriverState *bs);
 /* The `file` child, or NULL.  No reference is taken. */
@@ -109,7 +133,7 @@ bool bdrv_is_read_only(BlockDriverState *bs);
 /* Requests submitted on this node whose callback has not run yet. */
 unsigned bdrv_get_in_flight(BlockDriverState *bs);
 
-/* ---- asynchronous I/O (node's AioContext thread, or acquired) --------- */
+/* ---- asynchronous I/O (any thread running a context, or holding home) - */
 
 enum {
     BDRV_REQ_FUA = 1,         /* write: data is stable when cb runs */
@@ -181,11 +205,16 @@ AioContext *bdrv_get_aio_context(BlockDriverState *bs);
 bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp);
 
 /*
- * Waits, running the node's context with nested aio_poll(), until no
- * request is in flight on bs, its children or its parents: a drained
- * section that ends at once (users pause meanwhile, throttle nodes let
- * their queues go).  From the context's own thread or from any other
- * thread, which acquires the context meanwhile.
+ * Waits, running the node's home context with nested aio_poll(), until no
+ * request of any context is in flight on bs, its children or its parents:
+ * a drained section that ends at once (users pause meanwhile, throttle
+ * nodes let their queues go).  From the home context's own thread or from
+ * the main loop (or a thread running no context), which acquires the home
+ * meanwhile.  Requests that complete in other contexts are run by those
+ * contexts' threads, and the last one wakes the drainer.  The drainer
+ * must have no request of its own context in flight on the graph unless
+ * that context is the home (it is not run while the drainer waits), and a
+ * callback running outside the home context must not drain the node.
  */
 void bdrv_drain(BlockDriverState *bs);
 /* bdrv_drain of every node, each context acquired in turn.  Main loop. */

@@ -9,7 +9,7 @@
  * block status), from its current worker's IOThread, and every few
  * requests hands itself to another worker (a BH), so data written in one
  * thread is read back in another.  Every callback checks that it runs in
- * the thread that submitted the request.  The workers are users of the
+ * the context that submitted the request.  The workers are users of the
  * node: drained sections stop them (the hooks acquire each worker's
  * context from the main loop) and inside a section nothing is in flight.
  * At the end the main loop reads the whole disk and compares it with every
@@ -93,7 +93,9 @@ static void slot_done(void *opaque, int ret)
     Test *t = s->t;
     int64_t len = s->op_len;
 
-    if (aio_get_current_context() != s->w->ctx) {
+    /* In the submitter's context: run by its IOThread, or by the main
+     * loop while it holds that context (a drain of the node homed there). */
+    if (!aio_context_in_current_thread(s->w->ctx)) {
         dp_atomic_fetch_add_seq_cst(&t->wrong_thread, 1);
     }
     if (ret < 0) {
@@ -325,14 +327,15 @@ static void run_multiqueue(const char *spec, int64_t region)
             bdrv_drain(t->bs);
             break;
         case 2: {
-            /* Inside a drained section nothing is in flight and no user
-             * submits.  (The callbacks of the last requests may still be
-             * finishing in their own threads: the count drops just before
-             * a callback runs.) */
+            /* Inside a drained section nothing is in flight, every
+             * callback has returned, in whichever thread it ran, and no
+             * user submits. */
             uint64_t before;
 
             bdrv_drained_begin(t->bs);
             g_assert_cmpuint(graph_in_flight(t->bs), ==, 0);
+            g_assert_cmpuint(dp_atomic_load_seq_cst(&t->completions), ==,
+                             dp_atomic_load_seq_cst(&t->submissions));
             before = dp_atomic_load_seq_cst(&t->submissions);
             g_usleep(1000);
             g_assert_cmpuint(dp_atomic_load_seq_cst(&t->submissions), ==,
