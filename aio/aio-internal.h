@@ -104,7 +104,8 @@ struct AioContext {
     bool sweep_needed;    /* protected by list_lock */
 
     /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
-    AioBH *bh_pending; /* atomic */
+    AioBH *bh_pending;      /* atomic */
+    uint64_t bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
 
     /* Timers (timer.c), protected by timer_lock. */
     DpMutex timer_lock;
@@ -158,6 +159,9 @@ void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node);
 
 /* context.c */
 int64_t aio_compute_timeout(AioContext *ctx);
+/* aio_notify() for a BH or deferral just queued on ctx: nothing to do when
+ * the caller is ctx's own thread, awake. */
+void aio_notify_other(AioContext *ctx);
 
 /* aio-lock.c */
 void aio_context_lock_init(AioContext *ctx);
@@ -172,7 +176,10 @@ void aio_defer_init(AioContext *ctx);
 void aio_defer_cleanup(AioContext *ctx);
 
 /* bh.c */
-bool aio_bh_poll(AioContext *ctx);
+/* A new id for one aio_poll() call: a BH runs at most once per id, however
+ * often aio_bh_poll(ctx, id) is called in that aio_poll(). */
+uint64_t aio_bh_poll_begin(AioContext *ctx);
+bool aio_bh_poll(AioContext *ctx, uint64_t call);
 bool aio_bh_has_pending(AioContext *ctx);
 void aio_bh_free_pending(AioContext *ctx);
 

@@ -31,12 +31,13 @@ bool aio_backend_parse(const char *name, AioBackend *backend, Error **errp)
 }
 
 /*
- * The context's own notifier fired.  aio_notify_accept() clears the eventfd
- * only when it consumes a `notified` flag, but a write can come after its
- * flag was consumed (the notifier stored `notified`, saw notify_me != 0, and
- * wrote only after the loop had already woken and accepted the flag).  Such
- * a stale write would keep the eventfd readable and turn every later
- * blocking aio_poll() into a busy loop, so clear it here as well.
+ * The context's own notifier fired: clear it.  This is the only place the
+ * eventfd is read (aio_notify_accept() only resets the `notified` flag),
+ * which also covers a write that comes after its flag was consumed (the
+ * notifier stored `notified`, saw notify_me != 0, and wrote only after the
+ * loop had already woken and accepted the flag): such a stale write would
+ * otherwise keep the eventfd readable and turn every later blocking
+ * aio_poll() into a busy loop.
  */
 static void ctx_notifier_read(EventNotifier *e)
 {
@@ -142,6 +143,20 @@ void aio_context_unref(AioContext *ctx)
  * When the loop is busy running callbacks (notify_me == 0) a notify costs
  * one store and one fence, no system call.
  */
+void aio_notify_other(AioContext *ctx)
+{
+    /* The loop's own thread, running code rather than sleeping, looks at
+     * the BH list before it blocks (aio_compute_timeout): setting
+     * `notified` would only make its next wait a useless non-blocking
+     * one.  (Not for aio_notify() itself: a signal handler on the loop's
+     * thread calls that while the loop sleeps.) */
+    if (aio_get_current_context() == ctx &&
+        !dp_atomic_load_relaxed(&ctx->notify_me)) {
+        return;
+    }
+    aio_notify(ctx);
+}
+
 void aio_notify(AioContext *ctx)
 {
     /* Both accesses seq_cst: the store cannot pass the load.  Pairs with the
@@ -156,9 +171,11 @@ void aio_notify(AioContext *ctx)
 /* Clears the wake-up state after the loop woke (or decided not to sleep). */
 static void aio_notify_accept(AioContext *ctx)
 {
-    if (dp_atomic_xchg_seq_cst(&ctx->notified, false)) {
-        event_notifier_test_and_clear(&ctx->notifier);
-    }
+    /* The eventfd itself is cleared by its handler (ctx_notifier_read)
+     * when it is readable: most notifies (a BH scheduled by the loop's own
+     * thread, or while it spins) never write it, and a read here would be
+     * a failing system call per iteration. */
+    dp_atomic_store_seq_cst(&ctx->notified, false);
 }
 
 /* 0 if there is work already, else the time to the next timer (-1: none).
@@ -263,6 +280,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     bool will_block = false;
     int64_t timeout = 0;
     int64_t start = 0;
+    uint64_t call;
     int n;
 
     dp_atomic_inc_relaxed(&ctx->stats.iterations);
@@ -313,9 +331,15 @@ bool aio_poll(AioContext *ctx, bool blocking)
     }
     aio_notify_accept(ctx);
 
-    progress |= aio_bh_poll(ctx);
+    call = aio_bh_poll_begin(ctx);
+    progress |= aio_bh_poll(ctx, call);
     if (n > 0) {
         progress |= aio_dispatch_ready(ctx, events, n);
+        /* What the fd handlers scheduled (a completion after a request
+         * read from a socket, say) runs now, not after another fd poll. */
+        if (aio_bh_has_pending(ctx)) {
+            progress |= aio_bh_poll(ctx, call);
+        }
     }
     progress |= aio_timers_run_expired(ctx);
 

@@ -160,6 +160,7 @@ struct NbdClient {
                                the fd handler rather than recv() to EAGAIN */
     bool disc_received;     /* NBD_CMD_DISC: close once the queue is sent */
     bool dead;              /* hard close: drop unsent replies */
+    bool completing;        /* in a completion: it decides how to flush */
 
     LIST_ENTRY(NbdClient) exp_link;    /* export's clients (under ctx) */
     LIST_ENTRY(NbdClient) server_link; /* server's clients (main loop) */
