@@ -26,7 +26,9 @@
  *    INLINE_MAX_BYTES first tries preadv2(RWF_NOWAIT): a page-cache hit is
  *    copied at once, a miss (EAGAIN, or a short read) goes to the ring for
  *    the rest.  Writes likewise try pwritev2(RWF_NOWAIT) where the file
- *    system accepts it (it says EOPNOTSUPP once, and is not asked again).
+ *    system accepts it; where it says EOPNOTSUPP (ext4), small writes are
+ *    written inline and timed, and go to the ring for a while after one
+ *    that blocked (file_try_inline_write).
  * Either way the request is completed from the ring's submit_bh (never
  * inside the submit call), in arrival order.
  *
@@ -46,9 +48,12 @@
 #include "block/file-posix-int.h"
 #include "dataplane/threadlet.h"
 #include "util/atomic.h"
+#include "util/clock.h"
 
 #define RING_ENTRIES 128
 #define INLINE_MAX_BYTES (256 * 1024)
+#define INLINE_WRITE_SLOW_NS (500 * 1000)              /* 0.5 ms */
+#define INLINE_WRITE_BACKOFF_NS (100 * 1000 * 1000)    /* 100 ms */
 
 struct FileRing {
     AioContext *ctx;
@@ -98,6 +103,43 @@ static void file_ring_queue_inline(FileRing *r, FileReq *fr, int ret)
 }
 
 /*
+ * A buffered write on a file system that cannot say "would block"
+ * (RWF_NOWAIT: EOPNOTSUPP, as ext4): io_uring can only hand it to a kernel
+ * worker (one per file at a time: buffered writes to one file are hashed
+ * to one worker), a sleep and a wake-up for what is usually a copy into
+ * the page cache.  So it is written here, and timed: a write that took
+ * longer than INLINE_WRITE_SLOW_NS blocked (dirty-page throttling, a
+ * journal commit), and the file's writes go to the ring for the next
+ * INLINE_WRITE_BACKOFF_NS, so a throttled file does not stall the loop
+ * for every request.  FUA writes (RWF_DSYNC) always go to the ring.
+ */
+static bool file_try_inline_write(FileRing *r, FileReq *fr)
+{
+    FileState *s = fr->s;
+    int64_t start;
+    int64_t took;
+    ssize_t ret;
+
+    if (fr->rw_flags) {
+        return false;
+    }
+    start = clock_monotonic_ns();
+    if (start < dp_atomic_load_relaxed(&s->inline_write_backoff_until)) {
+        return false;
+    }
+    do {
+        ret = pwritev(s->fd, fr->iov, fr->niov, fr->offset);
+    } while (ret < 0 && errno == EINTR);
+    took = clock_monotonic_ns() - start;
+    if (took > INLINE_WRITE_SLOW_NS) {
+        dp_atomic_store_relaxed(&s->inline_write_backoff_until,
+                                start + took + INLINE_WRITE_BACKOFF_NS);
+    }
+    file_ring_queue_inline(r, fr, ret < 0 ? -errno : (int)ret);
+    return true;
+}
+
+/*
  * Whether fr's FileOp was done in this thread (its completion queued): a
  * small copy on a memory file system, or a page-cache hit elsewhere.  A
  * NOWAIT transfer that did part of the job advances fr and returns false:
@@ -124,9 +166,13 @@ static bool file_try_inline(FileRing *r, FileReq *fr)
         file_ring_queue_inline(r, fr, ret < 0 ? -errno : (int)ret);
         return true;
     }
-    if (s->direct || (fr->op == FILE_OP_READ
-                          ? !dp_atomic_load_relaxed(&s->nowait_read)
-                          : !dp_atomic_load_relaxed(&s->nowait_write))) {
+    if (s->direct) {
+        return false;
+    }
+    if (fr->op == FILE_OP_WRITE && !dp_atomic_load_relaxed(&s->nowait_write)) {
+        return file_try_inline_write(r, fr);
+    }
+    if (fr->op == FILE_OP_READ && !dp_atomic_load_relaxed(&s->nowait_read)) {
         return false;
     }
     if (fr->op == FILE_OP_READ) {

@@ -70,6 +70,9 @@ struct FileState {
     bool has_punch_hole;
     bool nowait_read;  /* preadv2(RWF_NOWAIT) first (file-io-uring.c) */
     bool nowait_write; /* pwritev2(RWF_NOWAIT) first */
+    /* No NOWAIT writes: inline writes resume at this time (ns, relaxed
+     * atomic; file-io-uring.c). */
+    int64_t inline_write_backoff_until;
     /* A memory file system (tmpfs, ramfs): small transfers are copied in
      * the submitting thread (file-io-uring.c). */
     bool uring_copy_inline;
