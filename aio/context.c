@@ -9,6 +9,9 @@
 #include "util/atomic.h"
 #include "util/clock.h"
 
+/* Busy iterations that may skip the fd harvest in a row (aio_poll). */
+#define FD_SKIP_MAX 8
+
 #define POLL_NS_START 4000 /* first window when polling starts to grow */
 
 const char *aio_backend_name(AioBackend backend)
@@ -313,9 +316,25 @@ bool aio_poll(AioContext *ctx, bool blocking)
         }
     }
 
-    /* Even when polling found work, harvest ready fds so that plain fd
-     * handlers are never starved by polled ones. */
-    n = ctx->fdmon->wait(ctx, events, FDMON_MAX_EVENTS, timeout);
+    /*
+     * When the loop does not sleep only because BHs are pending (a
+     * cross-thread hand-off that polling noticed, a BH chain), the fd
+     * harvest is a system call that usually finds nothing: a wake-up would
+     * pay it on every hop.  Skip it up to FD_SKIP_MAX iterations in a row,
+     * so that plain fd handlers still run within a bounded number of
+     * iterations.  When a polled handler made progress, harvest as always
+     * (fd handlers are never starved by polled ones); non-blocking calls
+     * always harvest (callers loop on them until no progress, expecting
+     * ready fds to be handled).
+     */
+    if (blocking && !will_block && !progress && aio_bh_has_pending(ctx) &&
+        ctx->fd_skips < FD_SKIP_MAX) {
+        ctx->fd_skips++;
+        n = 0;
+    } else {
+        ctx->fd_skips = 0;
+        n = ctx->fdmon->wait(ctx, events, FDMON_MAX_EVENTS, timeout);
+    }
 
     if (blocking) {
         if (will_block) {
