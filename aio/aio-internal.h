@@ -125,7 +125,7 @@ struct AioContext {
     int64_t poll_max_ns;
     int64_t poll_grow;
     int64_t poll_shrink;
-    int64_t poll_ns; /* current window */
+    int64_t poll_ns;   /* current window */
     unsigned fd_skips; /* polling thread: fd harvests skipped in a row */
 
     AioContextStats stats; /* atomic counters */

@@ -153,8 +153,8 @@ static void bh_push_back(AioContext *ctx, AioBH *fifo)
     for (last = lifo; last->next; last = last->next) {
     }
     last->next = dp_atomic_load_relaxed(&ctx->bh_pending);
-    while (!dp_atomic_cmpxchg_weak_release(&ctx->bh_pending, &last->next,
-                                           lifo)) {
+    while (
+        !dp_atomic_cmpxchg_weak_release(&ctx->bh_pending, &last->next, lifo)) {
     }
 }
 

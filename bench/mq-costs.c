@@ -51,7 +51,6 @@ typedef struct Worker {
     unsigned seed;
 } Worker;
 
-
 /* The workers of the run in progress: a completion finds its worker and
  * slot from its IOVector. */
 static Worker *workers[2];
@@ -83,8 +82,7 @@ static void read_done(void *opaque, int ret)
     dp_atomic_fetch_add_relaxed(&w->done, 1);
     if (!dp_atomic_load_relaxed(&w->stop)) {
         w->in_flight++;
-        bdrv_aio_preadv(w->bs,
-                        (int64_t)(rand_r(&w->seed) % w->blocks) * BS,
+        bdrv_aio_preadv(w->bs, (int64_t)(rand_r(&w->seed) % w->blocks) * BS,
                         &w->qiov[slot], 0, read_done, &w->qiov[slot]);
     } else if (w->in_flight == 0) {
         dp_atomic_store_release(&w->idle, true);
@@ -184,9 +182,9 @@ static BlockDriverState *open_spec(const char *spec)
 /* ---- a contended counter ----------------------------------------------- */
 
 typedef struct Counter {
-    unsigned value;       /* the shared line */
-    bool stop;            /* atomic */
-    uint64_t ops[2];      /* per thread, written at the end */
+    unsigned value;  /* the shared line */
+    bool stop;       /* atomic */
+    uint64_t ops[2]; /* per thread, written at the end */
 } Counter;
 
 typedef struct CounterArg {
@@ -254,8 +252,7 @@ int main(int argc, char **argv)
         threads[i] = iothread_new(id, NULL, &error_abort);
     }
     {
-        g_autoptr(GHashTable) tg =
-            g_hash_table_new(g_str_hash, g_str_equal);
+        g_autoptr(GHashTable) tg = g_hash_table_new(g_str_hash, g_str_equal);
 
         g_hash_table_insert(tg, "limits.iops-total", "1000000000");
         object_add("throttle-group", "bench-tg", tg, &error_abort);
@@ -279,8 +276,8 @@ int main(int argc, char **argv)
             bench_report("mq-null-read-mops", "dataplane-2threads", mops,
                          "Mops/s", true);
         }
-        g_assert_true(
-            bdrv_set_aio_context(bs, main_loop_get_aio_context(), &error_abort));
+        g_assert_true(bdrv_set_aio_context(bs, main_loop_get_aio_context(),
+                                           &error_abort));
         bdrv_unref(bs);
 
         thr = open_spec("driver=throttle,throttle-group=bench-tg,"

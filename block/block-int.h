@@ -29,7 +29,7 @@
 
 #ifndef container_of
 #define container_of(ptr, type, member)                                        \
-    ((type *)((char *)(ptr) - offsetof(type, member)))
+    ((type *)((char *)(ptr)-offsetof(type, member)))
 #endif
 
 typedef enum BdrvRequestType {
@@ -59,10 +59,10 @@ struct BdrvRequest {
     BlockStatusFunc *status_cb;
     void *opaque;
 
-    bool fua_pending; /* a write whose FUA is emulated by a flush next */
-    bool forwarded;   /* runs in the home context, completes in ctx */
-    int ret;          /* for the deferred completion */
-    AioContext *ctx;  /* the submitter's: the callback runs there */
+    bool fua_pending;  /* a write whose FUA is emulated by a flush next */
+    bool forwarded;    /* runs in the home context, completes in ctx */
+    int ret;           /* for the deferred completion */
+    AioContext *ctx;   /* the submitter's: the callback runs there */
     AioDeferred defer; /* hand-offs between contexts, deferred completion */
 
     /* The driver's scratch space for this request. */

@@ -52,8 +52,8 @@
 
 #define RING_ENTRIES 128
 #define INLINE_MAX_BYTES (256 * 1024)
-#define INLINE_WRITE_SLOW_NS (500 * 1000)              /* 0.5 ms */
-#define INLINE_WRITE_BACKOFF_NS (100 * 1000 * 1000)    /* 100 ms */
+#define INLINE_WRITE_SLOW_NS (500 * 1000)           /* 0.5 ms */
+#define INLINE_WRITE_BACKOFF_NS (100 * 1000 * 1000) /* 100 ms */
 
 struct FileRing {
     AioContext *ctx;
@@ -61,9 +61,9 @@ struct FileRing {
     struct io_uring ring;
     EventNotifier notifier;
     AioBH *submit_bh;
-    unsigned queued;    /* SQEs prepared since the last submit */
-    unsigned in_flight; /* SQEs prepared and not yet reaped */
-    STAILQ_HEAD(, FileReq) overflow;    /* waiting for ring space */
+    unsigned queued;                 /* SQEs prepared since the last submit */
+    unsigned in_flight;              /* SQEs prepared and not yet reaped */
+    STAILQ_HEAD(, FileReq) overflow; /* waiting for ring space */
     STAILQ_HEAD(, FileReq) inline_done; /* copied, result in fr->ret */
 };
 

@@ -30,8 +30,8 @@ typedef struct FileRing FileRing; /* file-io-uring.c: one per context */
 struct FileReq {
     FileState *s;
     BdrvRequest *req;
-    AioContext *ctx; /* where it runs: bdrv_request_run_ctx(req) */
-    FileRing *ring;  /* ctx's ring (io_uring engine) */
+    AioContext *ctx;   /* where it runs: bdrv_request_run_ctx(req) */
+    FileRing *ring;    /* ctx's ring (io_uring engine) */
     AioDeferred defer; /* a waiter started from another context */
 
     /* The current FileOp. */

@@ -113,8 +113,7 @@ static void file_op_start(FileReq *fr)
     if (s->use_io_uring) {
         file_uring_submit(fr);
     } else {
-        threadlet_submit_aio(fr->ctx, file_thread_fn, fr, file_thread_done,
-                             fr);
+        threadlet_submit_aio(fr->ctx, file_thread_fn, fr, file_thread_done, fr);
     }
 }
 

@@ -146,8 +146,8 @@ static char *export_user_name(const char *id)
 
 static void export_iothreads_drop(const char *id)
 {
-    GStrv ids = export_iothreads ? g_hash_table_lookup(export_iothreads, id)
-                                 : NULL;
+    GStrv ids =
+        export_iothreads ? g_hash_table_lookup(export_iothreads, id) : NULL;
     g_autofree char *user = export_user_name(id);
     int i;
 
@@ -305,13 +305,13 @@ static bool export_add_multi(const char *id, const char *node_name,
         }
         ctxs[i] = iothread_get_aio_context(t);
     }
-    if (!nbd_export_add_multi(id, node_name, name, description, writable,
-                              ctxs, n, errp)) {
+    if (!nbd_export_add_multi(id, node_name, name, description, writable, ctxs,
+                              n, errp)) {
         return false;
     }
     if (!export_iothreads) {
-        export_iothreads = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                 g_free, (GDestroyNotify)g_strfreev);
+        export_iothreads = g_hash_table_new_full(
+            g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
     }
     for (i = 0; i < n; i++) {
         object_user_add(object_find(iothreads[i]), user);
@@ -534,9 +534,8 @@ json_t *qmp_cmd_nbd_server_remove(json_t *args, Error **errp)
 
 static void export_info_append(const NbdExportInfo *info, void *opaque)
 {
-    json_t *e =
-        json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
-                  "node-name", info->node_name, "shutting-down", 0);
+    json_t *e = json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
+                          "node-name", info->node_name, "shutting-down", 0);
     GStrv ids = export_iothreads
                     ? g_hash_table_lookup(export_iothreads, info->id)
                     : NULL;
@@ -554,8 +553,8 @@ static void export_info_append(const NbdExportInfo *info, void *opaque)
         /* And how many connections each serves now (ours only). */
         list = json_array();
         for (i = 0; i < (int)info->n_contexts; i++) {
-            json_array_append_new(
-                list, json_integer(info->context_connections[i]));
+            json_array_append_new(list,
+                                  json_integer(info->context_connections[i]));
         }
         json_object_set_new(e, "x-iothread-connections", list);
     }

@@ -122,7 +122,7 @@ struct NbdClient {
     int fd;
     unsigned id; /* for log lines */
     NbdClientPhase phase;
-    AioContext *ctx; /* where its handlers live now */
+    AioContext *ctx;    /* where its handlers live now */
     unsigned ctx_index; /* multi-threaded export: index in exp->ctxs */
 
     /* ---- handshake (main loop) ---- */

@@ -158,9 +158,9 @@ void aio_defer(AioContext *ctx, AioDeferred *d, AioDeferredFunc *fn);
  * in a process. */
 #define AIO_CONTEXT_LOCAL_SLOTS 8
 typedef struct AioContextLocalKey {
-    void *(*create)(AioContext *ctx);               /* in ctx's thread */
+    void *(*create)(AioContext *ctx);              /* in ctx's thread */
     void (*destroy)(AioContext *ctx, void *value); /* at ctx's last unref */
-    int slot_plus_one;                              /* private, atomic */
+    int slot_plus_one;                             /* private, atomic */
 } AioContextLocalKey;
 
 /*

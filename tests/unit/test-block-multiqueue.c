@@ -60,8 +60,8 @@ struct Worker {
     Test *t;
     IOThread *thread;
     AioContext *ctx;
-    AioBH *kick_bh;  /* resubmits parked slots after a drained section */
-    bool quiesced;   /* under ctx (set by the main loop with ctx held) */
+    AioBH *kick_bh;    /* resubmits parked slots after a drained section */
+    bool quiesced;     /* under ctx (set by the main loop with ctx held) */
     GPtrArray *parked; /* worker's thread only */
 };
 
@@ -99,14 +99,14 @@ static void slot_done(void *opaque, int ret)
         dp_atomic_fetch_add_seq_cst(&t->wrong_thread, 1);
     }
     if (ret < 0) {
-        g_printerr("slot %d: op %d at +%" G_GINT64_FORMAT " len %" G_GINT64_FORMAT
-                   ": %s\n",
+        g_printerr("slot %d: op %d at +%" G_GINT64_FORMAT
+                   " len %" G_GINT64_FORMAT ": %s\n",
                    s->index, s->op, s->op_off, len, g_strerror(-ret));
         dp_atomic_fetch_add_seq_cst(&t->errors, 1);
     } else if (s->op == OP_READ &&
                memcmp(s->buf, s->model + s->op_off, len) != 0) {
-        g_printerr("slot %d: read at +%" G_GINT64_FORMAT " differs\n",
-                   s->index, s->op_off);
+        g_printerr("slot %d: read at +%" G_GINT64_FORMAT " differs\n", s->index,
+                   s->op_off);
         dp_atomic_fetch_add_seq_cst(&t->mismatches, 1);
     }
     iov_destroy(&s->qiov);
@@ -152,8 +152,8 @@ static void slot_next(Slot *s)
     }
     s->op = g_rand_int_range(s->rand, 0, OP_COUNT);
     s->op_off = g_rand_int_range(s->rand, 0, t->region);
-    s->op_len = g_rand_int_range(s->rand, 1,
-                                 MIN(MAX_LEN, t->region - s->op_off) + 1);
+    s->op_len =
+        g_rand_int_range(s->rand, 1, MIN(MAX_LEN, t->region - s->op_off) + 1);
     abs = s->offset + s->op_off;
     iov_init(&s->qiov, 1);
     dp_atomic_fetch_add_seq_cst(&t->submissions, 1);
@@ -176,8 +176,7 @@ static void slot_next(Slot *s)
     case OP_ZEROES:
         memset(s->model + s->op_off, 0, s->op_len);
         bdrv_aio_pwrite_zeroes(bs, abs, s->op_len,
-                               g_rand_boolean(s->rand) ? BDRV_REQ_MAY_UNMAP
-                                                       : 0,
+                               g_rand_boolean(s->rand) ? BDRV_REQ_MAY_UNMAP : 0,
                                slot_done, s);
         break;
     case OP_FLUSH:
@@ -292,8 +291,7 @@ static void run_multiqueue(const char *spec, int64_t region)
 
     /* Start from a known disk: zeroes everywhere. */
     g_assert_cmpint(test_zeroes(t->bs, 0, SLOTS * region, 0), ==, 0);
-    g_assert_true(
-        bdrv_set_aio_context(t->bs, t->workers[0].ctx, &error_abort));
+    g_assert_true(bdrv_set_aio_context(t->bs, t->workers[0].ctx, &error_abort));
     aio_context_acquire(t->workers[0].ctx);
     bdrv_add_aio_context_notifier(t->bs, &test_user_ops, t);
     aio_context_release(t->workers[0].ctx);
@@ -412,9 +410,8 @@ static void run_file(const char *dir, const char *extra, int64_t region)
     /* A whole number of 4 KiB blocks, for O_DIRECT. */
     g_autofree char *file =
         test_scratch_file(dir, (SLOTS * region + 4095) / 4096 * 4096);
-    g_autofree char *spec =
-        g_strdup_printf("driver=raw,file.driver=file,file.filename=%s%s", file,
-                        extra);
+    g_autofree char *spec = g_strdup_printf(
+        "driver=raw,file.driver=file,file.filename=%s%s", file, extra);
 
     run_multiqueue(spec, region);
     unlink(file);
