@@ -85,6 +85,7 @@ typedef struct AioTimerList {
 
 struct AioContext {
     int refcnt; /* atomic */
+    unsigned index; /* aio_context_get_index */
     AioBackend backend;
     const FdMonOps *fdmon;
 

@@ -56,6 +56,9 @@ static bool ctx_notifier_poll(EventNotifier *e)
     return dp_atomic_load_relaxed(&ctx->notified);
 }
 
+/* aio_context_get_index's counter. */
+static unsigned next_index;
+
 AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
 {
     AioContext *ctx = calloc(1, sizeof(*ctx));
@@ -65,6 +68,7 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
         abort();
     }
     ctx->refcnt = 1;
+    ctx->index = dp_atomic_fetch_add_relaxed(&next_index, 1);
     ctx->backend = backend;
     ctx->fdmon = backend == AIO_BACKEND_IO_URING ? &fdmon_io_uring_ops
                                                  : &fdmon_epoll_ops;
@@ -103,6 +107,11 @@ fail_notifier:
 AioContext *aio_context_new(Error **errp)
 {
     return aio_context_new_with_backend(AIO_BACKEND_EPOLL, errp);
+}
+
+unsigned aio_context_get_index(AioContext *ctx)
+{
+    return ctx->index;
 }
 
 AioBackend aio_context_get_backend(AioContext *ctx)

@@ -158,6 +158,14 @@ enum {
     BDRV_DETECT_ZEROES_UNMAP,
 };
 
+#define BDRV_IN_FLIGHT_STRIPES 8
+/* 64 bytes: two stripes' counts are always on different cache lines,
+ * whatever the node's alignment. */
+typedef struct BdrvInFlightStripe {
+    unsigned count; /* atomic */
+    char pad[60];
+} BdrvInFlightStripe;
+
 typedef struct BlockUser {
     const BlockUserOps *ops;
     void *opaque;
@@ -180,9 +188,13 @@ struct BlockDriverState {
     /* Registered users (BlockUser), main loop or node's context. */
     GArray *users;
 
-    /* Requests of every context, from submission to just before their
-     * callback: what drain waits on. */
-    unsigned in_flight; /* atomic */
+    /* Requests of every context, from submission to their callback (see
+     * request_finish): what drain waits on.  Striped by the request's
+     * context (aio_context_get_index), one cache line each, so that
+     * IOThreads submitting to one node do not bounce a shared line twice
+     * per request; a stripe is only ever shared by contexts whose indexes
+     * collide.  Read as a sum (bdrv_in_flight_sum). */
+    BdrvInFlightStripe in_flight[BDRV_IN_FLIGHT_STRIPES];
     /* Node's home context (or main loop with it held). */
     int quiesce_counter;
 
@@ -199,6 +211,8 @@ static inline AioContext *bdrv_request_run_ctx(BdrvRequest *req)
 {
     return req->forwarded ? req->bs->ctx : req->ctx;
 }
+/* The node's requests in flight, all stripes (seq_cst loads). */
+unsigned bdrv_in_flight_sum(BlockDriverState *bs);
 /* Wakes every thread waiting in a drain (block/drain.c). */
 void bdrv_drain_kick(void);
 extern unsigned bdrv_drain_waiters; /* atomic */

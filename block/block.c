@@ -382,7 +382,7 @@ bool bdrv_is_read_only(BlockDriverState *bs)
 
 unsigned bdrv_get_in_flight(BlockDriverState *bs)
 {
-    return dp_atomic_load_seq_cst(&bs->in_flight);
+    return bdrv_in_flight_sum(bs);
 }
 
 AioContext *bdrv_get_aio_context(BlockDriverState *bs)

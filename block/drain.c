@@ -19,7 +19,7 @@ static bool component_busy(GPtrArray *nodes)
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
 
-        if (dp_atomic_load_seq_cst(&n->in_flight)) {
+        if (bdrv_in_flight_sum(n)) {
             return true;
         }
     }

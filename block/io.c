@@ -2,11 +2,12 @@
  * The request path: checks, in-flight tracking, deferred completion, FUA
  * emulation and multiqueue forwarding, common to every driver.
  *
- * Every request is counted in bs->in_flight from the submit call until just
- * before its callback runs, which is what drain waits on.  Requests of
- * several contexts change it at once, so it is a seq_cst atomic; the
- * decrement pairs with drain's registration (bdrv_drain_waiters) so that
- * a drainer asleep in another context is always woken (drain.c).
+ * Every request is counted in bs->in_flight (striped by context) from the
+ * submit call until its callback (just before it in the home context, just
+ * after it elsewhere), which is what drain waits on.  The counts are
+ * seq_cst atomics; the decrement pairs with drain's registration
+ * (bdrv_drain_waiters) so that a drainer asleep in another context is
+ * always woken (drain.c).
  *
  * Where a request lives (bdrv_request_ctx): the submitting thread's own
  * context, unless that thread runs or holds the node's home context (or
@@ -33,6 +34,23 @@ static AioContext *bdrv_request_ctx(BlockDriverState *bs)
     return cur;
 }
 
+static BdrvInFlightStripe *request_stripe(BdrvRequest *req)
+{
+    return &req->bs->in_flight[aio_context_get_index(req->ctx) %
+                               BDRV_IN_FLIGHT_STRIPES];
+}
+
+unsigned bdrv_in_flight_sum(BlockDriverState *bs)
+{
+    unsigned n = 0;
+    int i;
+
+    for (i = 0; i < BDRV_IN_FLIGHT_STRIPES; i++) {
+        n += dp_atomic_load_seq_cst(&bs->in_flight[i].count);
+    }
+    return n;
+}
+
 static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
                                 int64_t offset, int64_t bytes, IOVector *qiov,
                                 int flags)
@@ -46,13 +64,15 @@ static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
     req->qiov = qiov;
     req->flags = flags;
     req->ctx = bdrv_request_ctx(bs);
-    dp_atomic_fetch_add_seq_cst(&bs->in_flight, 1);
+    dp_atomic_fetch_add_seq_cst(&request_stripe(req)->count, 1);
     return req;
 }
 
-static void request_dec_in_flight(BlockDriverState *bs)
+/* The last use of req->bs: a drainer may go on as soon as the count
+ * drops. */
+static void request_dec_in_flight(BdrvRequest *req)
 {
-    if (dp_atomic_fetch_sub_seq_cst(&bs->in_flight, 1) == 1 &&
+    if (dp_atomic_fetch_sub_seq_cst(&request_stripe(req)->count, 1) == 1 &&
         dp_atomic_load_seq_cst(&bdrv_drain_waiters)) {
         bdrv_drain_kick();
     }
@@ -74,7 +94,7 @@ static void request_finish(BdrvRequest *req, int ret)
     bool home = req->ctx == bs->ctx;
 
     if (home) {
-        request_dec_in_flight(bs);
+        request_dec_in_flight(req);
     }
     if (req->type == BDRV_REQUEST_STATUS) {
         req->status_cb(req->opaque, ret, ret < 0 ? 0 : req->pnum,
@@ -83,7 +103,7 @@ static void request_finish(BdrvRequest *req, int ret)
         req->cb(req->opaque, ret);
     }
     if (!home) {
-        request_dec_in_flight(bs);
+        request_dec_in_flight(req);
     }
     g_free(req);
 }

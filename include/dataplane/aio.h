@@ -49,6 +49,12 @@ AioContext *aio_context_new(Error **errp);
 AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp);
 AioBackend aio_context_get_backend(AioContext *ctx);
 
+/* Any thread.  A number given to the context when it was created, from a
+ * process-wide counter (0, 1, 2, ...): for spreading per-context state
+ * over a few stripes, not an identity (numbers are not reused, but
+ * stripes are shared). */
+unsigned aio_context_get_index(AioContext *ctx);
+
 /* Any thread.  The last unref frees the context: every fd handler must have
  * been removed and every BH and timer freed by then, and no thread may be in
  * aio_poll(). */
