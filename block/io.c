@@ -22,12 +22,29 @@
 #include "block/block-int.h"
 #include "util/atomic.h"
 
+/*
+ * The threading contract of bdrv_aio_* (block.h): the caller runs a
+ * context of its own (any: the node is multiqueue, or forwards) or holds
+ * the node's home context.  Anything else would complete in a context
+ * nobody runs for the caller.
+ */
+static void bdrv_assert_can_submit(BlockDriverState *bs, AioContext *home,
+                                   AioContext *cur)
+{
+    if (G_UNLIKELY(!cur && !aio_context_in_current_thread(home))) {
+        g_error("bdrv_aio_* on node '%s' from a thread that runs no "
+                "AioContext and does not hold the node's (see block.h)",
+                bs->node_name);
+    }
+}
+
 /* The context a request submitted now by this thread belongs to. */
 static AioContext *bdrv_request_ctx(BlockDriverState *bs)
 {
     AioContext *home = dp_atomic_load_acquire(&bs->ctx);
     AioContext *cur = aio_get_current_context();
 
+    bdrv_assert_can_submit(bs, home, cur);
     if (!cur || cur == home || aio_context_in_current_thread(home)) {
         return home;
     }

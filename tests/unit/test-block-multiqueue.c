@@ -443,12 +443,42 @@ static void test_mq_file_direct_shared_blocks(void)
     run_file("/var/tmp", ",file.cache.direct=on", 64 * 1024 + 1536);
 }
 
+static void *submit_from_bare_thread(void *opaque)
+{
+    static char buf[512];
+    static IOVector qiov;
+
+    iov_init(&qiov, 1);
+    iov_add(&qiov, buf, sizeof(buf));
+    bdrv_aio_preadv(opaque, 0, &qiov, 0, sync_cb, NULL);
+    return NULL;
+}
+
+/* A thread that runs no context and holds none may not submit: the
+ * callback would have no context to run in. */
+static void test_mq_submit_needs_a_context(void)
+{
+    if (g_test_subprocess()) {
+        BlockDriverState *bs = test_open("driver=null-co,size=1M");
+        DpThread t;
+
+        dp_thread_create(&t, "bare", submit_from_bare_thread, bs);
+        dp_thread_join(&t);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*runs no AioContext and does not hold*");
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GHashTable) tg = test_opts("limits.iops-total=100000000");
 
     test_block_init(&argc, &argv);
     object_add("throttle-group", "tgmq", tg, &error_abort);
+    g_test_add_func("/block/multiqueue/submit-needs-a-context",
+                    test_mq_submit_needs_a_context);
     g_test_add_func("/block/multiqueue/memory", test_mq_memory);
     g_test_add_func("/block/multiqueue/forwarded-throttle",
                     test_mq_forwarded_throttle);
