@@ -944,6 +944,9 @@ def test_multi_threaded_export_spreads_clients_fio_verify():
     finally:
         d.cleanup()
         os.unlink(img)
+
+
+@test
 def test_block_resize_visible_to_clients():
     """block_resize grows a node exported from an IOThread: new NBD clients
     see the new size and can use it; a file under a raw node grows on
