@@ -84,7 +84,7 @@ typedef struct AioTimerList {
 } AioTimerList;
 
 struct AioContext {
-    int refcnt; /* atomic */
+    int refcnt;     /* atomic */
     unsigned index; /* aio_context_get_index */
     AioBackend backend;
     const FdMonOps *fdmon;
@@ -107,6 +107,10 @@ struct AioContext {
     /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
     AioBH *bh_pending;      /* atomic */
     uint64_t bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
+    /* The batches that aio_bh_poll() calls (nested ones included) have
+     * taken and not finished, oldest first.  Only the thread running the
+     * context touches them. */
+    struct AioBHSlice *bh_slices;
 
     /* Timers (timer.c), protected by timer_lock. */
     DpMutex timer_lock;
@@ -129,6 +133,9 @@ struct AioContext {
     int64_t poll_ns;   /* current window */
     unsigned fd_skips; /* polling thread: fd harvests skipped in a row */
 
+    /* aio-max-batch (atomic: settable from any thread). */
+    int max_batch;
+
     AioContextStats stats; /* atomic counters */
 
     /* aio_context_acquire/release (aio-lock.c); contention calls
@@ -144,6 +151,10 @@ struct AioContext {
         AioContextLocalKey *key;
         void *value;
     } local[AIO_CONTEXT_LOCAL_SLOTS];
+
+    /* Threads whose current context this is (aio_set_current_context);
+     * atomic.  Non-zero: running it belongs to them, or to a holder. */
+    unsigned home_threads;
 };
 
 /* fd-handler.c */
@@ -156,8 +167,6 @@ static inline bool aio_handler_is_deleted(AioHandler *node)
 {
     return dp_atomic_load_acquire(&node->deleted);
 }
-/* Called by a backend (polling thread) when it stops referring to node. */
-void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node);
 
 /* context.c */
 int64_t aio_compute_timeout(AioContext *ctx);
@@ -171,6 +180,9 @@ void aio_context_lock_destroy(AioContext *ctx);
 /* Makes the calling thread the one thread allowed to hold several contexts
  * (main_loop_init). */
 void aio_context_lock_set_multi_holder(void);
+/* aio_poll()'s check of the threading contract: aborts, naming the rule,
+ * unless the calling thread may run ctx (aio.h, aio_poll). */
+void aio_context_assert_may_run(AioContext *ctx);
 
 /* defer.c */
 void aio_defer_init(AioContext *ctx);

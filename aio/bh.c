@@ -10,6 +10,13 @@
  *   BH_SCHEDULED  it should run when the consumer reaches it;
  *   BH_DELETED    free it when the consumer reaches it;
  *   BH_ONESHOT    free it after it runs.
+ *
+ * aio_bh_poll() takes the stack as one batch (a slice) and runs it.  A
+ * callback may run a nested aio_poll() (drain does): the nested call's
+ * aio_bh_poll() first finishes the slices of the outer calls, oldest first,
+ * then its own.  Otherwise a BH taken by an outer call, behind the
+ * callback that is waiting, could not run until that callback returned,
+ * and a wait for it (a request's completion BH) would never end.
  */
 #include <stdlib.h>
 
@@ -40,11 +47,8 @@ struct AioBH {
 static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
                        unsigned flags)
 {
-    AioBH *bh = calloc(1, sizeof(*bh));
+    AioBH *bh = g_new0(AioBH, 1);
 
-    if (!bh) {
-        abort();
-    }
     bh->ctx = ctx;
     bh->cb = cb;
     bh->opaque = opaque;
@@ -108,11 +112,25 @@ void aio_bh_delete(AioBH *bh)
     if (old & BH_PENDING) {
         return; /* the consumer frees it when it pops it */
     }
-    free(bh);
+    g_free(bh);
 }
+
+/* A batch of BHs being run (see the top of the file). */
+typedef struct AioBHSlice {
+    AioBH *head; /* the next to run */
+    struct AioBHSlice *next;
+} AioBHSlice;
 
 bool aio_bh_has_pending(AioContext *ctx)
 {
+    AioBHSlice *s;
+
+    /* The slices: only the thread running ctx calls this. */
+    for (s = ctx->bh_slices; s; s = s->next) {
+        if (s->head) {
+            return true;
+        }
+    }
     return dp_atomic_load_seq_cst(&ctx->bh_pending) != NULL;
 }
 
@@ -171,23 +189,36 @@ bool aio_bh_poll(AioContext *ctx, uint64_t call)
     int round;
 
     /*
-     * A BH scheduled while we run goes on a new stack.  The next round of
-     * this call takes it, unless it already ran in this call (a BH that
-     * reschedules itself): that one waits for the next aio_poll(), so
-     * aio_poll() always returns.  Rounds are bounded, so fds and timers
-     * are never starved by a BH chain.
+     * Each round takes the stack as one slice.  A BH scheduled while we run
+     * goes on a new stack, which the next round of this call takes, unless
+     * it already ran in this aio_poll() call (a BH that reschedules
+     * itself): that one waits for the next aio_poll(), so aio_poll()
+     * always returns.  Rounds are bounded, so fds and timers are never
+     * starved by a BH chain.
      */
     for (round = 0; round < BH_POLL_ROUNDS; round++) {
-        AioBH *bh = bh_take_all_fifo(ctx);
-        AioBH *next;
+        AioBHSlice slice = {.head = bh_take_all_fifo(ctx)};
+        AioBHSlice **tail = &ctx->bh_slices;
+        AioBHSlice *s;
 
-        if (!bh) {
+        if (!slice.head && !ctx->bh_slices) {
             break;
         }
-        for (; bh; bh = next) {
+        while (*tail) {
+            tail = &(*tail)->next;
+        }
+        *tail = &slice;
+        /* Outer calls' slices first (a nested aio_poll), then ours; when
+         * the loop ends, every slice is done and unlinked. */
+        while ((s = ctx->bh_slices)) {
+            AioBH *bh = s->head;
             unsigned flags;
 
-            next = bh->next;
+            if (!bh) {
+                ctx->bh_slices = s->next; /* done (maybe an outer call's) */
+                continue;
+            }
+            s->head = bh->next;
             if (bh->ran_call == call) {
                 bh->next = NULL;
                 *later_tail = bh;
@@ -203,7 +234,7 @@ bool aio_bh_poll(AioContext *ctx, uint64_t call)
                 progress = true;
             }
             if (flags & (BH_DELETED | BH_ONESHOT)) {
-                free(bh);
+                g_free(bh);
             }
         }
     }
@@ -221,7 +252,7 @@ void aio_bh_free_pending(AioContext *ctx)
             dp_atomic_fetch_and_seq_cst(&bh->flags, ~(unsigned)BH_PENDING);
 
         if (flags & (BH_DELETED | BH_ONESHOT)) {
-            free(bh);
+            g_free(bh);
         }
         bh = next;
     }

@@ -9,7 +9,8 @@
  * runs in that context.  The ring goes when its context is freed.
  *  - submission: requests prepare SQEs as they arrive; one BH per loop
  *    iteration calls io_uring_submit() for all of them (a batch: one
- *    system call for everything a loop iteration produced);
+ *    system call for everything a loop iteration produced), or at once
+ *    when the context's aio-max-batch SQEs are waiting;
  *  - completion: the ring signals an eventfd (io_uring_register_eventfd),
  *    watched by the context as an event notifier, whose poll function also
  *    lets adaptive polling reap completions without a system call.
@@ -62,6 +63,7 @@ struct FileRing {
     EventNotifier notifier;
     AioBH *submit_bh;
     unsigned queued;                 /* SQEs prepared since the last submit */
+    uint64_t submits;                /* io_uring_submit() calls (tests) */
     unsigned in_flight;              /* SQEs prepared and not yet reaped */
     STAILQ_HEAD(, FileReq) overflow; /* waiting for ring space */
     STAILQ_HEAD(, FileReq) inline_done; /* copied, result in fr->ret */
@@ -254,8 +256,20 @@ static void file_ring_flush_sqes(FileRing *r)
 {
     int ret = io_uring_submit(&r->ring);
 
+    r->submits++;
     if (ret > 0) {
         r->queued -= MIN((unsigned)ret, r->queued);
+    }
+}
+
+/* aio-max-batch (aio_context_set_max_batch): a batch that has reached it
+ * goes to the kernel now, not at the end of the loop iteration. */
+static void file_ring_check_batch(FileRing *r)
+{
+    int max = aio_context_get_max_batch(r->ctx);
+
+    if (max > 0 && r->queued >= (unsigned)max) {
+        file_ring_flush_sqes(r);
     }
 }
 
@@ -334,6 +348,7 @@ void file_uring_submit(FileReq *fr)
     if (r->queued++ == 0) {
         aio_bh_schedule(r->submit_bh);
     }
+    file_ring_check_batch(r);
 }
 
 /* ---- one ring per context ---------------------------------------------- */
@@ -392,6 +407,11 @@ static AioContextLocalKey file_ring_key = {
 FileRing *file_ring_get(AioContext *ctx)
 {
     return aio_context_get_local(ctx, &file_ring_key);
+}
+
+uint64_t file_ring_submits(AioContext *ctx)
+{
+    return file_ring_get(ctx)->submits;
 }
 
 int file_uring_init(FileState *s, AioContext *ctx, Error **errp)

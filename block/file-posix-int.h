@@ -100,6 +100,8 @@ FileRing *file_ring_get(AioContext *ctx);
 /* Open time: checks that ctx can have a ring and probes what the file
  * system supports (inline copies, RWF_NOWAIT).  0 or -errno and *errp. */
 int file_uring_init(FileState *s, AioContext *ctx, Error **errp);
+/* io_uring_submit() calls of ctx's ring so far (tests count them). */
+uint64_t file_ring_submits(AioContext *ctx);
 /* Starts fr's FileOp on fr->ring, in fr->ctx. */
 void file_uring_submit(FileReq *fr);
 

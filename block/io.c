@@ -23,18 +23,20 @@
 #include "util/atomic.h"
 
 /*
- * The threading contract of bdrv_aio_* (block.h): the caller runs a
- * context of its own (any: the node is multiqueue, or forwards) or holds
- * the node's home context.  Anything else would complete in a context
- * nobody runs for the caller.
+ * The threading contract of bdrv_aio_* (block.h), checked on every call:
+ * the caller runs a context of its own (any: the node is multiqueue, or
+ * forwards) or holds the node's home context.  Anything else would
+ * complete in a context nobody runs for the caller.
  */
-static void bdrv_assert_can_submit(BlockDriverState *bs, AioContext *home,
-                                   AioContext *cur)
+void bdrv_assert_can_submit(BlockDriverState *bs)
 {
-    if (G_UNLIKELY(!cur && !aio_context_in_current_thread(home))) {
-        g_error("bdrv_aio_* on node '%s' from a thread that runs no "
-                "AioContext and does not hold the node's (see block.h)",
-                bs->node_name);
+    if (G_UNLIKELY(!aio_get_current_context() &&
+                   !aio_context_in_current_thread(bdrv_get_aio_context(bs)))) {
+        g_error("block I/O on node '%s' from a thread that neither runs an "
+                "AioContext nor holds the node's (include/dataplane/block.h: "
+                "submit from a thread that runs a context, or acquire the "
+                "node's)",
+                bdrv_get_node_name(bs));
     }
 }
 
@@ -44,7 +46,8 @@ static AioContext *bdrv_request_ctx(BlockDriverState *bs)
     AioContext *home = dp_atomic_load_acquire(&bs->ctx);
     AioContext *cur = aio_get_current_context();
 
-    bdrv_assert_can_submit(bs, home, cur);
+    /* Every bdrv_aio_* entry point comes through here. */
+    bdrv_assert_can_submit(bs);
     if (!cur || cur == home || aio_context_in_current_thread(home)) {
         return home;
     }
@@ -72,7 +75,11 @@ static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
                                 int64_t offset, int64_t bytes, IOVector *qiov,
                                 int flags)
 {
-    BdrvRequest *req = g_new0(BdrvRequest, 1);
+    BdrvRequest *req;
+
+    /* Every bdrv_aio_* entry point comes through here. */
+    bdrv_assert_can_submit(bs);
+    req = g_new0(BdrvRequest, 1);
 
     req->bs = bs;
     req->type = type;

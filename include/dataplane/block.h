@@ -28,10 +28,14 @@
  *    home context with aio_context_acquire.  A request belongs to the
  *    submitter's own context, unless the submitter runs or holds the home
  *    context (or runs none): then to the home.  Its callback runs in that
- *    context (by the thread that runs it, or by a thread holding it),
- *    always later than the submit call returns, never inside it.  Many
- *    contexts may have requests in flight on one node at once
- *    (multiqueue).
+ *    context (by the thread that runs it, or by a thread holding it: while
+ *    another thread drains the node, that thread runs the home context
+ *    with nested aio_poll() and the home's callbacks run there, as in
+ *    QEMU; never two threads at once), always later than the submit call
+ *    returns, never inside it.  Checked on every call
+ *    (bdrv_assert_can_submit: an abort naming the node for a thread that
+ *    runs no context and holds not the home).  Many contexts may have
+ *    requests in flight on one node at once (multiqueue).
  *  - Drivers are multiqueue-safe or not (bdrv_is_multiqueue): file, raw,
  *    null-co and memory run a request in the context that submitted it;
  *    throttle runs every request in the home context (requests of other
@@ -63,6 +67,9 @@
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
 #include "dataplane/iov.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct BlockDriverState BlockDriverState;
 
@@ -225,13 +232,20 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp);
  * Waits, running the node's home context with nested aio_poll(), until no
  * request of any context is in flight on bs, its children or its parents:
  * a drained section that ends at once (users pause meanwhile, throttle
- * nodes let their queues go).  From the home context's own thread or from
- * the main loop (or a thread running no context), which acquires the home
- * meanwhile.  Requests that complete in other contexts are run by those
- * contexts' threads, and the last one wakes the drainer.  The drainer
- * must have no request of its own context in flight on the graph unless
- * that context is the home (it is not run while the drainer waits), and a
- * callback running outside the home context must not drain the node.
+ * nodes let their queues go).  Any thread, holding a reference on bs:
+ *  - the node's own thread, the main loop thread, or a thread that runs no
+ *    AioContext: it acquires the home context and runs it itself (the
+ *    home's callbacks run in this thread, context held);
+ *  - a thread that runs another context (an IOThread draining a node of
+ *    another IOThread), which may not hold two: the node's thread drains,
+ *    in a BH, while this thread keeps running its own loop (nested
+ *    aio_poll() of its own context) until that is done.  Two IOThreads
+ *    draining each other's nodes both finish.
+ * Requests that complete in contexts other than the home are run by those
+ * contexts' threads, and the last one wakes the drainer.  A drainer that
+ * runs the home itself must have no request of its own context in flight
+ * on the graph unless that context is the home (it is not run meanwhile),
+ * and a callback running outside the home context must not drain the node.
  */
 void bdrv_drain(BlockDriverState *bs);
 /* bdrv_drain of every node, each context acquired in turn.  Main loop. */
@@ -241,7 +255,11 @@ void bdrv_drain_all(void);
  * A drained section: begin tells the users of bs and of its connected
  * graph to stop submitting (their drained_begin hooks), then drains;
  * end tells them to resume.  Sections nest (a counter): hooks run on the
- * outermost begin and end only.  Same calling rules as bdrv_drain.
+ * outermost begin and end only.  The main loop thread, the node's own
+ * thread, or a thread that runs no AioContext (which acquires it).  Not a
+ * thread that runs another context: a section stays open across returns,
+ * and that thread cannot hold the node's context meanwhile; the call
+ * aborts with a message that says so (bdrv_drain is the way from there).
  */
 void bdrv_drained_begin(BlockDriverState *bs);
 void bdrv_drained_end(BlockDriverState *bs);
@@ -287,5 +305,7 @@ void bdrv_add_aio_context_notifier(BlockDriverState *bs,
                                    const BlockUserOps *ops, void *opaque);
 void bdrv_remove_aio_context_notifier(BlockDriverState *bs,
                                       const BlockUserOps *ops, void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_BLOCK_H */

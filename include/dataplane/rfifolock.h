@@ -22,14 +22,15 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include "dataplane/visibility.h"
 
-#include "util/thread.h"
+DP_API_BEGIN
 
 typedef void RFifoLockCB(void *opaque);
 
 typedef struct RFifoLock {
-    DpMutex lock;
-    DpCond cond; /* broadcast when `head` advances and someone waits */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* broadcast when `head` advances and someone waits */
     /* Written under `lock`; `tail` also read atomically without it by
      * rfifolock_has_waiters(). */
     unsigned head;   /* ticket being served */
@@ -65,5 +66,7 @@ unsigned rfifolock_depth_self(RFifoLock *r);
  * an owner that asks again after that callback's effect sees it.
  */
 bool rfifolock_has_waiters(RFifoLock *r);
+
+DP_API_END
 
 #endif /* DATAPLANE_RFIFOLOCK_H */

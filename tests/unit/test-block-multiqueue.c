@@ -468,7 +468,7 @@ static void test_mq_submit_needs_a_context(void)
     }
     g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
     g_test_trap_assert_failed();
-    g_test_trap_assert_stderr("*runs no AioContext and does not hold*");
+    g_test_trap_assert_stderr("*neither runs an AioContext nor holds*");
 }
 
 int main(int argc, char **argv)
