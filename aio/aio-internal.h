@@ -84,7 +84,8 @@ typedef struct AioTimerList {
 } AioTimerList;
 
 struct AioContext {
-    int refcnt; /* atomic */
+    int refcnt;     /* atomic */
+    unsigned index; /* aio_context_get_index */
     AioBackend backend;
     const FdMonOps *fdmon;
 
@@ -104,7 +105,8 @@ struct AioContext {
     bool sweep_needed;    /* protected by list_lock */
 
     /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
-    AioBH *bh_pending; /* atomic */
+    AioBH *bh_pending;      /* atomic */
+    uint64_t bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
     /* The batches that aio_bh_poll() calls (nested ones included) have
      * taken and not finished, oldest first.  Only the thread running the
      * context touches them. */
@@ -128,7 +130,8 @@ struct AioContext {
     int64_t poll_max_ns;
     int64_t poll_grow;
     int64_t poll_shrink;
-    int64_t poll_ns; /* current window */
+    int64_t poll_ns;   /* current window */
+    unsigned fd_skips; /* polling thread: fd harvests skipped in a row */
 
     /* aio-max-batch (atomic: settable from any thread). */
     int max_batch;
@@ -138,6 +141,17 @@ struct AioContext {
     /* aio_context_acquire/release (aio-lock.c); contention calls
      * aio_notify(). */
     RFifoLock lock;
+
+    /* aio_defer (defer.c): a lock-free stack emptied by defer_bh. */
+    AioDeferred *defer_pending; /* atomic */
+    AioBH *defer_bh;
+
+    /* Context-local storage (defer.c): context thread only. */
+    struct {
+        AioContextLocalKey *key;
+        void *value;
+    } local[AIO_CONTEXT_LOCAL_SLOTS];
+
     /* Threads whose current context this is (aio_set_current_context);
      * atomic.  Non-zero: running it belongs to them, or to a holder. */
     unsigned home_threads;
@@ -156,6 +170,9 @@ static inline bool aio_handler_is_deleted(AioHandler *node)
 
 /* context.c */
 int64_t aio_compute_timeout(AioContext *ctx);
+/* aio_notify() for a BH or deferral just queued on ctx: nothing to do when
+ * the caller is ctx's own thread, awake. */
+void aio_notify_other(AioContext *ctx);
 
 /* aio-lock.c */
 void aio_context_lock_init(AioContext *ctx);
@@ -167,8 +184,16 @@ void aio_context_lock_set_multi_holder(void);
  * unless the calling thread may run ctx (aio.h, aio_poll). */
 void aio_context_assert_may_run(AioContext *ctx);
 
+/* defer.c */
+void aio_defer_init(AioContext *ctx);
+/* Destroys the context-local values, then the defer BH. */
+void aio_defer_cleanup(AioContext *ctx);
+
 /* bh.c */
-bool aio_bh_poll(AioContext *ctx);
+/* A new id for one aio_poll() call: a BH runs at most once per id, however
+ * often aio_bh_poll(ctx, id) is called in that aio_poll(). */
+uint64_t aio_bh_poll_begin(AioContext *ctx);
+bool aio_bh_poll(AioContext *ctx, uint64_t call);
 bool aio_bh_has_pending(AioContext *ctx);
 void aio_bh_free_pending(AioContext *ctx);
 

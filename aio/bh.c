@@ -34,9 +34,15 @@ struct AioBH {
     AioContext *ctx;
     AioBHFunc *cb;
     void *opaque;
-    unsigned flags; /* atomic */
-    AioBH *next;    /* link in ctx->bh_pending */
+    unsigned flags;    /* atomic */
+    AioBH *next;       /* link in ctx->bh_pending */
+    uint64_t ran_call; /* consumer only: the aio_poll call it last ran in */
 };
+
+/* Rounds of one aio_bh_poll call: BHs scheduled by the BHs of a round run
+ * in the next round of the same call (a chain such as "completion ->
+ * reply" costs no loop iteration, no fd poll), up to this many rounds. */
+#define BH_POLL_ROUNDS 4
 
 static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
                        unsigned flags)
@@ -76,7 +82,7 @@ static void bh_enqueue(AioBH *bh, unsigned new_flags)
      * aio_bh_poll) sees bh->next and everything written before scheduling. */
     while (!dp_atomic_cmpxchg_weak_release(&ctx->bh_pending, &bh->next, bh)) {
     }
-    aio_notify(ctx);
+    aio_notify_other(ctx);
     aio_context_unref(ctx);
 }
 
@@ -144,45 +150,95 @@ static AioBH *bh_take_all_fifo(AioContext *ctx)
     return fifo;
 }
 
-bool aio_bh_poll(AioContext *ctx)
+/* Puts back BHs taken off the stack but left for the next call (their
+ * PENDING flag is still set: they are on the stack again). */
+static void bh_push_back(AioContext *ctx, AioBH *fifo)
 {
-    AioBHSlice slice = {.head = bh_take_all_fifo(ctx)};
-    AioBHSlice **tail = &ctx->bh_slices;
-    AioBHSlice *s;
+    AioBH *lifo = NULL;
+    AioBH *last;
+
+    while (fifo) {
+        AioBH *next = fifo->next;
+
+        fifo->next = lifo;
+        lifo = fifo;
+        fifo = next;
+    }
+    if (!lifo) {
+        return;
+    }
+    /* lifo's last element links to whatever is on the stack now. */
+    for (last = lifo; last->next; last = last->next) {
+    }
+    last->next = dp_atomic_load_relaxed(&ctx->bh_pending);
+    while (
+        !dp_atomic_cmpxchg_weak_release(&ctx->bh_pending, &last->next, lifo)) {
+    }
+}
+
+uint64_t aio_bh_poll_begin(AioContext *ctx)
+{
+    return ++ctx->bh_poll_calls;
+}
+
+bool aio_bh_poll(AioContext *ctx, uint64_t call)
+{
     bool progress = false;
+    AioBH *later = NULL; /* ran in this call already: for the next one */
+    AioBH **later_tail = &later;
+    int round;
 
-    if (!slice.head && !ctx->bh_slices) {
-        return false;
-    }
-    while (*tail) {
-        tail = &(*tail)->next;
-    }
-    *tail = &slice;
     /*
-     * Only BHs already scheduled when a slice was taken run here; a BH
-     * scheduled while we run (itself included) goes on a new stack that
-     * the next aio_poll() takes, so aio_poll() always returns.
+     * Each round takes the stack as one slice.  A BH scheduled while we run
+     * goes on a new stack, which the next round of this call takes, unless
+     * it already ran in this aio_poll() call (a BH that reschedules
+     * itself): that one waits for the next aio_poll(), so aio_poll()
+     * always returns.  Rounds are bounded, so fds and timers are never
+     * starved by a BH chain.
      */
-    while ((s = ctx->bh_slices)) {
-        AioBH *bh = s->head;
-        unsigned flags;
+    for (round = 0; round < BH_POLL_ROUNDS; round++) {
+        AioBHSlice slice = {.head = bh_take_all_fifo(ctx)};
+        AioBHSlice **tail = &ctx->bh_slices;
+        AioBHSlice *s;
 
-        if (!bh) {
-            ctx->bh_slices = s->next; /* done (maybe an outer call's) */
-            continue;
+        if (!slice.head && !ctx->bh_slices) {
+            break;
         }
-        s->head = bh->next;
-        /* Clearing PENDING lets another thread push the BH again. */
-        flags = dp_atomic_fetch_and_seq_cst(
-            &bh->flags, ~(unsigned)(BH_PENDING | BH_SCHEDULED));
-        if ((flags & BH_SCHEDULED) && !(flags & BH_DELETED)) {
-            bh->cb(bh->opaque);
-            progress = true;
+        while (*tail) {
+            tail = &(*tail)->next;
         }
-        if (flags & (BH_DELETED | BH_ONESHOT)) {
-            g_free(bh);
+        *tail = &slice;
+        /* Outer calls' slices first (a nested aio_poll), then ours; when
+         * the loop ends, every slice is done and unlinked. */
+        while ((s = ctx->bh_slices)) {
+            AioBH *bh = s->head;
+            unsigned flags;
+
+            if (!bh) {
+                ctx->bh_slices = s->next; /* done (maybe an outer call's) */
+                continue;
+            }
+            s->head = bh->next;
+            if (bh->ran_call == call) {
+                bh->next = NULL;
+                *later_tail = bh;
+                later_tail = &bh->next;
+                continue;
+            }
+            /* Clearing PENDING lets another thread push the BH again. */
+            flags = dp_atomic_fetch_and_seq_cst(
+                &bh->flags, ~(unsigned)(BH_PENDING | BH_SCHEDULED));
+            if ((flags & BH_SCHEDULED) && !(flags & BH_DELETED)) {
+                bh->ran_call = call;
+                bh->cb(bh->opaque);
+                progress = true;
+            }
+            if (flags & (BH_DELETED | BH_ONESHOT)) {
+                g_free(bh);
+            }
         }
     }
+    bh_push_back(ctx, later);
     return progress;
 }
 

@@ -10,6 +10,9 @@
 #include "util/atomic.h"
 #include "util/clock.h"
 
+/* Busy iterations that may skip the fd harvest in a row (aio_poll). */
+#define FD_SKIP_MAX 8
+
 #define POLL_NS_START 4000 /* first window when polling starts to grow */
 
 const char *aio_backend_name(AioBackend backend)
@@ -32,12 +35,13 @@ bool aio_backend_parse(const char *name, AioBackend *backend, Error **errp)
 }
 
 /*
- * The context's own notifier fired.  aio_notify_accept() clears the eventfd
- * only when it consumes a `notified` flag, but a write can come after its
- * flag was consumed (the notifier stored `notified`, saw notify_me != 0, and
- * wrote only after the loop had already woken and accepted the flag).  Such
- * a stale write would keep the eventfd readable and turn every later
- * blocking aio_poll() into a busy loop, so clear it here as well.
+ * The context's own notifier fired: clear it.  This is the only place the
+ * eventfd is read (aio_notify_accept() only resets the `notified` flag),
+ * which also covers a write that comes after its flag was consumed (the
+ * notifier stored `notified`, saw notify_me != 0, and wrote only after the
+ * loop had already woken and accepted the flag): such a stale write would
+ * otherwise keep the eventfd readable and turn every later blocking
+ * aio_poll() into a busy loop.
  */
 static void ctx_notifier_read(EventNotifier *e)
 {
@@ -53,12 +57,16 @@ static bool ctx_notifier_poll(EventNotifier *e)
     return dp_atomic_load_relaxed(&ctx->notified);
 }
 
+/* aio_context_get_index's counter. */
+static unsigned next_index;
+
 AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
 {
     AioContext *ctx = g_new0(AioContext, 1);
     int ret;
 
     ctx->refcnt = 1;
+    ctx->index = dp_atomic_fetch_add_relaxed(&next_index, 1);
     ctx->backend = backend;
     ctx->fdmon = backend == AIO_BACKEND_IO_URING ? &fdmon_io_uring_ops
                                                  : &fdmon_epoll_ops;
@@ -81,6 +89,7 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
     }
     aio_set_event_notifier(ctx, &ctx->notifier, ctx_notifier_read,
                            ctx_notifier_poll);
+    aio_defer_init(ctx);
     return ctx;
 
 fail_fdmon:
@@ -98,6 +107,11 @@ AioContext *aio_context_new(Error **errp)
     return aio_context_new_with_backend(AIO_BACKEND_EPOLL, errp);
 }
 
+unsigned aio_context_get_index(AioContext *ctx)
+{
+    return ctx->index;
+}
+
 AioBackend aio_context_get_backend(AioContext *ctx)
 {
     return ctx->backend;
@@ -113,6 +127,7 @@ void aio_context_unref(AioContext *ctx)
     if (dp_atomic_fetch_sub_acq_rel(&ctx->refcnt, 1) != 1) {
         return;
     }
+    aio_defer_cleanup(ctx);
     aio_set_event_notifier(ctx, &ctx->notifier, NULL, NULL);
     aio_bh_free_pending(ctx);
     ctx->fdmon->cleanup(ctx);
@@ -138,6 +153,20 @@ void aio_context_unref(AioContext *ctx)
  * When the loop is busy running callbacks (notify_me == 0) a notify costs
  * one store and one fence, no system call.
  */
+void aio_notify_other(AioContext *ctx)
+{
+    /* The loop's own thread, running code rather than sleeping, looks at
+     * the BH list before it blocks (aio_compute_timeout): setting
+     * `notified` would only make its next wait a useless non-blocking
+     * one.  (Not for aio_notify() itself: a signal handler on the loop's
+     * thread calls that while the loop sleeps.) */
+    if (aio_get_current_context() == ctx &&
+        !dp_atomic_load_relaxed(&ctx->notify_me)) {
+        return;
+    }
+    aio_notify(ctx);
+}
+
 void aio_notify(AioContext *ctx)
 {
     /* Both accesses seq_cst: the store cannot pass the load.  Pairs with the
@@ -152,9 +181,11 @@ void aio_notify(AioContext *ctx)
 /* Clears the wake-up state after the loop woke (or decided not to sleep). */
 static void aio_notify_accept(AioContext *ctx)
 {
-    if (dp_atomic_xchg_seq_cst(&ctx->notified, false)) {
-        event_notifier_test_and_clear(&ctx->notifier);
-    }
+    /* The eventfd itself is cleared by its handler (ctx_notifier_read)
+     * when it is readable: most notifies (a BH scheduled by the loop's own
+     * thread, or while it spins) never write it, and a read here would be
+     * a failing system call per iteration. */
+    dp_atomic_store_seq_cst(&ctx->notified, false);
 }
 
 /* 0 if there is work already, else the time to the next timer (-1: none).
@@ -259,6 +290,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     bool will_block = false;
     int64_t timeout = 0;
     int64_t start = 0;
+    uint64_t call;
     int n;
 
     aio_context_assert_may_run(ctx);
@@ -292,9 +324,25 @@ bool aio_poll(AioContext *ctx, bool blocking)
         }
     }
 
-    /* Even when polling found work, harvest ready fds so that plain fd
-     * handlers are never starved by polled ones. */
-    n = ctx->fdmon->wait(ctx, events, FDMON_MAX_EVENTS, timeout);
+    /*
+     * When the loop does not sleep only because BHs are pending (a
+     * cross-thread hand-off that polling noticed, a BH chain), the fd
+     * harvest is a system call that usually finds nothing: a wake-up would
+     * pay it on every hop.  Skip it up to FD_SKIP_MAX iterations in a row,
+     * so that plain fd handlers still run within a bounded number of
+     * iterations.  When a polled handler made progress, harvest as always
+     * (fd handlers are never starved by polled ones); non-blocking calls
+     * always harvest (callers loop on them until no progress, expecting
+     * ready fds to be handled).
+     */
+    if (blocking && !will_block && !progress && aio_bh_has_pending(ctx) &&
+        ctx->fd_skips < FD_SKIP_MAX) {
+        ctx->fd_skips++;
+        n = 0;
+    } else {
+        ctx->fd_skips = 0;
+        n = ctx->fdmon->wait(ctx, events, FDMON_MAX_EVENTS, timeout);
+    }
 
     if (blocking) {
         if (will_block) {
@@ -310,9 +358,15 @@ bool aio_poll(AioContext *ctx, bool blocking)
     }
     aio_notify_accept(ctx);
 
-    progress |= aio_bh_poll(ctx);
+    call = aio_bh_poll_begin(ctx);
+    progress |= aio_bh_poll(ctx, call);
     if (n > 0) {
         progress |= aio_dispatch_ready(ctx, events, n);
+        /* What the fd handlers scheduled (a completion after a request
+         * read from a socket, say) runs now, not after another fd poll. */
+        if (aio_bh_has_pending(ctx)) {
+            progress |= aio_bh_poll(ctx, call);
+        }
     }
     progress |= aio_timers_run_expired(ctx);
 

@@ -127,11 +127,17 @@ static void *iothread_run(void *opaque)
     dp_cond_broadcast(&it->cond);
     dp_mutex_unlock(&it->mutex);
 
+    /*
+     * The thread holds its context from one iteration to the next and lets
+     * go only when another thread waits for it (whose acquire kicks the
+     * loop out of its poll first): an uncontended iteration costs no lock
+     * traffic, and a waiter still gets in within one iteration.
+     */
+    aio_context_acquire(it->ctx);
     while (!it->stopping) {
         /* Pairs with the release store in iothread_get_g_main_context(). */
         GMainContext *gctx = dp_atomic_load_acquire(&it->gctx);
 
-        aio_context_acquire(it->ctx);
         if (gctx) {
             if (!pushed) {
                 /* GLib code in this thread (GTask, ...) uses it too. */
@@ -142,11 +148,13 @@ static void *iothread_run(void *opaque)
         } else {
             aio_poll(it->ctx, true);
         }
-        aio_context_release(it->ctx);
+        if (rfifolock_has_waiters(&it->ctx->lock)) {
+            aio_context_release(it->ctx);
+            aio_context_acquire(it->ctx);
+        }
     }
 
     /* Whatever the last BHs scheduled runs too, within a bound. */
-    aio_context_acquire(it->ctx);
     for (i = 0; i < STOP_DRAIN_ITERATIONS && aio_poll(it->ctx, false); i++) {
     }
     aio_context_release(it->ctx);

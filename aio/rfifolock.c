@@ -65,7 +65,9 @@ void rfifolock_lock(RFifoLock *r)
         return;
     }
     CHECK(pthread_mutex_lock(&r->lock));
-    ticket = r->tail++;
+    ticket = r->tail;
+    /* Atomic: rfifolock_has_waiters() reads it without the mutex. */
+    dp_atomic_store_relaxed(&r->tail, ticket + 1);
     while (ticket != r->head) {
         if (r->cb) {
             /*
@@ -113,4 +115,10 @@ void rfifolock_unlock(RFifoLock *r)
 unsigned rfifolock_depth_self(RFifoLock *r)
 {
     return depth_self(r);
+}
+
+bool rfifolock_has_waiters(RFifoLock *r)
+{
+    /* The owner's ticket is `head`, which only the owner changes. */
+    return dp_atomic_load_relaxed(&r->tail) - r->head > 1;
 }

@@ -1,22 +1,36 @@
 #!/bin/bash
 # NBD servers side by side: dataplaned, nbdkit (file plugin), qemu-nbd
 # (--aio=io_uring) and qemu-storage-daemon, each exporting the same 1 GiB
-# raw image on /dev/shm over a unix socket, one server at a time, driven by
-# fio's nbd engine (libnbd).
+# raw image over a unix socket, one server at a time, driven by fio's nbd
+# engine (libnbd).
 #
-#   bench/nbd.sh [--quick] [--rounds N] [--only SERVER]
+#   bench/nbd.sh [--quick] [--rounds N] [--only SERVER] [--fs LIST]
 #
-# dataplaned runs twice: with its default IOThread (adaptive polling on)
-# and as "dataplane-nopoll" (poll-max-ns=0).
+# Three storage set-ups (--fs, default "tmpfs ext4 ext4direct"; --quick:
+# tmpfs), each a prefix of the job names:
+#   tmpfs      the image on /dev/shm (memory; every server copies from it);
+#   ext4       the image on a disk file system (/var/tmp, ext4 here; the
+#              figure names say ext4 whatever df -T says, and a NOTE line
+#              gives the real type), page cache warm: before each server
+#              `sync`, drop caches, then the whole image is read once;
+#   ext4direct the same image with O_DIRECT: dataplaned and
+#              qemu-storage-daemon cache.direct=on, qemu-nbd --cache=none;
+#              nbdkit's file plugin has no O_DIRECT: it runs with
+#              cache=none (it evicts what it touched from the page cache)
+#              and says so in a NOTE.  Caches are dropped before each
+#              server.
+# dataplaned runs three times: with its default IOThread (adaptive polling
+# on), as "dataplane-nopoll" (poll-max-ns=0), and as "dataplane-2iothreads"
+# (a multi-threaded export over two IOThreads: connections are spread).
 # Jobs: 4k random read at QD1 and QD32, 4k random write at QD32, 256k
 # sequential read at QD8, and two 4k random read QD32 connections at once.
-# Figures per job and server (BENCH lines, see bench/bench-util.h):
-#   nbd-<job>-iops        IOPS (higher is better)
+# Figures per set-up, job and server (BENCH lines, see bench/bench-util.h):
+#   nbd-<fs>-<job>-iops   IOPS (higher is better)
 #   nbd-<job>-lat-mean    mean completion latency, us
 #   nbd-<job>-lat-p99     99th percentile completion latency, us
 #   nbd-<job>-cpu-per-op  server CPU (user + system of every thread, from
 #                         /proc/<pid>/stat) per completed operation, us
-# Each job runs 10 s (2 s with --quick); rounds interleave the servers.
+# Each job runs 6 s (2 s with --quick); rounds interleave the servers.
 # A server that is not installed (or dataplaned before it is built) is
 # skipped with a NOTE line.
 set -u
@@ -25,6 +39,7 @@ cd "$(dirname "$0")/.."
 quick=0
 rounds=3
 only=""
+fs_list=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
@@ -36,6 +51,11 @@ while [ $# -gt 0 ]; do
     --only)
         [ $# -ge 2 ] || { echo "nbd.sh: --only needs a server name" >&2; exit 2; }
         only=$2
+        shift
+        ;;
+    --fs)
+        [ $# -ge 2 ] || { echo "nbd.sh: --fs needs a list" >&2; exit 2; }
+        fs_list=$2
         shift
         ;;
     -h | --help)
@@ -56,7 +76,25 @@ case "$rounds" in
     ;;
 esac
 
-runtime=10
+# --quick (CI's smoke run) measures tmpfs only unless told otherwise.
+if [ -z "$fs_list" ]; then
+    if [ $quick = 1 ]; then
+        fs_list=tmpfs
+    else
+        fs_list="tmpfs ext4 ext4direct"
+    fi
+fi
+for fs in $fs_list; do
+    case "$fs" in
+    tmpfs | ext4 | ext4direct) ;;
+    *)
+        echo "nbd.sh: --fs takes tmpfs, ext4 and ext4direct, not '$fs'" >&2
+        exit 2
+        ;;
+    esac
+done
+
+runtime=6
 img_mib=1024
 if [ $quick = 1 ]; then
     runtime=2
@@ -73,7 +111,8 @@ if ! command -v fio >/dev/null || ! fio --enghelp=nbd >/dev/null 2>&1; then
 fi
 
 work=$(mktemp -d /dev/shm/dataplane-bench-nbd.XXXXXX)
-img=$work/disk.img
+diskdir=""
+img=""
 sock=$work/nbd.sock
 server_pid=""
 
@@ -88,16 +127,42 @@ stop_server() {
 cleanup() {
     stop_server
     rm -rf "$work"
+    [ -n "$diskdir" ] && rm -rf "$diskdir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Random contents, so that no server or page cache can take a shortcut on
-# zeroes or holes.
-if ! dd if=/dev/urandom of="$img" bs=1M count=$img_mib status=none; then
+# zeroes or holes.  The same bytes on both file systems.
+if ! dd if=/dev/urandom of="$work/disk.img" bs=1M count=$img_mib status=none; then
     note nbd - "cannot write the ${img_mib} MiB image on /dev/shm"
     exit 1
 fi
+case " $fs_list " in
+*" ext4"*)
+    diskdir=$(mktemp -d /var/tmp/dataplane-bench-nbd.XXXXXX)
+    cp "$work/disk.img" "$diskdir/disk.img"
+    sync
+    fstype=$(stat -f -c %T "$diskdir")
+    [ "$fstype" = ext2/ext3 ] && fstype=ext4 # stat's name for the ext family
+    [ "$fstype" = ext4 ] ||
+        note nbd - "the ext4 rows run on $fstype (/var/tmp), not ext4"
+    ;;
+esac
+
+# Between two servers on a disk file system: write back and drop the page
+# cache (root only), then, for the page-cache rows, read the image once so
+# that every server starts from the same warm cache.
+prepare_cache() {
+    local fs=$1
+    [ "$fs" = tmpfs ] && return 0
+    sync
+    if ! echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+        note nbd - "cannot drop caches (not root): servers may find the cache in different states"
+    fi
+    [ "$fs" = ext4 ] && cat "$img" >/dev/null
+    return 0
+}
 
 uri="nbd+unix:///disk?socket=$sock"
 
@@ -110,26 +175,36 @@ for d in build-bench/daemon/dataplaned build/daemon/dataplaned; do
     fi
 done
 
-# start_server NAME: starts it in the background (server_pid) on $sock.
+# start_server NAME FS: starts it in the background (server_pid) on $sock.
 start_server() {
+    local direct=0
+    [ "$2" = ext4direct ] && direct=1
     case "$1" in
-    dataplane | dataplane-nopoll)
+    dataplane | dataplane-nopoll | dataplane-2iothreads)
         # The default IOThread polls adaptively (poll-max-ns 32768);
-        # dataplane-nopoll turns that off, to show what polling costs.
-        local poll=""
+        # dataplane-nopoll turns that off, to show what polling costs;
+        # dataplane-2iothreads spreads the connections over two IOThreads.
+        local poll="" cache="" threads="iothread=io0"
         [ "$1" = dataplane-nopoll ] && poll=",poll-max-ns=0"
+        [ $direct = 1 ] && cache=",cache.direct=on"
+        [ "$1" = dataplane-2iothreads ] && threads="iothread.0=io0,iothread.1=io1"
         "$dataplaned" \
-            --blockdev "driver=file,node-name=disk0,filename=$img" \
+            --blockdev "driver=file,node-name=disk0,filename=$img$cache" \
             --object "iothread,id=io0$poll" \
+            --object "iothread,id=io1$poll" \
             --nbd-server "addr.type=unix,addr.path=$sock" \
-            --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on,iothread=io0 \
+            --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on,$threads \
             2>"$work/server.err" &
         ;;
     nbdkit)
-        nbdkit --foreground --unix "$sock" file "$img" 2>"$work/server.err" &
+        local cache=""
+        [ $direct = 1 ] && cache="cache=none"
+        nbdkit --foreground --unix "$sock" file "$img" $cache 2>"$work/server.err" &
         ;;
     qemu-nbd)
-        qemu-nbd --format=raw --aio=io_uring --export-name=disk --socket="$sock" \
+        local cache=writeback
+        [ $direct = 1 ] && cache=none
+        qemu-nbd --format=raw --aio=io_uring --cache=$cache --export-name=disk --socket="$sock" \
             --persistent --shared=8 "$img" 2>"$work/server.err" &
         ;;
     qemu-storage-daemon)
@@ -137,8 +212,10 @@ start_server() {
         # first client disconnect from an export in an IOThread (assertion
         # "qemu_in_main_thread() && nbd_server" in nbd_blockdev_client_closed),
         # so its export runs in the main loop, as qemu-nbd's does.
+        local cache=""
+        [ $direct = 1 ] && cache=",cache.direct=on"
         qemu-storage-daemon \
-            --blockdev "driver=file,node-name=disk0,filename=$img,aio=io_uring" \
+            --blockdev "driver=file,node-name=disk0,filename=$img,aio=io_uring$cache" \
             --nbd-server "addr.type=unix,addr.path=$sock" \
             --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on \
             2>"$work/server.err" &
@@ -222,19 +299,19 @@ EOF
 }
 
 run_jobs() {
-    local s=$1
-    run_job "$s" 4k-randread-qd1 --name=j --rw=randread --bs=4k --iodepth=1
-    run_job "$s" 4k-randread-qd32 --name=j --rw=randread --bs=4k --iodepth=32
-    run_job "$s" 4k-randwrite-qd32 --name=j --rw=randwrite --bs=4k --iodepth=32
-    run_job "$s" 256k-read-qd8 --name=j --rw=read --bs=256k --iodepth=8
-    run_job "$s" 4k-randread-qd32-2jobs --name=j --rw=randread --bs=4k --iodepth=32 --numjobs=2
+    local s=$1 f=$2
+    run_job "$s" $f-4k-randread-qd1 --name=j --rw=randread --bs=4k --iodepth=1
+    run_job "$s" $f-4k-randread-qd32 --name=j --rw=randread --bs=4k --iodepth=32
+    run_job "$s" $f-4k-randwrite-qd32 --name=j --rw=randwrite --bs=4k --iodepth=32
+    run_job "$s" $f-256k-read-qd8 --name=j --rw=read --bs=256k --iodepth=8
+    run_job "$s" $f-4k-randread-qd32-2jobs --name=j --rw=randread --bs=4k --iodepth=32 --numjobs=2
 }
 
 servers=()
 if [ -n "$only" ] && [ "${only#dataplane}" = "$only" ]; then
     :
 elif [ -n "$dataplaned" ]; then
-    servers+=(dataplane dataplane-nopoll)
+    servers+=(dataplane dataplane-nopoll dataplane-2iothreads)
 else
     note nbd dataplane "build/daemon/dataplaned does not exist yet (daemon branch not merged): not measured"
 fi
@@ -249,11 +326,29 @@ for s in nbdkit qemu-nbd qemu-storage-daemon; do
     fi
 done
 
+case " $fs_list " in
+*" ext4direct "*)
+    case " ${servers[*]} " in
+    *" nbdkit "*)
+        note nbd-ext4direct nbdkit "nbdkit's file plugin has no O_DIRECT: cache=none (page-cache eviction after each request)"
+        ;;
+    esac
+    ;;
+esac
+
 for r in $(seq "$rounds"); do
-    for s in "${servers[@]}"; do
-        echo "nbd.sh: round $r/$rounds: $s" >&2
-        start_server "$s" || continue
-        run_jobs "$s"
-        stop_server
+    for f in $fs_list; do
+        if [ "$f" = tmpfs ]; then
+            img=$work/disk.img
+        else
+            img=$diskdir/disk.img
+        fi
+        for s in "${servers[@]}"; do
+            echo "nbd.sh: round $r/$rounds: $f: $s" >&2
+            prepare_cache "$f"
+            start_server "$s" "$f" || continue
+            run_jobs "$s" "$f"
+            stop_server
+        done
     done
 done

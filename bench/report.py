@@ -24,12 +24,14 @@ TITLES = {
     "eventloop-acquire": "Event loop: aio_context_acquire latency from another thread",
     "threadlet": "Thread pool (threadlets)",
     "block": "Block layer",
-    "nbd": "NBD servers (fio nbd engine over a unix socket, 1 GiB image on /dev/shm)",
+    "mq-costs": "Multiqueue: per-operation costs in-process (the inputs of docs/scaling.md)",
+    "scaling": "Multiqueue scaling: one export from 1 vs 2 IOThreads, 2 and 4 fio jobs (4k randread QD16 each)",
+    "nbd": "NBD servers (fio nbd engine over a unix socket, one 1 GiB image; job prefixes: tmpfs = /dev/shm, ext4 = disk file system with a warm page cache, ext4direct = O_DIRECT)",
 }
 
 # Sections in this order; programs not listed follow in order of appearance.
 ORDER = ["eventloop-wakeup", "eventloop-timers", "eventloop-dispatch", "eventloop-idle",
-         "eventloop-acquire", "threadlet", "block", "nbd"]
+         "eventloop-acquire", "threadlet", "block", "mq-costs", "nbd", "scaling"]
 
 NBD_METRICS = [
     ("cpu-per-op", "server CPU per operation (us, lower is better)"),
@@ -259,10 +261,13 @@ def write_headline(data, args, path):
         out.append("")
         cpu = collections.OrderedDict((f, v) for f, v in nbd.items() if nbd_split(f)[1] == "cpu-per-op")
         table(cpu, out, "job", lambda f: nbd_split(f)[0])
-        iops = collections.OrderedDict((f, v) for f, v in nbd.items()
-                                       if nbd_split(f) == ("4k-randread-qd32-2jobs", "iops"))
+        iops = collections.OrderedDict(
+            (f, v) for f, v in nbd.items()
+            if nbd_split(f)[1] == "iops" and nbd_split(f)[0].endswith(
+                ("4k-randread-qd32-2jobs", "4k-randread-qd1", "4k-randwrite-qd32")))
         if iops:
-            out.append("Two connections at QD32 (IOPS, higher is better):")
+            out.append("IOPS of QD1 reads, QD32 writes and two connections at QD32 "
+                       "(higher is better):")
             out.append("")
             table(iops, out, "job", lambda f: nbd_split(f)[0])
     rows = collections.OrderedDict()

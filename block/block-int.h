@@ -4,17 +4,33 @@
  * A request (BdrvRequest) is created by the generic layer (block/io.c),
  * which checks it, counts it in the node's in_flight and hands it to the
  * driver's op.  The driver finishes it exactly once with
- * bdrv_request_complete() from the node's AioContext, never inside the op
- * itself: a driver that knows the answer at once uses
- * bdrv_request_complete_later(), which defers it to the node's completion
- * BH.
+ * bdrv_request_complete() from the context the request runs in, never
+ * inside the op itself: a driver that knows the answer at once uses
+ * bdrv_request_complete_later(), which defers it to a later iteration of
+ * that context.
+ *
+ * Multiqueue: a request belongs to the context that submitted it
+ * (req->ctx, see bdrv_request_ctx in io.c) and its callback runs there.
+ * A driver with .multiqueue set runs requests in req->ctx, whichever
+ * context that is, concurrently with other contexts' requests on the same
+ * node: its shared state must be thread-safe, and everything a request
+ * waits on must be registered in req->ctx.  A driver without it sees only
+ * requests that run in the node's home context (bs->ctx): the generic
+ * layer forwards the others there (aio_defer) and hands their completion
+ * back.  bdrv_request_run_ctx(req) says where a request runs.
  */
 #ifndef DATAPLANE_BLOCK_INT_H
 #define DATAPLANE_BLOCK_INT_H
 
+#include <stddef.h>
 #include <sys/queue.h>
 
 #include "dataplane/block.h"
+
+#ifndef container_of
+#define container_of(ptr, type, member)                                        \
+    ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
 
 typedef enum BdrvRequestType {
     BDRV_REQUEST_READ,
@@ -48,9 +64,11 @@ struct BdrvRequest {
     BlockStatusDepthFunc *depth_cb;
     void *opaque;
 
-    bool fua_pending; /* a write whose FUA is emulated by a flush next */
-    int ret;          /* for the deferred completion */
-    STAILQ_ENTRY(BdrvRequest) done_next;
+    bool fua_pending;  /* a write whose FUA is emulated by a flush next */
+    bool forwarded;    /* runs in the home context, completes in ctx */
+    int ret;           /* for the deferred completion */
+    AioContext *ctx;   /* the submitter's: the callback runs there */
+    AioDeferred defer; /* hand-offs between contexts, deferred completion */
 
     /* The driver's scratch space for this request. */
     void *drv_state;
@@ -74,6 +92,9 @@ typedef struct BlockOptDesc {
 typedef struct BlockDriver {
     const char *format_name;
     size_t instance_size;
+    /* Requests may run in any context at once (see the header comment);
+     * false: they are forwarded to the node's home context. */
+    bool multiqueue;
     /* Driver-specific option keys, ended by { NULL }.  driver, node-name
      * and read-only are common to every driver; `file` and the dotted
      * file.* keys are accepted when has_file_child is set. */
@@ -152,6 +173,14 @@ enum {
     BDRV_DETECT_ZEROES_UNMAP,
 };
 
+#define BDRV_IN_FLIGHT_STRIPES 8
+/* 64 bytes: two stripes' counts are always on different cache lines,
+ * whatever the node's alignment. */
+typedef struct BdrvInFlightStripe {
+    unsigned count; /* atomic */
+    char pad[60];
+} BdrvInFlightStripe;
+
 typedef struct BlockUser {
     const BlockUserOps *ops;
     void *opaque;
@@ -184,21 +213,34 @@ struct BlockDriverState {
     /* Registered users (BlockUser), main loop or node's context. */
     GArray *users;
 
-    /* Node's context only. */
-    unsigned in_flight; /* atomic: drain reads it after acquiring */
+    /* Requests of every context, from submission to their callback (see
+     * request_finish): what drain waits on.  Striped by the request's
+     * context (aio_context_get_index), one cache line each, so that
+     * IOThreads submitting to one node do not bounce a shared line twice
+     * per request; a stripe is only ever shared by contexts whose indexes
+     * collide.  Read as a sum (bdrv_in_flight_sum). */
+    BdrvInFlightStripe in_flight[BDRV_IN_FLIGHT_STRIPES];
+    /* Node's home context (or main loop with it held). */
     int quiesce_counter;
-    AioBH *done_bh; /* runs bdrv_request_complete_later's queue */
-    STAILQ_HEAD(, BdrvRequest) done_list;
 
     TAILQ_ENTRY(BlockDriverState) all_next; /* main loop */
 };
 
 /* block/io.c */
+/* In the context the request runs in (bdrv_request_run_ctx). */
 void bdrv_request_complete(BdrvRequest *req, int ret);
 void bdrv_request_complete_later(BdrvRequest *req, int ret);
-/* Sets up / tears down the node's completion BH in its context. */
-void bdrv_io_attach(BlockDriverState *bs, AioContext *ctx);
-void bdrv_io_detach(BlockDriverState *bs);
+/* Where the driver runs req: req->ctx for a multiqueue driver, the node's
+ * home context for a forwarded request. */
+static inline AioContext *bdrv_request_run_ctx(BdrvRequest *req)
+{
+    return req->forwarded ? req->bs->ctx : req->ctx;
+}
+/* The node's requests in flight, all stripes (seq_cst loads). */
+unsigned bdrv_in_flight_sum(BlockDriverState *bs);
+/* Wakes every thread waiting in a drain (block/drain.c). */
+void bdrv_drain_kick(void);
+extern unsigned bdrv_drain_waiters; /* atomic */
 
 /*
  * The threading contract of I/O submission (block.h), checked by every

@@ -433,7 +433,6 @@ static BlockDriverState *open_new_node(const BlockDriver *drv, GHashTable *opts)
         parse_detect_zeroes(bdrv_opt_get(opts, "detect-zeroes"));
     bs->parents = g_ptr_array_new();
     bs->users = g_array_new(false, false, sizeof(BlockUser));
-    STAILQ_INIT(&bs->done_list);
     if (node_name) {
         bs->node_name = g_strdup(node_name);
     } else {
@@ -477,11 +476,7 @@ static bool open_driver(BlockDriverState *bs, GHashTable *opts, Error **errp)
     int ret;
 
     aio_context_acquire(ctx);
-    bdrv_io_attach(bs, ctx);
     ret = bs->drv->bdrv_open(bs, opts, errp);
-    if (ret < 0) {
-        bdrv_io_detach(bs);
-    }
     aio_context_release(ctx);
     return ret >= 0;
 }
@@ -536,7 +531,6 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
         error_propagate(errp, local_err);
         aio_context_acquire(bs->ctx);
         drv->bdrv_close(bs);
-        bdrv_io_detach(bs);
         aio_context_release(bs->ctx);
         bdrv_free(bs);
         return NULL;
@@ -565,7 +559,6 @@ static void bdrv_close(BlockDriverState *bs)
 
     aio_context_acquire(ctx);
     bs->drv->bdrv_close(bs);
-    bdrv_io_detach(bs);
     aio_context_release(ctx);
 
     if (file) {
@@ -731,7 +724,7 @@ bool bdrv_is_read_only(BlockDriverState *bs)
 
 unsigned bdrv_get_in_flight(BlockDriverState *bs)
 {
-    return dp_atomic_load_seq_cst(&bs->in_flight);
+    return bdrv_in_flight_sum(bs);
 }
 
 AioContext *bdrv_get_aio_context(BlockDriverState *bs)

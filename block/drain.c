@@ -11,6 +11,7 @@
 #include "block/block-int.h"
 #include "dataplane/main-loop.h"
 #include "util/atomic.h"
+#include "util/thread.h"
 
 static bool component_busy(GPtrArray *nodes)
 {
@@ -19,19 +20,67 @@ static bool component_busy(GPtrArray *nodes)
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
 
-        if (dp_atomic_load_seq_cst(&n->in_flight)) {
+        if (bdrv_in_flight_sum(n)) {
             return true;
         }
     }
     return false;
 }
 
-/* Polls ctx (held) until nothing is in flight in nodes. */
-static void drain_component(AioContext *ctx, GPtrArray *nodes)
+/*
+ * Drainers asleep in aio_poll(), by the context they poll.  A request whose
+ * completion brings a node's in_flight to zero while bdrv_drain_waiters is
+ * non-zero notifies all of them (bdrv_drain_kick): the last request may
+ * complete in any context, not only the one the drainer polls.  The
+ * pairing is Dekker's: the drainer increments bdrv_drain_waiters, then
+ * reads in_flight; the completer decrements in_flight, then reads
+ * bdrv_drain_waiters (all seq_cst), so either the drainer sees the count
+ * at zero or the completer sees the drainer and notifies it.
+ */
+unsigned bdrv_drain_waiters;
+static DpMutex waiters_lock = {PTHREAD_MUTEX_INITIALIZER};
+static GPtrArray *waiting_contexts; /* under waiters_lock, with repeats */
+
+void bdrv_drain_kick(void)
 {
-    while (component_busy(nodes)) {
-        aio_poll(ctx, true);
+    guint i;
+
+    dp_mutex_lock(&waiters_lock);
+    for (i = 0; waiting_contexts && i < waiting_contexts->len; i++) {
+        aio_notify(g_ptr_array_index(waiting_contexts, i));
     }
+    dp_mutex_unlock(&waiters_lock);
+}
+
+/*
+ * Waits until nothing is in flight in nodes, running `poll` (their home
+ * context, which the caller holds): the home's completions run here;
+ * requests that complete in other contexts are run by those contexts'
+ * threads, and the last one kicks us (bdrv_drain_kick).  Requests of the
+ * caller's own context, if that is not the home, would wait for it to run:
+ * a drainer must have none in flight (block.h).
+ */
+static void drain_component(AioContext *poll, GPtrArray *nodes)
+{
+    if (!component_busy(nodes)) {
+        return;
+    }
+    dp_mutex_lock(&waiters_lock);
+    if (!waiting_contexts) {
+        waiting_contexts = g_ptr_array_new();
+    }
+    g_ptr_array_add(waiting_contexts, poll);
+    dp_mutex_unlock(&waiters_lock);
+    dp_atomic_fetch_add_seq_cst(&bdrv_drain_waiters, 1);
+
+    while (component_busy(nodes)) {
+        aio_poll(poll, true);
+    }
+
+    dp_atomic_fetch_sub_seq_cst(&bdrv_drain_waiters, 1);
+    dp_mutex_lock(&waiters_lock);
+    g_ptr_array_remove_fast(waiting_contexts, poll);
+    dp_mutex_unlock(&waiters_lock);
 }
 
 /*
@@ -285,7 +334,6 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
         if (n->drv->bdrv_detach_aio_context) {
             n->drv->bdrv_detach_aio_context(n);
         }
-        bdrv_io_detach(n);
     }
 
     /* Both contexts are held from the first detach to the last attach
@@ -298,7 +346,6 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp)
         /* Release: a thread that reads the new context (acquire load in
          * bdrv_get_aio_context) sees the node's attached state. */
         dp_atomic_store_release(&n->ctx, ctx);
-        bdrv_io_attach(n, ctx);
         if (n->drv->bdrv_attach_aio_context) {
             n->drv->bdrv_attach_aio_context(n, ctx);
         }

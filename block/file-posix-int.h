@@ -8,6 +8,7 @@
 #include <liburing.h>
 
 #include "block/block-int.h"
+#include "util/thread.h"
 
 /* One system-level operation, as both engines run it. */
 typedef enum FileOpType {
@@ -19,6 +20,7 @@ typedef enum FileOpType {
 
 typedef struct FileState FileState;
 typedef struct FileReq FileReq;
+typedef struct FileRing FileRing; /* file-io-uring.c: one per context */
 
 /*
  * The driver's state of one block request.  It issues one FileOp at a
@@ -28,6 +30,9 @@ typedef struct FileReq FileReq;
 struct FileReq {
     FileState *s;
     BdrvRequest *req;
+    AioContext *ctx;   /* where it runs: bdrv_request_run_ctx(req) */
+    FileRing *ring;    /* ctx's ring (io_uring engine) */
+    AioDeferred defer; /* a waiter started from another context */
 
     /* The current FileOp. */
     FileOpType op;
@@ -44,13 +49,13 @@ struct FileReq {
     int64_t aoffset; /* the aligned range the bounce covers */
     int64_t alen;
     bool serialising;      /* an O_DIRECT read-modify-write */
-    bool tracked;          /* on s->tracked */
+    bool tracked;          /* on s->tracked (under s->track_lock) */
     int64_t zero_pos;      /* write-zeroes fallback: next byte to write */
     bool defer_completion; /* finish through the completion BH */
 
     STAILQ_ENTRY(FileReq) wait_next; /* s->waiting / s->uring_overflow */
     TAILQ_ENTRY(FileReq) tracked_next;
-    int ret; /* threads engine, tmpfs inline copies: the result to report */
+    int ret; /* inline copies: the result to report */
 };
 
 struct FileState {
@@ -60,39 +65,44 @@ struct FileState {
     bool direct;
     size_t align; /* O_DIRECT offset/length/address alignment, else 1 */
     bool discard_ignore;
-    bool has_zero_range; /* cleared when the fs says EOPNOTSUPP */
+    /* Cleared (relaxed atomics) when the fs says EOPNOTSUPP. */
+    bool has_zero_range;
     bool has_punch_hole;
-    AioContext *ctx;
+    bool nowait_read;  /* preadv2(RWF_NOWAIT) first (file-io-uring.c) */
+    bool nowait_write; /* pwritev2(RWF_NOWAIT) first */
+    /* No NOWAIT writes: inline writes resume at this time (ns, relaxed
+     * atomic; file-io-uring.c). */
+    int64_t inline_write_backoff_until;
+    /* A memory file system (tmpfs, ramfs): small transfers are copied in
+     * the submitting thread (file-io-uring.c). */
+    bool uring_copy_inline;
 
-    /* O_DIRECT write ordering: writes, discards and zeroings in flight,
-     * and requests that overlap a read-modify-write and must wait. */
+    /* O_DIRECT write ordering, across every context: writes, discards and
+     * zeroings in flight, and requests that overlap a read-modify-write
+     * and must wait.  Under track_lock. */
+    DpMutex track_lock;
     TAILQ_HEAD(, FileReq) tracked;
     STAILQ_HEAD(, FileReq) waiting;
-
-    /* io_uring engine (file-io-uring.c); node's context only. */
-    struct io_uring ring;
-    bool ring_ready;
-    EventNotifier ring_notifier;
-    AioBH *submit_bh;
-    unsigned ring_queued;    /* SQEs prepared since the last submit */
-    uint64_t ring_submits;   /* io_uring_submit() calls (tests count them) */
-    unsigned ring_in_flight; /* SQEs prepared and not yet reaped */
-    STAILQ_HEAD(, FileReq) uring_overflow; /* waiting for ring space */
-    /* A memory file system (tmpfs, ramfs): small transfers are copied in
-     * the node's thread and completed from submit_bh (file-io-uring.c). */
-    bool uring_copy_inline;
-    STAILQ_HEAD(, FileReq) inline_done; /* copied, result in fr->ret */
 };
 
-/* Called by an engine, in the node's context, when fr's FileOp is done:
- * ret is the syscall's result (bytes transferred, 0, or -errno). */
+/* Called by an engine, in fr->ctx, when fr's FileOp is done: ret is the
+ * syscall's result (bytes transferred, 0, or -errno). */
 void file_op_complete(FileReq *fr, int ret);
+/* Runs fr's FileOp with a blocking system call (threadlets); the result as
+ * for file_op_complete.  Any thread; touches only fr's operation. */
+int file_op_run_sync(FileReq *fr);
+/* Advances fr's FileOp past n transferred bytes. */
+void file_op_advance(FileReq *fr, size_t n);
 
 /* file-io-uring.c */
-int file_uring_init(FileState *s, Error **errp);
-void file_uring_cleanup(FileState *s);
-void file_uring_attach(FileState *s, AioContext *ctx);
-void file_uring_detach(FileState *s);
-void file_uring_submit(FileState *s, FileReq *fr);
+/* ctx's ring, created on first use.  ctx's thread or acquired. */
+FileRing *file_ring_get(AioContext *ctx);
+/* Open time: checks that ctx can have a ring and probes what the file
+ * system supports (inline copies, RWF_NOWAIT).  0 or -errno and *errp. */
+int file_uring_init(FileState *s, AioContext *ctx, Error **errp);
+/* io_uring_submit() calls of ctx's ring so far (tests count them). */
+uint64_t file_ring_submits(AioContext *ctx);
+/* Starts fr's FileOp on fr->ring, in fr->ctx. */
+void file_uring_submit(FileReq *fr);
 
 #endif /* DATAPLANE_FILE_POSIX_INT_H */

@@ -12,9 +12,16 @@
  * (s->waiting) until the overlapping one is done.
  *
  * Discard and write-zeroes use fallocate (PUNCH_HOLE, ZERO_RANGE); flush is
- * fdatasync.  Everything here runs in the node's AioContext; only the
- * threads engine's worker function runs elsewhere, touching nothing but its
- * FileReq's operation fields.
+ * fdatasync.
+ *
+ * Multiqueue: a request runs in the context that submitted it (its own
+ * ring there, or threadlets completing there), concurrently with other
+ * contexts' requests.  Shared state is the fd, the per-file flags
+ * (relaxed atomics: a stale "supported" costs one EOPNOTSUPP) and the
+ * O_DIRECT ordering lists under track_lock; a waiting request that another
+ * context's completion unblocks is started in its own context
+ * (aio_defer).  The threads engine's worker function touches nothing but
+ * its FileReq's operation fields.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +33,7 @@
 
 #include "block/file-posix-int.h"
 #include "dataplane/threadlet.h"
+#include "util/atomic.h"
 
 #define ZERO_CHUNK_MAX (1024 * 1024) /* write-zeroes fallback: bytes per op */
 
@@ -63,9 +71,8 @@ const char *bdrv_file_get_filename(BlockDriverState *bs)
 
 /* ---- engines ------------------------------------------------------------ */
 
-static int file_thread_fn(void *arg)
+int file_op_run_sync(FileReq *fr)
 {
-    FileReq *fr = arg;
     FileState *s = fr->s;
     ssize_t ret;
 
@@ -90,6 +97,11 @@ static int file_thread_fn(void *arg)
     return ret < 0 ? -errno : (int)ret;
 }
 
+static int file_thread_fn(void *arg)
+{
+    return file_op_run_sync(arg);
+}
+
 static void file_thread_done(void *opaque, int ret)
 {
     file_op_complete(opaque, ret);
@@ -101,9 +113,9 @@ static void file_op_start(FileReq *fr)
     FileState *s = fr->s;
 
     if (s->use_io_uring) {
-        file_uring_submit(s, fr);
+        file_uring_submit(fr);
     } else {
-        threadlet_submit_aio(s->ctx, file_thread_fn, fr, file_thread_done, fr);
+        threadlet_submit_aio(fr->ctx, file_thread_fn, fr, file_thread_done, fr);
     }
 }
 
@@ -141,10 +153,17 @@ static bool file_req_conflicts(FileState *s, FileReq *fr)
     return false;
 }
 
-/* Starts the waiting requests that no longer conflict, in arrival order. */
-static void file_kick_waiting(FileState *s)
+static void file_req_start_deferred(AioDeferred *d)
+{
+    file_req_start(container_of(d, FileReq, defer));
+}
+
+/* Starts the waiting requests that no longer conflict, in arrival order,
+ * each in its own context.  Called with track_lock held; drops it. */
+static void file_kick_waiting_unlock(FileState *s)
 {
     STAILQ_HEAD(, FileReq) again = STAILQ_HEAD_INITIALIZER(again);
+    STAILQ_HEAD(, FileReq) go = STAILQ_HEAD_INITIALIZER(go);
     FileReq *fr;
 
     STAILQ_CONCAT(&again, &s->waiting);
@@ -155,7 +174,16 @@ static void file_kick_waiting(FileState *s)
         } else {
             TAILQ_INSERT_TAIL(&s->tracked, fr, tracked_next);
             fr->tracked = true;
+            STAILQ_INSERT_TAIL(&go, fr, wait_next);
+        }
+    }
+    dp_mutex_unlock(&s->track_lock);
+    while ((fr = STAILQ_FIRST(&go))) {
+        STAILQ_REMOVE_HEAD(&go, wait_next);
+        if (aio_context_in_current_thread(fr->ctx)) {
             file_req_start(fr);
+        } else {
+            aio_defer(fr->ctx, &fr->defer, file_req_start_deferred);
         }
     }
 }
@@ -168,8 +196,9 @@ static void file_req_finish(FileReq *fr, int ret)
     BdrvRequest *req = fr->req;
 
     if (fr->tracked) {
+        dp_mutex_lock(&s->track_lock);
         TAILQ_REMOVE(&s->tracked, fr, tracked_next);
-        file_kick_waiting(s);
+        file_kick_waiting_unlock(s);
     }
     free(fr->bounce);
     g_free(fr->iov);
@@ -229,8 +258,7 @@ static void file_bounce_alloc(FileReq *fr)
     }
 }
 
-/* Advances fr->iov past n transferred bytes. */
-static void file_op_advance(FileReq *fr, size_t n)
+void file_op_advance(FileReq *fr, size_t n)
 {
     fr->offset += n;
     fr->len -= n;
@@ -297,17 +325,20 @@ static void file_zero_next_method(FileReq *fr)
     FileState *s = fr->s;
     BdrvRequest *req = fr->req;
 
+    bool punch = dp_atomic_load_relaxed(&s->has_punch_hole);
+    bool zero_range = dp_atomic_load_relaxed(&s->has_zero_range);
+
     /* As in QEMU, unmapping is allowed only with discard=unmap. */
-    if ((req->flags & BDRV_REQ_MAY_UNMAP) && !s->discard_ignore &&
-        s->has_punch_hole && fr->stage < STAGE_ZERO_PUNCH) {
+    if ((req->flags & BDRV_REQ_MAY_UNMAP) && !s->discard_ignore && punch &&
+        fr->stage < STAGE_ZERO_PUNCH) {
         fr->stage = STAGE_ZERO_PUNCH;
         file_op_set_fallocate(fr, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                               req->offset, req->bytes);
-    } else if (s->has_zero_range && fr->stage < STAGE_ZERO_RANGE) {
+    } else if (zero_range && fr->stage < STAGE_ZERO_RANGE) {
         fr->stage = STAGE_ZERO_RANGE;
         file_op_set_fallocate(fr, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
                               req->offset, req->bytes);
-    } else if (s->has_punch_hole && fr->stage < STAGE_ZERO_REALLOC) {
+    } else if (punch && fr->stage < STAGE_ZERO_REALLOC) {
         /* Punch, then allocate again (STAGE_ZERO_REALLOC next). */
         fr->stage = STAGE_ZERO_REALLOC;
         file_op_set_fallocate(fr, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -400,6 +431,10 @@ static void file_submit(BlockDriverState *bs, BdrvRequest *req)
 
     fr->s = s;
     fr->req = req;
+    fr->ctx = bdrv_request_run_ctx(req);
+    if (s->use_io_uring) {
+        fr->ring = file_ring_get(fr->ctx);
+    }
     fr->aoffset = align_down(req->offset, s->align);
     fr->alen = align_up(req->offset + req->bytes, s->align) - fr->aoffset;
 
@@ -408,14 +443,17 @@ static void file_submit(BlockDriverState *bs, BdrvRequest *req)
         /* Zeroing may fall back to read-modify-write: treat it as one. */
         fr->serialising = req->type == BDRV_REQUEST_ZEROES ||
                           fr->aoffset != req->offset || fr->alen != req->bytes;
+        dp_mutex_lock(&s->track_lock);
         if (file_req_conflicts(s, fr) || !STAILQ_EMPTY(&s->waiting)) {
             /* Behind earlier waiters too, so that overlapping writes keep
              * their order. */
             STAILQ_INSERT_TAIL(&s->waiting, fr, wait_next);
+            dp_mutex_unlock(&s->track_lock);
             return;
         }
         TAILQ_INSERT_TAIL(&s->tracked, fr, tracked_next);
         fr->tracked = true;
+        dp_mutex_unlock(&s->track_lock);
     }
     file_req_start(fr);
 }
@@ -460,7 +498,7 @@ static void complete_rw(FileReq *fr, int ret)
 {
     if (fr->req->type == BDRV_REQUEST_DISCARD && errno_is_unsupported(ret)) {
         /* Discard is advisory: a file system without holes ignores it. */
-        fr->s->has_punch_hole = false;
+        dp_atomic_store_relaxed(&fr->s->has_punch_hole, false);
         ret = 0;
     }
     if (ret >= 0 && (fr->op == FILE_OP_READ || fr->op == FILE_OP_WRITE) &&
@@ -532,9 +570,9 @@ static void complete_zero_fallocate(FileReq *fr, int ret)
 {
     if (errno_is_unsupported(ret)) {
         if (fr->stage == STAGE_ZERO_PUNCH) {
-            fr->s->has_punch_hole = false;
+            dp_atomic_store_relaxed(&fr->s->has_punch_hole, false);
         } else {
-            fr->s->has_zero_range = false;
+            dp_atomic_store_relaxed(&fr->s->has_zero_range, false);
         }
         file_zero_next_method(fr);
         return;
@@ -548,7 +586,7 @@ static void complete_zero_realloc(FileReq *fr, int ret)
     BdrvRequest *req = fr->req;
 
     if (errno_is_unsupported(ret) && fr->mode != FALLOC_FL_KEEP_SIZE) {
-        fr->s->has_punch_hole = false;
+        dp_atomic_store_relaxed(&fr->s->has_punch_hole, false);
         file_zero_next_method(fr);
         return;
     }
@@ -616,7 +654,7 @@ static void file_pdiscard(BlockDriverState *bs, BdrvRequest *req)
 {
     FileState *s = bs->opaque;
 
-    if (s->discard_ignore || !s->has_punch_hole) {
+    if (s->discard_ignore || !dp_atomic_load_relaxed(&s->has_punch_hole)) {
         bdrv_request_complete_later(req, 0);
         return;
     }
@@ -803,7 +841,7 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     s->has_punch_hole = true;
     s->has_zero_range = true;
     s->align = 1;
-    s->ctx = bs->ctx;
+    dp_mutex_init(&s->track_lock);
     TAILQ_INIT(&s->tracked);
     STAILQ_INIT(&s->waiting);
 
@@ -859,7 +897,7 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     if (s->use_io_uring) {
         Error *local_err = NULL;
 
-        ret = file_uring_init(s, &local_err);
+        ret = file_uring_init(s, bs->ctx, &local_err);
         if (ret < 0 && aio) {
             error_propagate(errp, local_err);
             goto fail;
@@ -868,8 +906,6 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
             /* aio was not asked for: the thread pool does the job. */
             error_free(local_err);
             s->use_io_uring = false;
-        } else {
-            file_uring_attach(s, s->ctx);
         }
     }
     return 0;
@@ -879,6 +915,7 @@ fail:
         close(s->fd);
     }
     g_free(s->filename);
+    dp_mutex_destroy(&s->track_lock);
     return ret;
 }
 
@@ -886,12 +923,10 @@ static void file_close(BlockDriverState *bs)
 {
     FileState *s = bs->opaque;
 
-    if (s->use_io_uring) {
-        file_uring_detach(s);
-        file_uring_cleanup(s);
-    }
+    /* Nothing is in flight; the rings belong to their contexts. */
     close(s->fd);
     g_free(s->filename);
+    dp_mutex_destroy(&s->track_lock);
 }
 
 /*
@@ -945,31 +980,10 @@ static int file_truncate(BlockDriverState *bs, int64_t size, Error **errp)
     return 0;
 }
 
-static void file_detach_aio_context(BlockDriverState *bs)
-{
-    FileState *s = bs->opaque;
-
-    if (s->use_io_uring) {
-        file_uring_detach(s);
-    }
-    s->ctx = NULL;
-}
-
-static void file_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
-{
-    FileState *s = bs->opaque;
-
-    /* The threads engine needs nothing more: threadlet_submit_aio takes
-     * the context per request. */
-    s->ctx = ctx;
-    if (s->use_io_uring) {
-        file_uring_attach(s, ctx);
-    }
-}
-
 const BlockDriver bdrv_file = {
     .format_name = "file",
     .instance_size = sizeof(FileState),
+    .multiqueue = true,
     .options = file_opts,
     .supported_write_flags = BDRV_REQ_FUA,
     .can_grow = true,
@@ -981,8 +995,6 @@ const BlockDriver bdrv_file = {
     .bdrv_aio_pdiscard = file_pdiscard,
     .bdrv_aio_pwrite_zeroes = file_submit,
     .bdrv_aio_block_status = file_block_status,
-    .bdrv_detach_aio_context = file_detach_aio_context,
-    .bdrv_attach_aio_context = file_attach_aio_context,
     .bdrv_truncate = file_truncate,
     .supports_shrink = true,
 };

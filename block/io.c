@@ -1,43 +1,74 @@
 /*
- * The request path: checks, in-flight tracking, deferred completion and FUA
- * emulation, common to every driver.
+ * The request path: checks, in-flight tracking, deferred completion, FUA
+ * emulation and multiqueue forwarding, common to every driver.
  *
- * Every request is counted in bs->in_flight from the submit call until just
- * before its callback runs, which is what drain waits on.  The count is
- * changed only in the node's context (by its thread or a thread holding
- * it) and read by drain with the context held, so plain seq_cst atomics
- * suffice and no lock is needed.
+ * Every request is counted in bs->in_flight (striped by context) from the
+ * submit call until its callback (just before it in the home context, just
+ * after it elsewhere), which is what drain waits on.  The counts are
+ * seq_cst atomics; the decrement pairs with drain's registration
+ * (bdrv_drain_waiters) so that a drainer asleep in another context is
+ * always woken (drain.c).
+ *
+ * Where a request lives (bdrv_request_ctx): the submitting thread's own
+ * context, unless that thread runs or holds the node's home context (or
+ * runs none): then the home context.  A multiqueue driver runs it there; a
+ * request for another driver is forwarded to the home context with
+ * aio_defer(), and its completion is deferred back the same way, so the
+ * callback always runs in the submitter's context.  Both hand-offs end in
+ * aio_notify of the receiving context (DESIGN.md rule 6).
  */
 #include <errno.h>
 
 #include "block/block-int.h"
 #include "util/atomic.h"
 
-static void bdrv_done_bh(void *opaque);
-
+/*
+ * The threading contract of bdrv_aio_* (block.h), checked on every call:
+ * the caller runs a context of its own (any: the node is multiqueue, or
+ * forwards) or holds the node's home context.  Anything else would
+ * complete in a context nobody runs for the caller.
+ */
 void bdrv_assert_can_submit(BlockDriverState *bs)
 {
-    AioContext *ctx = bdrv_get_aio_context(bs);
-
-    if (!aio_context_in_current_thread(ctx)) {
-        g_error("block I/O on node '%s' from a thread that neither runs its "
-                "AioContext nor holds it (include/dataplane/block.h: submit "
-                "from the node's context, or acquire it)",
+    if (G_UNLIKELY(!aio_get_current_context() &&
+                   !aio_context_in_current_thread(bdrv_get_aio_context(bs)))) {
+        g_error("block I/O on node '%s' from a thread that neither runs an "
+                "AioContext nor holds the node's (include/dataplane/block.h: "
+                "submit from a thread that runs a context, or acquire the "
+                "node's)",
                 bdrv_get_node_name(bs));
     }
 }
 
-void bdrv_io_attach(BlockDriverState *bs, AioContext *ctx)
+/* The context a request submitted now by this thread belongs to. */
+static AioContext *bdrv_request_ctx(BlockDriverState *bs)
 {
-    bs->done_bh = aio_bh_new(ctx, bdrv_done_bh, bs);
+    AioContext *home = dp_atomic_load_acquire(&bs->ctx);
+    AioContext *cur = aio_get_current_context();
+
+    /* Every bdrv_aio_* entry point comes through here. */
+    bdrv_assert_can_submit(bs);
+    if (!cur || cur == home || aio_context_in_current_thread(home)) {
+        return home;
+    }
+    return cur;
 }
 
-void bdrv_io_detach(BlockDriverState *bs)
+static BdrvInFlightStripe *request_stripe(BdrvRequest *req)
 {
-    /* Nothing is in flight, so nothing waits on the queue. */
-    g_assert(STAILQ_EMPTY(&bs->done_list));
-    aio_bh_delete(bs->done_bh);
-    bs->done_bh = NULL;
+    return &req->bs->in_flight[aio_context_get_index(req->ctx) %
+                               BDRV_IN_FLIGHT_STRIPES];
+}
+
+unsigned bdrv_in_flight_sum(BlockDriverState *bs)
+{
+    unsigned n = 0;
+    int i;
+
+    for (i = 0; i < BDRV_IN_FLIGHT_STRIPES; i++) {
+        n += dp_atomic_load_seq_cst(&bs->in_flight[i].count);
+    }
+    return n;
 }
 
 static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
@@ -56,23 +87,45 @@ static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
     req->bytes = bytes;
     req->qiov = qiov;
     req->flags = flags;
-    dp_atomic_fetch_add_seq_cst(&bs->in_flight, 1);
+    req->ctx = bdrv_request_ctx(bs);
+    dp_atomic_fetch_add_seq_cst(&request_stripe(req)->count, 1);
     return req;
 }
 
+/* The last use of req->bs: a drainer may go on as soon as the count
+ * drops. */
+static void request_dec_in_flight(BdrvRequest *req)
+{
+    if (dp_atomic_fetch_sub_seq_cst(&request_stripe(req)->count, 1) == 1 &&
+        dp_atomic_load_seq_cst(&bdrv_drain_waiters)) {
+        bdrv_drain_kick();
+    }
+}
+
+/*
+ * In req->ctx: the end of the request.  In the home context the count
+ * drops before the callback, so that a callback that drains (or submits
+ * and then drains) does not wait for itself; the drainer runs the home
+ * context, so it has run the callback by the time it sees zero.  In any
+ * other context the callback runs in its own thread, concurrently with a
+ * drainer: there the count drops after it, so that a drained section
+ * begins only once every callback has returned.  (Such a callback cannot
+ * drain the node: draining takes the home context.)
+ */
 static void request_finish(BdrvRequest *req, int ret)
 {
     BlockDriverState *bs = req->bs;
+    bool home = req->ctx == bs->ctx;
 
-    /* Drop the count before the callback: a callback that drains (or
-     * submits and then drains) must not wait for itself. */
-    dp_atomic_fetch_sub_seq_cst(&bs->in_flight, 1);
     if (ret == 0 && bs->growable &&
         (req->type == BDRV_REQUEST_WRITE || req->type == BDRV_REQUEST_ZEROES) &&
         req->offset + req->bytes > bs->total_bytes) {
         /* A format driver extended its file; the node's context owns the
          * size, and bdrv_getlength readers hold a reference there. */
         dp_atomic_store_relaxed(&bs->total_bytes, req->offset + req->bytes);
+    }
+    if (home) {
+        request_dec_in_flight(req);
     }
     if (req->type == BDRV_REQUEST_STATUS) {
         int depth = req->depth;
@@ -90,7 +143,17 @@ static void request_finish(BdrvRequest *req, int ret)
     } else {
         req->cb(req->opaque, ret);
     }
+    if (!home) {
+        request_dec_in_flight(req);
+    }
     g_free(req);
+}
+
+static void request_finish_deferred(AioDeferred *d)
+{
+    BdrvRequest *req = container_of(d, BdrvRequest, defer);
+
+    request_finish(req, req->ret);
 }
 
 void bdrv_request_complete(BdrvRequest *req, int ret)
@@ -104,31 +167,82 @@ void bdrv_request_complete(BdrvRequest *req, int ret)
         bs->drv->bdrv_aio_flush(bs, req);
         return;
     }
+    if (req->forwarded) {
+        /* Back to the submitter's context. */
+        req->ret = ret;
+        aio_defer(req->ctx, &req->defer, request_finish_deferred);
+        return;
+    }
     request_finish(req, ret);
+}
+
+static void request_complete_deferred(AioDeferred *d)
+{
+    BdrvRequest *req = container_of(d, BdrvRequest, defer);
+
+    bdrv_request_complete(req, req->ret);
 }
 
 void bdrv_request_complete_later(BdrvRequest *req, int ret)
 {
-    BlockDriverState *bs = req->bs;
-
     req->ret = ret;
-    STAILQ_INSERT_TAIL(&bs->done_list, req, done_next);
-    aio_bh_schedule(bs->done_bh);
+    aio_defer(bdrv_request_run_ctx(req), &req->defer,
+              request_complete_deferred);
 }
 
-static void bdrv_done_bh(void *opaque)
-{
-    BlockDriverState *bs = opaque;
-    BdrvRequest *req;
-    /* Only the requests queued so far: one completed here that submits
-     * again re-schedules the BH rather than looping forever. */
-    STAILQ_HEAD(, BdrvRequest) batch = STAILQ_HEAD_INITIALIZER(batch);
+typedef void BdrvDriverOp(BlockDriverState *bs, BdrvRequest *req);
 
-    STAILQ_CONCAT(&batch, &bs->done_list);
-    while ((req = STAILQ_FIRST(&batch))) {
-        STAILQ_REMOVE_HEAD(&batch, done_next);
-        bdrv_request_complete(req, req->ret);
+/* The driver op a checked request goes to. */
+static BdrvDriverOp *request_op(BdrvRequest *req)
+{
+    const BlockDriver *drv = req->bs->drv;
+
+    switch (req->type) {
+    case BDRV_REQUEST_READ:
+        return drv->bdrv_aio_preadv;
+    case BDRV_REQUEST_WRITE:
+        return drv->bdrv_aio_pwritev;
+    case BDRV_REQUEST_FLUSH:
+        return drv->bdrv_aio_flush;
+    case BDRV_REQUEST_DISCARD:
+        return drv->bdrv_aio_pdiscard;
+    case BDRV_REQUEST_ZEROES:
+        return drv->bdrv_aio_pwrite_zeroes;
+    case BDRV_REQUEST_STATUS:
+        return drv->bdrv_aio_block_status;
     }
+    g_assert_not_reached();
+}
+
+/* In the home context: run a request forwarded from another context. */
+static void request_run_forwarded(AioDeferred *d)
+{
+    BdrvRequest *req = container_of(d, BdrvRequest, defer);
+
+    request_op(req)(req->bs, req);
+}
+
+/* Hands a checked request to the driver, in the context it runs in. */
+static void request_submit(BdrvRequest *req)
+{
+    BlockDriverState *bs = req->bs;
+
+    if (!bs->drv->multiqueue && req->ctx != bs->ctx) {
+        req->forwarded = true;
+        aio_defer(bs->ctx, &req->defer, request_run_forwarded);
+        return;
+    }
+    request_op(req)(bs, req);
+}
+
+bool bdrv_is_multiqueue(BlockDriverState *bs)
+{
+    for (; bs; bs = bs->file) {
+        if (!bs->drv->multiqueue) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* Checks the range; 0 or -errno.  A growable node (the file of a format)
@@ -193,7 +307,7 @@ static void request_emulate_fua(BdrvRequest *req, int supported_flags)
 static void bdrv_submit_zeroes(BlockDriverState *bs, BdrvRequest *req)
 {
     request_emulate_fua(req, bs->drv->supported_zero_flags);
-    bs->drv->bdrv_aio_pwrite_zeroes(bs, req);
+    request_submit(req);
 }
 
 void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
@@ -204,7 +318,7 @@ void bdrv_aio_preadv(BlockDriverState *bs, int64_t offset, IOVector *qiov,
                       flags, 0, cb, opaque);
 
     if (req) {
-        bs->drv->bdrv_aio_preadv(bs, req);
+        request_submit(req);
     }
 }
 
@@ -231,7 +345,7 @@ void bdrv_aio_pwritev(BlockDriverState *bs, int64_t offset, IOVector *qiov,
         return;
     }
     request_emulate_fua(req, bs->drv->supported_write_flags);
-    bs->drv->bdrv_aio_pwritev(bs, req);
+    request_submit(req);
 }
 
 void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb, void *opaque)
@@ -246,7 +360,7 @@ void bdrv_aio_flush(BlockDriverState *bs, BlockCompletionFunc *cb, void *opaque)
         bdrv_request_complete_later(req, 0);
         return;
     }
-    bs->drv->bdrv_aio_flush(bs, req);
+    request_submit(req);
 }
 
 void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -256,7 +370,7 @@ void bdrv_aio_pdiscard(BlockDriverState *bs, int64_t offset, int64_t bytes,
                                      NULL, 0, 0, cb, opaque);
 
     if (req) {
-        bs->drv->bdrv_aio_pdiscard(bs, req);
+        request_submit(req);
     }
 }
 
@@ -293,7 +407,7 @@ static void block_status_start(BlockDriverState *bs, int64_t offset,
         bdrv_request_complete_later(req, ret);
         return;
     }
-    bs->drv->bdrv_aio_block_status(bs, req);
+    request_submit(req);
 }
 
 void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,

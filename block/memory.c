@@ -7,10 +7,13 @@
  * written, or discarded), allocated zeroes (ZERO_CHUNK: written with
  * zeroes without permission to unmap) or a buffer.  Writes allocate on
  * first touch; discard and write-zeroes free the chunks they fully cover.
- * Everything runs in the node's context, so the tables need no lock;
- * completions are deferred through the generic completion BH.
+ * The driver is multiqueue-safe: requests of several contexts run at
+ * once, readers (reads, block status) under a shared lock, writers
+ * (writes, discards, zeroings) under an exclusive one; completions are
+ * deferred to each request's context.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "block/block-int.h"
@@ -28,6 +31,7 @@ typedef struct MemoryState {
     char ***l1; /* L2 tables, NULL until a chunk in their range is set */
     int64_t nl1;
     int64_t nchunks;
+    pthread_rwlock_t lock; /* the tables and the chunks' bytes */
 } MemoryState;
 
 static const BlockOptDesc memory_opts[] = {
@@ -52,6 +56,7 @@ static int memory_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     s->nchunks = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
     s->nl1 = (s->nchunks + L2_SIZE - 1) / L2_SIZE;
     s->l1 = g_new0(char **, s->nl1);
+    pthread_rwlock_init(&s->lock, NULL);
     bs->total_bytes = size;
     return 0;
 }
@@ -174,6 +179,7 @@ static void memory_close(BlockDriverState *bs)
         g_free(s->l1[i]);
     }
     g_free(s->l1);
+    pthread_rwlock_destroy(&s->lock);
 }
 
 /* A writable buffer for chunk i, allocating (zeroed) on first touch. */
@@ -193,6 +199,7 @@ static void memory_preadv(BlockDriverState *bs, BdrvRequest *req)
     int64_t pos = req->offset;
     size_t done = 0;
 
+    pthread_rwlock_rdlock(&s->lock);
     while (done < req->qiov->size) {
         int64_t i = pos / CHUNK_SIZE;
         size_t in = pos % CHUNK_SIZE;
@@ -207,6 +214,7 @@ static void memory_preadv(BlockDriverState *bs, BdrvRequest *req)
         done += n;
         pos += n;
     }
+    pthread_rwlock_unlock(&s->lock);
     bdrv_request_complete_later(req, 0);
 }
 
@@ -216,6 +224,7 @@ static void memory_pwritev(BlockDriverState *bs, BdrvRequest *req)
     int64_t pos = req->offset;
     size_t done = 0;
 
+    pthread_rwlock_wrlock(&s->lock);
     while (done < req->qiov->size) {
         int64_t i = pos / CHUNK_SIZE;
         size_t in = pos % CHUNK_SIZE;
@@ -225,6 +234,7 @@ static void memory_pwritev(BlockDriverState *bs, BdrvRequest *req)
         done += n;
         pos += n;
     }
+    pthread_rwlock_unlock(&s->lock);
     bdrv_request_complete_later(req, 0);
 }
 
@@ -266,14 +276,22 @@ static void memory_zero_range(MemoryState *s, int64_t offset, int64_t bytes,
 
 static void memory_pdiscard(BlockDriverState *bs, BdrvRequest *req)
 {
-    memory_zero_range(bs->opaque, req->offset, req->bytes, true);
+    MemoryState *s = bs->opaque;
+
+    pthread_rwlock_wrlock(&s->lock);
+    memory_zero_range(s, req->offset, req->bytes, true);
+    pthread_rwlock_unlock(&s->lock);
     bdrv_request_complete_later(req, 0);
 }
 
 static void memory_pwrite_zeroes(BlockDriverState *bs, BdrvRequest *req)
 {
-    memory_zero_range(bs->opaque, req->offset, req->bytes,
+    MemoryState *s = bs->opaque;
+
+    pthread_rwlock_wrlock(&s->lock);
+    memory_zero_range(s, req->offset, req->bytes,
                       req->flags & BDRV_REQ_MAY_UNMAP);
+    pthread_rwlock_unlock(&s->lock);
     bdrv_request_complete_later(req, 0);
 }
 
@@ -292,8 +310,11 @@ static void memory_block_status(BlockDriverState *bs, BdrvRequest *req)
     MemoryState *s = bs->opaque;
     int64_t end = req->offset + req->bytes;
     int64_t i = req->offset / CHUNK_SIZE;
-    unsigned status = chunk_status(s, i);
+    unsigned status;
     int64_t pos = (i + 1) * CHUNK_SIZE;
+
+    pthread_rwlock_rdlock(&s->lock);
+    status = chunk_status(s, i);
 
     while (pos < end) {
         int64_t next = pos / CHUNK_SIZE;
@@ -309,6 +330,7 @@ static void memory_block_status(BlockDriverState *bs, BdrvRequest *req)
         }
         pos += CHUNK_SIZE;
     }
+    pthread_rwlock_unlock(&s->lock);
     req->pnum = MIN(pos, end) - req->offset;
     req->status = status;
     bdrv_request_complete_later(req, 0);
@@ -317,6 +339,7 @@ static void memory_block_status(BlockDriverState *bs, BdrvRequest *req)
 const BlockDriver bdrv_memory = {
     .format_name = "memory",
     .instance_size = sizeof(MemoryState),
+    .multiqueue = true,
     .options = memory_opts,
     .bdrv_open = memory_open,
     .bdrv_close = memory_close,

@@ -64,6 +64,7 @@ static int null_truncate(BlockDriverState *bs, int64_t size, Error **errp)
 const BlockDriver bdrv_null_co = {
     .format_name = "null-co",
     .instance_size = sizeof(NullState),
+    .multiqueue = true,
     .options = null_opts,
     .supported_write_flags = BDRV_REQ_FUA,
     .supported_zero_flags = BDRV_REQ_FUA,

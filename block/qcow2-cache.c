@@ -126,7 +126,7 @@ static int entry_make(Qcow2Cache *c, int64_t offset, Qcow2CacheEntry **out)
     if (!e) {
         e = g_new0(Qcow2CacheEntry, 1);
         if (posix_memalign((void **)&e->table, 4096, s->cluster_size) != 0) {
-            abort();
+            g_error("qcow2: out of memory for a cache table");
         }
     }
     e->offset = offset;
@@ -310,7 +310,7 @@ int qcow2_cache_write_dirty(Qcow2Cache *c)
         w->e->ref++;
         w->gen = w->e->dirty_gen;
         if (posix_memalign(&w->copy, 4096, s->cluster_size) != 0) {
-            abort();
+            g_error("qcow2: out of memory for a table copy");
         }
         memcpy(w->copy, w->e->table, s->cluster_size);
         iov_init(&w->v, 1);

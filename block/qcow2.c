@@ -553,6 +553,10 @@ const BlockDriver bdrv_qcow2 = {
     .has_file_child = true,
     .file_child_required = true,
     .supports_backing = true,
+    /* Not multiqueue-safe: the metadata caches, allocation state and
+     * coroutines belong to the home context, so requests submitted from
+     * other contexts are forwarded there and completed back. */
+    .multiqueue = false,
     .supported_write_flags = BDRV_REQ_FUA,
     .bdrv_open = qcow2_open,
     .bdrv_close = qcow2_close,

@@ -145,6 +145,7 @@ static void raw_child_resized(BlockDriverState *bs)
 const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(RawState),
+    .multiqueue = true,
     .options = raw_opts,
     .has_file_child = true,
     .file_child_required = true,

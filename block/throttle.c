@@ -233,6 +233,8 @@ static void throttle_child_resized(BlockDriverState *bs)
 const BlockDriver bdrv_throttle = {
     .format_name = "throttle",
     .instance_size = sizeof(ThrottleState),
+    /* Its queues and token buckets live in the home context. */
+    .multiqueue = false,
     .options = throttle_opts,
     .has_file_child = true,
     .file_child_required = true,

@@ -21,6 +21,7 @@
 #include "dataplane/keyval.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/nbd.h"
+#include "dataplane/object.h"
 #include "dataplane/socket.h"
 #include "daemon.h"
 #include "monitor.h"
@@ -65,8 +66,40 @@ static bool take_bool(GHashTable *o, const char *key, bool *out, Error **errp)
  * client has closed and its node is free for blockdev-del), which may be
  * well after block-export-del or nbd-server-stop has returned.
  */
+/* Multi-threaded exports: export id -> GStrv of the IOThread ids its
+ * connections are spread over (each IOThread records the export as a
+ * user, so it cannot be deleted under it).  Main loop. */
+static GHashTable *export_iothreads;
+
+static char *export_user_name(const char *id)
+{
+    return g_strdup_printf("block export '%s'", id);
+}
+
+static void export_iothreads_drop(const char *id)
+{
+    GStrv ids =
+        export_iothreads ? g_hash_table_lookup(export_iothreads, id) : NULL;
+    g_autofree char *user = export_user_name(id);
+    int i;
+
+    if (!ids) {
+        return;
+    }
+    for (i = 0; ids[i]; i++) {
+        Object *obj = object_find(ids[i]);
+
+        /* A list may name an IOThread twice: one user record each. */
+        if (obj) {
+            object_user_remove(obj, user);
+        }
+    }
+    g_hash_table_remove(export_iothreads, id);
+}
+
 static void export_gone(const char *id, void *opaque)
 {
+    export_iothreads_drop(id);
     monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
 }
 
@@ -141,6 +174,77 @@ json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
 
 /* ---- exports ------------------------------------------------------------- */
 
+/*
+ * The list under key (key.0, key.1, ...) as a NULL-terminated vector, its
+ * keys taken from o; NULL if there is no key.0.  keyval guarantees there
+ * is no gap.
+ */
+static GStrv take_list(GHashTable *o, const char *key)
+{
+    g_autoptr(GPtrArray) items = g_ptr_array_new();
+    unsigned i;
+
+    for (i = 0;; i++) {
+        g_autofree char *k = g_strdup_printf("%s.%u", key, i);
+        char *v = keyval_take(o, k);
+
+        if (!v) {
+            break;
+        }
+        g_ptr_array_add(items, v);
+    }
+    if (items->len == 0) {
+        return NULL;
+    }
+    g_ptr_array_add(items, NULL);
+    return (GStrv)g_ptr_array_free(g_steal_pointer(&items), false);
+}
+
+/* block-export-add with an iothread list (QEMU 10.1's multi-threaded
+ * export): the node stays where it is; connections are spread over the
+ * listed IOThreads. */
+static bool export_add_multi(const char *id, const char *node_name,
+                             const char *name, const char *description,
+                             bool writable, bool alloc_depth, GStrv iothreads,
+                             Error **errp)
+{
+    guint n = g_strv_length(iothreads);
+    g_autofree AioContext **ctxs = g_new(AioContext *, n);
+    g_autofree char *user = export_user_name(id);
+    guint i;
+
+    for (i = 0; i < n; i++) {
+        IOThread *t = iothread_find(iothreads[i]);
+
+        if (!t) {
+            error_setg(errp, "iothread \"%s\" not found", iothreads[i]);
+            return false;
+        }
+        ctxs[i] = iothread_get_aio_context(t);
+    }
+    NbdExportConfig cfg = {.id = id,
+                           .node_name = node_name,
+                           .name = name,
+                           .description = description,
+                           .writable = writable,
+                           .allocation_depth = alloc_depth,
+                           .ctxs = ctxs,
+                           .n_ctxs = n};
+
+    if (!nbd_export_add_config(&cfg, errp)) {
+        return false;
+    }
+    if (!export_iothreads) {
+        export_iothreads = g_hash_table_new_full(
+            g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
+    }
+    for (i = 0; i < n; i++) {
+        object_user_add(object_find(iothreads[i]), user);
+    }
+    g_hash_table_insert(export_iothreads, g_strdup(id), g_strdupv(iothreads));
+    return true;
+}
+
 bool daemon_export_add(GHashTable *opts, Error **errp)
 {
     g_autoptr(GHashTable) o = opts_copy(opts);
@@ -150,6 +254,7 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
     g_autofree char *name = keyval_take(o, "name");
     g_autofree char *description = keyval_take(o, "description");
     g_autofree char *iothread_id = keyval_take(o, "iothread");
+    g_auto(GStrv) iothread_list = take_list(o, "iothread");
     bool writable = false;
     bool writethrough = false;
     bool fixed = false;
@@ -185,6 +290,11 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
         error_setg(errp, "writethrough=on is not supported");
         return false;
     }
+    if (iothread_list && fixed) {
+        error_setg(errp,
+                   "Cannot use fixed-iothread for a multi-threaded export");
+        return false;
+    }
     if (!keyval_check_empty(o, "export", errp)) {
         return false;
     }
@@ -206,6 +316,10 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
         if (!daemon_node_set_iothread(bs, iothread, errp)) {
             return false;
         }
+    }
+    if (iothread_list) {
+        return export_add_multi(id, node_name, name, description, writable,
+                                alloc_depth, iothread_list, errp);
     }
     {
         NbdExportConfig cfg = {.id = id,
@@ -229,15 +343,30 @@ json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
         {"description", QMP_ARG_STR, false},
         {"writable", QMP_ARG_BOOL, false},
         {"writethrough", QMP_ARG_BOOL, false},
-        {"iothread", QMP_ARG_STR, false},
+        /* A string, or a list of them (QEMU 10.1's multi-threaded
+         * export); an empty list is refused below. */
+        {"iothread", QMP_ARG_ANY, false},
         {"fixed-iothread", QMP_ARG_BOOL, false},
         {"allocation-depth", QMP_ARG_BOOL, false},
         {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();
+    json_t *it;
 
-    if (!qmp_args_check(args, spec, errp) ||
-        !keyval_add_json(opts, args, NULL, errp) ||
+    if (!qmp_args_check(args, spec, errp)) {
+        return NULL;
+    }
+    it = json_object_get(args, "iothread");
+    if (it && !json_is_string(it) && !json_is_array(it)) {
+        error_setg(errp, "Invalid parameter type for 'iothread', expected: "
+                         "string or array of strings");
+        return NULL;
+    }
+    if (it && json_is_array(it) && json_array_size(it) == 0) {
+        error_setg(errp, "The set of I/O threads must not be empty");
+        return NULL;
+    }
+    if (!keyval_add_json(opts, args, NULL, errp) ||
         !daemon_export_add(opts, errp)) {
         return NULL;
     }
@@ -334,9 +463,31 @@ json_t *qmp_cmd_nbd_server_remove(json_t *args, Error **errp)
 
 static void export_info_append(const NbdExportInfo *info, void *opaque)
 {
-    json_array_append_new(
-        opaque, json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
-                          "node-name", info->node_name, "shutting-down", 0));
+    json_t *e = json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
+                          "node-name", info->node_name, "shutting-down", 0);
+    GStrv ids = export_iothreads
+                    ? g_hash_table_lookup(export_iothreads, info->id)
+                    : NULL;
+
+    if (ids) {
+        /* A multi-threaded export: the IOThreads, as block-export-add
+         * took them (QEMU's query does not show them). */
+        json_t *list = json_array();
+        int i;
+
+        for (i = 0; ids[i]; i++) {
+            json_array_append_new(list, json_string(ids[i]));
+        }
+        json_object_set_new(e, "iothread", list);
+        /* And how many connections each serves now (ours only). */
+        list = json_array();
+        for (i = 0; i < (int)info->n_contexts; i++) {
+            json_array_append_new(list,
+                                  json_integer(info->context_connections[i]));
+        }
+        json_object_set_new(e, "x-iothread-connections", list);
+    }
+    json_array_append_new(opaque, e);
 }
 
 json_t *qmp_cmd_query_block_exports(json_t *args, Error **errp)

@@ -41,6 +41,7 @@ static void req_complete(NbdRequestState *st, int ret)
     g_assert(client->in_flight > 0);
     client->in_flight--;
     if (!client->dead) {
+        client->completing = true;
         if (ret < 0) {
             nbd_reply_status(client, &st->req, nbd_errno_to_nbd(ret));
         } else if (st->req.type == NBD_CMD_READ) {
@@ -50,10 +51,12 @@ static void req_complete(NbdRequestState *st, int ret)
         } else {
             nbd_reply_status(client, &st->req, 0);
         }
+        client->completing = false;
     }
     nbd_req_free(st);
-    nbd_client_update_handlers(client);
-    nbd_client_maybe_finish(client);
+    /* Sends now if this was the last request in flight, else leaves it to
+     * flush_bh; updates the handlers and may finish a closing client. */
+    nbd_reply_complete_flush(client);
 }
 
 static void rw_done(void *opaque, int ret)

@@ -2,8 +2,10 @@
  * NBD replies: built when a request completes, queued in completion order,
  * and sent by flush_bh, which gathers every queued reply into one sendmsg()
  * (up to NBD_SEND_IOV_MAX pieces): the replies of one loop iteration leave
- * in one system call.  A send that would block arms the fd's write handler
- * until the socket drains.  Node's context.
+ * in one system call.  The reply of the last request in flight has nothing
+ * to wait for: it is sent at once (nbd_reply_complete_flush), so batching
+ * adds no latency at queue depth 1.  A send that would block arms the fd's
+ * write handler until the socket drains.  Client's context.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,7 +58,9 @@ static void queue_reply(NbdClient *client, NbdReply *r)
     STAILQ_INSERT_TAIL(&client->send_queue, r, next);
     client->queued_bytes += reply_size(r);
     client->queued_replies++;
-    aio_bh_schedule(client->flush_bh);
+    if (!client->completing) {
+        aio_bh_schedule(client->flush_bh);
+    }
 }
 
 /* A reply without payload (the success of anything but READ and
@@ -205,6 +209,21 @@ static void client_flush(NbdClient *client)
             STAILQ_REMOVE_HEAD(&client->send_queue, next);
             nbd_reply_free(client, r);
         }
+    }
+    nbd_client_update_handlers(client);
+    nbd_client_maybe_finish(client);
+}
+
+void nbd_reply_complete_flush(NbdClient *client)
+{
+    if (client->in_flight == 0 && !client->send_blocked && !client->dead &&
+        client->phase == NBD_PHASE_TRANSMISSION) {
+        /* Nothing else can join the batch before the next request. */
+        client_flush(client);
+        return;
+    }
+    if (!STAILQ_EMPTY(&client->send_queue)) {
+        aio_bh_schedule(client->flush_bh);
     }
     nbd_client_update_handlers(client);
     nbd_client_maybe_finish(client);

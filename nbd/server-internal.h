@@ -7,7 +7,8 @@
  *   server.c     accept, count it, arm the handshake timer    (main loop)
  *   handshake.c  greeting, options, GO/EXPORT_NAME           (main loop)
  *   server.c     join the export, move into the node's ctx   (main loop,
- *                                                              ctx acquired)
+ *                or, for a multi-threaded export, into one     ctx acquired)
+ *                of its IOThreads
  *   receive.c, commands.c, replies.c                           (node's ctx)
  *                requests in, block layer calls, replies out
  *   transmission.c  close: stop reading, wait for in-flight I/O (node's ctx)
@@ -83,6 +84,12 @@ struct NbdExport {
     bool allocation_depth; /* offers qemu:allocation-depth */
     bool deleted;          /* removed from the table, waiting for its clients */
     unsigned refcnt;       /* the table's + one per attached client */
+    /* A multi-threaded export (n_ctxs > 0): the contexts its clients are
+     * spread over (referenced), and how many run in each.  Main loop. */
+    AioContext **ctxs;
+    unsigned n_ctxs;
+    unsigned *ctx_clients;
+    unsigned next_ctx;
     /* Under the node's AioContext, see the header comment. */
     LIST_HEAD(, NbdClient) clients;
     unsigned n_clients;
@@ -116,7 +123,8 @@ struct NbdClient {
     int fd;
     unsigned id; /* for log lines */
     NbdClientPhase phase;
-    AioContext *ctx; /* where its handlers live now */
+    AioContext *ctx;    /* where its handlers live now */
+    unsigned ctx_index; /* multi-threaded export: index in exp->ctxs */
 
     /* ---- handshake (main loop) ---- */
     struct NbdHandshake *hs;
@@ -153,6 +161,7 @@ struct NbdClient {
                                the fd handler rather than recv() to EAGAIN */
     bool disc_received;     /* NBD_CMD_DISC: close once the queue is sent */
     bool dead;              /* hard close: drop unsent replies */
+    bool completing;        /* in a completion: it decides how to flush */
 
     LIST_ENTRY(NbdClient) exp_link;    /* export's clients (under ctx) */
     LIST_ENTRY(NbdClient) server_link; /* server's clients (main loop) */

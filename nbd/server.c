@@ -58,6 +58,28 @@ static void assert_main_thread(void)
 
 static void export_unref(NbdExport *exp);
 
+/*
+ * The clients of a multi-threaded export live in their own contexts, not
+ * the node's: a hook (run with the node's context held) takes each
+ * client's context around what it does to the client.  Only the main loop
+ * may hold two contexts, so drained sections of a node exported from
+ * several IOThreads begin and end in the main loop (the daemon's only
+ * callers: moves, blockdev-del, stop).
+ */
+static void client_lock(NbdClient *c)
+{
+    if (c->exp->n_ctxs) {
+        aio_context_acquire(c->ctx);
+    }
+}
+
+static void client_unlock(NbdClient *c)
+{
+    if (c->exp->n_ctxs) {
+        aio_context_release(c->ctx);
+    }
+}
+
 static void export_drained_begin(void *opaque)
 {
     NbdExport *exp = opaque;
@@ -68,7 +90,9 @@ static void export_drained_begin(void *opaque)
     }
     LIST_FOREACH(c, &exp->clients, exp_link)
     {
+        client_lock(c);
         nbd_requests_quiesce(c);
+        client_unlock(c);
     }
 }
 
@@ -83,15 +107,22 @@ static void export_drained_end(void *opaque)
     }
     LIST_FOREACH(c, &exp->clients, exp_link)
     {
+        client_lock(c);
         nbd_requests_resume(c);
+        client_unlock(c);
     }
 }
 
+/* A single-threaded export's clients follow the node; a multi-threaded
+ * export's stay in their IOThreads (only the node's home changes). */
 static void export_detach_aio_context(void *opaque)
 {
     NbdExport *exp = opaque;
     NbdClient *c;
 
+    if (exp->n_ctxs) {
+        return;
+    }
     LIST_FOREACH(c, &exp->clients, exp_link)
     {
         nbd_requests_detach(c);
@@ -103,6 +134,9 @@ static void export_attach_aio_context(AioContext *new_ctx, void *opaque)
     NbdExport *exp = opaque;
     NbdClient *c;
 
+    if (exp->n_ctxs) {
+        return;
+    }
     LIST_FOREACH(c, &exp->clients, exp_link)
     {
         c->ctx = new_ctx;
@@ -188,6 +222,8 @@ bool nbd_export_add_config(const NbdExportConfig *cfg, Error **errp)
     const char *name = cfg->name;
     const char *description = cfg->description;
     bool writable = cfg->writable;
+    AioContext *const *ctxs = cfg->ctxs;
+    unsigned n_ctxs = cfg->n_ctxs;
     BlockDriverState *bs;
     NbdExport *exp;
 
@@ -235,6 +271,17 @@ bool nbd_export_add_config(const NbdExportConfig *cfg, Error **errp)
     exp->allocation_depth = cfg->allocation_depth;
     exp->refcnt = 1;
     exp->bs = bs;
+    if (n_ctxs) {
+        unsigned k;
+
+        exp->n_ctxs = n_ctxs;
+        exp->ctxs = g_new(AioContext *, n_ctxs);
+        exp->ctx_clients = g_new0(unsigned, n_ctxs);
+        for (k = 0; k < n_ctxs; k++) {
+            exp->ctxs[k] = ctxs[k];
+            aio_context_ref(ctxs[k]);
+        }
+    }
     LIST_INIT(&exp->clients);
     bdrv_ref(bs);
     bdrv_add_aio_context_notifier(bs, &export_user_ops, exp);
@@ -254,6 +301,11 @@ static void export_unref(NbdExport *exp)
     if (export_gone_fn) {
         export_gone_fn(exp->id, export_gone_opaque);
     }
+    for (unsigned k = 0; k < exp->n_ctxs; k++) {
+        aio_context_unref(exp->ctxs[k]);
+    }
+    g_free(exp->ctxs);
+    g_free(exp->ctx_clients);
     g_free(exp->id);
     g_free(exp->name);
     g_free(exp->description);
@@ -270,7 +322,9 @@ static void export_close_clients(NbdExport *exp)
     aio_context_acquire(ctx);
     LIST_FOREACH(c, &exp->clients, exp_link)
     {
+        client_lock(c);
         nbd_requests_close(c);
+        client_unlock(c);
     }
     aio_context_release(ctx);
 }
@@ -316,6 +370,8 @@ void nbd_export_foreach(NbdExportFunc *fn, void *opaque)
             .node_name = bdrv_get_node_name(exp->bs),
             .writable = exp->writable,
             .connections = exp->n_clients,
+            .n_contexts = exp->n_ctxs,
+            .context_connections = exp->ctx_clients,
         };
         fn(&info, opaque);
     }
@@ -355,6 +411,7 @@ static void handshake_timeout(void *opaque)
 void nbd_server_client_attach(NbdClient *client, NbdExport *exp,
                               const uint8_t *leftover, size_t leftover_len)
 {
+    AioContext *home;
     AioContext *ctx;
 
     assert_main_thread();
@@ -372,8 +429,30 @@ void nbd_server_client_attach(NbdClient *client, NbdExport *exp,
     client->phase = NBD_PHASE_TRANSMISSION;
     /* A node moves only in the main loop (this thread), so its context
      * cannot change until we return; holding it orders our writes to the
-     * client before the first callback that runs in the IOThread. */
-    ctx = bdrv_get_aio_context(exp->bs);
+     * client before the first callback that runs in the IOThread.  The
+     * export's list is under the node's context; the client of a
+     * multi-threaded export runs in the listed context with the fewest of
+     * the export's clients (the first such after the last one chosen). */
+    home = bdrv_get_aio_context(exp->bs);
+    if (exp->n_ctxs) {
+        unsigned best = exp->next_ctx % exp->n_ctxs;
+        unsigned k;
+
+        for (k = 0; k < exp->n_ctxs; k++) {
+            unsigned i = (exp->next_ctx + k) % exp->n_ctxs;
+
+            if (exp->ctx_clients[i] < exp->ctx_clients[best]) {
+                best = i;
+            }
+        }
+        exp->next_ctx = best + 1;
+        exp->ctx_clients[best]++;
+        client->ctx_index = best;
+        ctx = exp->ctxs[best];
+    } else {
+        ctx = home;
+    }
+    aio_context_acquire(home);
     aio_context_acquire(ctx);
     client->ctx = ctx;
     client->quiesced = exp->quiesce_depth > 0;
@@ -381,6 +460,7 @@ void nbd_server_client_attach(NbdClient *client, NbdExport *exp,
     exp->n_clients++;
     nbd_requests_attach(client);
     aio_context_release(ctx);
+    aio_context_release(home);
 }
 
 /* Main loop BH: the client has closed in its context; unlink and free. */
@@ -395,6 +475,9 @@ static void client_release_bh(void *opaque)
     LIST_REMOVE(client, exp_link);
     exp->n_clients--;
     aio_context_release(ctx);
+    if (exp->n_ctxs) {
+        exp->ctx_clients[client->ctx_index]--;
+    }
     client_free(client);
     export_unref(exp);
 }

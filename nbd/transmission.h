@@ -75,6 +75,10 @@ void nbd_replies_drop(NbdClient *client);
 /* flush_bh's callback, and the fd handler's io_write while a send is
  * blocked: send as much of the queue as the socket takes. */
 void nbd_reply_flush_bh(void *opaque);
+/* After a completion queued its reply: sends at once when no other request
+ * is in flight, else schedules flush_bh; then updates the fd handlers and
+ * may finish a closing client (which the caller must not touch after). */
+void nbd_reply_complete_flush(NbdClient *client);
 void nbd_reply_writable(void *opaque);
 
 /* ---- buffers.c --------------------------------------------------------- */

@@ -58,6 +58,12 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp);
 /* Any thread (fixed at creation). */
 AioBackend aio_context_get_backend(AioContext *ctx);
 
+/* Any thread.  A number given to the context when it was created, from a
+ * process-wide counter (0, 1, 2, ...): for spreading per-context state
+ * over a few stripes, not an identity (numbers are not reused, but
+ * stripes are shared). */
+unsigned aio_context_get_index(AioContext *ctx);
+
 /* Any thread.  The last unref frees the context: every fd handler must have
  * been removed and every BH and timer freed by then, and no thread may be in
  * aio_poll(). */
@@ -145,6 +151,48 @@ void aio_bh_cancel(AioBH *bh);
 void aio_bh_delete(AioBH *bh);
 /* Any thread, no lock.  Runs cb(opaque) once in ctx; frees itself after. */
 void aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque);
+
+/* ---- deferred calls and context-local storage (aio/defer.c) -------- */
+
+typedef struct AioDeferred AioDeferred;
+typedef void AioDeferredFunc(AioDeferred *d);
+/* Embed one in the object whose work is handed over; fields are private. */
+struct AioDeferred {
+    AioDeferredFunc *fn;
+    AioDeferred *next;
+};
+
+/*
+ * Any thread, no lock, lock-free, allocates nothing.  Runs fn(d) once in
+ * ctx's thread during a later aio_poll(), in the order of the aio_defer()
+ * calls made for ctx (one BH runs every entry deferred so far; entries
+ * deferred while it runs wait for the next iteration).  Ends in
+ * aio_notify(ctx) when ctx may be asleep.  d must stay valid until fn runs;
+ * fn may free d or defer it again.  Nothing may be pending when ctx's last
+ * reference goes.  This is the block layer's way of completing a request
+ * in the context that submitted it, and of forwarding one to a node's home
+ * context.
+ */
+void aio_defer(AioContext *ctx, AioDeferred *d, AioDeferredFunc *fn);
+
+/* Context-local storage: one value per (context, key), created on first
+ * use and destroyed with the context.  Keys are static, zero-initialised
+ * apart from the two functions; at most AIO_CONTEXT_LOCAL_SLOTS keys exist
+ * in a process. */
+#define AIO_CONTEXT_LOCAL_SLOTS 8
+typedef struct AioContextLocalKey {
+    void *(*create)(AioContext *ctx);              /* in ctx's thread */
+    void (*destroy)(AioContext *ctx, void *value); /* at ctx's last unref */
+    int slot_plus_one;                             /* private, atomic */
+} AioContextLocalKey;
+
+/*
+ * ctx's value for key, created by key->create(ctx) on the first call.
+ * ctx's thread (or with ctx acquired).  The destroy function runs when the
+ * context is freed (whichever thread drops the last reference), before its
+ * handlers and BHs are checked: it must remove what create registered.
+ */
+void *aio_context_get_local(AioContext *ctx, AioContextLocalKey *key);
 
 /* ---- timers ----------------------------------------------------------- */
 

@@ -15,23 +15,40 @@
  * (file.driver=file,file.filename=...).  A node without a node-name gets a
  * generated one ("#block<N>").
  *
- * Threading (DESIGN.md, rule 4):
+ * Threading (DESIGN.md, rule 4, widened for multiqueue; docs/block.md):
  *  - Graph changes (bdrv_open, bdrv_unref of the last reference,
  *    bdrv_set_aio_context, bdrv_blockdev_del, the lookup functions) happen
  *    in the main loop thread only.
- *  - I/O (bdrv_aio_*) is submitted from the thread that runs the node's
- *    AioContext (or a thread that holds it with aio_context_acquire),
- *    checked on every call (bdrv_assert_can_submit, an abort naming the
- *    node), and its completion callback runs in that context, always later
- *    than the submit call returns, never inside it.  "In that context"
- *    means by whichever thread runs it at the time: the IOThread normally,
- *    but while another thread drains the node (the main loop's
- *    bdrv_drain_all, a move, bdrv_drain from a thread without a context)
- *    that thread runs the context with nested aio_poll() and the callbacks
- *    run there, holding the context, as in QEMU.  Never two threads at
- *    once.
- *  - A node's whole connected graph (its file children and their parents)
- *    shares one AioContext; bdrv_set_aio_context moves all of it.
+ *  - Every node has a home AioContext (bdrv_get_aio_context).  A node's
+ *    whole connected graph (its file children and their parents) shares
+ *    one home; bdrv_set_aio_context moves all of it.
+ *  - I/O (bdrv_aio_*) may be submitted from any thread that runs an
+ *    AioContext (an IOThread, the main loop, a thread that set its
+ *    context with aio_set_current_context), or from any thread holding the
+ *    home context with aio_context_acquire.  A request belongs to the
+ *    submitter's own context, unless the submitter runs or holds the home
+ *    context (or runs none): then to the home.  Its callback runs in that
+ *    context (by the thread that runs it, or by a thread holding it: while
+ *    another thread drains the node, that thread runs the home context
+ *    with nested aio_poll() and the home's callbacks run there, as in
+ *    QEMU; never two threads at once), always later than the submit call
+ *    returns, never inside it.  Checked on every call
+ *    (bdrv_assert_can_submit: an abort naming the node for a thread that
+ *    runs no context and holds not the home).  Many contexts may have
+ *    requests in flight on one node at once (multiqueue).
+ *  - Drivers are multiqueue-safe or not (bdrv_is_multiqueue): file, raw,
+ *    null-co and memory run a request in the context that submitted it;
+ *    throttle runs every request in the home context (requests of other
+ *    contexts are forwarded there and their completions handed back, one
+ *    BH hop each way).  Either way the caller sees the same contract.
+ *  - Drain and drained sections cover every context: they wait until no
+ *    request of any context is in flight and every callback of a
+ *    non-home context has returned.  A user that submits from contexts
+ *    other than the home must stop doing so in its drained_begin hook
+ *    (which runs in the main loop, holding the home context; it may take
+ *    the other contexts too, since the main loop may hold several).
+ *  - Moving a node (bdrv_set_aio_context) changes its home; requests from
+ *    other contexts continue after the move's drained section.
  *
  * Callback contract: every bdrv_aio_* call calls its callback exactly once,
  * with 0 or a negative errno (-EINVAL for a range past the end of the node
@@ -109,6 +126,10 @@ void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque);
 const char *bdrv_get_node_name(BlockDriverState *bs);
 /* "file", "raw", "null-co", "memory", "throttle". */
 const char *bdrv_get_driver_name(BlockDriverState *bs);
+/* Whether bs and every node under it run requests in the submitting
+ * context (true), or some forward to the home context (false).  Either
+ * way any context may submit; this says what it costs. */
+bool bdrv_is_multiqueue(BlockDriverState *bs);
 /* The file driver's filename, else its file child's, else NULL. */
 const char *bdrv_get_filename(BlockDriverState *bs);
 /* The `file` child, or NULL.  No reference is taken. */
@@ -157,7 +178,7 @@ unsigned bdrv_get_in_flight(BlockDriverState *bs);
  */
 bool bdrv_truncate(BlockDriverState *bs, int64_t size, Error **errp);
 
-/* ---- asynchronous I/O (node's AioContext thread, or acquired) --------- */
+/* ---- asynchronous I/O (any thread running a context, or holding home) - */
 
 enum {
     BDRV_REQ_FUA = 1,         /* write: data is stable when cb runs */
@@ -243,18 +264,23 @@ AioContext *bdrv_get_aio_context(BlockDriverState *bs);
 bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp);
 
 /*
- * Waits, running the node's context with nested aio_poll(), until no
- * request is in flight on bs, its children or its parents: a drained
- * section that ends at once (users pause meanwhile, throttle nodes let
- * their queues go).  Any thread, holding a reference on bs:
+ * Waits, running the node's home context with nested aio_poll(), until no
+ * request of any context is in flight on bs, its children or its parents:
+ * a drained section that ends at once (users pause meanwhile, throttle
+ * nodes let their queues go).  Any thread, holding a reference on bs:
  *  - the node's own thread, the main loop thread, or a thread that runs no
- *    AioContext: it acquires the node's context and runs it itself (the
- *    drained requests' callbacks run in this thread, context held);
+ *    AioContext: it acquires the home context and runs it itself (the
+ *    home's callbacks run in this thread, context held);
  *  - a thread that runs another context (an IOThread draining a node of
  *    another IOThread), which may not hold two: the node's thread drains,
  *    in a BH, while this thread keeps running its own loop (nested
  *    aio_poll() of its own context) until that is done.  Two IOThreads
  *    draining each other's nodes both finish.
+ * Requests that complete in contexts other than the home are run by those
+ * contexts' threads, and the last one wakes the drainer.  A drainer that
+ * runs the home itself must have no request of its own context in flight
+ * on the graph unless that context is the home (it is not run meanwhile),
+ * and a callback running outside the home context must not drain the node.
  */
 void bdrv_drain(BlockDriverState *bs);
 /* bdrv_drain of every node, each context acquired in turn.  Main loop. */

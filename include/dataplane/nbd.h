@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dataplane/aio.h"
 #include "dataplane/error.h"
 #include "dataplane/socket.h"
 #include "dataplane/visibility.h"
@@ -84,9 +85,22 @@ unsigned nbd_server_get_connection_count(void);
 bool nbd_export_add(const char *id, const char *node_name, const char *name,
                     const char *description, bool writable, Error **errp);
 
-/* nbd_export_add with the options that came later.  allocation_depth
- * offers the qemu:allocation-depth meta context (qemu-nbd -A): where in
- * the node's backing chain each extent is allocated. */
+/*
+ * nbd_export_add with the options that came later.
+ *  - allocation_depth offers the qemu:allocation-depth meta context
+ *    (qemu-nbd -A): where in the node's backing chain each extent is
+ *    allocated.
+ *  - ctxs/n_ctxs (n_ctxs 0: the node's context) make a multi-threaded
+ *    export (QEMU 10.1's `iothread` list): the connections are spread over
+ *    the n_ctxs contexts (each referenced while the export lives): a new
+ *    connection goes to the one with the fewest of this export's
+ *    connections, ties going round robin.  The node stays in its home
+ *    context; each connection submits from its own context and its requests
+ *    complete there (multiqueue: see block.h).  Connections do not follow
+ *    node moves.  Multi-conn is advertised (as for every export): a flush
+ *    on one connection covers the writes completed on all of them.  Drained
+ *    sections of the node must then begin and end in the main loop.
+ */
 typedef struct NbdExportConfig {
     const char *id;
     const char *node_name;
@@ -94,6 +108,8 @@ typedef struct NbdExportConfig {
     const char *description; /* NULL: none */
     bool writable;
     bool allocation_depth;
+    AioContext *const *ctxs;
+    unsigned n_ctxs;
 } NbdExportConfig;
 bool nbd_export_add_config(const NbdExportConfig *cfg, Error **errp);
 
@@ -117,6 +133,10 @@ typedef struct NbdExportInfo {
     const char *node_name;
     bool writable;
     unsigned connections; /* clients in the transmission phase */
+    /* A multi-threaded export: how many of them run in each of its
+     * contexts (in NbdExportConfig.ctxs order); n_contexts 0 otherwise. */
+    unsigned n_contexts;
+    const unsigned *context_connections;
 } NbdExportInfo;
 
 typedef void NbdExportFunc(const NbdExportInfo *info, void *opaque);

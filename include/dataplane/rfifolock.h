@@ -31,7 +31,8 @@ typedef void RFifoLockCB(void *opaque);
 typedef struct RFifoLock {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* broadcast when `head` advances and someone waits */
-    /* Protected by `lock`. */
+    /* Written under `lock`; `tail` also read atomically without it by
+     * rfifolock_has_waiters(). */
     unsigned head;   /* ticket being served */
     unsigned tail;   /* next ticket to hand out */
     RFifoLockCB *cb; /* contention callback, may be NULL */
@@ -57,6 +58,14 @@ void rfifolock_unlock(RFifoLock *r);
 
 /* The calling thread's nesting depth: 0 if it does not own the lock. */
 unsigned rfifolock_depth_self(RFifoLock *r);
+
+/*
+ * The owner only, without the internal mutex: whether another thread has
+ * taken a ticket (it waits, or is about to).  A waiter that takes its
+ * ticket after this returned false calls the contention callback next, so
+ * an owner that asks again after that callback's effect sees it.
+ */
+bool rfifolock_has_waiters(RFifoLock *r);
 
 DP_API_END
 

@@ -768,6 +768,48 @@ static void test_idle_loop_uses_no_cpu_polling_off(gconstpointer data)
     run_idle(data, 0, false);
 }
 
+static void forever_bh(void *opaque)
+{
+    AioBH **bh = opaque;
+
+    aio_bh_schedule(*bh);
+}
+
+/*
+ * A BH that reschedules itself forever keeps every blocking aio_poll()
+ * from sleeping; the loop may skip the fd harvest of such iterations, but
+ * only a bounded number in a row: a ready fd is handled within 9
+ * iterations (FD_SKIP_MAX + 1), and every iteration makes progress.
+ */
+static void test_bh_chain_does_not_starve_fd_handler(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    AioBH *bh = aio_bh_new(ctx, forever_bh, &bh);
+    Plain pl = {0};
+    int fds[2];
+    int i;
+
+    g_assert_cmpint(pipe2(fds, O_NONBLOCK | O_CLOEXEC), ==, 0);
+    pl.fd = fds[0];
+    aio_set_fd_handler(ctx, fds[0], plain_read, NULL, NULL, &pl);
+    drain_then_poll_once(ctx);
+    aio_bh_schedule(bh);
+    for (i = 0; i < 20; i++) {
+        g_assert_true(aio_poll(ctx, true));
+    }
+    g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
+    for (i = 0; i < 9 && pl.reads == 0; i++) {
+        g_assert_true(aio_poll(ctx, true));
+    }
+    g_assert_cmpint(pl.reads, ==, 1);
+    aio_bh_delete(bh);
+    aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    drain_then_poll_once(ctx);
+    aio_context_unref(ctx);
+}
+
 static void test_idle_loop_uses_no_cpu_polling_on(gconstpointer data)
 {
     /* Start from a grown window: it must shrink away while idle. */
@@ -781,6 +823,8 @@ int main(int argc, char **argv)
      * grow_poll_window() needs wake-ups that polling could have covered. */
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     g_test_init(&argc, &argv, NULL);
+    test_add_both("/context/bh-chain-does-not-starve-fd-handler",
+                  test_bh_chain_does_not_starve_fd_handler);
     test_add_both("/context/notify-from-thread-wakes-blocking-poll",
                   test_notify_from_thread_wakes_blocking_poll);
     test_add_both("/context/poll-nonblocking-on-idle-context-returns-false",

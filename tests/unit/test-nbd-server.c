@@ -83,7 +83,8 @@ typedef struct ClientThread {
     int step;     /* atomic: how far the test has got (both sides set it) */
     DpMutex lock; /* with cond: the client waits for the main thread */
     DpCond cond;
-    int done; /* atomic */
+    int done;  /* atomic */
+    int index; /* set before the thread starts */
 } ClientThread;
 
 static gpointer client_thread_run(gpointer opaque)
@@ -106,16 +107,23 @@ static void client_step(ClientThread *ct, int step)
     g_main_context_wakeup(NULL);
 }
 
-static ClientThread *client_start(Fixture *f, void (*fn)(ClientThread *))
+static ClientThread *client_start_index(Fixture *f, void (*fn)(ClientThread *),
+                                        int index)
 {
     ClientThread *ct = g_new0(ClientThread, 1);
 
     ct->f = f;
     ct->fn = fn;
+    ct->index = index;
     dp_mutex_init(&ct->lock);
     dp_cond_init(&ct->cond);
     ct->thread = g_thread_new("client", client_thread_run, ct);
     return ct;
+}
+
+static ClientThread *client_start(Fixture *f, void (*fn)(ClientThread *))
+{
+    return client_start_index(f, fn, 0);
 }
 
 /* Client side: blocks until the main thread has reached step n (bounded:
@@ -392,6 +400,160 @@ static void test_drained_section_holds_new_requests(Fixture *f,
     wait_connections(0);
 }
 
+/* ---- multi-threaded exports -------------------------------------------- */
+
+/* Like moving_client, on export "mq" and on a region of its own. */
+static void mq_client(ClientThread *ct)
+{
+    enum { ROUNDS = 30, DEPTH = 32, BS = 4096 };
+    int fd = raw_connect_path(ct->f->sock);
+    uint64_t base = (uint64_t)ct->index * DEPTH * BS;
+    uint8_t *req = g_malloc(DEPTH * (NBD_REQUEST_LEN + BS));
+    uint8_t data[BS];
+    int r, i;
+
+    raw_greet(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
+    raw_go(fd, "mq", true, false);
+    client_step(ct, 1);
+    /* Until every client is attached (the main thread checks the
+     * spread). */
+    client_wait_step(ct, 2);
+    for (r = 0; r < ROUNDS; r++) {
+        size_t len = 0;
+
+        for (i = 0; i < DEPTH; i++) {
+            uint8_t *h = req + len;
+
+            nbd_put_be32(h, NBD_REQUEST_MAGIC);
+            nbd_put_be16(h + 4, 0);
+            nbd_put_be16(h + 6, NBD_CMD_WRITE);
+            nbd_put_be64(h + 8, i);
+            nbd_put_be64(h + 16, base + (uint64_t)i * BS);
+            nbd_put_be32(h + 24, BS);
+            memset(h + NBD_REQUEST_LEN, ct->index * 64 + r + i, BS);
+            len += NBD_REQUEST_LEN + BS;
+        }
+        raw_send(fd, req, len);
+        for (i = 0; i < DEPTH; i++) {
+            uint64_t cookie;
+
+            g_assert_cmpuint(raw_simple_reply(fd, &cookie), ==, 0);
+        }
+        /* A flush on this connection, then reads. */
+        raw_request(fd, 0, NBD_CMD_FLUSH, 999, 0, 0);
+        {
+            uint64_t cookie;
+
+            g_assert_cmpuint(raw_simple_reply(fd, &cookie), ==, 0);
+        }
+        for (i = 0; i < DEPTH; i++) {
+            raw_request(fd, 0, NBD_CMD_READ, 1000 + i, base + (uint64_t)i * BS,
+                        BS);
+        }
+        for (i = 0; i < DEPTH; i++) {
+            Chunk c;
+            uint64_t n;
+
+            raw_chunk(fd, &c);
+            g_assert_cmpuint(c.type, ==, NBD_REPLY_TYPE_OFFSET_DATA);
+            n = c.cookie - 1000;
+            g_assert_cmpuint(n, <, DEPTH);
+            memset(data, (int)(ct->index * 64 + r + n) & 0xff, BS);
+            g_assert_cmpmem(c.payload + 8, c.len - 8, data, BS);
+            g_free(c.payload);
+        }
+    }
+    g_free(req);
+    raw_request(fd, 0, NBD_CMD_DISC, 3, 0, 0);
+    g_assert_true(raw_closed_by_server(fd));
+    close(fd);
+}
+
+typedef struct Spread {
+    unsigned n;
+    unsigned per[4];
+} Spread;
+
+static void spread_of_mq(const NbdExportInfo *info, void *opaque)
+{
+    Spread *sp = opaque;
+    unsigned i;
+
+    if (strcmp(info->id, "e1") != 0) {
+        return;
+    }
+    sp->n = info->n_contexts;
+    for (i = 0; i < info->n_contexts && i < 4; i++) {
+        sp->per[i] = info->context_connections[i];
+    }
+}
+
+/*
+ * Four clients on an export over two IOThreads: spread two and two, each
+ * submitting from its own IOThread, while the node's home moves between
+ * the IOThreads and the main loop and drained sections come and go.
+ */
+static void test_multi_threaded_export_under_moves(Fixture *f,
+                                                   gconstpointer data)
+{
+    IOThread *io2 = iothread_new("nbd-io2", NULL, &error_abort);
+    AioContext *ctxs[2] = {iothread_get_aio_context(f->iothread),
+                           iothread_get_aio_context(io2)};
+    AioContext *homes[3] = {ctxs[1], main_loop_get_aio_context(), ctxs[0]};
+    ClientThread *ct[4];
+    Spread sp = {0};
+    bool all_done = false;
+    int moves = 0;
+    int i;
+    NbdExportConfig cfg = {.id = "e1",
+                           .node_name = "m0",
+                           .name = "mq",
+                           .writable = true,
+                           .ctxs = ctxs,
+                           .n_ctxs = 2};
+
+    g_assert_true(nbd_export_add_config(&cfg, &error_abort));
+    for (i = 0; i < 4; i++) {
+        ct[i] = client_start_index(f, mq_client, i);
+    }
+    for (i = 0; i < 4; i++) {
+        main_until_step(ct[i], 1);
+    }
+    wait_connections(4);
+    nbd_export_foreach(spread_of_mq, &sp);
+    g_assert_cmpuint(sp.n, ==, 2);
+    g_assert_cmpuint(sp.per[0], ==, 2);
+    g_assert_cmpuint(sp.per[1], ==, 2);
+    for (i = 0; i < 4; i++) {
+        client_step(ct[i], 2);
+    }
+    while (!all_done && moves < 10000) {
+        g_assert_true(
+            bdrv_set_aio_context(f->bs, homes[moves % 3], &error_abort));
+        if (moves % 4 == 1) {
+            bdrv_drained_begin(f->bs);
+            g_assert_cmpuint(bdrv_get_in_flight(f->bs), ==, 0);
+            bdrv_drained_end(f->bs);
+        }
+        moves++;
+        main_loop_wait(false);
+        all_done = true;
+        for (i = 0; i < 4; i++) {
+            all_done &= g_atomic_int_get(&ct[i]->done);
+        }
+    }
+    g_test_message("%d moves", moves);
+    for (i = 0; i < 4; i++) {
+        client_finish(ct[i]);
+    }
+    wait_connections(0);
+    g_assert_true(nbd_export_del("e1", NBD_EXPORT_DEL_SAFE, &error_abort));
+    while (main_loop_wait(false)) {
+    }
+    g_assert_true(bdrv_set_aio_context(f->bs, ctxs[0], &error_abort));
+    iothread_destroy(io2);
+}
+
 /* ---- close paths -------------------------------------------------------- */
 
 static void held_client(ClientThread *ct)
@@ -463,6 +625,7 @@ int main(int argc, char **argv)
     T(write_then_read_back_from_iothread);
     T(connection_follows_node_moves_under_io);
     T(drained_section_holds_new_requests);
+    T(multi_threaded_export_under_moves);
     T(export_del_safe_refuses_hard_drops);
     T(server_stop_drops_every_client);
 #undef T

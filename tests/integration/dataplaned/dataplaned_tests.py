@@ -1017,6 +1017,90 @@ def test_fio_verify_while_node_moves_between_iothreads():
 
 
 @test
+def test_multi_threaded_export_spreads_clients_fio_verify():
+    """An export over two IOThreads (QEMU 10.1's iothread list): four fio
+    connections are spread two and two, write and verify (crc32c) their
+    regions of a file on a disk file system while the node's home context
+    moves, and the IOThreads cannot be deleted under the export."""
+    need("fio")
+    d = Daemon(["--object", "iothread,id=ioA", "--object", "iothread,id=ioB"])
+    fd, img = tempfile.mkstemp(prefix="mq-export-", dir="/var/tmp")
+    os.ftruncate(fd, 256 << 20)
+    os.close(fd)
+    try:
+        m = d.qmp()
+        m.ok("blockdev-add", {"driver": "file", "node-name": "disk0",
+                              "filename": img})
+        m.ok("nbd-server-start", {"addr": {"type": "unix", "data": {
+            "path": d.path("nbd.sock")}}})
+        m.err("block-export-add", {"type": "nbd", "id": "bad",
+                                   "node-name": "disk0", "iothread": []},
+              desc="The set of I/O threads must not be empty")
+        m.err("block-export-add", {"type": "nbd", "id": "bad",
+                                   "node-name": "disk0",
+                                   "iothread": ["ioA", "nope"]},
+              desc='iothread "nope" not found')
+        m.err("block-export-add", {"type": "nbd", "id": "bad",
+                                   "node-name": "disk0",
+                                   "iothread": ["ioA"],
+                                   "fixed-iothread": True},
+              desc="Cannot use fixed-iothread for a multi-threaded export")
+        m.ok("block-export-add", {"type": "nbd", "id": "e0",
+                                  "node-name": "disk0", "writable": True,
+                                  "iothread": ["ioA", "ioB"]})
+        info = m.ok("query-block-exports")
+        check(info[0]["iothread"] == ["ioA", "ioB"], "query: %r" % info)
+        m.err("object-del", {"id": "ioB"},
+              desc="iothread 'ioB' is in use by block export 'e0'")
+
+        fio = subprocess.Popen(
+            ["fio", "--name=verify", "--ioengine=nbd",
+             "--uri=" + nbd_uri(d.path("nbd.sock"), "disk0"),
+             "--rw=randwrite", "--bs=4k", "--iodepth=16", "--numjobs=4",
+             "--size=64M", "--offset_increment=64M", "--io_size=16M",
+             "--verify=crc32c", "--do_verify=1", "--verify_fatal=1",
+             "--verify_backlog=512", "--verify_state_save=0",
+             "--group_reporting", "--output-format=json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Count connections (not time): wait until all four are attached,
+        # then check the spread.
+        spread = None
+        moves = 0
+        targets = ["ioB", "ioA", None]
+        while fio.poll() is None:
+            e = m.ok("query-block-exports")[0]
+            if sum(e["x-iothread-connections"]) == 4 and spread is None:
+                spread = e["x-iothread-connections"]
+            if spread is not None and moves < 6:
+                # The node's home moves; the connections stay put.
+                m.ok("x-blockdev-set-iothread",
+                     {"node-name": "disk0", "iothread": targets[moves % 3],
+                      "force": True})
+                moves += 1
+            time.sleep(0.05)
+        out, err = fio.communicate(timeout=300)
+        check(fio.returncode == 0, "fio failed (%d): %s" % (fio.returncode,
+                                                            err[-2000:]))
+        job = json.loads(out[out.index("{"):])["jobs"][0]
+        check(job["error"] == 0, "fio error %r" % job["error"])
+        check(job["write"]["io_bytes"] == 4 * (16 << 20),
+              "written %r" % job["write"]["io_bytes"])
+        check(spread == [2, 2], "connections per IOThread: %r" % spread)
+        print("spread=%r moves=%d" % (spread, moves))
+        m.ok("block-export-del", {"id": "e0"})
+        for _ in range(200):
+            if m.ok("query-block-exports") == []:
+                break
+            time.sleep(0.05)
+        check(m.ok("query-block-exports") == [], "export gone")
+        m.ok("object-del", {"id": "ioB"})
+        d.stop()
+    finally:
+        d.cleanup()
+        os.unlink(img)
+
+
+@test
 def test_block_resize_visible_to_clients():
     """block_resize grows a node exported from an IOThread: new NBD clients
     see the new size and can use it; a file under a raw node grows on
