@@ -12,6 +12,7 @@
 #include "block/block-int.h"
 #include "block/throttle-groups.h"
 #include "dataplane/main-loop.h"
+#include "dataplane/threadlet.h"
 #include "util/atomic.h"
 
 static const BlockDriver *const drivers[] = {
@@ -128,7 +129,23 @@ static void bdrv_free(BlockDriverState *bs)
     g_free(bs);
 }
 
-BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
+/* Names of nodes whose bdrv_open_async() has not finished: taken. */
+static GHashTable *pending_names;
+/* Asynchronous opens and background closes not finished yet. */
+static unsigned background_jobs;
+
+static bool node_name_taken(const char *name)
+{
+    return bdrv_find_node(name) ||
+           (pending_names && g_hash_table_contains(pending_names, name));
+}
+
+/*
+ * The first half of opening: checks, the file child, the node and the
+ * driver's bdrv_open.  Returns a node that is in no list yet (the caller
+ * registers or aborts it), or NULL and *errp.
+ */
+static BlockDriverState *open_start(GHashTable *opts, Error **errp)
 {
     const char *drv_name = bdrv_opt_get(opts, "driver");
     const char *node_name = bdrv_opt_get(opts, "node-name");
@@ -140,7 +157,7 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     Error *local_err = NULL;
     int ret;
 
-    bdrv_assert_main_loop(__func__);
+    bdrv_assert_main_loop("bdrv_open");
     if (!drv_name) {
         error_setg(errp, "Parameter 'driver' is required");
         return NULL;
@@ -165,7 +182,7 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
                        node_name);
             return NULL;
         }
-        if (bdrv_find_node(node_name)) {
+        if (node_name_taken(node_name)) {
             error_setg(errp, "Duplicate nodes with node-name='%s'", node_name);
             return NULL;
         }
@@ -230,20 +247,142 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
         goto fail;
     }
     aio_context_release(ctx);
+    return bs;
 
-    if (file) {
-        g_ptr_array_add(file->parents, bs);
+fail:
+    bdrv_free(bs);
+    return NULL;
+}
+
+/* Undoes open_start() after the driver's bdrv_open succeeded. */
+static void open_abort(BlockDriverState *bs)
+{
+    AioContext *ctx = bs->ctx;
+
+    aio_context_acquire(ctx);
+    bs->drv->bdrv_close(bs);
+    bdrv_io_detach(bs);
+    aio_context_release(ctx);
+    bdrv_free(bs);
+}
+
+/* The second half: the node joins the graph and the registry. */
+static void open_register(BlockDriverState *bs)
+{
+    if (bs->file) {
+        g_ptr_array_add(bs->file->parents, bs);
     }
     if (!node_names) {
         node_names = g_hash_table_new(g_str_hash, g_str_equal);
     }
     g_hash_table_insert(node_names, bs->node_name, bs);
     TAILQ_INSERT_TAIL(&all_nodes, bs, all_next);
-    return bs;
+}
 
-fail:
-    bdrv_free(bs);
-    return NULL;
+BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
+{
+    BlockDriverState *bs = open_start(opts, errp);
+
+    if (!bs) {
+        return NULL;
+    }
+    if (bs->drv->bdrv_open_blocking &&
+        bs->drv->bdrv_open_blocking(bs, errp) < 0) {
+        open_abort(bs);
+        return NULL;
+    }
+    open_register(bs);
+    return bs;
+}
+
+typedef struct OpenJob {
+    BlockDriverState *bs;
+    BlockOpenFunc *cb;
+    void *opaque;
+    Error *err; /* set by the threadlet */
+} OpenJob;
+
+/* A threadlet: the driver's wait on the network. */
+static int open_job_run(void *arg)
+{
+    OpenJob *job = arg;
+
+    return job->bs->drv->bdrv_open_blocking(job->bs, &job->err);
+}
+
+/* Main loop: the open's end. */
+static void open_job_done(void *opaque, int ret)
+{
+    OpenJob *job = opaque;
+    BlockDriverState *bs = job->bs;
+
+    g_hash_table_remove(pending_names, bs->node_name);
+    if (ret < 0) {
+        if (!job->err) {
+            error_setg_errno(&job->err, -ret, "Could not open node '%s'",
+                             bs->node_name);
+        }
+        open_abort(bs);
+        bs = NULL;
+    } else {
+        open_register(bs);
+    }
+    job->cb(job->opaque, bs, job->err);
+    g_free(job);
+    bdrv_background_end();
+}
+
+void bdrv_open_async(GHashTable *opts, BlockOpenFunc *cb, void *opaque)
+{
+    Error *err = NULL;
+    BlockDriverState *bs = open_start(opts, &err);
+    OpenJob *job;
+
+    if (!bs || !bs->drv->bdrv_open_blocking) {
+        if (bs) {
+            open_register(bs);
+        }
+        cb(opaque, bs, err);
+        return;
+    }
+    if (!pending_names) {
+        pending_names =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    }
+    g_hash_table_add(pending_names, g_strdup(bs->node_name));
+    job = g_new0(OpenJob, 1);
+    job->bs = bs;
+    job->cb = cb;
+    job->opaque = opaque;
+    bdrv_background_begin();
+    threadlet_submit_aio(main_loop_get_aio_context(), open_job_run, job,
+                         open_job_done, job);
+}
+
+void bdrv_background_begin(void)
+{
+    bdrv_assert_main_loop(__func__);
+    background_jobs++;
+}
+
+void bdrv_background_end(void)
+{
+    bdrv_assert_main_loop(__func__);
+    g_assert(background_jobs > 0);
+    background_jobs--;
+}
+
+void bdrv_wait_background(void)
+{
+    AioContext *ctx = main_loop_get_aio_context();
+
+    bdrv_assert_main_loop(__func__);
+    aio_context_acquire(ctx);
+    /* Bounded by the drivers' own timeouts (rbd: the cluster's). */
+    while (background_jobs > 0) {
+        aio_poll(ctx, true);
+    }
+    aio_context_release(ctx);
 }
 
 void bdrv_ref(BlockDriverState *bs)

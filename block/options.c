@@ -159,10 +159,32 @@ int64_t bdrv_opt_get_size(GHashTable *opts, const char *key, int64_t def)
     return v && bdrv_parse_size(v, &n) ? n : def;
 }
 
+/* key matches name, where a "*" fragment of name stands for a list index
+ * ("server.*.host" matches "server.0.host"). */
+static bool desc_name_matches(const char *name, const char *key)
+{
+    while (*name) {
+        if (name[0] == '*' && (name[1] == '.' || !name[1])) {
+            if (!g_ascii_isdigit(*key)) {
+                return false;
+            }
+            while (g_ascii_isdigit(*key)) {
+                key++;
+            }
+            name++;
+            continue;
+        }
+        if (*name++ != *key++) {
+            return false;
+        }
+    }
+    return !*key;
+}
+
 static const BlockOptDesc *find_desc(const BlockOptDesc *table, const char *key)
 {
     for (; table && table->name; table++) {
-        if (!strcmp(table->name, key)) {
+        if (desc_name_matches(table->name, key)) {
             return table;
         }
     }

@@ -69,6 +69,33 @@ void bdrv_init(void);
  */
 BlockDriverState *bdrv_open(GHashTable *opts, Error **errp);
 
+/*
+ * Receives the result of bdrv_open_async(): the node (holding the
+ * reference the caller owns) or NULL and err (the callee's to free).
+ */
+typedef void BlockOpenFunc(void *opaque, BlockDriverState *bs, Error *err);
+
+/*
+ * As bdrv_open(), for callers that must not block: a driver whose open
+ * waits on the network (rbd: connecting to the cluster, opening the image)
+ * waits on a threadlet, and cb runs later in the main loop; for the other
+ * drivers, and for errors found before any waiting, cb runs inside this
+ * call.  The node name is taken from the call on (a second open with it
+ * fails at once).  A node nested in the options (file.driver=...) opens
+ * synchronously.  opts is not kept.  Main loop thread.
+ */
+void bdrv_open_async(GHashTable *opts, BlockOpenFunc *cb, void *opaque);
+
+/*
+ * Runs the main loop's context until every bdrv_open_async() has called
+ * back and every close a driver finishes in the background (rbd hands the
+ * image's and the cluster connection's close to a threadlet, so that the
+ * main loop is not blocked for seconds) is done.  Bounded by the drivers'
+ * timeouts.  For exit: after it, no thread of the block layer's drivers
+ * is left.  Main loop thread, holding no AioContext.
+ */
+void bdrv_wait_background(void);
+
 /* The node named node_name, or NULL.  No reference is taken.  Main loop. */
 BlockDriverState *bdrv_find_node(const char *node_name);
 
