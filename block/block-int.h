@@ -233,5 +233,6 @@ extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_memory;
 extern const BlockDriver bdrv_throttle;
+extern const BlockDriver bdrv_rbd;
 
 #endif /* DATAPLANE_BLOCK_INT_H */

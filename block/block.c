@@ -16,7 +16,8 @@
 #include "util/atomic.h"
 
 static const BlockDriver *const drivers[] = {
-    &bdrv_file, &bdrv_raw, &bdrv_null_co, &bdrv_memory, &bdrv_throttle,
+    &bdrv_file,   &bdrv_raw,      &bdrv_null_co,
+    &bdrv_memory, &bdrv_throttle, &bdrv_rbd,
 };
 
 /* Main loop thread: name -> node, and every node in opening order. */
@@ -166,7 +167,7 @@ static BlockDriverState *open_start(GHashTable *opts, Error **errp)
     if (!drv) {
         error_setg(errp,
                    "Parameter 'driver' does not accept value '%s' "
-                   "(file, raw, null-co, memory or throttle)",
+                   "(file, raw, null-co, memory, throttle or rbd)",
                    drv_name);
         return NULL;
     }
