@@ -131,6 +131,15 @@ bool daemon_node_set_iothread(BlockDriverState *bs, IOThread *iothread,
 
 /* ---- blockdev-add / --blockdev ------------------------------------------ */
 
+static void owned_add(BlockDriverState *bs)
+{
+    if (!owned_nodes) {
+        owned_nodes = g_ptr_array_new_with_free_func(g_free);
+    }
+    g_ptr_array_add(owned_nodes, g_strdup(bdrv_get_node_name(bs)));
+    nodes_sync_users();
+}
+
 bool daemon_blockdev_add(GHashTable *opts, Error **errp)
 {
     BlockDriverState *bs;
@@ -144,27 +153,45 @@ bool daemon_blockdev_add(GHashTable *opts, Error **errp)
     if (!bs) {
         return false;
     }
-    if (!owned_nodes) {
-        owned_nodes = g_ptr_array_new_with_free_func(g_free);
-    }
-    g_ptr_array_add(owned_nodes, g_strdup(bdrv_get_node_name(bs)));
-    nodes_sync_users();
+    owned_add(bs);
     return true;
 }
 
-json_t *qmp_cmd_blockdev_add(json_t *args, Error **errp)
+/* blockdev-add's node is open (or not): the reply. */
+static void blockdev_add_done(void *opaque, BlockDriverState *bs, Error *err)
+{
+    QmpPending *pending = opaque;
+
+    if (!bs) {
+        qmp_pending_error(pending, err);
+        return;
+    }
+    owned_add(bs);
+    qmp_pending_return(pending, json_object());
+}
+
+/*
+ * Asynchronous: an rbd node connects and opens its image on a threadlet
+ * while the main loop (QMP, exports in the main loop) goes on; the other
+ * drivers reply at once.
+ */
+void qmp_cmd_blockdev_add(json_t *args, QmpPending *pending)
 {
     g_autoptr(GHashTable) opts = keyval_new();
+    Error *err = NULL;
 
     if (!json_object_get(args, "driver")) {
-        error_setg(errp, "Parameter 'driver' is missing");
-        return NULL;
+        error_setg(&err, "Parameter 'driver' is missing");
+    } else if (!json_object_get(args, "node-name")) {
+        error_setg(&err, "Parameter 'node-name' is missing");
+    } else if (keyval_add_json(opts, args, NULL, &err)) {
+        keyval_check(opts, &err);
     }
-    if (!keyval_add_json(opts, args, NULL, errp) || !keyval_check(opts, errp) ||
-        !daemon_blockdev_add(opts, errp)) {
-        return NULL;
+    if (err) {
+        qmp_pending_error(pending, err);
+        return;
     }
-    return json_object();
+    bdrv_open_async(opts, blockdev_add_done, pending);
 }
 
 /* ---- blockdev-del -------------------------------------------------------- */
