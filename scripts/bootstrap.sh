@@ -3,9 +3,9 @@
 # Idempotent and silent when nothing is missing.  Usage: scripts/bootstrap.sh [build|test|bench]
 set -e
 
-build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev"
-test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3 clang libclang-rt-14-dev"
-bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox"
+build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev librbd-dev"
+test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3 clang libclang-rt-14-dev ceph-mon ceph-osd ceph-common"
+bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox qemu-block-extra"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
