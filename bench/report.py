@@ -25,11 +25,12 @@ TITLES = {
     "threadlet": "Thread pool (threadlets)",
     "block": "Block layer",
     "nbd": "NBD servers (fio nbd engine over a unix socket, 1 GiB image on /dev/shm)",
+    "rbd": "Ceph RBD over NBD (one-node memstore cluster on the same machine; fio nbd engine; rbd bench = librbd in-process, the ceiling)",
 }
 
 # Sections in this order; programs not listed follow in order of appearance.
 ORDER = ["eventloop-wakeup", "eventloop-timers", "eventloop-dispatch", "eventloop-idle",
-         "eventloop-acquire", "threadlet", "block", "nbd"]
+         "eventloop-acquire", "threadlet", "block", "nbd", "rbd"]
 
 NBD_METRICS = [
     ("cpu-per-op", "server CPU per operation (us, lower is better)"),
