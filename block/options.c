@@ -191,8 +191,9 @@ static const BlockOptDesc *find_desc(const BlockOptDesc *table, const char *key)
     return NULL;
 }
 
-static bool check_value(const BlockOptDesc *desc, const char *value,
-                        Error **errp)
+/* key: as given (a list key names its index, not the table's "*"). */
+static bool check_value(const BlockOptDesc *desc, const char *key,
+                        const char *value, Error **errp)
 {
     bool b;
     int64_t n;
@@ -202,14 +203,14 @@ static bool check_value(const BlockOptDesc *desc, const char *value,
     case BLOCK_OPT_BOOL:
         if (!bdrv_parse_bool(value, &b)) {
             error_setg(errp, "Parameter '%s' expects 'on' or 'off', not '%s'",
-                       desc->name, value);
+                       key, value);
             return false;
         }
         return true;
     case BLOCK_OPT_SIZE:
         if (!bdrv_parse_size(value, &n)) {
-            error_setg(errp, "Parameter '%s' expects a size, not '%s'",
-                       desc->name, value);
+            error_setg(errp, "Parameter '%s' expects a size, not '%s'", key,
+                       value);
             return false;
         }
         return true;
@@ -228,7 +229,7 @@ static bool check_value(const BlockOptDesc *desc, const char *value,
             error_setg(errp,
                        "Parameter '%s' does not accept value '%s' "
                        "(one of '%s')",
-                       desc->name, value, list);
+                       key, value, list);
         }
         return false;
     }
@@ -269,7 +270,7 @@ bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts, Error **errp)
             error_setg(errp, "Parameter '%s' has no value", key);
             return false;
         }
-        if (!check_value(desc, value, errp)) {
+        if (!check_value(desc, key, value, errp)) {
             return false;
         }
     }
