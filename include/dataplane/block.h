@@ -9,6 +9,11 @@
  *   driver=null-co,node-name=,size=,read-zeroes=on|off
  *   driver=memory,node-name=,size=
  *   driver=throttle,node-name=,throttle-group=<id>,file=<node>
+ *   driver=rbd,node-name=,pool=,image=,namespace=,snapshot=,conf=,user=,
+ *          key-secret=,server.N.host=,server.N.port=,
+ *          auth-client-required.N=,cache.direct=,discard=,
+ *          x-mount-timeout=,x-osd-op-timeout=,x-mon-op-timeout=
+ *          (docs/rbd.md)
  * Every driver also takes node-name, read-only, auto-read-only,
  * cache.no-flush and detect-zeroes=off|on|unmap.  A `file` child may be
  * named (file=<node-name>) or opened inline from dotted keys
@@ -124,7 +129,7 @@ void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque);
 /* ---- node properties (any thread holding a reference) ----------------- */
 
 const char *bdrv_get_node_name(BlockDriverState *bs);
-/* "file", "raw", "null-co", "memory", "throttle". */
+/* "file", "raw", "null-co", "memory", "throttle", "rbd". */
 const char *bdrv_get_driver_name(BlockDriverState *bs);
 /* The file driver's filename, else its file child's, else NULL. */
 const char *bdrv_get_filename(BlockDriverState *bs);
@@ -146,7 +151,7 @@ unsigned bdrv_get_in_flight(BlockDriverState *bs);
  * a negative size, a driver that cannot resize (raw opened with size=)
  * and a smaller size on a driver that cannot shrink.  Which drivers grow
  * and shrink: file (ftruncate; a block device only within its own size),
- * memory, null-co; raw (without size=) and throttle pass it on to
+ * memory, null-co, rbd; raw (without size=) and throttle pass it on to
  * their file child.  Main loop thread, holding no AioContext but the main
  * loop's own; waits for the node's requests in flight (drain) and for the
  * driver (a metadata update: a system call, a cluster round trip).
