@@ -134,6 +134,7 @@ static void rbd_complete_entry(CompletionEntry *e, void *opaque)
     int ret = rbd_errno(r->ret);
 
     g_assert(r->ctx == r->cq->ctx);
+    g_assert(aio_context_in_current_thread(r->ctx));
     if (req->type == BDRV_REQUEST_READ && r->ret >= 0) {
         if (r->bounce) {
             iov_from_buf(req->qiov, 0, r->bounce, MIN(r->ret, req->bytes));
