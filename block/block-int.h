@@ -132,6 +132,10 @@ typedef struct BlockDriver {
      * new end).  Filters that pass the resize on to their child say true
      * and let the child's driver decide. */
     bool supports_shrink;
+    /* bdrv_truncate may wait on the network: bdrv_truncate_async() runs it
+     * on a threadlet, with the node drained and no lock held (it may touch
+     * only the driver's own state and must not set bs->total_bytes). */
+    bool truncate_blocks;
     /*
      * bs->file changed size.  A node whose size follows its child's (raw
      * without size=, throttle) calls bdrv_size_changed() with its new
@@ -174,6 +178,7 @@ struct BlockDriverState {
     /* Node's context only. */
     unsigned in_flight; /* atomic: drain reads it after acquiring */
     int quiesce_counter;
+    bool resizing;  /* main loop: a bdrv_truncate_async() is running */
     AioBH *done_bh; /* runs bdrv_request_complete_later's queue */
     STAILQ_HEAD(, BdrvRequest) done_list;
 

@@ -665,7 +665,9 @@ static void rbd_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
 }
 
 /* block_resize: a metadata update of the image's header (librbd deletes
- * the objects past a new, smaller end). */
+ * the objects past a new, smaller end).  On a threadlet for
+ * bdrv_truncate_async() (truncate_blocks), the node drained; in the main
+ * loop for bdrv_truncate(). */
 static int rbd_truncate(BlockDriverState *bs, int64_t size, Error **errp)
 {
     RbdState *s = bs->opaque;
@@ -698,4 +700,5 @@ const BlockDriver bdrv_rbd = {
     .bdrv_attach_aio_context = rbd_attach_aio_context,
     .bdrv_truncate = rbd_truncate,
     .supports_shrink = true,
+    .truncate_blocks = true,
 };

@@ -345,7 +345,21 @@ json_t *qmp_cmd_x_blockdev_set_iothread(json_t *args, Error **errp)
 
 /* ---- block_resize -------------------------------------------------------- */
 
-json_t *qmp_cmd_block_resize(json_t *args, Error **errp)
+static void block_resize_done(void *opaque, Error *err)
+{
+    QmpPending *pending = opaque;
+
+    if (err) {
+        qmp_pending_error(pending, err);
+    } else {
+        qmp_pending_return(pending, json_object());
+    }
+}
+
+/* Asynchronous: an rbd image resizes on a threadlet (a cluster round
+ * trip, or a wait for a cluster that is gone) while the main loop goes
+ * on. */
+void qmp_cmd_block_resize(json_t *args, QmpPending *pending)
 {
     static const QmpArg spec[] = {
         {"device", QMP_ARG_STR, false},
@@ -357,9 +371,11 @@ json_t *qmp_cmd_block_resize(json_t *args, Error **errp)
     const char *name;
     int64_t size;
     BlockDriverState *bs;
+    Error *err = NULL;
 
-    if (!qmp_args_check(args, spec, errp)) {
-        return NULL;
+    if (!qmp_args_check(args, spec, &err)) {
+        qmp_pending_error(pending, err);
+        return;
     }
     device = qmp_arg_str(args, "device", NULL);
     name = qmp_arg_str(args, "node-name", NULL);
@@ -369,20 +385,16 @@ json_t *qmp_cmd_block_resize(json_t *args, Error **errp)
      * alone, with QEMU's sentence when it is not. */
     bs = name ? bdrv_find_node(name) : NULL;
     if (!bs) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
+        error_set(&err, ERROR_CLASS_DEVICE_NOT_FOUND,
                   "Cannot find device='%s' nor node-name='%s'",
                   device ? device : "", name ? name : "");
-        return NULL;
+    } else if (size < 0) {
+        error_setg(&err, "Parameter 'size' expects a >0 size");
+    } else if (daemon_check_running("resize a node", &err)) {
+        bdrv_truncate_async(bs, size, block_resize_done, pending);
+        return;
     }
-    if (size < 0) {
-        error_setg(errp, "Parameter 'size' expects a >0 size");
-        return NULL;
-    }
-    if (!daemon_check_running("resize a node", errp) ||
-        !bdrv_truncate(bs, size, errp)) {
-        return NULL;
-    }
-    return json_object();
+    qmp_pending_error(pending, err);
 }
 
 /* ---- teardown ------------------------------------------------------------ */

@@ -70,7 +70,9 @@ void bdrv_init(void);
  * the key.  opts is not modified or kept.  The new node runs in its file
  * child's AioContext if it has one, else in the main loop's
  * (main_loop_get_aio_context()).  Returns a node holding one reference,
- * which the caller owns, or NULL and *errp.  Main loop thread.
+ * which the caller owns, or NULL and *errp.  Main loop thread; a driver
+ * that opens over the network (rbd) waits here (bdrv_open_async() does
+ * not).
  */
 BlockDriverState *bdrv_open(GHashTable *opts, Error **errp);
 
@@ -157,6 +159,22 @@ unsigned bdrv_get_in_flight(BlockDriverState *bs);
  * driver (a metadata update: a system call, a cluster round trip).
  */
 bool bdrv_truncate(BlockDriverState *bs, int64_t size, Error **errp);
+
+/* The result of bdrv_truncate_async(): err is NULL on success, else the
+ * callee's to free. */
+typedef void BlockTruncateFunc(void *opaque, Error *err);
+
+/*
+ * As bdrv_truncate(), for callers that must not block (QMP block_resize):
+ * a driver whose resize waits on the network (rbd) resizes on a threadlet
+ * while the main loop goes on, the node's graph staying drained (its
+ * exports paused) and the node referenced (blockdev-del refuses) until cb
+ * runs in the main loop; a second resize of the node meanwhile is refused.
+ * For other drivers, and for refusals, cb runs inside this call.  The
+ * drain itself still waits for requests in flight.  Main loop thread.
+ */
+void bdrv_truncate_async(BlockDriverState *bs, int64_t size,
+                         BlockTruncateFunc *cb, void *opaque);
 
 /* ---- asynchronous I/O (node's AioContext thread, or acquired) --------- */
 

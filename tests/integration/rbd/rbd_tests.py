@@ -565,9 +565,22 @@ def test_osd_down_with_timeout_fails_requests_then_recovers():
         check("Input/output error" in r.stdout + r.stderr,
               "write with the OSD down: %s" % (r.stdout + r.stderr))
         m.ok("query-named-block-nodes")
+        # block_resize waits for the cluster on a threadlet: another client
+        # is answered meanwhile, and the resize fails after the timeout.
+        other = d.qmp()
+        m.send_raw(json.dumps({"execute": "block_resize", "id": "rs",
+                               "arguments": {"node-name": "r0",
+                                             "size": 32 << 20}}).encode() +
+                   b"\n")
+        check(other.ok("query-version"), "other client during the resize")
+        r = m.reply()
+        check(r.get("id") == "rs" and "error" in r and
+              "Cannot resize image 'rbd/%s'" % image in r["error"]["desc"],
+              "block_resize with the OSD down: %r" % r)
         cluster.restart_osd()
         qemu_io(d, "r0", "read -P 0x4 0 1M", "write -P 0x6 2M 64k",
                 "read -P 0x6 2M 64k")
+        m.ok("block_resize", {"node-name": "r0", "size": 32 << 20})
         d.stop()
     finally:
         cluster.start_osd_if_stopped()
