@@ -12,6 +12,7 @@ starts a cluster, runs CMD with CEPH_CONF (and CEPH_MON_ADDR) in its
 environment, stops the cluster and exits with CMD's status.
 """
 import atexit
+import ctypes
 import os
 import shutil
 import signal
@@ -29,6 +30,18 @@ STOP_TIMEOUT = 30
 
 class ClusterError(Exception):
     pass
+
+
+def _die_with_parent():
+    """In the child before exec: the daemon is killed if we die, even by
+    SIGKILL (a test harness's timeout), so no cluster outlives its test."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# SIGTERM (meson's timeout) runs the atexit handlers: the cluster stops.
+if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
 
 
 def free_port():
@@ -82,7 +95,8 @@ class CephCluster:
         return subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL,
                                 stderr=open(os.path.join(
                                     self.dir, "%s.stderr" % argv[0]), "ab"),
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=_die_with_parent)
 
     # ---- life -----------------------------------------------------------
 
