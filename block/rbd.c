@@ -14,8 +14,9 @@
  * Threads (docs/rbd.md has the long version):
  *  - Opening waits on the network: bdrv_open() parses the options in the
  *    main loop (rbd_drv_open), then rbd_drv_open_blocking() connects
- * (rbd-conn.c: one rados_t per identical connection settings) and opens the
- * image, on a threadlet when the node comes from bdrv_open_async().
+ *    (rbd-conn.c: one rados_t per identical connection settings) and
+ *    opens the image, on a threadlet when the node comes from
+ *    bdrv_open_async().
  *  - Requests go to librbd's rbd_aio_* calls from the node's context.
  *    librbd completes them in its own threads, where rbd_finish_cb() only
  *    pushes the request on the node's CompletionQueue; the node's context
@@ -24,6 +25,7 @@
  *  - Block status calls rbd_diff_iterate2(), which blocks, on a threadlet
  *    of the node's context; it uses the object map (whole objects, no
  *    listing) when the image has a valid fast-diff map.
+ *  - block_resize's rbd_resize runs on a threadlet (truncate_blocks).
  *  - Closing flushes librbd's cache and may shut the connection down:
  *    the main loop hands both to a threadlet and goes on.
  */
@@ -70,8 +72,8 @@ static const BlockOptDesc rbd_opts[] = {
 };
 
 typedef struct RbdState {
-    /* Options, read in rbd_open(); the connection's are cleared (the key
-     * wiped) once the connection is made. */
+    /* Options, read in rbd_drv_open(); the connection's are cleared (the
+     * key wiped) once the connection is made. */
     RbdConnParams params;
     char *pool;
     char *ns;
@@ -79,8 +81,8 @@ typedef struct RbdState {
     char *snapshot;
     bool discard_ignore;
 
-    /* The open image: set by rbd_drv_open_blocking(), released on a threadlet
-     * after rbd_close(). */
+    /* The open image: set by rbd_drv_open_blocking(), released on a
+     * threadlet after rbd_drv_close(). */
     RbdConn *conn;
     rados_ioctx_t io;
     rbd_image_t image;
