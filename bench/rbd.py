@@ -21,7 +21,8 @@ Figures (BENCH lines, see bench/bench-util.h):
     rbd-<job>-vs-rbd-bench  the implementation's IOPS / rbd bench's IOPS
                             on the same job (the share of the ceiling)
 
-Implementations: dataplane (the export in an IOThread), qemu-storage-daemon
+Implementations: dataplane (the export in an IOThread), dataplane-nopoll
+(the same with poll-max-ns=0: no adaptive polling), qemu-storage-daemon
 (driver=rbd from qemu-block-extra; export in the main loop: 7.2 aborts
 when a client leaves an IOThread export), rbd-bench (librbd in-process, no
 NBD: --io-threads 32/16, its CPU is the client's).  Same librbd settings
@@ -91,8 +92,11 @@ class Server:
         self.err = os.path.join(work, "server.err")
         node = {"driver": "rbd", "node-name": "disk0", "pool": "rbd",
                 "image": IMAGE, "conf": cluster.conf}
-        if impl == "dataplane":
-            argv = [find_dataplaned(), "--object", "iothread,id=io0",
+        if impl.startswith("dataplane"):
+            # dataplane-nopoll: the IOThread without adaptive polling, to
+            # show what polling costs in CPU per op.
+            poll = ",poll-max-ns=0" if impl == "dataplane-nopoll" else ""
+            argv = [find_dataplaned(), "--object", "iothread,id=io0" + poll,
                     "--blockdev", json.dumps(node),
                     "--nbd-server", "addr.type=unix,addr.path=" + self.sock,
                     "--export", "type=nbd,id=exp0,node-name=disk0,name=disk,"
@@ -201,7 +205,7 @@ def main(argv):
 
     impls = []
     if find_dataplaned():
-        impls.append("dataplane")
+        impls += ["dataplane", "dataplane-nopoll"]
     else:
         note("rbd", "dataplane", "dataplaned is not built: not measured")
     if shutil.which("qemu-storage-daemon"):
