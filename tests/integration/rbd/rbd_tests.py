@@ -479,6 +479,38 @@ def test_nodes_share_one_cluster_connection():
         d.cleanup()
 
 
+@test
+def test_export_fails_over_to_another_daemon():
+    """Two daemons on one image (scale-out): B serves it read-only while A
+    writes; A stops; B opens it writable and takes over the writes (the
+    exclusive lock passes), with A's data there."""
+    image = new_image(16 << 20)
+    a = Daemon(blockdev_arg(rbd_node("r0", image)) + nbd_args(("r0", None)))
+    b = None
+    try:
+        a.qmp()
+        qemu_io(a, "r0", "write -P 0x21 0 1M")
+        b = Daemon(blockdev_arg(rbd_node("ro", image, **{"read-only": True}))
+                   + ["--nbd-server", "addr.type=unix,addr.path=nbd.sock",
+                      "--export", "nbd,id=e-ro,node-name=ro"])
+        mb = b.qmp()
+        qemu_io(b, "ro", "read -P 0x21 0 1M", read_only=True)
+        a.stop()
+        mb.ok("blockdev-add", rbd_node("rw", image))
+        mb.ok("block-export-add", {"type": "nbd", "id": "e-rw",
+                                   "node-name": "rw", "writable": True})
+        qemu_io(b, "rw", "read -P 0x21 0 1M", "write -P 0x22 1M 1M",
+                "read -P 0x22 1M 1M")
+        b.stop()
+        r = cluster.rbd("lock", "ls", "--format", "json", "rbd/%s" % image)
+        check(json.loads(r.stdout or "[]") in ([], {}),
+              "a lock left behind: %s" % r.stdout)
+    finally:
+        a.cleanup()
+        if b:
+            b.cleanup()
+
+
 # ---- faults -----------------------------------------------------------------
 
 def start_fio(d, node, runtime, size, extra=()):
