@@ -22,6 +22,9 @@
 #include <stddef.h>
 
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 /* Registers the "secret" type (main_loop_init() does).  Idempotent. */
 void secret_register_type(void);
@@ -40,5 +43,7 @@ char *secret_lookup_as_base64(const char *id, Error **errp);
 /* Overwrites the NUL-terminated s with zeroes and frees it; NULL is
  * fine. */
 void secret_free(char *s);
+
+DP_API_END
 
 #endif /* DATAPLANE_SECRET_H */
