@@ -511,7 +511,7 @@ static int rbd_open_image(BlockDriverState *bs, RbdState *s, Error **errp)
     int ret;
 
     if (bs->read_only) {
-        /* No exclusive lock and no header watch of a writer: read-only
+        /* No exclusive lock (never a writer): read-only
          * nodes of one image may be open on many hosts. */
         ret = rbd_open_read_only(s->io, s->image_name, &s->image, s->snapshot);
     } else {
