@@ -34,13 +34,18 @@ struct BdrvRequest {
     IOVector *qiov; /* reads and writes only */
     int flags;      /* BDRV_REQ_* */
 
-    /* Results, for block status. */
+    /* Results, for block status.  depth: where in the backing chain the
+     * range is allocated (1: this node, 2: its backing, ...; 0: nowhere);
+     * -1 until the driver says, then derived from BDRV_BLOCK_HOLE. */
     int64_t pnum;
     unsigned status;
+    int depth;
 
-    /* The caller's callback (status_cb for BDRV_REQUEST_STATUS). */
+    /* The caller's callback (status_cb / depth_cb for
+     * BDRV_REQUEST_STATUS). */
     BlockCompletionFunc *cb;
     BlockStatusFunc *status_cb;
+    BlockStatusDepthFunc *depth_cb;
     void *opaque;
 
     bool fua_pending; /* a write whose FUA is emulated by a flush next */
@@ -76,6 +81,12 @@ typedef struct BlockDriver {
     const BlockOptDesc *options;
     bool has_file_child;
     bool file_child_required;
+    /* Writes past the end extend the node (a regular file): a format
+     * driver above may then make it growable. */
+    bool can_grow;
+    /* Takes a `backing` child: the option backing=<node>|null, or what
+     * the driver's open leaves in bs->backing_file / backing_format. */
+    bool supports_backing;
     /* BDRV_REQ_* write flags the driver handles itself; the generic layer
      * emulates the others (FUA with a flush). */
     int supported_write_flags;
@@ -108,8 +119,12 @@ typedef struct BlockDriver {
     void (*bdrv_aio_flush)(BlockDriverState *bs, BdrvRequest *req);
     void (*bdrv_aio_pdiscard)(BlockDriverState *bs, BdrvRequest *req);
     void (*bdrv_aio_pwrite_zeroes)(BlockDriverState *bs, BdrvRequest *req);
-    /* Sets req->pnum and req->status.  NULL: all data. */
+    /* Sets req->pnum, req->status and (optionally) req->depth, counted
+     * through the backing chain.  NULL: all data. */
     void (*bdrv_aio_block_status)(BlockDriverState *bs, BdrvRequest *req);
+
+    /* Appends BdrvSnapshotInfo copies to list.  NULL: none. */
+    void (*bdrv_snapshot_list)(BlockDriverState *bs, GPtrArray *list);
 
     /* Moves (DESIGN.md rule 4): nothing is in flight when these run. */
     void (*bdrv_detach_aio_context)(BlockDriverState *bs);
@@ -166,12 +181,22 @@ struct BlockDriverState {
 
     /* Written only in the main loop, with the node drained. */
     AioContext *ctx;
-    BlockDriverState *file; /* the `file` child, holding a reference */
-    GPtrArray *parents;     /* nodes whose `file` this is (no references) */
+    BlockDriverState *file;    /* the `file` child, holding a reference */
+    BlockDriverState *backing; /* the `backing` child, holding a reference */
+    GPtrArray *parents;        /* nodes whose `file` or `backing` this is (no
+                                  references) */
+    /* What the driver's open found for a backing file (the header's name,
+     * as written, and format, or NULL); the generic open resolves it. */
+    char *backing_file;
+    char *backing_format;
     bool read_only;
-    bool no_flush;     /* cache.no-flush=on: flushes succeed at once */
-    int detect_zeroes; /* BDRV_DETECT_ZEROES_* */
-    int64_t total_bytes;
+    bool force_share; /* force-share=on: other processes may write */
+    /* A parent format (qcow2) writes past the end: writes may extend the
+     * node, reads past the end return zeroes.  Set by the parent's open. */
+    bool growable;
+    bool no_flush;       /* cache.no-flush=on: flushes succeed at once */
+    int detect_zeroes;   /* BDRV_DETECT_ZEROES_* */
+    int64_t total_bytes; /* grows with writes past the end if growable */
     /* Registered users (BlockUser), main loop or node's context. */
     GArray *users;
 
@@ -238,12 +263,16 @@ const BlockDriver *bdrv_find_driver(const char *name);
 /* block/file-posix.c */
 const char *bdrv_file_get_filename(BlockDriverState *bs);
 
+/* block/io.c: the largest offset a growable node may be written at. */
+#define BDRV_MAX_LENGTH (INT64_C(1) << 56)
+
 /* Drivers. */
 extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_memory;
 extern const BlockDriver bdrv_throttle;
+extern const BlockDriver bdrv_qcow2;
 extern const BlockDriver bdrv_rbd;
 
 #endif /* DATAPLANE_BLOCK_INT_H */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "block/block-int.h"
 #include "block/throttle-groups.h"
@@ -17,9 +18,16 @@
 #include "util/atomic.h"
 
 static const BlockDriver *const drivers[] = {
-    &bdrv_file,   &bdrv_raw,      &bdrv_null_co,
-    &bdrv_memory, &bdrv_throttle, &bdrv_rbd,
+    &bdrv_file,     &bdrv_raw,   &bdrv_null_co, &bdrv_memory,
+    &bdrv_throttle, &bdrv_qcow2, &bdrv_rbd,
 };
+
+/* Backing chains opened from image headers: deeper ones are refused (a
+ * hostile header can name itself), and the files being opened, so that a
+ * loop is named rather than recursed into. */
+#define BACKING_CHAIN_MAX 256
+static unsigned backing_open_depth;
+static GHashTable *backing_opening; /* "dev:ino" of files in the chain */
 
 /* Main loop thread: name -> node, and every node in opening order. */
 static GHashTable *node_names;
@@ -77,6 +85,20 @@ static BlockDriverState *open_file_child(const BlockDriver *drv,
                          "as file.* options");
         return NULL;
     }
+    if (sub && bdrv_opt_get_bool(opts, "read-only", false) &&
+        !g_hash_table_contains(sub, "read-only")) {
+        /* As in QEMU, a read-only node opens its children read-only (so
+         * that their image locks do not claim write access). */
+        g_hash_table_insert(sub, g_strdup("read-only"), g_strdup("on"));
+    }
+    if (sub && bdrv_opt_get_bool(opts, "force-share", false) &&
+        !g_hash_table_contains(sub, "force-share")) {
+        /* As in QEMU, force-share reaches the children it opens. */
+        g_hash_table_insert(sub, g_strdup("force-share"), g_strdup("on"));
+        if (!g_hash_table_contains(sub, "read-only")) {
+            g_hash_table_insert(sub, g_strdup("read-only"), g_strdup("on"));
+        }
+    }
     if (ref) {
         child = bdrv_find_node(ref);
         if (!child) {
@@ -107,14 +129,248 @@ static BlockDriverState *open_file_child(const BlockDriver *drv,
  * child: the end of both a failed bdrv_open() and bdrv_close(). */
 static void bdrv_free(BlockDriverState *bs)
 {
+    if (bs->backing) {
+        g_ptr_array_remove(bs->backing->parents, bs);
+        bdrv_unref(bs->backing);
+    }
     if (bs->file) {
         bdrv_unref(bs->file);
     }
+    g_free(bs->backing_file);
+    g_free(bs->backing_format);
     g_ptr_array_free(bs->parents, true);
     g_array_free(bs->users, true);
     g_free(bs->opaque);
     g_free(bs->node_name);
     g_free(bs);
+}
+
+static void probe_done(void *opaque, int ret)
+{
+    int *result = opaque;
+
+    *result = ret;
+}
+
+/* "qcow2" if the file node starts with the qcow2 magic, else "raw": the
+ * format of a backing file whose image does not name it (as QEMU probes;
+ * qemu-img create -F names it and then nothing is probed). */
+static const char *probe_format(BlockDriverState *file)
+{
+    static const uint8_t magic[4] = {'Q', 'F', 'I', 0xfb};
+    uint8_t buf[4] = {0};
+    IOVector v;
+    int result = 1;
+    AioContext *ctx = file->ctx;
+
+    if (file->total_bytes < 4) {
+        return "raw";
+    }
+    iov_init(&v, 1);
+    iov_add(&v, buf, sizeof(buf));
+    aio_context_acquire(ctx);
+    bdrv_aio_preadv(file, 0, &v, 0, probe_done, &result);
+    /* Bounded by the read itself: its callback always runs. */
+    while (result == 1) {
+        aio_poll(ctx, true);
+    }
+    aio_context_release(ctx);
+    iov_destroy(&v);
+    return result == 0 && !memcmp(buf, magic, 4) ? "qcow2" : "raw";
+}
+
+/* The header's backing file name, relative to the image's directory. */
+static char *backing_path(BlockDriverState *bs, Error **errp)
+{
+    const char *name = bs->backing_file;
+    const char *image = bdrv_get_filename(bs);
+    g_autofree char *dir = NULL;
+
+    if (strstr(name, "://") || g_str_has_prefix(name, "json:")) {
+        error_setg(errp,
+                   "Backing file '%s' is not a local file name (protocols "
+                   "and json: names are not supported; give backing=<node>)",
+                   name);
+        return NULL;
+    }
+    if (g_path_is_absolute(name) || !image) {
+        return g_strdup(name);
+    }
+    dir = g_path_get_dirname(image);
+    return g_build_filename(dir, name, NULL);
+}
+
+/* Opens the backing file the header names, read-only. */
+static BlockDriverState *open_backing_file(BlockDriverState *bs,
+                                           GHashTable *opts, Error **errp)
+{
+    g_autofree char *path = backing_path(bs, errp);
+    g_autoptr(GHashTable) fopts = NULL;
+    g_autoptr(GHashTable) bopts = NULL;
+    g_autofree char *key = NULL;
+    BlockDriverState *file, *backing;
+    const char *fmt = bs->backing_format;
+    Error *local_err = NULL;
+    struct stat st;
+
+    if (!path) {
+        return NULL;
+    }
+    if (backing_open_depth >= BACKING_CHAIN_MAX) {
+        error_setg(errp, "Backing chain is longer than %d images at '%s'",
+                   BACKING_CHAIN_MAX, path);
+        return NULL;
+    }
+    if (stat(path, &st) < 0) {
+        error_setg_errno(errp, errno, "Could not open backing file '%s'", path);
+        return NULL;
+    }
+    key =
+        g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+    if (!backing_opening) {
+        backing_opening =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    }
+    if (g_hash_table_contains(backing_opening, key)) {
+        error_setg(errp, "Backing chain loops: '%s' is its own backing file",
+                   path);
+        return NULL;
+    }
+    if (fmt && strcmp(fmt, "raw") && strcmp(fmt, "qcow2")) {
+        error_setg(errp,
+                   "Backing file '%s' has format '%s'; only raw and qcow2 "
+                   "backing files are supported",
+                   path, fmt);
+        return NULL;
+    }
+    fopts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_insert(fopts, g_strdup("driver"), g_strdup("file"));
+    g_hash_table_insert(fopts, g_strdup("filename"), g_strdup(path));
+    g_hash_table_insert(fopts, g_strdup("read-only"), g_strdup("on"));
+    if (bs->force_share) {
+        g_hash_table_insert(fopts, g_strdup("force-share"), g_strdup("on"));
+    }
+    {
+        /* The parent's inline file options that a backing file inherits. */
+        static const char *const keys[] = {"aio", "cache.direct", "locking"};
+        size_t i;
+
+        for (i = 0; i < G_N_ELEMENTS(keys); i++) {
+            g_autofree char *pk = g_strconcat("file.", keys[i], NULL);
+            const char *v = bdrv_opt_get(opts, pk);
+
+            if (v) {
+                g_hash_table_insert(fopts, g_strdup(keys[i]), g_strdup(v));
+            }
+        }
+    }
+    file = bdrv_open(fopts, errp);
+    if (!file) {
+        return NULL;
+    }
+    if (!fmt) {
+        fmt = probe_format(file);
+    }
+    bopts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_hash_table_insert(bopts, g_strdup("driver"), g_strdup(fmt));
+    g_hash_table_insert(bopts, g_strdup("file"), g_strdup(file->node_name));
+    g_hash_table_insert(bopts, g_strdup("read-only"), g_strdup("on"));
+    if (bs->force_share) {
+        g_hash_table_insert(bopts, g_strdup("force-share"), g_strdup("on"));
+    }
+    g_hash_table_add(backing_opening, g_strdup(key));
+    backing_open_depth++;
+    backing = bdrv_open(bopts, &local_err);
+    backing_open_depth--;
+    g_hash_table_remove(backing_opening, key);
+    bdrv_unref(file); /* the format node holds its own reference */
+    if (!backing) {
+        error_propagate(errp, local_err);
+        error_prepend(errp, "Could not open backing file '%s': ", path);
+    }
+    return backing;
+}
+
+/*
+ * Gives bs its `backing` child: backing=<node-name>, backing=null (none),
+ * inline backing.* options, or else the file the driver's open found in
+ * the image header.  The child joins bs's AioContext (its graph moves
+ * there if it runs elsewhere).  False with *errp on failure.
+ */
+static bool open_backing(BlockDriverState *bs, GHashTable *opts, Error **errp)
+{
+    const char *ref = bdrv_opt_get(opts, "backing");
+    g_autoptr(GHashTable) sub = bdrv_opts_extract_child(opts, "backing");
+    BlockDriverState *backing = NULL;
+    struct stat st;
+    g_autofree char *self = NULL;
+    const char *image = bdrv_get_filename(bs);
+
+    if (ref && sub) {
+        error_setg(errp, "Parameter 'backing' is given both as a node name "
+                         "and as backing.* options");
+        return false;
+    }
+    if (ref && !strcmp(ref, "null")) {
+        return true;
+    }
+    if (ref) {
+        backing = bdrv_find_node(ref);
+        if (!backing) {
+            error_setg(errp, "Cannot find node '%s' (parameter 'backing')",
+                       ref);
+            return false;
+        }
+        if (backing == bs) {
+            error_setg(errp, "Node '%s' cannot be its own backing node", ref);
+            return false;
+        }
+        bdrv_ref(backing);
+    } else if (sub) {
+        Error *local_err = NULL;
+
+        if (!g_hash_table_contains(sub, "read-only")) {
+            g_hash_table_insert(sub, g_strdup("read-only"), g_strdup("on"));
+        }
+        backing = bdrv_open(sub, &local_err);
+        if (!backing) {
+            error_propagate(errp, local_err);
+            error_prepend(errp, "backing: ");
+            return false;
+        }
+    } else if (bs->backing_file) {
+        /* The top image itself counts for loop detection. */
+        if (image && stat(image, &st) == 0) {
+            self = g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev,
+                                   (uintmax_t)st.st_ino);
+            if (!backing_opening) {
+                backing_opening = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                        g_free, NULL);
+            }
+            if (g_hash_table_contains(backing_opening, self)) {
+                g_clear_pointer(&self, g_free);
+            } else {
+                g_hash_table_add(backing_opening, g_strdup(self));
+            }
+        }
+        backing = open_backing_file(bs, opts, errp);
+        if (self) {
+            g_hash_table_remove(backing_opening, self);
+        }
+        if (!backing) {
+            return false;
+        }
+    } else {
+        return true;
+    }
+    if (backing->ctx != bs->ctx &&
+        !bdrv_set_aio_context(backing, bs->ctx, errp)) {
+        bdrv_unref(backing);
+        return false;
+    }
+    bs->backing = backing;
+    g_ptr_array_add(backing->parents, bs);
+    return true;
 }
 
 /*
@@ -135,7 +391,7 @@ static const BlockDriver *open_check_options(GHashTable *opts, Error **errp)
     if (!drv) {
         error_setg(errp,
                    "Parameter 'driver' does not accept value '%s' "
-                   "(file, raw, null-co, memory, throttle or rbd)",
+                   "(file, raw, qcow2, null-co, memory, throttle or rbd)",
                    drv_name);
         return NULL;
     }
@@ -179,6 +435,7 @@ static BlockDriverState *open_new_node(const BlockDriver *drv, GHashTable *opts)
     bs->opaque = drv->instance_size ? g_malloc0(drv->instance_size) : NULL;
     bs->read_only = bdrv_opt_get_bool(opts, "read-only", false);
     bs->no_flush = bdrv_opt_get_bool(opts, "cache.no-flush", false);
+    bs->force_share = bdrv_opt_get_bool(opts, "force-share", false);
     bs->detect_zeroes =
         parse_detect_zeroes(bdrv_opt_get(opts, "detect-zeroes"));
     bs->parents = g_ptr_array_new();
@@ -249,7 +506,19 @@ static void open_register(BlockDriverState *bs)
     TAILQ_INSERT_TAIL(&all_nodes, bs, all_next);
 }
 
-/* Steps 1 to 5: a node opened by its driver, in no list yet (the caller
+/* Undoes open_start() after the driver's bdrv_open succeeded. */
+static void open_abort(BlockDriverState *bs)
+{
+    AioContext *ctx = bs->ctx;
+
+    aio_context_acquire(ctx);
+    bs->drv->bdrv_close(bs);
+    bdrv_io_detach(bs);
+    aio_context_release(ctx);
+    bdrv_free(bs);
+}
+
+/* Steps 1 to 5b: a node opened by its driver, in no list yet (the caller
  * registers or aborts it), or NULL and *errp. */
 static BlockDriverState *open_start(GHashTable *opts, Error **errp)
 {
@@ -261,6 +530,12 @@ static BlockDriverState *open_start(GHashTable *opts, Error **errp)
     bdrv_assert_main_loop("bdrv_open");
     drv = open_check_options(opts, errp);
     if (!drv) {
+        return NULL;
+    }
+    if (bdrv_opt_get_bool(opts, "force-share", false) &&
+        !bdrv_opt_get_bool(opts, "read-only", false)) {
+        error_setg(errp, "force-share=on can only be used with read-only "
+                         "images");
         return NULL;
     }
     /* Step 2: the file child, opened or looked up (a reference). */
@@ -277,19 +552,13 @@ static BlockDriverState *open_start(GHashTable *opts, Error **errp)
         bdrv_free(bs); /* drops the child's reference too */
         return NULL;
     }
+    /* Step 5b: the backing child, now that the driver found its name. */
+    if (drv->supports_backing && !open_backing(bs, opts, &local_err)) {
+        error_propagate(errp, local_err);
+        open_abort(bs);
+        return NULL;
+    }
     return bs;
-}
-
-/* Undoes open_start() after the driver's bdrv_open succeeded. */
-static void open_abort(BlockDriverState *bs)
-{
-    AioContext *ctx = bs->ctx;
-
-    aio_context_acquire(ctx);
-    bs->drv->bdrv_close(bs);
-    bdrv_io_detach(bs);
-    aio_context_release(ctx);
-    bdrv_free(bs);
 }
 
 BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
@@ -451,8 +720,9 @@ bool bdrv_blockdev_del(const char *node_name, Error **errp)
     if (bs->parents->len > 0) {
         BlockDriverState *parent = g_ptr_array_index(bs->parents, 0);
 
-        error_setg(errp, "Node '%s' is busy: it is the file child of '%s'",
-                   node_name, parent->node_name);
+        error_setg(errp, "Node '%s' is busy: it is the %s child of '%s'",
+                   node_name, parent->file == bs ? "file" : "backing",
+                   parent->node_name);
         return false;
     }
     /* Users register from the node's context too: look with it held. */
@@ -492,6 +762,9 @@ GPtrArray *bdrv_graph_component(BlockDriverState *bs)
         if (n->file && !g_ptr_array_find(nodes, n->file, NULL)) {
             g_ptr_array_add(nodes, n->file);
         }
+        if (n->backing && !g_ptr_array_find(nodes, n->backing, NULL)) {
+            g_ptr_array_add(nodes, n->backing);
+        }
         for (j = 0; j < n->parents->len; j++) {
             BlockDriverState *p = g_ptr_array_index(n->parents, j);
 
@@ -526,6 +799,48 @@ const char *bdrv_get_filename(BlockDriverState *bs)
 BlockDriverState *bdrv_get_file_child(BlockDriverState *bs)
 {
     return bs->file;
+}
+
+static void snapshot_info_free(gpointer p)
+{
+    BdrvSnapshotInfo *sn = p;
+
+    g_free(sn->id);
+    g_free(sn->name);
+    g_free(sn);
+}
+
+GPtrArray *bdrv_list_snapshots(BlockDriverState *bs)
+{
+    GPtrArray *list = g_ptr_array_new_with_free_func(snapshot_info_free);
+
+    if (bs->drv->bdrv_snapshot_list) {
+        bs->drv->bdrv_snapshot_list(bs, list);
+    }
+    return list;
+}
+
+BlockDriverState *bdrv_get_backing_child(BlockDriverState *bs)
+{
+    return bs->backing;
+}
+
+int bdrv_get_backing_depth(BlockDriverState *bs)
+{
+    int depth = 0;
+
+    /* Through filters too: a raw node over a qcow2 one has its chain. */
+    while (bs) {
+        if (bs->backing) {
+            depth++;
+            bs = bs->backing;
+        } else if (bs->drv == &bdrv_raw || bs->drv == &bdrv_throttle) {
+            bs = bs->file;
+        } else {
+            break;
+        }
+    }
+    return depth;
 }
 
 int64_t bdrv_getlength(BlockDriverState *bs)

@@ -43,12 +43,14 @@ enum {
 
 static const char *const aio_choices[] = {"io_uring", "threads", NULL};
 static const char *const discard_choices[] = {"unmap", "ignore", NULL};
+static const char *const locking_choices[] = {"auto", "on", "off", NULL};
 
 static const BlockOptDesc file_opts[] = {
     {"filename", BLOCK_OPT_STRING, NULL},
     {"aio", BLOCK_OPT_STRING, aio_choices},
     {"cache.direct", BLOCK_OPT_BOOL, NULL},
     {"discard", BLOCK_OPT_STRING, discard_choices},
+    {"locking", BLOCK_OPT_STRING, locking_choices},
     {NULL},
 };
 
@@ -655,6 +657,104 @@ static void file_block_status(BlockDriverState *bs, BdrvRequest *req)
     bdrv_request_complete_later(req, 0);
 }
 
+/* ---- image locking ------------------------------------------------------ */
+
+/*
+ * QEMU's scheme (file-posix.c there), so that QEMU and dataplaned see each
+ * other's use of an image: one byte per permission at 100 + bit ("I use
+ * it") and one at 200 + bit ("I do not let others use it"), each held as
+ * an open-file-description read lock, which closing the file releases.
+ * Permission bits are QEMU's: consistent read, write, write unchanged,
+ * resize.  A node that writes holds the bytes for read, write and resize
+ * and does not share write or resize; a read-only node holds read and
+ * does not share write (force-share=on: shares everything).  Opening then
+ * tests, with F_OFD_GETLK, that nobody else holds the bytes that conflict.
+ */
+enum {
+    PERM_CONSISTENT_READ = 0,
+    PERM_WRITE = 1,
+    PERM_WRITE_UNCHANGED = 2,
+    PERM_RESIZE = 3,
+    PERM_COUNT = 4,
+};
+#define LOCK_PERM_BASE 100
+#define LOCK_SHARED_BASE 200
+
+static const char *const perm_names[PERM_COUNT] = {"consistent read", "write",
+                                                   "write unchanged", "resize"};
+
+static int ofd_lock(int fd, off_t byte, short type, int cmd)
+{
+    struct flock fl = {
+        .l_whence = SEEK_SET, .l_start = byte, .l_len = 1, .l_type = type};
+
+    if (fcntl(fd, cmd, &fl) < 0) {
+        return -errno;
+    }
+    if (cmd == F_OFD_GETLK && fl.l_type != F_UNLCK) {
+        return -EAGAIN; /* someone else holds it */
+    }
+    return 0;
+}
+
+static int file_lock_image(FileState *s, BlockDriverState *bs,
+                           const char *locking, Error **errp)
+{
+    unsigned perm = 1u << PERM_CONSISTENT_READ;
+    unsigned shared =
+        (1u << PERM_CONSISTENT_READ) | (1u << PERM_WRITE_UNCHANGED);
+    bool auto_mode = !locking || !strcmp(locking, "auto");
+    int i, ret;
+
+    if (locking && !strcmp(locking, "off")) {
+        return 0;
+    }
+    if (!bs->read_only) {
+        perm |= (1u << PERM_WRITE) | (1u << PERM_RESIZE);
+    } else {
+        shared |= 1u << PERM_RESIZE;
+    }
+    if (bs->force_share) {
+        shared = (1u << PERM_COUNT) - 1;
+    }
+    for (i = 0; i < PERM_COUNT; i++) {
+        ret = 0;
+        if (perm & (1u << i)) {
+            ret = ofd_lock(s->fd, LOCK_PERM_BASE + i, F_RDLCK, F_OFD_SETLK);
+        }
+        if (ret == 0 && !(shared & (1u << i))) {
+            ret = ofd_lock(s->fd, LOCK_SHARED_BASE + i, F_RDLCK, F_OFD_SETLK);
+        }
+        if (ret == -EINVAL && auto_mode) {
+            return 0; /* no OFD locks here: locking=auto goes without */
+        }
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to lock byte %d of '%s'",
+                             LOCK_PERM_BASE + i, s->filename);
+            return ret;
+        }
+    }
+    for (i = 0; i < PERM_COUNT; i++) {
+        if ((perm & (1u << i)) &&
+            ofd_lock(s->fd, LOCK_SHARED_BASE + i, F_WRLCK, F_OFD_GETLK) < 0) {
+            error_setg(errp,
+                       "Failed to get \"%s\" lock on '%s': is another "
+                       "process using the image?",
+                       perm_names[i], s->filename);
+            return -EAGAIN;
+        }
+        if (!(shared & (1u << i)) &&
+            ofd_lock(s->fd, LOCK_PERM_BASE + i, F_WRLCK, F_OFD_GETLK) < 0) {
+            error_setg(errp,
+                       "Failed to get shared \"%s\" lock on '%s': is "
+                       "another process using the image?",
+                       perm_names[i], s->filename);
+            return -EAGAIN;
+        }
+    }
+    return 0;
+}
+
 /* ---- open, close, moves ------------------------------------------------- */
 
 /*
@@ -731,6 +831,10 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
         } else {
             error_setg_errno(errp, -ret, "Could not open '%s'", filename);
         }
+        goto fail;
+    }
+    ret = file_lock_image(s, bs, bdrv_opt_get(opts, "locking"), errp);
+    if (ret < 0) {
         goto fail;
     }
     len = lseek(s->fd, 0, SEEK_END);
@@ -868,6 +972,7 @@ const BlockDriver bdrv_file = {
     .instance_size = sizeof(FileState),
     .options = file_opts,
     .supported_write_flags = BDRV_REQ_FUA,
+    .can_grow = true,
     .bdrv_open = file_open,
     .bdrv_close = file_close,
     .bdrv_aio_preadv = file_submit,

@@ -67,9 +67,26 @@ static void request_finish(BdrvRequest *req, int ret)
     /* Drop the count before the callback: a callback that drains (or
      * submits and then drains) must not wait for itself. */
     dp_atomic_fetch_sub_seq_cst(&bs->in_flight, 1);
+    if (ret == 0 && bs->growable &&
+        (req->type == BDRV_REQUEST_WRITE || req->type == BDRV_REQUEST_ZEROES) &&
+        req->offset + req->bytes > bs->total_bytes) {
+        /* A format driver extended its file; the node's context owns the
+         * size, and bdrv_getlength readers hold a reference there. */
+        dp_atomic_store_relaxed(&bs->total_bytes, req->offset + req->bytes);
+    }
     if (req->type == BDRV_REQUEST_STATUS) {
-        req->status_cb(req->opaque, ret, ret < 0 ? 0 : req->pnum,
-                       ret < 0 ? 0 : req->status);
+        int depth = req->depth;
+
+        if (depth < 0) {
+            depth = (req->status & BDRV_BLOCK_HOLE) ? 0 : 1;
+        }
+        if (req->depth_cb) {
+            req->depth_cb(req->opaque, ret, ret < 0 ? 0 : req->pnum,
+                          ret < 0 ? 0 : req->status, ret < 0 ? 0 : depth);
+        } else {
+            req->status_cb(req->opaque, ret, ret < 0 ? 0 : req->pnum,
+                           ret < 0 ? 0 : req->status);
+        }
     } else {
         req->cb(req->opaque, ret);
     }
@@ -114,11 +131,13 @@ static void bdrv_done_bh(void *opaque)
     }
 }
 
-/* Checks the range; 0 or -errno. */
+/* Checks the range; 0 or -errno.  A growable node (the file of a format)
+ * may be read and written past its end. */
 static int check_range(BlockDriverState *bs, int64_t offset, int64_t bytes)
 {
-    if (offset < 0 || bytes < 0 || offset > bs->total_bytes ||
-        bytes > bs->total_bytes - offset) {
+    int64_t limit = bs->growable ? BDRV_MAX_LENGTH : bs->total_bytes;
+
+    if (offset < 0 || bytes < 0 || offset > limit || bytes > limit - offset) {
         return -EINVAL;
     }
     return 0;
@@ -253,14 +272,17 @@ void bdrv_aio_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
     }
 }
 
-void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                           BlockStatusFunc *cb, void *opaque)
+static void block_status_start(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, BlockStatusFunc *cb,
+                               BlockStatusDepthFunc *depth_cb, void *opaque)
 {
     BdrvRequest *req =
         request_new(bs, BDRV_REQUEST_STATUS, offset, bytes, NULL, 0);
     int ret = check_range(bs, offset, bytes);
 
     req->status_cb = cb;
+    req->depth_cb = depth_cb;
+    req->depth = -1;
     req->opaque = opaque;
     if (ret == 0 && bytes == 0) {
         ret = -EINVAL; /* no byte to describe */
@@ -272,4 +294,17 @@ void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
         return;
     }
     bs->drv->bdrv_aio_block_status(bs, req);
+}
+
+void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                           BlockStatusFunc *cb, void *opaque)
+{
+    block_status_start(bs, offset, bytes, cb, NULL, opaque);
+}
+
+void bdrv_aio_block_status_depth(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, BlockStatusDepthFunc *cb,
+                                 void *opaque)
+{
+    block_status_start(bs, offset, bytes, NULL, cb, opaque);
 }

@@ -19,6 +19,7 @@ static const BlockOptDesc common_opts[] = {
     {"auto-read-only", BLOCK_OPT_BOOL, NULL},
     {"cache.no-flush", BLOCK_OPT_BOOL, NULL},
     {"detect-zeroes", BLOCK_OPT_STRING, detect_zeroes_choices},
+    {"force-share", BLOCK_OPT_BOOL, NULL},
     {NULL},
 };
 
@@ -135,6 +136,10 @@ bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts, Error **errp)
         if (!desc && drv->has_file_child &&
             (!strcmp(key, "file") || g_str_has_prefix(key, "file."))) {
             continue; /* the child's own open checks its keys */
+        }
+        if (!desc && drv->supports_backing &&
+            (!strcmp(key, "backing") || g_str_has_prefix(key, "backing."))) {
+            continue;
         }
         if (!desc) {
             error_setg(errp, "Invalid parameter '%s' for driver '%s'", key,

@@ -59,12 +59,14 @@ static void raw_child_done(void *opaque, int ret)
 }
 
 static void raw_child_status_done(void *opaque, int ret, int64_t pnum,
-                                  unsigned status)
+                                  unsigned status, int depth)
 {
     BdrvRequest *req = opaque;
 
+    /* A filter adds no layer: the child's depth is ours. */
     req->pnum = pnum;
     req->status = status;
+    req->depth = depth;
     bdrv_request_complete(req, ret);
 }
 
@@ -109,8 +111,8 @@ static void raw_block_status(BlockDriverState *bs, BdrvRequest *req)
 {
     RawState *s = bs->opaque;
 
-    bdrv_aio_block_status(bs->file, s->offset + req->offset, req->bytes,
-                          raw_child_status_done, req);
+    bdrv_aio_block_status_depth(bs->file, s->offset + req->offset, req->bytes,
+                                raw_child_status_done, req);
 }
 
 /* A raw node without size= is its child from `offset` on: resizing it

@@ -39,12 +39,14 @@ static void throttle_child_done(void *opaque, int ret)
 }
 
 static void throttle_child_status_done(void *opaque, int ret, int64_t pnum,
-                                       unsigned status)
+                                       unsigned status, int depth)
 {
     BdrvRequest *req = opaque;
 
+    /* A filter adds no layer: the child's depth is ours. */
     req->pnum = pnum;
     req->status = status;
+    req->depth = depth;
     bdrv_request_complete(req, ret);
 }
 
@@ -143,8 +145,8 @@ static void throttle_pwrite_zeroes(BlockDriverState *bs, BdrvRequest *req)
 
 static void throttle_block_status(BlockDriverState *bs, BdrvRequest *req)
 {
-    bdrv_aio_block_status(bs->file, req->offset, req->bytes,
-                          throttle_child_status_done, req);
+    bdrv_aio_block_status_depth(bs->file, req->offset, req->bytes,
+                                throttle_child_status_done, req);
 }
 
 static int throttle_open(BlockDriverState *bs, GHashTable *opts, Error **errp)

@@ -184,6 +184,15 @@ void qmp_cmd_blockdev_add(json_t *args, QmpPending *pending)
         error_setg(&err, "Parameter 'driver' is missing");
     } else if (!json_object_get(args, "node-name")) {
         error_setg(&err, "Parameter 'node-name' is missing");
+    } else if (json_is_null(json_object_get(args, "backing"))) {
+        /* "backing": null (no backing file) is the keyval "null". */
+        json_t *copy = json_copy(args);
+
+        json_object_set_new(copy, "backing", json_string("null"));
+        if (keyval_add_json(opts, copy, NULL, &err)) {
+            keyval_check(opts, &err);
+        }
+        json_decref(copy);
     } else if (keyval_add_json(opts, args, NULL, &err)) {
         keyval_check(opts, &err);
     }
@@ -265,16 +274,58 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
         "{s:s,s:s,s:b,s:s,s:b,s:s,s:i,s:{s:s,s:s,s:I},s:{s:b,s:b,s:b}}",
         "node-name", bdrv_get_node_name(bs), "drv", drv, "ro",
         bdrv_is_read_only(bs), "file", file, "encrypted", 0, "detect_zeroes",
-        "off", "backing_file_depth", 0, "image", "filename", file, "format",
-        drv, "virtual-size", (json_int_t)bdrv_getlength(bs), "cache",
-        "writeback", 1, "direct", 0, "no-flush", 0);
+        "off", "backing_file_depth", bdrv_get_backing_depth(bs), "image",
+        "filename", file, "format", drv, "virtual-size",
+        (json_int_t)bdrv_getlength(bs), "cache", "writeback", 1, "direct", 0,
+        "no-flush", 0);
     static const char *const zero_limits[] = {
         "bps",     "bps_rd",  "bps_wr",          "iops",
         "iops_rd", "iops_wr", "write_threshold",
     };
 
+    BlockDriverState *backing = bdrv_get_backing_child(bs);
+
     for (size_t i = 0; i < G_N_ELEMENTS(zero_limits); i++) {
         json_object_set_new(info, zero_limits[i], json_integer(0));
+    }
+    if (backing && bdrv_get_filename(backing)) {
+        /* As QEMU: the backing image's file name and its format. */
+        const char *bf = bdrv_get_filename(backing);
+        json_t *image = json_object_get(info, "image");
+
+        json_object_set_new(info, "backing_file", json_string(bf));
+        json_object_set_new(image, "backing-filename", json_string(bf));
+        json_object_set_new(image, "full-backing-filename", json_string(bf));
+        json_object_set_new(image, "backing-filename-format",
+                            json_string(bdrv_get_driver_name(backing)));
+    }
+    {
+        g_autoptr(GPtrArray) snaps = bdrv_list_snapshots(bs);
+
+        if (snaps->len) {
+            /* As QEMU's ImageInfo: internal snapshots, read-only here. */
+            json_t *arr = json_array();
+
+            for (guint i = 0; i < snaps->len; i++) {
+                BdrvSnapshotInfo *sn = g_ptr_array_index(snaps, i);
+                json_t *o = json_pack(
+                    "{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "id", sn->id, "name",
+                    sn->name, "vm-state-size", (json_int_t)sn->vm_state_size,
+                    "date-sec", (json_int_t)sn->date_sec, "date-nsec",
+                    (json_int_t)sn->date_nsec, "vm-clock-sec",
+                    (json_int_t)(sn->vm_clock_nsec / 1000000000),
+                    "vm-clock-nsec",
+                    (json_int_t)(sn->vm_clock_nsec % 1000000000));
+
+                if (sn->icount != UINT64_MAX) {
+                    json_object_set_new(o, "icount",
+                                        json_integer((json_int_t)sn->icount));
+                }
+                json_array_append_new(arr, o);
+            }
+            json_object_set_new(json_object_get(info, "image"), "snapshots",
+                                arr);
+        }
     }
     json_array_append_new(list, info);
 }

@@ -185,10 +185,6 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
         error_setg(errp, "writethrough=on is not supported");
         return false;
     }
-    if (alloc_depth) {
-        error_setg(errp, "allocation-depth=on is not supported");
-        return false;
-    }
     if (!keyval_check_empty(o, "export", errp)) {
         return false;
     }
@@ -211,7 +207,16 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
             return false;
         }
     }
-    return nbd_export_add(id, node_name, name, description, writable, errp);
+    {
+        NbdExportConfig cfg = {.id = id,
+                               .node_name = node_name,
+                               .name = name,
+                               .description = description,
+                               .writable = writable,
+                               .allocation_depth = alloc_depth};
+
+        return nbd_export_add_config(&cfg, errp);
+    }
 }
 
 json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)

@@ -29,6 +29,7 @@ void nbd_req_free(NbdRequestState *st)
     iov_destroy(&st->qiov);
     nbd_buf_put(st->client, st->buf, st->buf_alloc);
     g_free(st->extents);
+    g_free(st->depth_extents);
     g_free(st);
 }
 
@@ -107,12 +108,26 @@ static void cache_done(void *opaque, int ret)
 
 static void block_status_next(NbdRequestState *st);
 
+/* Appends [pnum bytes of value] to an extent list, merging equal runs. */
+static void extent_add(NbdExtent *list, size_t *n, int64_t pnum, uint32_t value)
+{
+    NbdExtent *last = *n ? &list[*n - 1] : NULL;
+
+    if (last && last->flags == value) {
+        last->length += (uint32_t)pnum; /* sum <= req.len fits 32 bits */
+    } else {
+        list[*n].length = (uint32_t)pnum;
+        list[*n].flags = value;
+        (*n)++;
+    }
+}
+
 static void block_status_done(void *opaque, int ret, int64_t pnum,
-                              unsigned status)
+                              unsigned status, int depth)
 {
     NbdRequestState *st = opaque;
+    const NbdRequestLimits *lim = &st->client->limits;
     uint32_t flags = 0;
-    NbdExtent *last;
 
     if (ret == 0 && pnum <= 0) {
         ret = -EIO; /* a node that reports no progress would loop */
@@ -129,17 +144,17 @@ static void block_status_done(void *opaque, int ret, int64_t pnum,
     if (status & BDRV_BLOCK_ZERO) {
         flags |= NBD_STATE_ZERO;
     }
-    last = st->n_extents ? &st->extents[st->n_extents - 1] : NULL;
-    if (last && last->flags == flags) {
-        last->length += (uint32_t)pnum; /* sum <= req.len fits 32 bits */
-    } else {
-        st->extents[st->n_extents].length = (uint32_t)pnum;
-        st->extents[st->n_extents].flags = flags;
-        st->n_extents++;
+    if (lim->base_allocation) {
+        extent_add(st->extents, &st->n_extents, pnum, flags);
+    }
+    if (lim->allocation_depth) {
+        extent_add(st->depth_extents, &st->n_depth_extents, pnum,
+                   (uint32_t)MAX(depth, 0));
     }
     st->done += (uint64_t)pnum;
     if (st->done >= st->req.len || (st->req.flags & NBD_CMD_FLAG_REQ_ONE) ||
-        st->n_extents == NBD_MAX_EXTENTS) {
+        st->n_extents == NBD_MAX_EXTENTS ||
+        st->n_depth_extents == NBD_MAX_EXTENTS) {
         req_complete(st, 0);
         return;
     }
@@ -148,8 +163,8 @@ static void block_status_done(void *opaque, int ret, int64_t pnum,
 
 static void block_status_next(NbdRequestState *st)
 {
-    bdrv_aio_block_status(st->client->exp->bs, st->req.offset + st->done,
-                          st->req.len - st->done, block_status_done, st);
+    bdrv_aio_block_status_depth(st->client->exp->bs, st->req.offset + st->done,
+                                st->req.len - st->done, block_status_done, st);
 }
 
 /* Submits a request that has passed nbd_request_check() (and, for a
@@ -210,6 +225,7 @@ void nbd_req_submit(NbdClient *client, NbdRequestState *st)
         break;
     case NBD_CMD_BLOCK_STATUS:
         st->extents = g_new0(NbdExtent, NBD_MAX_EXTENTS);
+        st->depth_extents = g_new0(NbdExtent, NBD_MAX_EXTENTS);
         block_status_next(st);
         break;
     default:

@@ -39,6 +39,7 @@ struct NbdHandshake {
     bool no_zeroes;
     /* NBD_OPT_SET_META_CONTEXT's selection, for the export it named. */
     bool meta_base_allocation;
+    bool meta_allocation_depth;
     char *meta_export;
     /* Compared, not dereferenced, until nbd_server_export_is_live(). */
     NbdExport *chosen;
@@ -221,11 +222,14 @@ static void opt_meta_context(NbdHandshake *hs, const uint8_t *p, size_t len)
     NbdString q;
     size_t pos = 0;
     bool base = false;
+    bool depth = false;
+    NbdExport *exp;
     char *name;
 
     if (set) {
         /* A failed SET leaves nothing selected. */
         hs->meta_base_allocation = false;
+        hs->meta_allocation_depth = false;
         g_clear_pointer(&hs->meta_export, g_free);
     }
     if (!hs->structured) {
@@ -240,7 +244,8 @@ static void opt_meta_context(NbdHandshake *hs, const uint8_t *p, size_t len)
         return;
     }
     name = g_strndup(meta.export_name.data, meta.export_name.len);
-    if (!nbd_server_find_export(name)) {
+    exp = nbd_server_find_export(name);
+    if (!exp) {
         reply_error(hs, NBD_REP_ERR_UNKNOWN, "export '%s' not found", name);
         g_free(name);
         return;
@@ -249,11 +254,16 @@ static void opt_meta_context(NbdHandshake *hs, const uint8_t *p, size_t len)
     if (meta.n_queries == 0) {
         /* LIST with no query: every context.  SET with none: none. */
         base = !set;
+        depth = !set && exp->allocation_depth;
     }
     while (nbd_opt_meta_next_query(&meta, &pos, &q)) {
         switch (nbd_meta_query_match(q)) {
         case NBD_META_MATCH_BASE_ALLOCATION:
             base = true;
+            break;
+        case NBD_META_MATCH_ALLOCATION_DEPTH:
+            /* Only on exports that offer it (allocation-depth=on). */
+            depth = depth || exp->allocation_depth;
             break;
         case NBD_META_MATCH_NONE:
             break;
@@ -270,8 +280,14 @@ static void opt_meta_context(NbdHandshake *hs, const uint8_t *p, size_t len)
                                    set ? NBD_META_ID_BASE_ALLOCATION : 0,
                                    NBD_META_BASE_ALLOCATION);
     }
+    if (depth) {
+        nbd_build_rep_meta_context(hs->out, hs->opt.option,
+                                   set ? NBD_META_ID_ALLOCATION_DEPTH : 0,
+                                   NBD_META_ALLOCATION_DEPTH);
+    }
     if (set) {
         hs->meta_base_allocation = base;
+        hs->meta_allocation_depth = depth;
         hs->meta_export = name;
     } else {
         g_free(name);
@@ -457,6 +473,8 @@ static void hs_progress(NbdClient *client)
             .structured_replies = hs->structured,
             .base_allocation = hs->meta_base_allocation && hs->meta_export &&
                                strcmp(hs->meta_export, exp->name) == 0,
+            .allocation_depth = hs->meta_allocation_depth && hs->meta_export &&
+                                strcmp(hs->meta_export, exp->name) == 0,
             .max_payload = NBD_MAX_PAYLOAD,
         };
         if (hs->in->len > NBD_RBUF_SIZE) {

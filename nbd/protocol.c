@@ -264,6 +264,12 @@ NbdMetaMatch nbd_meta_query_match(NbdString query)
         nbd_string_eq(query, NBD_META_BASE_ALLOCATION)) {
         return NBD_META_MATCH_BASE_ALLOCATION;
     }
+    /* qemu-nbd's extra context; "qemu:" lists every qemu: context (the
+     * dirty bitmaps qemu-nbd also has are not offered here). */
+    if (nbd_string_eq(query, "qemu:") ||
+        nbd_string_eq(query, NBD_META_ALLOCATION_DEPTH)) {
+        return NBD_META_MATCH_ALLOCATION_DEPTH;
+    }
     return NBD_META_MATCH_NONE;
 }
 
@@ -354,8 +360,8 @@ uint32_t nbd_request_check(const NbdRequest *req, const NbdRequestLimits *lim)
         writes = true;
         break;
     case NBD_CMD_BLOCK_STATUS:
-        if (!lim->structured_replies || !lim->base_allocation ||
-            req->len == 0) {
+        if (!lim->structured_replies ||
+            !(lim->base_allocation || lim->allocation_depth) || req->len == 0) {
             return NBD_EINVAL;
         }
         break;

@@ -140,9 +140,11 @@
 #define NBD_MAX_OPTION_LEN (64U * 1024)
 /* The largest READ/WRITE payload: advertised as the maximum block size. */
 #define NBD_MAX_PAYLOAD (32U * 1024 * 1024)
-/* The meta context id the server hands out for base:allocation. */
+/* The meta context ids the server hands out. */
 #define NBD_META_ID_BASE_ALLOCATION 1U
+#define NBD_META_ID_ALLOCATION_DEPTH 2U
 #define NBD_META_BASE_ALLOCATION "base:allocation"
+#define NBD_META_ALLOCATION_DEPTH "qemu:allocation-depth"
 
 #define NBD_SERVER_GREETING_LEN 18 /* magic, opts magic, 16-bit flags */
 #define NBD_CLIENT_FLAGS_LEN 4
@@ -282,9 +284,10 @@ bool nbd_opt_meta_next_query(const NbdOptMetaContext *meta, size_t *pos,
 
 /* What a meta context query selects on this server. */
 typedef enum NbdMetaMatch {
-    NBD_META_MATCH_NONE,            /* valid, but names nothing we have */
-    NBD_META_MATCH_BASE_ALLOCATION, /* "base:allocation" or "base:" */
-    NBD_META_MATCH_INVALID,         /* no namespace ("foo") */
+    NBD_META_MATCH_NONE,             /* valid, but names nothing we have */
+    NBD_META_MATCH_BASE_ALLOCATION,  /* "base:allocation" or "base:" */
+    NBD_META_MATCH_ALLOCATION_DEPTH, /* "qemu:allocation-depth", "qemu:" */
+    NBD_META_MATCH_INVALID,          /* no namespace ("foo") */
 } NbdMetaMatch;
 
 NbdMetaMatch nbd_meta_query_match(NbdString query);
@@ -315,6 +318,7 @@ typedef struct NbdRequestLimits {
     uint16_t eflags;         /* transmission flags sent to the client */
     bool structured_replies; /* NBD_OPT_STRUCTURED_REPLY was acked */
     bool base_allocation;    /* base:allocation was selected */
+    bool allocation_depth;   /* qemu:allocation-depth was selected */
     uint32_t max_payload;    /* NBD_MAX_PAYLOAD */
 } NbdRequestLimits;
 
@@ -398,7 +402,8 @@ size_t nbd_build_chunk_none(uint8_t *out, uint64_t cookie);
 size_t nbd_build_chunk_error(uint8_t *out, uint16_t flags, uint64_t cookie,
                              uint32_t error, uint16_t msg_len);
 
-/* One base:allocation extent. */
+/* One base:allocation extent (flags: NBD_STATE_*), or one
+ * qemu:allocation-depth extent (flags: the depth). */
 typedef struct NbdExtent {
     uint32_t length; /* nonzero */
     uint32_t flags;  /* NBD_STATE_* */

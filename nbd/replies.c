@@ -111,13 +111,29 @@ void nbd_reply_read_data(NbdClient *client, NbdRequestState *st)
 void nbd_reply_block_status(NbdClient *client, NbdRequestState *st)
 {
     NbdReply *r = g_new0(NbdReply, 1);
-    size_t len = NBD_STRUCTURED_REPLY_LEN + 4 + 8 * st->n_extents;
+    size_t len = 0;
 
+    /* One chunk per selected context, the last one marked done. */
+    if (st->n_extents) {
+        len += NBD_STRUCTURED_REPLY_LEN + 4 + 8 * st->n_extents;
+    }
+    if (st->n_depth_extents) {
+        len += NBD_STRUCTURED_REPLY_LEN + 4 + 8 * st->n_depth_extents;
+    }
     r->data = nbd_buf_get(client, len);
     r->data_alloc = len;
-    r->data_len = nbd_build_chunk_block_status(
-        r->data, NBD_REPLY_FLAG_DONE, st->req.cookie,
-        NBD_META_ID_BASE_ALLOCATION, st->extents, st->n_extents);
+    if (st->n_extents) {
+        r->data_len = nbd_build_chunk_block_status(
+            r->data, st->n_depth_extents ? 0 : NBD_REPLY_FLAG_DONE,
+            st->req.cookie, NBD_META_ID_BASE_ALLOCATION, st->extents,
+            st->n_extents);
+    }
+    if (st->n_depth_extents) {
+        r->data_len += nbd_build_chunk_block_status(
+            r->data + r->data_len, NBD_REPLY_FLAG_DONE, st->req.cookie,
+            NBD_META_ID_ALLOCATION_DEPTH, st->depth_extents,
+            st->n_depth_extents);
+    }
     queue_reply(client, r);
 }
 

@@ -80,8 +80,9 @@ struct NbdExport {
     char *description; /* NULL if none */
     BlockDriverState *bs;
     bool writable;
-    bool deleted;    /* removed from the table, waiting for its clients */
-    unsigned refcnt; /* the table's + one per attached client */
+    bool allocation_depth; /* offers qemu:allocation-depth */
+    bool deleted;          /* removed from the table, waiting for its clients */
+    unsigned refcnt;       /* the table's + one per attached client */
     /* Under the node's AioContext, see the header comment. */
     LIST_HEAD(, NbdClient) clients;
     unsigned n_clients;

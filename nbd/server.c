@@ -172,6 +172,22 @@ void nbd_server_foreach_export(NbdExportIter *fn, void *opaque)
 bool nbd_export_add(const char *id, const char *node_name, const char *name,
                     const char *description, bool writable, Error **errp)
 {
+    NbdExportConfig cfg = {.id = id,
+                           .node_name = node_name,
+                           .name = name,
+                           .description = description,
+                           .writable = writable};
+
+    return nbd_export_add_config(&cfg, errp);
+}
+
+bool nbd_export_add_config(const NbdExportConfig *cfg, Error **errp)
+{
+    const char *id = cfg->id;
+    const char *node_name = cfg->node_name;
+    const char *name = cfg->name;
+    const char *description = cfg->description;
+    bool writable = cfg->writable;
     BlockDriverState *bs;
     NbdExport *exp;
 
@@ -216,6 +232,7 @@ bool nbd_export_add(const char *id, const char *node_name, const char *name,
     exp->name = g_strdup(name);
     exp->description = g_strdup(description);
     exp->writable = writable;
+    exp->allocation_depth = cfg->allocation_depth;
     exp->refcnt = 1;
     exp->bs = bs;
     LIST_INIT(&exp->clients);

@@ -24,8 +24,10 @@ struct NbdRequestState {
     size_t filled;    /* WRITE: payload bytes received so far */
     IOVector qiov;
     uint64_t done;      /* CACHE and BLOCK_STATUS: bytes covered so far */
-    NbdExtent *extents; /* BLOCK_STATUS */
+    NbdExtent *extents; /* BLOCK_STATUS: base:allocation */
     size_t n_extents;
+    NbdExtent *depth_extents; /* BLOCK_STATUS: qemu:allocation-depth */
+    size_t n_depth_extents;
 };
 
 /* ---- transmission.c ---------------------------------------------------- */

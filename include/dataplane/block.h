@@ -147,8 +147,29 @@ const char *bdrv_get_driver_name(BlockDriverState *bs);
 const char *bdrv_get_filename(BlockDriverState *bs);
 /* The `file` child, or NULL.  No reference is taken. */
 BlockDriverState *bdrv_get_file_child(BlockDriverState *bs);
+/* The `backing` child, or NULL.  No reference is taken. */
+BlockDriverState *bdrv_get_backing_child(BlockDriverState *bs);
+/* How many backing nodes are below bs (0: none). */
+int bdrv_get_backing_depth(BlockDriverState *bs);
+
+/* An internal snapshot of an image (qcow2), as QEMU's query lists it. */
+typedef struct BdrvSnapshotInfo {
+    char *id;
+    char *name;
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount; /* UINT64_MAX: not recorded */
+} BdrvSnapshotInfo;
+/* The node's internal snapshots, read when it was opened (a new array of
+ * BdrvSnapshotInfo, freed with g_ptr_array_unref; empty for drivers
+ * without them).  Main loop thread. */
+GPtrArray *bdrv_list_snapshots(BlockDriverState *bs);
 /* The size in bytes.  It changes only through bdrv_truncate (main loop,
- * node drained), so the node's context sees it stable between requests. */
+ * node drained), so the node's context sees it stable between requests;
+ * and a file node under a format driver (growable) grows as the format
+ * writes past its end, in the node's context. */
 int64_t bdrv_getlength(BlockDriverState *bs);
 bool bdrv_is_read_only(BlockDriverState *bs);
 /* Requests submitted on this node whose callback has not run yet. */
@@ -234,9 +255,23 @@ enum {
  */
 typedef void BlockStatusFunc(void *opaque, int ret, int64_t pnum,
                              unsigned status);
-/* Describes the allocation of the start of [offset, offset + bytes). */
+/* Describes the allocation of the start of [offset, offset + bytes),
+ * through the whole backing chain: BDRV_BLOCK_HOLE means no layer holds
+ * data there (it reads as zeroes, from a zero cluster or from nothing). */
 void bdrv_aio_block_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
                            BlockStatusFunc *cb, void *opaque);
+
+/*
+ * The same, with the allocation depth (qemu:allocation-depth): 0 if no
+ * layer of the backing chain allocates the range (it reads as zeroes or
+ * from nothing), 1 if this node does (data or a zero cluster), 2 if its
+ * backing node does, and so on.  Filters (raw, throttle) add no depth.
+ */
+typedef void BlockStatusDepthFunc(void *opaque, int ret, int64_t pnum,
+                                  unsigned status, int depth);
+void bdrv_aio_block_status_depth(BlockDriverState *bs, int64_t offset,
+                                 int64_t bytes, BlockStatusDepthFunc *cb,
+                                 void *opaque);
 
 /* ---- AioContext, drain, moves ----------------------------------------- */
 

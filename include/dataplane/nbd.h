@@ -84,6 +84,19 @@ unsigned nbd_server_get_connection_count(void);
 bool nbd_export_add(const char *id, const char *node_name, const char *name,
                     const char *description, bool writable, Error **errp);
 
+/* nbd_export_add with the options that came later.  allocation_depth
+ * offers the qemu:allocation-depth meta context (qemu-nbd -A): where in
+ * the node's backing chain each extent is allocated. */
+typedef struct NbdExportConfig {
+    const char *id;
+    const char *node_name;
+    const char *name;        /* NULL: the node name */
+    const char *description; /* NULL: none */
+    bool writable;
+    bool allocation_depth;
+} NbdExportConfig;
+bool nbd_export_add_config(const NbdExportConfig *cfg, Error **errp);
+
 typedef enum NbdExportDelMode {
     NBD_EXPORT_DEL_SAFE, /* fail if a client is connected */
     NBD_EXPORT_DEL_HARD, /* drop the export's connections */

@@ -12,11 +12,12 @@ if [ ! -f "$build/build.ninja" ]; then
         -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$build" tests/fuzz/fuzz-nbd-protocol tests/fuzz/fuzz-nbd-server \
+    tests/fuzz/fuzz-qcow2 \
     >/dev/null
 
-# Each target gets half the time, on a scratch copy of its corpus so that
+# Each target gets a third of the time, on a scratch copy of its corpus so that
 # runs do not grow the checked-in one.
-half=$(( (secs + 1) / 2 ))
+half=$(( (secs + 2) / 3 ))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run() {
@@ -30,6 +31,7 @@ run() {
 }
 run fuzz-nbd-protocol corpus
 run fuzz-nbd-server corpus-server
+run fuzz-qcow2 corpus-qcow2
 # libFuzzer exits nonzero on a finding, which the pipe hides: look for
 # the artifacts instead.
 if ls "$build"/*crash-* "$build"/*leak-* "$build"/*timeout-* \

@@ -7,6 +7,8 @@
 #define DATAPLANE_TESTS_BLOCK_TEST_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <glib.h>
 #include <string.h>
 
@@ -199,6 +201,75 @@ static inline char *test_scratch_file(const char *dir, int64_t size)
     g_assert_cmpint(ftruncate(fd, size), ==, 0);
     close(fd);
     return name;
+}
+
+/* ---- images built here ----------------------------------------------------
+ */
+
+static inline void test_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
+}
+
+static inline void test_put64(uint8_t *p, uint64_t v)
+{
+    test_put32(p, v >> 32);
+    test_put32(p + 4, (uint32_t)v);
+}
+
+/*
+ * An empty version 3 image: header (cluster 0), refcount table (1),
+ * refcount block (2), L1 table (3), 16-bit refcounts.  Returns the first
+ * 4 clusters in a buffer of 4 * cs bytes.
+ */
+static inline uint8_t *test_qcow2_build(unsigned cluster_bits, uint64_t size,
+                                        const char *backing)
+{
+    uint64_t cs = UINT64_C(1) << cluster_bits;
+    uint64_t per_l2 = cs / 8 * cs;
+    uint32_t l1_size = (uint32_t)((size + per_l2 - 1) / per_l2);
+    uint8_t *img = g_malloc0(4 * cs);
+    int i;
+
+    g_assert(l1_size * 8 <= cs);
+    test_put32(img, 0x514649fbu);
+    test_put32(img + 4, 3);
+    test_put32(img + 20, cluster_bits);
+    test_put64(img + 24, size);
+    test_put32(img + 36, l1_size);
+    test_put64(img + 40, 3 * cs);
+    test_put64(img + 48, cs);
+    test_put32(img + 56, 1);
+    test_put32(img + 96, 4);
+    test_put32(img + 100, 104);
+    if (backing) {
+        /* Extensions end at once (zeroes); the name sits after them. */
+        test_put64(img + 8, 512);
+        test_put32(img + 16, (uint32_t)strlen(backing));
+        memcpy(img + 512, backing, strlen(backing));
+    }
+    test_put64(img + cs, 2 * cs);
+    for (i = 0; i < 4; i++) {
+        img[2 * cs + 2 * i + 1] = 1;
+    }
+    return img;
+}
+
+static inline char *test_qcow2_scratch(unsigned cluster_bits, uint64_t size,
+                                       const char *backing)
+{
+    g_autofree uint8_t *img = test_qcow2_build(cluster_bits, size, backing);
+    char *path = test_scratch_file("/var/tmp", 0);
+    int fd = open(path, O_WRONLY);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pwrite(fd, img, 4 << cluster_bits, 0), ==,
+                    4 << cluster_bits);
+    close(fd);
+    return path;
 }
 
 /* Common main() set-up: the main loop and the block layer's types. */

@@ -341,6 +341,21 @@ static void test_move_file_threads_under_io(void)
     test_move_file("threads", AIO_BACKEND_EPOLL, MOVES);
 }
 
+/* A qcow2 image over a qcow2 backing file (named in its header): the
+ * chain moves as one, allocating writes and reads through to the backing
+ * file continue across moves. */
+static void test_move_qcow2_chain_under_io(void)
+{
+    g_autofree char *base = test_qcow2_scratch(16, SLOTS * SLOT_REGION, NULL);
+    g_autofree char *top = test_qcow2_scratch(16, SLOTS * SLOT_REGION, base);
+    g_autofree char *spec =
+        g_strdup_printf("driver=qcow2,file.driver=file,file.filename=%s", top);
+
+    run_moves(spec, VARIANT_MOVES);
+    unlink(top);
+    unlink(base);
+}
+
 /* Moving one parent moves the child and the child's other parents. */
 static void test_move_takes_the_connected_graph(void)
 {
@@ -390,6 +405,8 @@ int main(int argc, char **argv)
     g_test_add_func("/block/move/takes-the-connected-graph",
                     test_move_takes_the_connected_graph);
     g_test_add_func("/block/move/memory-under-io", test_move_memory_under_io);
+    g_test_add_func("/block/move/qcow2-chain-under-io",
+                    test_move_qcow2_chain_under_io);
     g_test_add_func("/block/move/throttle-under-io",
                     test_move_throttle_under_io);
     g_test_add_func("/block/move/file-io_uring-under-io",
