@@ -8,6 +8,7 @@
  * this project's atomics, which ThreadSanitizer sees.
  */
 #include "dataplane/main-loop.h"
+#include "dataplane/secret.h"
 
 #include "aio/aio-internal.h"
 #include "aio/iothread-internal.h"
@@ -42,6 +43,7 @@ bool main_loop_init(Error **errp)
     dp_atomic_store_release(&main_ctx, ctx);
     main_loop_register_object(); /* also makes this the registry's owner */
     iothread_register_type();
+    secret_register_type();
     if (!object_find(THREADLET_GLOBAL_QUEUE_NAME) &&
         !threadlet_queue_register_object(threadlet_global_queue(), errp)) {
         return false;

@@ -27,11 +27,13 @@ TITLES = {
     "mq-costs": "Multiqueue: per-operation costs in-process (the inputs of docs/scaling.md)",
     "scaling": "Multiqueue scaling: one export from 1 vs 2 IOThreads, 2 and 4 fio jobs (4k randread QD16 each)",
     "nbd": "NBD servers (fio nbd engine over a unix socket, one 1 GiB image; job prefixes: tmpfs = /dev/shm, ext4 = disk file system with a warm page cache, ext4direct = O_DIRECT)",
+    "rbd": "Ceph RBD over NBD (one-node memstore cluster on the same machine; fio nbd engine; rbd bench = librbd in-process, the ceiling)",
 }
 
 # Sections in this order; programs not listed follow in order of appearance.
 ORDER = ["eventloop-wakeup", "eventloop-timers", "eventloop-dispatch", "eventloop-idle",
-         "eventloop-acquire", "threadlet", "block", "mq-costs", "nbd", "scaling"]
+         "eventloop-acquire", "threadlet", "block", "mq-costs", "nbd", "scaling",
+         "rbd"]
 
 NBD_METRICS = [
     ("cpu-per-op", "server CPU per operation (us, lower is better)"),

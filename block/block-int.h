@@ -83,6 +83,7 @@ typedef enum BlockOptType {
 } BlockOptType;
 
 typedef struct BlockOptDesc {
+    /* A "*" fragment stands for a list index: "server.*.host". */
     const char *name;
     BlockOptType type;
     /* For strings: the accepted values (NULL-terminated), or NULL: any. */
@@ -119,7 +120,18 @@ typedef struct BlockDriver {
      * *errp set.
      */
     int (*bdrv_open)(BlockDriverState *bs, GHashTable *opts, Error **errp);
-    /* Releases what bdrv_open took; nothing is in flight. */
+    /*
+     * Optional, for drivers whose open waits on the network (rbd): the
+     * waiting part, run after bdrv_open succeeded.  bdrv_open_async() runs
+     * it on a threadlet (holding no lock: it may touch only bs->opaque and
+     * set bs->total_bytes; the node is in no list, no request can reach
+     * it); bdrv_open() runs it inline.  0 or -errno with *errp set; on
+     * failure it releases what it took itself, and bdrv_close follows.
+     */
+    int (*bdrv_open_blocking)(BlockDriverState *bs, Error **errp);
+    /* Releases what bdrv_open took; nothing is in flight.  Main loop,
+     * node's context acquired.  A driver whose release waits on the
+     * network hands it to a threadlet inside bdrv_background_begin/end. */
     void (*bdrv_close)(BlockDriverState *bs);
 
     /* The request ops: finish req with bdrv_request_complete[_later]. */
@@ -156,6 +168,10 @@ typedef struct BlockDriver {
      * new end).  Filters that pass the resize on to their child say true
      * and let the child's driver decide. */
     bool supports_shrink;
+    /* bdrv_truncate may wait on the network: bdrv_truncate_async() runs it
+     * on a threadlet, with the node drained and no lock held (it may touch
+     * only the driver's own state and must not set bs->total_bytes). */
+    bool truncate_blocks;
     /*
      * bs->file changed size.  A node whose size follows its child's (raw
      * without size=, throttle) calls bdrv_size_changed() with its new
@@ -222,6 +238,7 @@ struct BlockDriverState {
     BdrvInFlightStripe in_flight[BDRV_IN_FLIGHT_STRIPES];
     /* Node's home context (or main loop with it held). */
     int quiesce_counter;
+    bool resizing; /* main loop: a bdrv_truncate_async() is running */
 
     TAILQ_ENTRY(BlockDriverState) all_next; /* main loop */
 };
@@ -271,6 +288,14 @@ void bdrv_users_resized(BlockDriverState *bs);
  */
 void bdrv_size_changed(BlockDriverState *bs, int64_t size);
 
+/*
+ * block/block.c: counts work that outlives a node's API call (an
+ * asynchronous open, a close finished on a threadlet), so that
+ * bdrv_wait_background() can wait for it.  Main loop thread.
+ */
+void bdrv_background_begin(void);
+void bdrv_background_end(void);
+
 /* block/block.c: aborts with a message unless in the main loop thread. */
 void bdrv_assert_main_loop(const char *fn);
 /* block/block.c: the component of the graph connected to bs (bs first). */
@@ -290,5 +315,6 @@ extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_memory;
 extern const BlockDriver bdrv_throttle;
 extern const BlockDriver bdrv_qcow2;
+extern const BlockDriver bdrv_rbd;
 
 #endif /* DATAPLANE_BLOCK_INT_H */

@@ -14,11 +14,12 @@
 #include "block/throttle-groups.h"
 #include "dataplane/input.h"
 #include "dataplane/main-loop.h"
+#include "dataplane/threadlet.h"
 #include "util/atomic.h"
 
 static const BlockDriver *const drivers[] = {
-    &bdrv_file,   &bdrv_raw,      &bdrv_null_co,
-    &bdrv_memory, &bdrv_throttle, &bdrv_qcow2,
+    &bdrv_file,     &bdrv_raw,   &bdrv_null_co, &bdrv_memory,
+    &bdrv_throttle, &bdrv_qcow2, &bdrv_rbd,
 };
 
 /* Backing chains opened from image headers: deeper ones are refused (a
@@ -33,6 +34,10 @@ static GHashTable *node_names;
 static TAILQ_HEAD(, BlockDriverState) all_nodes =
     TAILQ_HEAD_INITIALIZER(all_nodes);
 static unsigned next_auto_name;
+/* Names of nodes whose bdrv_open_async() has not finished: taken. */
+static GHashTable *pending_names;
+/* Asynchronous opens and background closes not finished yet. */
+static unsigned background_jobs;
 
 void bdrv_assert_main_loop(const char *fn)
 {
@@ -386,7 +391,7 @@ static const BlockDriver *open_check_options(GHashTable *opts, Error **errp)
     if (!drv) {
         error_setg(errp,
                    "Parameter 'driver' does not accept value '%s' "
-                   "(file, raw, qcow2, null-co, memory or throttle)",
+                   "(file, raw, qcow2, null-co, memory, throttle or rbd)",
                    drv_name);
         return NULL;
     }
@@ -399,7 +404,9 @@ static const BlockDriver *open_check_options(GHashTable *opts, Error **errp)
         if (!input_check_id("node-name", node_name, errp)) {
             return NULL;
         }
-        if (bdrv_find_node(node_name)) {
+        if (bdrv_find_node(node_name) ||
+            (pending_names &&
+             g_hash_table_contains(pending_names, node_name))) {
             error_setg(errp, "Duplicate nodes with node-name='%s'", node_name);
             return NULL;
         }
@@ -494,14 +501,27 @@ static void open_register(BlockDriverState *bs)
     TAILQ_INSERT_TAIL(&all_nodes, bs, all_next);
 }
 
-BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
+/* Undoes open_start() after the driver's bdrv_open succeeded. */
+static void open_abort(BlockDriverState *bs)
+{
+    AioContext *ctx = bs->ctx;
+
+    aio_context_acquire(ctx);
+    bs->drv->bdrv_close(bs);
+    aio_context_release(ctx);
+    bdrv_free(bs);
+}
+
+/* Steps 1 to 5b: a node opened by its driver, in no list yet (the caller
+ * registers or aborts it), or NULL and *errp. */
+static BlockDriverState *open_start(GHashTable *opts, Error **errp)
 {
     const BlockDriver *drv;
     BlockDriverState *bs;
     BlockDriverState *file = NULL;
     Error *local_err = NULL;
 
-    bdrv_assert_main_loop(__func__);
+    bdrv_assert_main_loop("bdrv_open");
     drv = open_check_options(opts, errp);
     if (!drv) {
         return NULL;
@@ -529,14 +549,118 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
     /* Step 5b: the backing child, now that the driver found its name. */
     if (drv->supports_backing && !open_backing(bs, opts, &local_err)) {
         error_propagate(errp, local_err);
-        aio_context_acquire(bs->ctx);
-        drv->bdrv_close(bs);
-        aio_context_release(bs->ctx);
-        bdrv_free(bs);
+        open_abort(bs);
+        return NULL;
+    }
+    return bs;
+}
+
+BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
+{
+    BlockDriverState *bs = open_start(opts, errp);
+
+    if (!bs) {
+        return NULL;
+    }
+    /* A driver that waits on the network waits here (bdrv_open_async()
+     * waits on a threadlet instead). */
+    if (bs->drv->bdrv_open_blocking &&
+        bs->drv->bdrv_open_blocking(bs, errp) < 0) {
+        open_abort(bs);
         return NULL;
     }
     open_register(bs);
     return bs;
+}
+
+typedef struct OpenJob {
+    BlockDriverState *bs;
+    BlockOpenFunc *cb;
+    void *opaque;
+    Error *err; /* set by the threadlet */
+} OpenJob;
+
+/* A threadlet: the driver's wait on the network. */
+static int open_job_run(void *arg)
+{
+    OpenJob *job = arg;
+
+    return job->bs->drv->bdrv_open_blocking(job->bs, &job->err);
+}
+
+/* Main loop: the open's end. */
+static void open_job_done(void *opaque, int ret)
+{
+    OpenJob *job = opaque;
+    BlockDriverState *bs = job->bs;
+
+    g_hash_table_remove(pending_names, bs->node_name);
+    if (ret < 0) {
+        if (!job->err) {
+            error_setg_errno(&job->err, -ret, "Could not open node '%s'",
+                             bs->node_name);
+        }
+        open_abort(bs);
+        bs = NULL;
+    } else {
+        open_register(bs);
+    }
+    job->cb(job->opaque, bs, job->err);
+    g_free(job);
+    bdrv_background_end();
+}
+
+void bdrv_open_async(GHashTable *opts, BlockOpenFunc *cb, void *opaque)
+{
+    Error *err = NULL;
+    BlockDriverState *bs = open_start(opts, &err);
+    OpenJob *job;
+
+    if (!bs || !bs->drv->bdrv_open_blocking) {
+        if (bs) {
+            open_register(bs);
+        }
+        cb(opaque, bs, err);
+        return;
+    }
+    if (!pending_names) {
+        pending_names =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    }
+    g_hash_table_add(pending_names, g_strdup(bs->node_name));
+    job = g_new0(OpenJob, 1);
+    job->bs = bs;
+    job->cb = cb;
+    job->opaque = opaque;
+    bdrv_background_begin();
+    threadlet_submit_aio(main_loop_get_aio_context(), open_job_run, job,
+                         open_job_done, job);
+}
+
+void bdrv_background_begin(void)
+{
+    bdrv_assert_main_loop(__func__);
+    background_jobs++;
+}
+
+void bdrv_background_end(void)
+{
+    bdrv_assert_main_loop(__func__);
+    g_assert(background_jobs > 0);
+    background_jobs--;
+}
+
+void bdrv_wait_background(void)
+{
+    AioContext *ctx = main_loop_get_aio_context();
+
+    bdrv_assert_main_loop(__func__);
+    aio_context_acquire(ctx);
+    /* Bounded by the drivers' own timeouts (rbd: the cluster's). */
+    while (background_jobs > 0) {
+        aio_poll(ctx, true);
+    }
+    aio_context_release(ctx);
 }
 
 void bdrv_ref(BlockDriverState *bs)

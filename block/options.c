@@ -45,18 +45,41 @@ int64_t bdrv_opt_get_size(GHashTable *opts, const char *key, int64_t def)
                                                               : def;
 }
 
+/* key matches name, where a "*" fragment of name stands for a list index
+ * ("server.*.host" matches "server.0.host"). */
+static bool desc_name_matches(const char *name, const char *key)
+{
+    while (*name) {
+        if (name[0] == '*' && (name[1] == '.' || !name[1])) {
+            if (!g_ascii_isdigit(*key)) {
+                return false;
+            }
+            while (g_ascii_isdigit(*key)) {
+                key++;
+            }
+            name++;
+            continue;
+        }
+        if (*name++ != *key++) {
+            return false;
+        }
+    }
+    return !*key;
+}
+
 static const BlockOptDesc *find_desc(const BlockOptDesc *table, const char *key)
 {
     for (; table && table->name; table++) {
-        if (!strcmp(table->name, key)) {
+        if (desc_name_matches(table->name, key)) {
             return table;
         }
     }
     return NULL;
 }
 
-static bool check_value(const BlockOptDesc *desc, const char *value,
-                        Error **errp)
+/* key: as given (a list key names its index, not the table's "*"). */
+static bool check_value(const BlockOptDesc *desc, const char *key,
+                        const char *value, Error **errp)
 {
     bool b;
     uint64_t n;
@@ -64,9 +87,9 @@ static bool check_value(const BlockOptDesc *desc, const char *value,
 
     switch (desc->type) {
     case BLOCK_OPT_BOOL:
-        return input_parse_bool(desc->name, value, &b, errp);
+        return input_parse_bool(key, value, &b, errp);
     case BLOCK_OPT_SIZE:
-        return input_parse_size(desc->name, value, INT64_MAX, &n, errp);
+        return input_parse_size(key, value, INT64_MAX, &n, errp);
     case BLOCK_OPT_STRING:
         if (!desc->choices) {
             return true;
@@ -82,7 +105,7 @@ static bool check_value(const BlockOptDesc *desc, const char *value,
             error_setg(errp,
                        "Parameter '%s' does not accept value '%s' "
                        "(one of '%s')",
-                       desc->name, value, list);
+                       key, value, list);
         }
         return false;
     }
@@ -127,7 +150,7 @@ bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts, Error **errp)
             error_setg(errp, "Parameter '%s' has no value", key);
             return false;
         }
-        if (!check_value(desc, value, errp)) {
+        if (!check_value(desc, key, value, errp)) {
             return false;
         }
     }

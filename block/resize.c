@@ -11,6 +11,8 @@
 #include <inttypes.h>
 
 #include "block/block-int.h"
+#include "dataplane/main-loop.h"
+#include "dataplane/threadlet.h"
 
 void bdrv_size_changed(BlockDriverState *bs, int64_t size)
 {
@@ -34,12 +36,10 @@ void bdrv_size_changed(BlockDriverState *bs, int64_t size)
     }
 }
 
-bool bdrv_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+/* The refusals, common to both forms. */
+static bool truncate_check(BlockDriverState *bs, int64_t size, Error **errp)
 {
-    AioContext *ctx;
-    int ret;
-
-    bdrv_assert_main_loop(__func__);
+    bdrv_assert_main_loop("bdrv_truncate");
     if (size < 0) {
         error_setg(errp, "Image size cannot be negative");
         return false;
@@ -63,15 +63,102 @@ bool bdrv_truncate(BlockDriverState *bs, int64_t size, Error **errp)
                    bs->node_name, bs->total_bytes, size, bs->drv->format_name);
         return false;
     }
+    if (bs->resizing) {
+        error_setg(errp, "Node '%s' is being resized already", bs->node_name);
+        return false;
+    }
+    return true;
+}
 
+/* Records the new size after the driver's success; ends the section. */
+static void truncate_finish(BlockDriverState *bs, int64_t size, int ret)
+{
+    AioContext *ctx = bdrv_get_aio_context(bs);
+
+    if (ret == 0) {
+        aio_context_acquire(ctx);
+        bdrv_size_changed(bs, size);
+        aio_context_release(ctx);
+    }
+    bdrv_drained_end(bs);
+}
+
+bool bdrv_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+{
+    AioContext *ctx;
+    int ret;
+
+    if (!truncate_check(bs, size, errp)) {
+        return false;
+    }
     bdrv_drained_begin(bs);
     ctx = bdrv_get_aio_context(bs);
     aio_context_acquire(ctx);
     ret = bs->drv->bdrv_truncate(bs, size, errp);
-    if (ret == 0) {
-        bdrv_size_changed(bs, size);
-    }
     aio_context_release(ctx);
-    bdrv_drained_end(bs);
+    truncate_finish(bs, size, ret);
     return ret == 0;
+}
+
+typedef struct TruncateJob {
+    BlockDriverState *bs;
+    int64_t size;
+    BlockTruncateFunc *cb;
+    void *opaque;
+    Error *err; /* set by the threadlet */
+} TruncateJob;
+
+/* A threadlet: the driver's wait (the node is drained, no lock held). */
+static int truncate_job_run(void *arg)
+{
+    TruncateJob *job = arg;
+
+    return job->bs->drv->bdrv_truncate(job->bs, job->size, &job->err);
+}
+
+static void truncate_job_done(void *opaque, int ret)
+{
+    TruncateJob *job = opaque;
+    BlockDriverState *bs = job->bs;
+
+    if (ret < 0 && !job->err) {
+        error_setg_errno(&job->err, -ret, "Cannot resize node '%s'",
+                         bs->node_name);
+    }
+    truncate_finish(bs, job->size, ret);
+    bs->resizing = false;
+    job->cb(job->opaque, job->err);
+    bdrv_unref(bs);
+    g_free(job);
+    bdrv_background_end();
+}
+
+void bdrv_truncate_async(BlockDriverState *bs, int64_t size,
+                         BlockTruncateFunc *cb, void *opaque)
+{
+    Error *err = NULL;
+    TruncateJob *job;
+
+    if (!bs->drv->truncate_blocks) {
+        bdrv_truncate(bs, size, &err);
+        cb(opaque, err);
+        return;
+    }
+    if (!truncate_check(bs, size, &err)) {
+        cb(opaque, err);
+        return;
+    }
+    job = g_new0(TruncateJob, 1);
+    job->bs = bs;
+    job->size = size;
+    job->cb = cb;
+    job->opaque = opaque;
+    /* The node stays drained (its users paused) and referenced (it cannot
+     * be deleted) until the driver is done. */
+    bs->resizing = true;
+    bdrv_ref(bs);
+    bdrv_drained_begin(bs);
+    bdrv_background_begin();
+    threadlet_submit_aio(main_loop_get_aio_context(), truncate_job_run, job,
+                         truncate_job_done, job);
 }

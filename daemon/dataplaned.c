@@ -22,6 +22,7 @@
 
 #include <glib-unix.h>
 
+#include "dataplane/block.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/object.h"
 #include "cmdline.h"
@@ -246,7 +247,12 @@ static void daemon_teardown(void)
                                                  "reason", shutdown_reason));
     }
     daemon_exports_cleanup();
+    /* Opens still waiting on a cluster finish (their nodes are then
+     * closed with the others), and closes finishing on threadlets are
+     * waited for: no driver thread outlives this. */
+    bdrv_wait_background();
     daemon_blockdevs_cleanup();
+    bdrv_wait_background();
     daemon_objects_cleanup();
     daemon_monitors_free();
     pidfile_remove();

@@ -24,8 +24,24 @@
 #define MONITOR_MAX_OUTPUT (16 * 1024 * 1024)
 /* Reads per wake-up, so that one chatty client cannot starve the loop. */
 #define MONITOR_READS_PER_WAKEUP 4
+/* Requests kept while a command's reply is outstanding; past this the
+ * client's socket is not read until the queue drains (QEMU keeps 8). */
+#define MONITOR_MAX_QUEUED 8
 
 typedef struct MonitorClient MonitorClient;
+
+/* The reply an asynchronous command owes a client; c is NULL once the
+ * client is gone (the reply is then dropped). */
+typedef struct MonitorReply {
+    MonitorClient *c;
+} MonitorReply;
+
+/* A message read while a reply was outstanding: a request to run, or the
+ * error response of a message that was not one. */
+typedef struct QueuedMessage {
+    json_t *req;
+    json_t *resp;
+} QueuedMessage;
 
 struct MonitorClient {
     Monitor *mon;
@@ -33,10 +49,13 @@ struct MonitorClient {
     QmpStream stream;
     GByteArray *out; /* queued output not yet written */
     bool negotiated;
-    bool dead;       /* to be closed once the current callback returns */
-    bool want_write; /* the io_write handler is installed */
-    bool reading;    /* the io_read handler is installed */
-    bool busy;       /* inside its own read handler: not to be freed */
+    bool dead;          /* to be closed once the current callback returns */
+    bool want_write;    /* the io_write handler is installed */
+    bool reading;       /* the io_read handler is installed */
+    bool busy;          /* inside its own read handler: not to be freed */
+    bool dispatching;   /* inside qmp_dispatch_async() */
+    MonitorReply *wait; /* the reply a command still owes, or NULL */
+    GQueue queued;      /* QueuedMessage *, read while waiting */
     LIST_ENTRY(MonitorClient) link;
 };
 
@@ -97,8 +116,21 @@ static void client_send(MonitorClient *c, json_t *msg)
 
 /* ---- connection life ---------------------------------------------------- */
 
+static void queued_free(gpointer data)
+{
+    QueuedMessage *q = data;
+
+    json_decref(q->req);
+    json_decref(q->resp);
+    g_free(q);
+}
+
 static void client_close(MonitorClient *c)
 {
+    if (c->wait) {
+        c->wait->c = NULL; /* the command's reply has nowhere to go */
+    }
+    g_queue_clear_full(&c->queued, queued_free);
     aio_set_fd_handler(c->mon->ctx, c->fd, NULL, NULL, NULL, NULL);
     LIST_REMOVE(c, link);
     close(c->fd);
@@ -107,36 +139,101 @@ static void client_close(MonitorClient *c)
     g_free(c);
 }
 
+static void client_process_queue(MonitorClient *c);
+
+/* The response to a request of c: sent at once, or later for an
+ * asynchronous command. */
+static void client_reply(void *opaque, json_t *resp)
+{
+    MonitorReply *r = opaque;
+    MonitorClient *c = r->c;
+
+    g_free(r);
+    if (!c) {
+        json_decref(resp);
+        return;
+    }
+    c->wait = NULL;
+    client_send(c, resp);
+    json_decref(resp);
+    if (c->dispatching || c->busy) {
+        /* Inside the client's own dispatch or read handler, which go on
+         * with the queue and close a dead client themselves. */
+        return;
+    }
+    client_process_queue(c);
+    if (c->dead) {
+        client_close(c);
+    } else {
+        client_update_handlers(c);
+    }
+}
+
+static void client_dispatch(MonitorClient *c, json_t *req)
+{
+    MonitorReply *r = g_new0(MonitorReply, 1);
+
+    r->c = c;
+    c->wait = r;
+    c->dispatching = true;
+    qmp_dispatch_async(c->mon->table, req, &c->negotiated, client_reply, r);
+    c->dispatching = false;
+}
+
+/* Runs queued messages in order until one waits for its reply. */
+static void client_process_queue(MonitorClient *c)
+{
+    QueuedMessage *q;
+
+    while (!c->wait && !c->dead && (q = g_queue_pop_head(&c->queued))) {
+        if (q->resp) {
+            client_send(c, q->resp);
+        } else {
+            client_dispatch(c, q->req);
+        }
+        queued_free(q);
+    }
+}
+
 static void client_handle_message(void *opaque, const char *text, size_t len,
                                   const char *why)
 {
     MonitorClient *c = opaque;
+    QueuedMessage *q;
     json_error_t jerr;
-    json_t *req;
-    json_t *resp;
-    char *desc;
+    json_t *req = NULL;
+    json_t *resp = NULL;
 
     if (c->dead) {
         return;
     }
     if (!text) {
         resp = qmp_error_response(ERROR_CLASS_GENERIC_ERROR, why);
+    } else {
+        req = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                         &jerr);
+        if (!req) {
+            g_autofree char *desc =
+                g_strdup_printf("JSON parse error, %s", jerr.text);
+
+            resp = qmp_error_response(ERROR_CLASS_GENERIC_ERROR, desc);
+        }
+    }
+    if (c->wait || !g_queue_is_empty(&c->queued)) {
+        /* A reply is outstanding: keep the order. */
+        q = g_new0(QueuedMessage, 1);
+        q->req = req;
+        q->resp = resp;
+        g_queue_push_tail(&c->queued, q);
+        return;
+    }
+    if (resp) {
         client_send(c, resp);
         json_decref(resp);
         return;
     }
-    req =
-        json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    if (!req) {
-        desc = g_strdup_printf("JSON parse error, %s", jerr.text);
-        resp = qmp_error_response(ERROR_CLASS_GENERIC_ERROR, desc);
-        g_free(desc);
-    } else {
-        resp = qmp_dispatch(c->mon->table, req, &c->negotiated);
-        json_decref(req);
-    }
-    client_send(c, resp);
-    json_decref(resp);
+    client_dispatch(c, req);
+    json_decref(req);
 }
 
 static void client_read(void *opaque)
@@ -145,7 +242,9 @@ static void client_read(void *opaque)
     char buf[65536];
 
     c->busy = true;
-    for (int i = 0; i < MONITOR_READS_PER_WAKEUP && !c->dead; i++) {
+    for (int i = 0; i < MONITOR_READS_PER_WAKEUP && !c->dead &&
+                    g_queue_get_length(&c->queued) < MONITOR_MAX_QUEUED;
+         i++) {
         ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 
         if (n < 0 && errno == EINTR) {
@@ -160,6 +259,8 @@ static void client_read(void *opaque)
         }
         qmp_stream_feed(&c->stream, buf, n);
     }
+    /* A reply that came while we were busy leaves the queue to us. */
+    client_process_queue(c);
     c->busy = false;
     if (c->dead) {
         client_close(c);
@@ -183,7 +284,8 @@ static void client_write(void *opaque)
 static void client_update_handlers(MonitorClient *c)
 {
     bool want_write = c->out->len > 0;
-    bool want_read = !c->mon->quiesced;
+    bool want_read = !c->mon->quiesced &&
+                     g_queue_get_length(&c->queued) < MONITOR_MAX_QUEUED;
 
     if (want_write != c->want_write || want_read != c->reading) {
         c->want_write = want_write;
@@ -213,6 +315,7 @@ static void monitor_accept(SocketListener *l, int fd, void *opaque)
     c->mon = mon;
     c->fd = fd;
     c->out = g_byte_array_new();
+    g_queue_init(&c->queued);
     qmp_stream_init(&c->stream, MONITOR_MAX_MESSAGE, client_handle_message, c);
     LIST_INSERT_HEAD(&mon->clients, c, link);
     aio_set_fd_handler(mon->ctx, fd, client_read, NULL, NULL, c);

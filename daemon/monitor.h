@@ -9,6 +9,12 @@
  * (malformed JSON, a message over MONITOR_MAX_MESSAGE, a non-object) gets an
  * error response and the connection stays usable.
  *
+ * A command that replies later (QmpCommand.async_fn, qmp-dispatch.h)
+ * holds up only its own client: requests that client sends meanwhile are
+ * kept (up to 8, then its socket is not read) and run in order after the
+ * reply; other clients and events go on.  A client that disconnects first
+ * loses the reply, and the command still finishes.
+ *
  * A monitor runs on an AioContext's fd handlers: the daemon passes the main
  * loop's context, tests a private one.  Thread-safety: every function here,
  * and every command, runs in that context's thread (the main loop thread in

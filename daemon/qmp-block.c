@@ -131,6 +131,15 @@ bool daemon_node_set_iothread(BlockDriverState *bs, IOThread *iothread,
 
 /* ---- blockdev-add / --blockdev ------------------------------------------ */
 
+static void owned_add(BlockDriverState *bs)
+{
+    if (!owned_nodes) {
+        owned_nodes = g_ptr_array_new_with_free_func(g_free);
+    }
+    g_ptr_array_add(owned_nodes, g_strdup(bdrv_get_node_name(bs)));
+    nodes_sync_users();
+}
+
 bool daemon_blockdev_add(GHashTable *opts, Error **errp)
 {
     BlockDriverState *bs;
@@ -144,40 +153,54 @@ bool daemon_blockdev_add(GHashTable *opts, Error **errp)
     if (!bs) {
         return false;
     }
-    if (!owned_nodes) {
-        owned_nodes = g_ptr_array_new_with_free_func(g_free);
-    }
-    g_ptr_array_add(owned_nodes, g_strdup(bdrv_get_node_name(bs)));
-    nodes_sync_users();
+    owned_add(bs);
     return true;
 }
 
-json_t *qmp_cmd_blockdev_add(json_t *args, Error **errp)
+/* blockdev-add's node is open (or not): the reply. */
+static void blockdev_add_done(void *opaque, BlockDriverState *bs, Error *err)
+{
+    QmpPending *pending = opaque;
+
+    if (!bs) {
+        qmp_pending_error(pending, err);
+        return;
+    }
+    owned_add(bs);
+    qmp_pending_return(pending, json_object());
+}
+
+/*
+ * Asynchronous: an rbd node connects and opens its image on a threadlet
+ * while the main loop (QMP, exports in the main loop) goes on; the other
+ * drivers reply at once.
+ */
+void qmp_cmd_blockdev_add(json_t *args, QmpPending *pending)
 {
     g_autoptr(GHashTable) opts = keyval_new();
+    Error *err = NULL;
 
     if (!json_object_get(args, "driver")) {
-        error_setg(errp, "Parameter 'driver' is missing");
-        return NULL;
-    }
-    if (json_is_null(json_object_get(args, "backing"))) {
+        error_setg(&err, "Parameter 'driver' is missing");
+    } else if (!json_object_get(args, "node-name")) {
+        error_setg(&err, "Parameter 'node-name' is missing");
+    } else if (json_is_null(json_object_get(args, "backing"))) {
         /* "backing": null (no backing file) is the keyval "null". */
         json_t *copy = json_copy(args);
-        bool ok;
 
         json_object_set_new(copy, "backing", json_string("null"));
-        ok = keyval_add_json(opts, copy, NULL, errp);
-        json_decref(copy);
-        if (!ok) {
-            return NULL;
+        if (keyval_add_json(opts, copy, NULL, &err)) {
+            keyval_check(opts, &err);
         }
-    } else if (!keyval_add_json(opts, args, NULL, errp)) {
-        return NULL;
+        json_decref(copy);
+    } else if (keyval_add_json(opts, args, NULL, &err)) {
+        keyval_check(opts, &err);
     }
-    if (!keyval_check(opts, errp) || !daemon_blockdev_add(opts, errp)) {
-        return NULL;
+    if (err) {
+        qmp_pending_error(pending, err);
+        return;
     }
-    return json_object();
+    bdrv_open_async(opts, blockdev_add_done, pending);
 }
 
 /* ---- blockdev-del -------------------------------------------------------- */
@@ -373,7 +396,21 @@ json_t *qmp_cmd_x_blockdev_set_iothread(json_t *args, Error **errp)
 
 /* ---- block_resize -------------------------------------------------------- */
 
-json_t *qmp_cmd_block_resize(json_t *args, Error **errp)
+static void block_resize_done(void *opaque, Error *err)
+{
+    QmpPending *pending = opaque;
+
+    if (err) {
+        qmp_pending_error(pending, err);
+    } else {
+        qmp_pending_return(pending, json_object());
+    }
+}
+
+/* Asynchronous: an rbd image resizes on a threadlet (a cluster round
+ * trip, or a wait for a cluster that is gone) while the main loop goes
+ * on. */
+void qmp_cmd_block_resize(json_t *args, QmpPending *pending)
 {
     static const QmpArg spec[] = {
         {"device", QMP_ARG_STR, false},
@@ -385,9 +422,11 @@ json_t *qmp_cmd_block_resize(json_t *args, Error **errp)
     const char *name;
     int64_t size;
     BlockDriverState *bs;
+    Error *err = NULL;
 
-    if (!qmp_args_check(args, spec, errp)) {
-        return NULL;
+    if (!qmp_args_check(args, spec, &err)) {
+        qmp_pending_error(pending, err);
+        return;
     }
     device = qmp_arg_str(args, "device", NULL);
     name = qmp_arg_str(args, "node-name", NULL);
@@ -397,20 +436,16 @@ json_t *qmp_cmd_block_resize(json_t *args, Error **errp)
      * alone, with QEMU's sentence when it is not. */
     bs = name ? bdrv_find_node(name) : NULL;
     if (!bs) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
+        error_set(&err, ERROR_CLASS_DEVICE_NOT_FOUND,
                   "Cannot find device='%s' nor node-name='%s'",
                   device ? device : "", name ? name : "");
-        return NULL;
+    } else if (size < 0) {
+        error_setg(&err, "Parameter 'size' expects a >0 size");
+    } else if (daemon_check_running("resize a node", &err)) {
+        bdrv_truncate_async(bs, size, block_resize_done, pending);
+        return;
     }
-    if (size < 0) {
-        error_setg(errp, "Parameter 'size' expects a >0 size");
-        return NULL;
-    }
-    if (!daemon_check_running("resize a node", errp) ||
-        !bdrv_truncate(bs, size, errp)) {
-        return NULL;
-    }
-    return json_object();
+    qmp_pending_error(pending, err);
 }
 
 /* ---- teardown ------------------------------------------------------------ */

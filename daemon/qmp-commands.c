@@ -16,11 +16,11 @@ const QmpCommand qmp_commands[] = {
     {"stop", qmp_cmd_stop, 0},
     {"cont", qmp_cmd_cont, 0},
 
-    {"blockdev-add", qmp_cmd_blockdev_add, 0},
+    {"blockdev-add", NULL, 0, qmp_cmd_blockdev_add},
     {"blockdev-del", qmp_cmd_blockdev_del, 0},
     {"query-named-block-nodes", qmp_cmd_query_named_block_nodes, 0},
     {"x-blockdev-set-iothread", qmp_cmd_x_blockdev_set_iothread, 0},
-    {"block_resize", qmp_cmd_block_resize, 0},
+    {"block_resize", NULL, 0, qmp_cmd_block_resize},
 
     {"nbd-server-start", qmp_cmd_nbd_server_start, 0},
     {"nbd-server-stop", qmp_cmd_nbd_server_stop, 0},

@@ -26,11 +26,11 @@ QmpHandler qmp_cmd_stop;
 QmpHandler qmp_cmd_cont;
 
 /* qmp-block.c */
-QmpHandler qmp_cmd_blockdev_add;
+QmpAsyncHandler qmp_cmd_blockdev_add;
 QmpHandler qmp_cmd_blockdev_del;
 QmpHandler qmp_cmd_query_named_block_nodes;
 QmpHandler qmp_cmd_x_blockdev_set_iothread;
-QmpHandler qmp_cmd_block_resize;
+QmpAsyncHandler qmp_cmd_block_resize;
 
 /* qmp-nbd.c */
 QmpHandler qmp_cmd_nbd_server_start;

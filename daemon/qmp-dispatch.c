@@ -66,16 +66,61 @@ static const char *request_check(json_t *request, json_t **args, Error **errp)
     return json_string_value(exec);
 }
 
-json_t *qmp_dispatch(const QmpCommand *table, json_t *request, bool *negotiated)
+struct QmpPending {
+    json_t *id; /* the request's, or NULL */
+    QmpResponseFunc *cb;
+    void *opaque;
+};
+
+/* The response to a request with this id: ret (stolen) or err (freed). */
+static json_t *response_new(json_t *ret, Error *err, json_t *id)
+{
+    json_t *resp;
+
+    if (err) {
+        resp = error_response_from(err);
+    } else {
+        resp = json_object();
+        json_object_set_new(resp, "return", ret);
+    }
+    if (id) {
+        json_object_set(resp, "id", id);
+    }
+    return resp;
+}
+
+static void pending_finish(QmpPending *p, json_t *ret, Error *err)
+{
+    json_t *resp = response_new(ret, err, p->id);
+
+    json_decref(p->id);
+    p->cb(p->opaque, resp);
+    g_free(p);
+}
+
+void qmp_pending_return(QmpPending *pending, json_t *ret)
+{
+    g_assert(ret);
+    pending_finish(pending, ret, NULL);
+}
+
+void qmp_pending_error(QmpPending *pending, Error *err)
+{
+    g_assert(err);
+    pending_finish(pending, NULL, err);
+}
+
+void qmp_dispatch_async(const QmpCommand *table, json_t *request,
+                        bool *negotiated, QmpResponseFunc *cb, void *opaque)
 {
     Error *err = NULL;
     json_t *args = NULL;
     json_t *ret = NULL;
-    json_t *resp;
     json_t *id;
     const QmpCommand *cmd;
     const char *name = request_check(request, &args, &err);
 
+    id = json_is_object(request) ? json_object_get(request, "id") : NULL;
     if (!name) {
         goto done;
     }
@@ -101,6 +146,17 @@ json_t *qmp_dispatch(const QmpCommand *table, json_t *request, bool *negotiated)
     } else {
         args = json_object();
     }
+    if (cmd->async_fn) {
+        QmpPending *p = g_new0(QmpPending, 1);
+
+        g_assert(!(cmd->flags & QMP_CMD_NEGOTIATION));
+        p->id = id ? json_incref(id) : NULL;
+        p->cb = cb;
+        p->opaque = opaque;
+        cmd->async_fn(args, p);
+        json_decref(args);
+        return;
+    }
     ret = cmd->fn(args, &err);
     json_decref(args);
     /* A handler that fails must say why, and one that succeeds must not. */
@@ -110,15 +166,24 @@ json_t *qmp_dispatch(const QmpCommand *table, json_t *request, bool *negotiated)
     }
 
 done:
-    if (err) {
-        resp = error_response_from(err);
-    } else {
-        resp = json_object();
-        json_object_set_new(resp, "return", ret);
-    }
-    id = json_is_object(request) ? json_object_get(request, "id") : NULL;
-    if (id) {
-        json_object_set(resp, "id", id);
+    cb(opaque, response_new(ret, err, id));
+}
+
+static void store_response(void *opaque, json_t *resp)
+{
+    json_t **out = opaque;
+
+    *out = resp;
+}
+
+json_t *qmp_dispatch(const QmpCommand *table, json_t *request, bool *negotiated)
+{
+    json_t *resp = NULL;
+
+    qmp_dispatch_async(table, request, negotiated, store_response, &resp);
+    if (!resp) {
+        g_error("qmp_dispatch: an asynchronous command did not reply at "
+                "once (use qmp_dispatch_async)");
     }
     return resp;
 }

@@ -25,22 +25,55 @@
  */
 typedef json_t *QmpHandler(json_t *args, Error **errp);
 
+/*
+ * A command that replies later (one whose work waits for another thread,
+ * such as opening a block node on a network store): the handler starts the
+ * work and returns; whoever finishes it calls qmp_pending_return() or
+ * qmp_pending_error() exactly once, in the dispatching thread, inside the
+ * handler or after it returned.  args is borrowed for the call only.
+ * Until the reply, the monitor reads no further request of that client
+ * (replies stay in request order); other clients and events go on.
+ */
+typedef struct QmpPending QmpPending;
+typedef void QmpAsyncHandler(json_t *args, QmpPending *pending);
+
+/* The reply of an asynchronous command: ret (stolen; {} when there is
+ * nothing to say), or err (stolen).  Frees pending. */
+void qmp_pending_return(QmpPending *pending, json_t *ret);
+void qmp_pending_error(QmpPending *pending, Error *err);
+
 enum {
     QMP_CMD_NEGOTIATION = 1, /* runs only before negotiation completes */
 };
 
+/* Exactly one of fn and async_fn is set; async commands cannot be
+ * negotiation commands. */
 typedef struct QmpCommand {
     const char *name;
     QmpHandler *fn;
     unsigned flags;
+    QmpAsyncHandler *async_fn;
 } QmpCommand;
 
 /* The daemon's table, ending with a { NULL } entry (qmp-commands.c). */
 extern const QmpCommand qmp_commands[];
 
+/* Receives a response (a new reference, the callee's). */
+typedef void QmpResponseFunc(void *opaque, json_t *resp);
+
 /*
  * Runs the request.  *negotiated is the session's state; a successful
- * negotiation command sets it.  Always returns a response (new reference).
+ * negotiation command sets it.  cb(opaque, response) runs exactly once:
+ * inside this call, except for an asynchronous command, whose reply may
+ * come later (the caller keeps opaque valid until then).
+ */
+void qmp_dispatch_async(const QmpCommand *table, json_t *request,
+                        bool *negotiated, QmpResponseFunc *cb, void *opaque);
+
+/*
+ * As qmp_dispatch_async(), returning the response (new reference).  For
+ * callers that never run an asynchronous command which replies later: that
+ * aborts.
  */
 json_t *qmp_dispatch(const QmpCommand *table, json_t *request,
                      bool *negotiated);

@@ -8,10 +8,10 @@
 #   bench  test + the benchmarks' peers
 set -e
 
-build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev scdoc zlib1g-dev libzstd-dev"
+build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev scdoc zlib1g-dev libzstd-dev librbd-dev"
 run_pkgs="libnbd-bin qemu-utils"
-test_pkgs="libnbd-dev python3-libnbd qemu-system-common fio python3 clang clang-format libclang-rt-14-dev"
-bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox"
+test_pkgs="libnbd-dev python3-libnbd qemu-system-common fio python3 clang clang-format libclang-rt-14-dev ceph-mon ceph-osd ceph-common"
+bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox qemu-block-extra"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;

@@ -43,6 +43,15 @@ static void error_setv(Error **errp, ErrorClass cls, int errnum,
     *errp = err;
 }
 
+Error *error_copy(const Error *err)
+{
+    Error *copy = g_new0(Error, 1);
+
+    copy->msg = g_strdup(err->msg);
+    copy->cls = err->cls;
+    return copy;
+}
+
 void error_set(Error **errp, ErrorClass cls, const char *fmt, ...)
 {
     va_list ap;

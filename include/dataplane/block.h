@@ -9,6 +9,11 @@
  *   driver=null-co,node-name=,size=,read-zeroes=on|off
  *   driver=memory,node-name=,size=
  *   driver=throttle,node-name=,throttle-group=<id>,file=<node>
+ *   driver=rbd,node-name=,pool=,image=,namespace=,snapshot=,conf=,user=,
+ *          key-secret=,server.N.host=,server.N.port=,
+ *          auth-client-required.N=,cache.direct=,discard=,
+ *          x-mount-timeout=,x-osd-op-timeout=,x-mon-op-timeout=
+ *          (docs/rbd.md)
  * Every driver also takes node-name, read-only, auto-read-only,
  * cache.no-flush and detect-zeroes=off|on|unmap.  A `file` child may be
  * named (file=<node-name>) or opened inline from dotted keys
@@ -92,9 +97,38 @@ void bdrv_init(void);
  * the key.  opts is not modified or kept.  The new node runs in its file
  * child's AioContext if it has one, else in the main loop's
  * (main_loop_get_aio_context()).  Returns a node holding one reference,
- * which the caller owns, or NULL and *errp.  Main loop thread.
+ * which the caller owns, or NULL and *errp.  Main loop thread; a driver
+ * that opens over the network (rbd) waits here (bdrv_open_async() does
+ * not).
  */
 BlockDriverState *bdrv_open(GHashTable *opts, Error **errp);
+
+/*
+ * Receives the result of bdrv_open_async(): the node (holding the
+ * reference the caller owns) or NULL and err (the callee's to free).
+ */
+typedef void BlockOpenFunc(void *opaque, BlockDriverState *bs, Error *err);
+
+/*
+ * As bdrv_open(), for callers that must not block: a driver whose open
+ * waits on the network (rbd: connecting to the cluster, opening the image)
+ * waits on a threadlet, and cb runs later in the main loop; for the other
+ * drivers, and for errors found before any waiting, cb runs inside this
+ * call.  The node name is taken from the call on (a second open with it
+ * fails at once).  A node nested in the options (file.driver=...) opens
+ * synchronously.  opts is not kept.  Main loop thread.
+ */
+void bdrv_open_async(GHashTable *opts, BlockOpenFunc *cb, void *opaque);
+
+/*
+ * Runs the main loop's context until every bdrv_open_async() has called
+ * back and every close a driver finishes in the background (rbd hands the
+ * image's and the cluster connection's close to a threadlet, so that the
+ * main loop is not blocked for seconds) is done.  Bounded by the drivers'
+ * timeouts.  For exit: after it, no thread of the block layer's drivers
+ * is left.  Main loop thread, holding no AioContext.
+ */
+void bdrv_wait_background(void);
 
 /* The node named node_name, or NULL.  No reference is taken.  Main loop. */
 BlockDriverState *bdrv_find_node(const char *node_name);
@@ -124,7 +158,7 @@ void bdrv_foreach_node(BlockNodeFunc *fn, void *opaque);
 /* ---- node properties (any thread holding a reference) ----------------- */
 
 const char *bdrv_get_node_name(BlockDriverState *bs);
-/* "file", "raw", "null-co", "memory", "throttle". */
+/* "file", "raw", "null-co", "memory", "throttle", "rbd". */
 const char *bdrv_get_driver_name(BlockDriverState *bs);
 /* Whether bs and every node under it run requests in the submitting
  * context (true), or some forward to the home context (false).  Either
@@ -171,12 +205,28 @@ unsigned bdrv_get_in_flight(BlockDriverState *bs);
  * a negative size, a driver that cannot resize (raw opened with size=)
  * and a smaller size on a driver that cannot shrink.  Which drivers grow
  * and shrink: file (ftruncate; a block device only within its own size),
- * memory, null-co; raw (without size=) and throttle pass it on to
+ * memory, null-co, rbd; raw (without size=) and throttle pass it on to
  * their file child.  Main loop thread, holding no AioContext but the main
  * loop's own; waits for the node's requests in flight (drain) and for the
  * driver (a metadata update: a system call, a cluster round trip).
  */
 bool bdrv_truncate(BlockDriverState *bs, int64_t size, Error **errp);
+
+/* The result of bdrv_truncate_async(): err is NULL on success, else the
+ * callee's to free. */
+typedef void BlockTruncateFunc(void *opaque, Error *err);
+
+/*
+ * As bdrv_truncate(), for callers that must not block (QMP block_resize):
+ * a driver whose resize waits on the network (rbd) resizes on a threadlet
+ * while the main loop goes on, the node's graph staying drained (its
+ * exports paused) and the node referenced (blockdev-del refuses) until cb
+ * runs in the main loop; a second resize of the node meanwhile is refused.
+ * For other drivers, and for refusals, cb runs inside this call.  The
+ * drain itself still waits for requests in flight.  Main loop thread.
+ */
+void bdrv_truncate_async(BlockDriverState *bs, int64_t size,
+                         BlockTruncateFunc *cb, void *opaque);
 
 /* ---- asynchronous I/O (any thread running a context, or holding home) - */
 

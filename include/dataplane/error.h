@@ -47,6 +47,8 @@ ErrorClass error_get_class(const Error *err);
 const char *error_class_name(ErrorClass cls);
 
 void error_free(Error *err);
+/* A new Error with err's class and message.  Any thread. */
+Error *error_copy(const Error *err);
 /* Prints "dataplane: <message>" style text to stderr and frees err. */
 void error_report_err(Error *err);
 /* Prints a formatted message to stderr, prefixed with the program name. */

@@ -361,6 +361,32 @@ static void test_resize_waits_for_requests_in_flight(void)
     iothread_destroy(io);
 }
 
+static void truncate_cb(void *opaque, Error *err)
+{
+    Error **out = opaque;
+
+    *out = err ? err : (Error *)opaque; /* any non-NULL: "called" */
+}
+
+/* Drivers that do not wait resize inside bdrv_truncate_async(); refusals
+ * come back inside it too. */
+static void test_async_form_without_waiting_driver(void)
+{
+    BlockDriverState *bs = test_open("driver=memory,size=1M");
+    Error *got = NULL;
+
+    bdrv_truncate_async(bs, 2 * 1024 * 1024, truncate_cb, &got);
+    g_assert_true(got == (Error *)&got);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 2 * 1024 * 1024);
+    got = NULL;
+    bdrv_truncate_async(bs, -5, truncate_cb, &got);
+    g_assert_true(got && got != (Error *)&got);
+    g_assert_nonnull(strstr(error_get_pretty(got), "negative"));
+    error_free(got);
+    g_assert_cmpint(bdrv_getlength(bs), ==, 2 * 1024 * 1024);
+    bdrv_unref(bs);
+}
+
 int main(int argc, char **argv)
 {
     test_block_init(&argc, &argv);
@@ -386,5 +412,7 @@ int main(int argc, char **argv)
                     test_throttle_passes_resize_to_child);
     g_test_add_func("/block/resize/waits-for-requests-in-flight",
                     test_resize_waits_for_requests_in_flight);
+    g_test_add_func("/block/resize/async-form-without-waiting-driver",
+                    test_async_form_without_waiting_driver);
     return g_test_run();
 }

@@ -41,11 +41,33 @@ static json_t *cmd_big(json_t *args, Error **errp)
     return ret;
 }
 
+/* "later": an asynchronous command whose reply the test sends. */
+static QmpPending *later_pending;
+static int later_calls;
+
+static void cmd_later(json_t *args, QmpPending *pending)
+{
+    g_assert_null(later_pending);
+    later_calls++;
+    later_pending = pending;
+}
+
+/* "soon": an asynchronous command that replies inside its handler. */
+static void cmd_soon(json_t *args, QmpPending *pending)
+{
+    Error *err = NULL;
+
+    error_setg(&err, "soon fails at once");
+    qmp_pending_error(pending, err);
+}
+
 static const QmpCommand table[] = {
     {"qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION},
     {"ping", cmd_ping, 0},
     {"emit", cmd_event, 0},
     {"big", cmd_big, 0},
+    {"later", NULL, 0, cmd_later},
+    {"soon", NULL, 0, cmd_soon},
     {NULL},
 };
 
@@ -522,6 +544,150 @@ static void test_monitor_live_socket_or_file_is_refused(Fixture *f,
     g_free(file);
 }
 
+/* No reply yet for c: the monitor has had many chances to send one. */
+static void assert_no_reply(Fixture *f, Client *c)
+{
+    char buf[1];
+
+    for (int i = 0; i < 20; i++) {
+        aio_poll(f->ctx, false);
+    }
+    g_assert_cmpint(recv(c->fd, buf, 1, MSG_DONTWAIT | MSG_PEEK), ==, -1);
+    g_assert_cmpint(errno, ==, EAGAIN);
+}
+
+static void later_reply(void)
+{
+    g_assert_nonnull(later_pending);
+    qmp_pending_return(g_steal_pointer(&later_pending),
+                       json_pack("{s:s}", "done", "late"));
+}
+
+static void test_monitor_async_reply_keeps_request_order(Fixture *f,
+                                                         gconstpointer d)
+{
+    Client *a = client_connect(f);
+    Client *b = client_connect(f);
+    json_t *r;
+
+    client_negotiate(f, a);
+    client_negotiate(f, b);
+    later_calls = 0;
+    /* Pipelined: the ping waits behind the command that replies later. */
+    client_send(f, a,
+                "{\"execute\":\"later\",\"id\":1}"
+                "{\"execute\":\"ping\",\"id\":2}{\"bad json\"");
+    for (int i = 0; i < MAX_POLLS && !later_pending; i++) {
+        poll_once(f);
+    }
+    g_assert_nonnull(later_pending);
+    assert_no_reply(f, a);
+    /* Another client is served meanwhile, and events still flow. */
+    r = client_cmd(f, b, "{\"execute\":\"ping\",\"id\":\"b\"}");
+    g_assert_cmpstr(json_string_value(json_object_get(r, "id")), ==, "b");
+    json_decref(r);
+    r = client_cmd(f, b, "{\"execute\":\"emit\"}");
+    json_decref(r);
+    r = client_recv(f, a);
+    g_assert_cmpstr(json_string_value(json_object_get(r, "event")), ==,
+                    "TEST_EVENT");
+    json_decref(r);
+
+    later_reply();
+    r = client_recv(f, a);
+    g_assert_cmpint(json_integer_value(json_object_get(r, "id")), ==, 1);
+    g_assert_cmpstr(json_string_value(
+                        json_object_get(json_object_get(r, "return"), "done")),
+                    ==, "late");
+    json_decref(r);
+    r = client_recv(f, a);
+    g_assert_cmpint(json_integer_value(json_object_get(r, "id")), ==, 2);
+    json_decref(r);
+    client_send(f, a, "}");
+    r = client_recv(f, a);
+    g_assert_cmpstr(error_class(r), ==, "GenericError");
+    json_decref(r);
+    g_assert_cmpint(later_calls, ==, 1);
+    client_free(a);
+    client_free(b);
+}
+
+static void test_monitor_async_reply_inside_handler(Fixture *f, gconstpointer d)
+{
+    Client *c = client_connect(f);
+    json_t *r;
+
+    client_negotiate(f, c);
+    client_send(f, c,
+                "{\"execute\":\"soon\",\"id\":7}"
+                "{\"execute\":\"ping\",\"id\":8}");
+    r = client_recv(f, c);
+    g_assert_cmpint(json_integer_value(json_object_get(r, "id")), ==, 7);
+    g_assert_cmpstr(
+        json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+        ==, "soon fails at once");
+    json_decref(r);
+    r = client_recv(f, c);
+    g_assert_cmpint(json_integer_value(json_object_get(r, "id")), ==, 8);
+    json_decref(r);
+    client_free(c);
+}
+
+/* More requests than the monitor keeps: it stops reading, then catches
+ * up after the reply, answering every one in order. */
+static void test_monitor_async_reply_many_waiting_requests(Fixture *f,
+                                                           gconstpointer d)
+{
+    Client *c = client_connect(f);
+    GString *many = g_string_new("{\"execute\":\"later\",\"id\":0}");
+    json_t *r;
+
+    client_negotiate(f, c);
+    for (int i = 1; i <= 50; i++) {
+        g_string_append_printf(many, "{\"execute\":\"ping\",\"id\":%d}", i);
+    }
+    client_send(f, c, many->str);
+    for (int i = 0; i < MAX_POLLS && !later_pending; i++) {
+        poll_once(f);
+    }
+    assert_no_reply(f, c);
+    later_reply();
+    for (int i = 0; i <= 50; i++) {
+        r = client_recv(f, c);
+        g_assert_cmpint(json_integer_value(json_object_get(r, "id")), ==, i);
+        json_decref(r);
+    }
+    g_string_free(many, TRUE);
+    client_free(c);
+}
+
+/* The client leaves before the reply: the reply is dropped, nothing
+ * leaks or crashes (ASan watches), the monitor goes on. */
+static void test_monitor_async_reply_after_client_left(Fixture *f,
+                                                       gconstpointer d)
+{
+    Client *c = client_connect(f);
+    json_t *r;
+
+    client_negotiate(f, c);
+    client_send(f, c, "{\"execute\":\"later\"}{\"execute\":\"ping\"}");
+    for (int i = 0; i < MAX_POLLS && !later_pending; i++) {
+        poll_once(f);
+    }
+    client_free(c);
+    for (int i = 0; i < MAX_POLLS && monitor_client_count(f->mon); i++) {
+        poll_once(f);
+    }
+    g_assert_cmpuint(monitor_client_count(f->mon), ==, 0);
+    later_reply();
+    c = client_connect(f);
+    client_negotiate(f, c);
+    r = client_cmd(f, c, "{\"execute\":\"ping\"}");
+    g_assert_nonnull(json_object_get(r, "return"));
+    json_decref(r);
+    client_free(c);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -552,6 +718,13 @@ int main(int argc, char **argv)
         test_monitor_out_of_fds_does_not_spin_then_recovers);
     ADD("live-socket-or-file-is-refused",
         test_monitor_live_socket_or_file_is_refused);
+    ADD("async-reply-keeps-request-order",
+        test_monitor_async_reply_keeps_request_order);
+    ADD("async-reply-inside-handler", test_monitor_async_reply_inside_handler);
+    ADD("async-reply-many-waiting-requests",
+        test_monitor_async_reply_many_waiting_requests);
+    ADD("async-reply-after-client-left",
+        test_monitor_async_reply_after_client_left);
 #undef ADD
     g_test_add_func("/monitor/stale-socket-file-is-replaced",
                     test_monitor_stale_socket_file_is_replaced);

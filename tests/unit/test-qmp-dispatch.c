@@ -32,10 +32,18 @@ static json_t *cmd_fail(json_t *args, Error **errp)
     return NULL;
 }
 
+static QmpPending *deferred;
+
+static void cmd_defer(json_t *args, QmpPending *pending)
+{
+    deferred = pending;
+}
+
 static const QmpCommand table[] = {
     {"qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION},
     {"echo", cmd_echo, 0},
     {"fail", cmd_fail, 0},
+    {"defer", NULL, 0, cmd_defer},
     {NULL},
 };
 
@@ -186,6 +194,54 @@ static void test_dispatch_str_or_null_accepts_both(void)
                  "GenericError", "expected: string or null");
 }
 
+static void store(void *opaque, json_t *resp)
+{
+    json_t **out = opaque;
+
+    g_assert_null(*out);
+    *out = resp;
+}
+
+/* An asynchronous command's reply comes when its work says so, with the
+ * request's id; checks before the handler still answer at once. */
+static void test_dispatch_async_reply_comes_later_with_id(void)
+{
+    bool negotiated = true;
+    json_t *req = json_pack("{s:s,s:[i]}", "execute", "defer", "id", 3);
+    json_t *resp = NULL;
+    Error *err = NULL;
+
+    qmp_dispatch_async(table, req, &negotiated, store, &resp);
+    json_decref(req); /* the pending reply keeps what it needs */
+    g_assert_null(resp);
+    g_assert_nonnull(deferred);
+    qmp_pending_return(g_steal_pointer(&deferred), json_pack("{s:i}", "n", 9));
+    g_assert_nonnull(resp);
+    g_assert_cmpint(json_integer_value(
+                        json_object_get(json_object_get(resp, "return"), "n")),
+                    ==, 9);
+    g_assert_cmpint(
+        json_integer_value(json_array_get(json_object_get(resp, "id"), 0)), ==,
+        3);
+    json_decref(resp);
+    resp = NULL;
+
+    req = json_pack("{s:s}", "execute", "defer");
+    qmp_dispatch_async(table, req, &negotiated, store, &resp);
+    json_decref(req);
+    error_set(&err, ERROR_CLASS_DEVICE_NOT_FOUND, "gone");
+    qmp_pending_error(g_steal_pointer(&deferred), err);
+    g_assert_null(json_object_get(resp, "id"));
+    assert_error(resp, "DeviceNotFound", "gone");
+    resp = NULL;
+
+    req = json_pack("{s:s,s:{s:i}}", "execute", "defer", "argumentz", "x", 1);
+    qmp_dispatch_async(table, req, &negotiated, store, &resp);
+    json_decref(req);
+    g_assert_null(deferred);
+    assert_error(resp, "GenericError", "'argumentz' is unexpected");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -207,6 +263,8 @@ int main(int argc, char **argv)
                     test_dispatch_bad_member_types_are_refused);
     g_test_add_func("/qmp-dispatch/argument-errors-name-the-argument",
                     test_dispatch_argument_errors_name_the_argument);
+    g_test_add_func("/qmp-dispatch/async-reply-comes-later-with-id",
+                    test_dispatch_async_reply_comes_later_with_id);
     g_test_add_func("/qmp-dispatch/str-or-null-accepts-both",
                     test_dispatch_str_or_null_accepts_both);
     return g_test_run();
