@@ -3,8 +3,8 @@
 # Idempotent and silent when nothing is missing.  Usage: scripts/bootstrap.sh [build|test|bench]
 set -e
 
-build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev"
-test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3 clang libclang-rt-14-dev"
+build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev libgnutls28-dev"
+test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3 clang libclang-rt-14-dev gnutls-bin"
 bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox"
 
 case "${1:-build}" in
