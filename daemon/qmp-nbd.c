@@ -28,6 +28,11 @@
 /* The unix socket we listen on, to remove it when we stop (NULL: TCP). */
 static char *server_socket_path;
 
+/* The TLS objects the running server uses (it is their user). */
+static Object *server_tls_creds_obj;
+static Object *server_tls_authz_obj;
+#define NBD_SERVER_USER "NBD server"
+
 /* Copies a table, so that consuming keys leaves the caller's intact. */
 static GHashTable *opts_copy(GHashTable *opts)
 {
@@ -148,10 +153,10 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     int64_t max_conn = NBD_DEFAULT_MAX_CONNECTIONS;
     int64_t handshake = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS;
 
-    if (tls || authz) {
-        error_setg(errp, "TLS is not supported");
-        return false;
-    }
+    TlsCreds *creds = NULL;
+    Authz *az = NULL;
+    Object *creds_obj = NULL, *authz_obj = NULL;
+
     addr = address_from_opts(o, &unix_path, errp);
     if (!addr ||
         !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
@@ -163,12 +168,30 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server already running");
         return false;
     }
+    if (tls && !(creds = tls_creds_find(tls, &creds_obj, errp))) {
+        return false;
+    }
+    if (authz && !(az = authz_find(authz, &authz_obj, errp))) {
+        return false;
+    }
+    if (!nbd_server_set_tls(creds, az, errp)) {
+        return false;
+    }
     nbd_set_export_gone_handler(export_gone, NULL);
     if (!nbd_server_start(addr, (int)max_conn, (int)handshake, errp)) {
         return false;
     }
     g_free(server_socket_path);
     server_socket_path = g_steal_pointer(&unix_path);
+    /* Refuses object-del of what the server uses, until it stops. */
+    if (creds_obj) {
+        object_user_add(creds_obj, NBD_SERVER_USER);
+        server_tls_creds_obj = creds_obj;
+    }
+    if (authz_obj) {
+        object_user_add(authz_obj, NBD_SERVER_USER);
+        server_tls_authz_obj = authz_obj;
+    }
     return true;
 }
 
@@ -202,6 +225,14 @@ static bool server_stop(Error **errp)
         /* Ours to remove, whether or not the server already did. */
         unlink(server_socket_path);
         g_clear_pointer(&server_socket_path, g_free);
+    }
+    if (server_tls_creds_obj) {
+        object_user_remove(server_tls_creds_obj, NBD_SERVER_USER);
+        server_tls_creds_obj = NULL;
+    }
+    if (server_tls_authz_obj) {
+        object_user_remove(server_tls_authz_obj, NBD_SERVER_USER);
+        server_tls_authz_obj = NULL;
     }
     return true;
 }

@@ -33,6 +33,8 @@ typedef struct NbdServer {
     unsigned next_client_id;
     LIST_HEAD(, NbdClient) clients;
     TAILQ_HEAD(, NbdExport) exports;
+    TlsCreds *tls_creds; /* referenced; NULL: plaintext */
+    Authz *tls_authz;
 } NbdServer;
 
 /* Main loop only. */
@@ -317,6 +319,7 @@ static void client_free(NbdClient *client)
     LIST_REMOVE(client, server_link);
     g_assert(server.n_clients > 0);
     server.n_clients--;
+    tls_session_free(client->tls);
     close(client->fd);
     g_free(client);
 }
@@ -606,6 +609,54 @@ static void close_listeners(void)
     }
 }
 
+/* ---- TLS -------------------------------------------------------------- */
+
+static void forget_tls(void)
+{
+    if (server.tls_creds) {
+        tls_creds_unref(server.tls_creds);
+    }
+    server.tls_creds = NULL;
+    server.tls_authz = NULL;
+}
+
+bool nbd_server_set_tls(TlsCreds *creds, Authz *authz, Error **errp)
+{
+    assert_main_thread();
+    if (server.running) {
+        error_setg(errp, "NBD server already running");
+        return false;
+    }
+    if (!creds && authz) {
+        error_setg(errp, "tls-authz needs tls-creds");
+        return false;
+    }
+    if (creds && tls_creds_get_endpoint(creds) != TLS_ENDPOINT_SERVER) {
+        error_setg(errp,
+                   "TLS credentials '%s' have endpoint=client: the NBD "
+                   "server needs endpoint=server",
+                   tls_creds_get_id(creds));
+        return false;
+    }
+    forget_tls();
+    if (creds) {
+        tls_creds_ref(creds);
+    }
+    server.tls_creds = creds;
+    server.tls_authz = authz;
+    return true;
+}
+
+TlsCreds *nbd_server_tls_creds(void)
+{
+    return server.tls_creds;
+}
+
+Authz *nbd_server_tls_authz(void)
+{
+    return server.tls_authz;
+}
+
 bool nbd_server_start(const char *addr, int max_connections,
                       int handshake_max_seconds, Error **errp)
 {
@@ -620,6 +671,7 @@ bool nbd_server_start(const char *addr, int max_connections,
     if (max_connections < 0 || handshake_max_seconds < 0) {
         error_setg(errp, "max-connections and handshake-max-seconds must "
                          "not be negative");
+        forget_tls();
         return false;
     }
     if (server.listeners == NULL) {
@@ -634,6 +686,7 @@ bool nbd_server_start(const char *addr, int max_connections,
     }
     if (!ok) {
         close_listeners();
+        forget_tls();
         return false;
     }
     server.max_connections = (unsigned)max_connections;
@@ -669,6 +722,8 @@ bool nbd_server_stop(Error **errp)
     while (!TAILQ_EMPTY(&server.exports)) {
         export_delete(TAILQ_FIRST(&server.exports));
     }
+    /* Sessions still closing in IOThreads hold their own references. */
+    forget_tls();
     server.running = false;
     return true;
 }

@@ -20,7 +20,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dataplane/authz.h"
 #include "dataplane/error.h"
+#include "dataplane/tls-creds.h"
 
 #define NBD_DEFAULT_PORT 10809
 #define NBD_DEFAULT_MAX_CONNECTIONS 100
@@ -41,6 +43,19 @@
  */
 bool nbd_server_start(const char *addr, int max_connections,
                       int handshake_max_seconds, Error **errp);
+
+/*
+ * TLS for the next nbd_server_start() (server not running): with creds,
+ * the server requires TLS of every client (NBD_OPT_STARTTLS first; every
+ * other option before it is answered NBD_REP_ERR_TLS_REQD, and
+ * NBD_OPT_EXPORT_NAME closes the connection), and with authz the client's
+ * identity (certificate DN or PSK username) must pass it.  NULL creds: no
+ * TLS.  creds must have endpoint=server.  Takes a reference on creds; authz
+ * must stay valid while the server runs (the caller registers as the
+ * objects' user).  nbd_server_stop() and a failed nbd_server_start()
+ * forget both.
+ */
+bool nbd_server_set_tls(TlsCreds *creds, Authz *authz, Error **errp);
 
 /*
  * Stops listening, deletes every export (hard: their connections are

@@ -110,6 +110,25 @@ typedef struct TlsProxy {
     GCond cond;
 } TlsProxy;
 
+/* gnutls_record_send() takes at most one record at a time. */
+static bool tls_proxy_send_all(gnutls_session_t gs, const uint8_t *buf,
+                               size_t len)
+{
+    while (len > 0) {
+        ssize_t n = gnutls_record_send(gs, buf, len);
+
+        if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        buf += n;
+        len -= n;
+    }
+    return true;
+}
+
 static gpointer tls_proxy_run(gpointer opaque)
 {
     TlsProxy *p = opaque;
@@ -156,7 +175,7 @@ static gpointer tls_proxy_run(gpointer opaque)
                 gnutls_bye(p->gs, GNUTLS_SHUT_WR);
                 break;
             }
-            if (gnutls_record_send(p->gs, buf, n) != n) {
+            if (!tls_proxy_send_all(p->gs, buf, n)) {
                 break;
             }
         }
