@@ -205,6 +205,10 @@ TlsSession *tls_session_new(TlsCreds *creds, int fd, const char *hostname,
     if (creds->kind == TLS_CREDS_X509 && creds->verify_peer) {
         if (server) {
             gnutls_certificate_server_set_request(s->gs, GNUTLS_CERT_REQUIRE);
+            /* Name no CA in the request: a client then sends the one
+             * certificate it has, whoever issued it, and the verification
+             * below, not the client's choice, decides. */
+            gnutls_certificate_send_x509_rdn_sequence(s->gs, 1);
         }
         /* The handshake fails (with an alert to the peer) if the peer's
          * certificate does not verify against our CA (or, for a client

@@ -198,10 +198,13 @@ static G_GNUC_UNUSED int tls_proxy_start(int fd, const char *creds_dir,
                                          TlsProxy **proxy)
 {
     TlsProxy *p = g_new0(TlsProxy, 1);
+    struct timeval tv = {.tv_sec = 10};
     int sv[2];
 
     g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
                     0);
+    /* The test's end times out as raw_connect_path()'s sockets do. */
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     p->tls_fd = fd;
     p->plain_fd = sv[0];
     p->handshake_ret = 1;
