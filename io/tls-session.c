@@ -108,9 +108,11 @@ static ssize_t push(gnutls_transport_ptr_t ptr, const void *buf, size_t len)
 
     if (s->out_cap - s->out_len < len) {
         /* Reclaim what was sent, then grow if that is not enough. */
-        memmove(s->out, s->out + s->out_start, s->out_len - s->out_start);
-        s->out_len -= s->out_start;
-        s->out_start = 0;
+        if (s->out_start > 0) {
+            memmove(s->out, s->out + s->out_start, s->out_len - s->out_start);
+            s->out_len -= s->out_start;
+            s->out_start = 0;
+        }
         if (s->out_cap - s->out_len < len) {
             s->out_cap = MAX(s->out_cap * 2, s->out_len + len);
             s->out = g_realloc(s->out, s->out_cap);
