@@ -4,7 +4,7 @@
 # raw image on /dev/shm over a unix socket, one server at a time, driven by
 # fio's nbd engine (libnbd).
 #
-#   bench/nbd.sh [--quick] [--rounds N] [--only SERVER]
+#   bench/nbd.sh [--quick] [--rounds N] [--only SERVER] [--tls]
 #
 # dataplaned runs twice: with its default IOThread (adaptive polling on)
 # and as "dataplane-nopoll" (poll-max-ns=0).
@@ -19,15 +19,26 @@
 # Each job runs 10 s (2 s with --quick); rounds interleave the servers.
 # A server that is not installed (or dataplaned before it is built) is
 # skipped with a NOTE line.
+#
+# --tls (bench/tls.sh): the same servers with TLS required (X.509,
+# certificates made by tests/tls-certs.sh, client certificates verified
+# by every server): dataplaned's tls-creds-x509, nbdkit --tls=require
+# --tls-certificates --tls-verify-peer, qemu-nbd --tls-creds and
+# qemu-storage-daemon's tls-creds; jobs 4k random read QD32 and 256k
+# sequential read QD8, figures named tls-<job>-<metric>.  fio (libnbd)
+# finds the client certificate in $HOME/.pki/libnbd; as root libnbd would
+# look in /etc/pki/libnbd instead, so fio then runs as nobody.
 set -u
 cd "$(dirname "$0")/.."
 
 quick=0
 rounds=3
 only=""
+tls=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
+    --tls) tls=1 ;;
     --rounds)
         [ $# -ge 2 ] || { echo "nbd.sh: --rounds needs a count" >&2; exit 2; }
         rounds=$2
@@ -62,8 +73,12 @@ if [ $quick = 1 ]; then
     runtime=2
 fi
 
+# Figure names: nbd-<job>-<metric>, or tls-<job>-<metric> with --tls.
+prefix=nbd
+[ $tls = 1 ] && prefix=tls
+
 note() {
-    printf 'NOTE\t%s\t%s\t%s\n' "$1" "$2" "$3"
+    printf 'NOTE\t%s\t%s\t%s\n' "${1/#nbd/$prefix}" "$2" "$3"
     echo "nbd.sh: $2: $3" >&2
 }
 
@@ -100,6 +115,29 @@ if ! dd if=/dev/urandom of="$img" bs=1M count=$img_mib status=none; then
 fi
 
 uri="nbd+unix:///disk?socket=$sock"
+# as_client CMD...: runs a client (fio, nbdinfo) with its TLS setup.
+as_client() { "$@"; }
+srv_tls=()
+if [ $tls = 1 ]; then
+    if ! sh tests/tls-certs.sh "$work/certs" 2>"$work/certs.err"; then
+        note nbd - "tests/tls-certs.sh failed (gnutls-bin missing?): $(tr '\n' ' ' <"$work/certs.err")"
+        exit 0
+    fi
+    uri="nbds+unix:///disk?socket=$sock"
+    mkdir -p "$work/home/.pki"
+    cp -r "$work/certs/client" "$work/home/.pki/libnbd"
+    if [ "$(id -u)" = 0 ]; then
+        # The client runs as nobody: it must reach the socket and read the
+        # client key (test material made for this run).
+        chmod -R a+rX "$work"
+        as_client() {
+            HOME="$work/home" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+        }
+    else
+        as_client() { HOME="$work/home" "$@"; }
+    fi
+    srv_tls=(--object "tls-creds-x509,id=tls0,endpoint=server,dir=$work/certs/server")
+fi
 
 # The daemon: prefer the release build bench/run makes.
 dataplaned=""
@@ -118,18 +156,21 @@ start_server() {
         # dataplane-nopoll turns that off, to show what polling costs.
         local poll=""
         [ "$1" = dataplane-nopoll ] && poll=",poll-max-ns=0"
-        "$dataplaned" \
+        "$dataplaned" "${srv_tls[@]}" \
             --blockdev "driver=file,node-name=disk0,filename=$img" \
             --object "iothread,id=io0$poll" \
-            --nbd-server "addr.type=unix,addr.path=$sock" \
+            --nbd-server "addr.type=unix,addr.path=$sock${srv_tls:+,tls-creds=tls0}" \
             --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on,iothread=io0 \
             2>"$work/server.err" &
         ;;
     nbdkit)
-        nbdkit --foreground --unix "$sock" file "$img" 2>"$work/server.err" &
+        local ktls=()
+        [ $tls = 1 ] && ktls=(--tls=require "--tls-certificates=$work/certs/server" --tls-verify-peer)
+        nbdkit --foreground --unix "$sock" "${ktls[@]}" file "$img" 2>"$work/server.err" &
         ;;
     qemu-nbd)
-        qemu-nbd --format=raw --aio=io_uring --export-name=disk --socket="$sock" \
+        qemu-nbd "${srv_tls[@]}" ${srv_tls:+--tls-creds=tls0} \
+            --format=raw --aio=io_uring --export-name=disk --socket="$sock" \
             --persistent --shared=8 "$img" 2>"$work/server.err" &
         ;;
     qemu-storage-daemon)
@@ -137,9 +178,9 @@ start_server() {
         # first client disconnect from an export in an IOThread (assertion
         # "qemu_in_main_thread() && nbd_server" in nbd_blockdev_client_closed),
         # so its export runs in the main loop, as qemu-nbd's does.
-        qemu-storage-daemon \
+        qemu-storage-daemon "${srv_tls[@]}" \
             --blockdev "driver=file,node-name=disk0,filename=$img,aio=io_uring" \
-            --nbd-server "addr.type=unix,addr.path=$sock" \
+            --nbd-server "addr.type=unix,addr.path=$sock${srv_tls:+,tls-creds=tls0}" \
             --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on \
             2>"$work/server.err" &
         ;;
@@ -152,9 +193,11 @@ start_server() {
             break
         fi
         if [ -S "$sock" ]; then
+            # A client that is not root must be able to connect.
+            [ $tls = 1 ] && chmod a+rw "$sock"
             # Without nbdinfo (libnbd-bin), a listening socket has to do.
             if ! command -v nbdinfo >/dev/null ||
-                nbdinfo --size "$uri" >/dev/null 2>&1; then
+                as_client nbdinfo --size "$uri" >/dev/null 2>&1; then
                 return 0
             fi
         fi
@@ -183,7 +226,9 @@ run_job() {
         return
     fi
     before=$(cpu_ticks "$server_pid")
-    if ! fio --output-format=json --output="$out" --ioengine=nbd --uri="$uri" \
+    : >"$out"
+    [ $tls = 1 ] && chmod a+w "$out"
+    if ! as_client fio --output-format=json --output="$out" --ioengine=nbd --uri="$uri" \
         --time_based --runtime="$runtime" --group_reporting "$@" >/dev/null 2>"$work/fio.err"; then
         note "nbd-$job" "$server" "fio failed: $(tail -c 300 "$work/fio.err" | tr '\n\t' '  ')"
         return
@@ -193,9 +238,9 @@ run_job() {
         return
     fi
     after=$(cpu_ticks "$server_pid")
-    python3 - "$out" "$server" "$job" "$((after - before))" "$hz" <<'EOF'
+    python3 - "$out" "$server" "$job" "$((after - before))" "$hz" "$prefix" <<'EOF'
 import json, sys
-path, server, job, ticks, hz = sys.argv[1:]
+path, server, job, ticks, hz, prefix = sys.argv[1:]
 text = open(path, encoding="utf-8").read()
 d = json.loads(text[text.index("{"):])  # fio may print a line before the JSON
 j = d["jobs"][0]
@@ -209,11 +254,11 @@ for direction in ("read", "write"):
         if lat is None or r["total_ios"] > lat[2]:
             lat = (r["clat_ns"]["mean"], r["clat_ns"]["percentile"]["99.000000"], r["total_ios"])
 if ios == 0:
-    print(f"NOTE\tnbd-{job}\t{server}\tfio completed no I/O")
+    print(f"NOTE\t{prefix}-{job}\t{server}\tfio completed no I/O")
     sys.exit(0)
 cpu_us = int(ticks) / int(hz) * 1e6
 def bench(metric, value, unit, better):
-    print(f"BENCH\tnbd-{job}-{metric}\t{server}\t{value:.6g}\t{unit}\t{better}")
+    print(f"BENCH\t{prefix}-{job}-{metric}\t{server}\t{value:.6g}\t{unit}\t{better}")
 bench("iops", iops, "IOPS", "higher")
 bench("lat-mean", lat[0] / 1000, "us", "lower")
 bench("lat-p99", lat[1] / 1000, "us", "lower")
@@ -223,6 +268,11 @@ EOF
 
 run_jobs() {
     local s=$1
+    if [ $tls = 1 ]; then
+        run_job "$s" 4k-randread-qd32 --name=j --rw=randread --bs=4k --iodepth=32
+        run_job "$s" 256k-read-qd8 --name=j --rw=read --bs=256k --iodepth=8
+        return
+    fi
     run_job "$s" 4k-randread-qd1 --name=j --rw=randread --bs=4k --iodepth=1
     run_job "$s" 4k-randread-qd32 --name=j --rw=randread --bs=4k --iodepth=32
     run_job "$s" 4k-randwrite-qd32 --name=j --rw=randwrite --bs=4k --iodepth=32
@@ -233,6 +283,8 @@ run_jobs() {
 servers=()
 if [ -n "$only" ] && [ "${only#dataplane}" = "$only" ]; then
     :
+elif [ -n "$dataplaned" ] && [ $tls = 1 ]; then
+    servers+=(dataplane)
 elif [ -n "$dataplaned" ]; then
     servers+=(dataplane dataplane-nopoll)
 else

@@ -189,10 +189,13 @@ static void client_process(NbdClient *client)
             client_handle_request(client);
             continue;
         }
-        if (client->recv_drained) {
+        if (client->recv_drained &&
+            !(client->tls && tls_session_read_buffered(client->tls))) {
             /* The socket had no more when last read: a recv() now would
              * almost always fail with EAGAIN.  The fd handler (level-
-             * triggered) calls again when there is more. */
+             * triggered) calls again when there is more.  With TLS, a
+             * payload read since then may have left records decrypted
+             * ahead, which no fd event would announce: those are read. */
             break;
         }
         /* Keep the partial header, make room, read more. */
