@@ -7,6 +7,11 @@
  * and released it, so leaks and use-after-free of the close path show up
  * under ASan/LSan.  The corpus seeds a valid handshake so that mutations
  * reach the transmission phase.
+ *
+ * Built a second time with FUZZ_TLS (fuzz-nbd-server-tls): the server
+ * then requires TLS (PSK credentials), so inputs exercise the options
+ * refused before TLS, NBD_OPT_STARTTLS and the TLS handshake over fuzzed
+ * bytes (corpus-server-tls).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +24,7 @@
 #include "dataplane/block.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/nbd.h"
+#include "dataplane/tls-creds.h"
 #include "tests/unit/block-test-util.h"
 
 static char sock_path[108];
@@ -37,6 +43,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* The nodes stay open for the whole run: the exports hold them. */
     test_open("driver=memory,node-name=f0,size=1M");
     test_open("driver=memory,node-name=f1,size=64k,read-only=on");
+#ifdef FUZZ_TLS
+    {
+        g_autofree char *psk_dir = g_path_get_dirname(sock_path);
+        g_autofree char *keys = g_build_filename(psk_dir, "keys.psk", NULL);
+        g_autoptr(GHashTable) props =
+            g_hash_table_new(g_str_hash, g_str_equal);
+
+        g_assert_true(g_file_set_contents(
+            keys, "fuzz:000102030405060708090a0b0c0d0e0f\n", -1, NULL));
+        g_hash_table_insert(props, "dir", psk_dir);
+        g_hash_table_insert(props, "endpoint", "server");
+        tls_creds_init();
+        object_add("tls-creds-psk", "tls0", props, &error_abort);
+        nbd_server_set_tls(tls_creds_find("tls0", NULL, &error_abort), NULL,
+                           &error_abort);
+    }
+#endif
     nbd_server_start(sock_path, 0, 0, &error_abort);
     nbd_export_add("e0", "f0", "disk", "fuzz", true, &error_abort);
     nbd_export_add("e1", "f1", "ro", NULL, false, &error_abort);
