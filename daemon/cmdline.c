@@ -265,6 +265,8 @@ void cmdline_print_help(const char *prog)
 "                         TLS pre-shared keys (<dir>/keys.psk, from psktool)\n"
 "  --object authz-simple,id=<id>,identity=<DN or PSK username>\n"
 "                         the one TLS client identity tls-authz allows\n"
+"  --object authz-listfile,id=<id>,filename=<JSON file>[,refresh=on|off]\n"
+"                         TLS client identities allowed by a rule list\n"
 "  --object help, --object <type>,help\n"
 "                         list the object types, or a type's properties\n"
 "  --blockdev [driver=]<driver>,node-name=<name>[,<option>=<value>...]\n"

@@ -1,15 +1,11 @@
 /*
- * Authorization objects: "authz-simple" (one allowed identity).  See
+ * Authorization objects: the lookup, the check, and "authz-simple" (one
+ * allowed identity); "authz-listfile" is in authz-listfile.c.  See
  * include/dataplane/authz.h.  Main loop thread only.
  */
 #include <string.h>
 
-#include "dataplane/authz.h"
-
-struct Authz {
-    char *id;
-    char *identity; /* authz-simple: the one allowed */
-};
+#include "io/authz-int.h"
 
 Authz *authz_find(const char *id, Object **obj, Error **errp)
 {
@@ -19,7 +15,8 @@ Authz *authz_find(const char *id, Object **obj, Error **errp)
         error_setg(errp, "No authorization object with id '%s'", id);
         return NULL;
     }
-    if (strcmp(object_get_type(o), "authz-simple") != 0) {
+    if (strcmp(object_get_type(o), "authz-simple") != 0 &&
+        strcmp(object_get_type(o), "authz-listfile") != 0) {
         error_setg(errp,
                    "Object '%s' is not an authorization object (it is a %s)",
                    id, object_get_type(o));
@@ -36,9 +33,12 @@ bool authz_is_allowed(Authz *authz, const char *identity, Error **errp)
     if (!identity) {
         error_setg(errp,
                    "The peer proved no identity (no client certificate?): "
-                   "'%s' allows only '%s'",
-                   authz->id, authz->identity);
+                   "'%s' admits no anonymous client",
+                   authz->id);
         return false;
+    }
+    if (authz->kind == AUTHZ_LISTFILE) {
+        return authz_listfile_is_allowed(authz, identity, errp);
     }
     if (strcmp(identity, authz->identity) != 0) {
         error_setg(errp, "Identity '%s' is not allowed by '%s'", identity,
@@ -53,6 +53,7 @@ static void *simple_create(const char *id, const ObjectProps *props,
 {
     Authz *a = g_new0(Authz, 1);
 
+    a->kind = AUTHZ_SIMPLE;
     a->id = g_strdup(id);
     a->identity = g_strdup(object_props_get_str(props, "identity"));
     return a;
@@ -96,4 +97,5 @@ static const ObjectTypeInfo simple_type = {
 void authz_init(void)
 {
     object_type_register(&simple_type);
+    authz_listfile_register();
 }

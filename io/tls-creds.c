@@ -5,12 +5,11 @@
  * tls-creds-x509.c and tls-creds-psk.c.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "dataplane/authz.h"
+#include "io/file-read.h"
 #include "io/tls-creds-int.h"
 #include "util/atomic.h"
 
@@ -167,77 +166,15 @@ bool tls_creds_read_file(const char *dir, const char *name, bool required,
                          gnutls_datum_t *out, Error **errp)
 {
     g_autofree char *path = g_build_filename(dir, name, NULL);
-    struct stat st;
-    size_t done = 0;
-    uint8_t *buf;
-    int fd;
+    char *data;
+    size_t len;
 
-    out->data = NULL;
-    out->size = 0;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        if (errno == ENOENT && !required) {
-            return true;
-        }
-        error_setg_errno(errp, errno, "Cannot read TLS credentials file '%s'",
-                         path);
+    if (!io_read_small_file(path, "TLS credentials file", TLS_CREDS_FILE_MAX,
+                            required, &data, &len, errp)) {
         return false;
     }
-    if (fstat(fd, &st) < 0) {
-        error_setg_errno(errp, errno, "Cannot read TLS credentials file '%s'",
-                         path);
-        close(fd);
-        return false;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        error_setg(errp, "TLS credentials file '%s' is not a regular file",
-                   path);
-        close(fd);
-        return false;
-    }
-    if (st.st_size > TLS_CREDS_FILE_MAX) {
-        error_setg(errp,
-                   "TLS credentials file '%s' is too large (over %d bytes)",
-                   path, TLS_CREDS_FILE_MAX);
-        close(fd);
-        return false;
-    }
-    /* One byte more than the size, to see a file that grew meanwhile. */
-    buf = g_malloc(st.st_size + 1);
-    for (;;) {
-        ssize_t n = read(fd, buf + done, st.st_size + 1 - done);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            error_setg_errno(errp, errno,
-                             "Cannot read TLS credentials file '%s'", path);
-            g_free(buf);
-            close(fd);
-            return false;
-        }
-        if (n == 0 || done + n > (size_t)st.st_size) {
-            done += n;
-            break;
-        }
-        done += n;
-    }
-    close(fd);
-    if (done > (size_t)st.st_size) {
-        error_setg(errp, "TLS credentials file '%s' changed while being read",
-                   path);
-        g_free(buf);
-        return false;
-    }
-    if (done == 0) {
-        error_setg(errp, "TLS credentials file '%s' is empty", path);
-        g_free(buf);
-        return false;
-    }
-    out->data = buf;
-    out->size = done;
+    out->data = (unsigned char *)data;
+    out->size = len;
     return true;
 }
 

@@ -1,13 +1,23 @@
 /*
  * Authorization objects: who may use a service once TLS has said who they
- * are.  The type, QEMU's:
+ * are.  An identity is the distinguished name of an X.509 client
+ * certificate as gnutls_x509_crt_get_dn() prints it ("C=GB,O=Example,
+ * CN=laptop") or a PSK username.  The types, QEMU's:
  *
- *   --object authz-simple,id=auth0,identity=CN=laptop,O=Example,C=GB
+ *   --object authz-simple,id=auth0,identity=C=GB,,O=Example,,CN=laptop
  *
- * allows exactly one identity (the distinguished name of an X.509 client
- * certificate as gnutls_x509_crt_get_dn() prints it, "C=GB,O=Example,
- * CN=laptop", or a PSK username).  identity can be changed at runtime
- * (qom-set); the new value applies to the next check.
+ * allows exactly one identity; identity can be changed at runtime
+ * (qom-set), and the new value applies to the next check.
+ *
+ *   --object authz-listfile,id=auth1,filename=/etc/dataplane/acl.json
+ *            [,refresh=on|off]
+ *
+ * reads QEMU's authz-list rules from a JSON file: {"policy": "deny",
+ * "rules": [{"match": "C=GB,O=Example,CN=*", "policy": "allow", "format":
+ * "glob"}, ...]}; the first rule that matches decides, else "policy"
+ * (default deny).  With refresh=on (the default) the file is re-read when
+ * it is rewritten (closed after writing, or renamed into place); one that
+ * does not parse then denies everyone until it is fixed.
  *
  * A service names the object by id (the NBD server's tls-authz=) and
  * registers as its user (object_user_add), so that it is not deleted
@@ -26,7 +36,8 @@
 
 typedef struct Authz Authz;
 
-/* Registers "authz-simple" (tls_creds_init() calls it).  Idempotent. */
+/* Registers "authz-simple" and "authz-listfile" (tls_creds_init() calls
+ * it).  Idempotent. */
 void authz_init(void);
 
 /*

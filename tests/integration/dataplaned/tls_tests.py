@@ -400,6 +400,48 @@ def test_tls_authz_admits_one_identity():
         certs.cleanup()
 
 
+@test
+def test_tls_authz_listfile_follows_its_file():
+    """authz-listfile: QEMU's rule list in a JSON file, glob and exact
+    rules, re-read when the file is rewritten."""
+    require("nbdinfo")
+    certs = Certs()
+    acl = certs.path("acl.json")
+    with open(acl, "w") as f:
+        json.dump({"policy": "deny", "rules": [
+            {"match": CLIENT2_DN, "policy": "deny"},
+            {"match": "C=GB,O=Dataplane Test,CN=*", "policy": "allow",
+             "format": "glob"}]}, f)
+    d = tls_daemon(x509_object(certs) +
+                   ["--object", "authz-listfile,id=acl0,filename=" + acl],
+                   server_extra=",tls-authz=acl0")
+    try:
+        d.qmp()
+        check(nbdinfo_size(uri_x509(d, certs, "client")) == 64 << 20,
+              "client1 refused")
+        check(nbdinfo_size(uri_x509(d, certs, "client2")) is None,
+              "client2 got through")
+        # Renamed into place: the daemon re-reads it.  The reload is an
+        # event in the daemon's loop: wait for its effect (bounded).
+        with open(acl + ".new", "w") as f:
+            json.dump({"rules": [{"match": CLIENT2_DN, "policy": "allow"}]},
+                      f)
+        os.rename(acl + ".new", acl)
+        for attempt in range(100):
+            if nbdinfo_size(uri_x509(d, certs, "client2")) == 64 << 20:
+                break
+            time.sleep(0.05)
+        else:
+            raise TestFailure("the rewritten list was not applied")
+        check(nbdinfo_size(uri_x509(d, certs, "client")) is None,
+              "client1 got through after the rewrite")
+        out, err = d.stop()
+        check("is denied by 'acl0' (rule 1)" in err, "no log: %s" % err)
+    finally:
+        d.cleanup()
+        certs.cleanup()
+
+
 # ---- objects at runtime ---------------------------------------------------------
 
 @test
