@@ -25,7 +25,9 @@
 # by every server): dataplaned's tls-creds-x509, nbdkit --tls=require
 # --tls-certificates --tls-verify-peer, qemu-nbd --tls-creds and
 # qemu-storage-daemon's tls-creds; jobs 4k random read QD32 and 256k
-# sequential read QD8, figures named tls-<job>-<metric>.  fio (libnbd)
+# sequential read QD8, figures named tls-<job>-<metric>, and the server's
+# CPU per connection (tls-connect-cpu-per-op: 100 nbdinfo connections one
+# after another, each a full TLS handshake).  fio (libnbd)
 # finds the client certificate in $HOME/.pki/libnbd; as root libnbd would
 # look in /etc/pki/libnbd instead, so fio then runs as nobody.
 set -u
@@ -266,11 +268,31 @@ bench("cpu-per-op", cpu_us / ios, "us", "lower")
 EOF
 }
 
+# run_connects SERVER: the server's CPU per connection (TLS handshake,
+# option haggling, close), over connections that nbdinfo makes one after
+# another; figure <prefix>-connect-cpu-per-op.
+run_connects() {
+    local server=$1 n=100 i before after
+    [ $quick = 1 ] && n=10
+    command -v nbdinfo >/dev/null || { note nbd-connect "$server" "nbdinfo is not installed"; return; }
+    before=$(cpu_ticks "$server_pid")
+    for i in $(seq $n); do
+        if ! as_client nbdinfo --size "$uri" >/dev/null 2>"$work/nbdinfo.err"; then
+            note nbd-connect "$server" "nbdinfo failed: $(tail -c 300 "$work/nbdinfo.err" | tr '\n\t' '  ')"
+            return
+        fi
+    done
+    after=$(cpu_ticks "$server_pid")
+    python3 -c "import sys; t, hz, n, p, s = sys.argv[1:]; print(f'BENCH\t{p}-connect-cpu-per-op\t{s}\t{int(t) / int(hz) * 1e6 / int(n):.6g}\tus\tlower')" \
+        "$((after - before))" "$hz" "$n" "$prefix" "$server"
+}
+
 run_jobs() {
     local s=$1
     if [ $tls = 1 ]; then
         run_job "$s" 4k-randread-qd32 --name=j --rw=randread --bs=4k --iodepth=32
         run_job "$s" 256k-read-qd8 --name=j --rw=read --bs=256k --iodepth=8
+        run_connects "$s"
         return
     fi
     run_job "$s" 4k-randread-qd1 --name=j --rw=randread --bs=4k --iodepth=1
