@@ -24,6 +24,10 @@
 
 #include "dataplane/main-loop.h"
 #include "nbd/server-internal.h"
+#include "util/ratelimit.h"
+
+/* Handshake failures: a peer can cause them at will, over and over. */
+static LogRateLimit handshake_log = LOG_RATELIMIT_INIT;
 
 typedef enum HsState {
     HS_CLIENT_FLAGS,
@@ -195,9 +199,10 @@ static void opt_export_name(NbdClient *client, NbdHandshake *hs,
     }
     if (!exp) {
         /* This option cannot answer an error: the spec says close. */
-        error_report("nbd: client %u: NBD_OPT_EXPORT_NAME of an unknown "
-                     "export, disconnecting",
-                     client->id);
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: NBD_OPT_EXPORT_NAME of an "
+                                 "unknown export, disconnecting",
+                                 client->id);
         hs->state = HS_CLOSING;
         return;
     }
@@ -324,9 +329,11 @@ static bool refuse_without_tls(NbdClient *client, NbdHandshake *hs)
     case NBD_OPT_ABORT:
         return false;
     case NBD_OPT_EXPORT_NAME:
-        error_report("nbd: client %u: NBD_OPT_EXPORT_NAME without TLS on a "
-                     "server that requires it, disconnecting",
-                     client->id);
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: NBD_OPT_EXPORT_NAME without "
+                                 "TLS on a server that requires it, "
+                                 "disconnecting",
+                                 client->id);
         hs->state = HS_CLOSING;
         return true;
     default:
@@ -401,9 +408,10 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
             }
             if (r != NBD_PARSE_OK) {
                 /* Unknown client flags: the spec says drop. */
-                error_report("nbd: client %u: unknown client flags 0x%x, "
-                             "disconnecting",
-                             client->id, flags);
+                error_report_ratelimited(&handshake_log,
+                                         "nbd: client %u: unknown client "
+                                         "flags 0x%x, disconnecting",
+                                         client->id, flags);
                 hs->state = HS_CLOSING;
                 break;
             }
@@ -416,9 +424,10 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
                 break;
             }
             if (r == NBD_PARSE_BAD_MAGIC) {
-                error_report("nbd: client %u: bad option magic, "
-                             "disconnecting",
-                             client->id);
+                error_report_ratelimited(&handshake_log,
+                                         "nbd: client %u: bad option magic, "
+                                         "disconnecting",
+                                         client->id);
                 hs->state = HS_CLOSING;
                 break;
             }
@@ -534,8 +543,9 @@ static void hs_tls_done(void *opaque, Error *err)
     NbdClient *client = opaque;
 
     if (err) {
-        error_report("nbd: client %u: %s, disconnecting", client->id,
-                     error_get_pretty(err));
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: %s, disconnecting",
+                                 client->id, error_get_pretty(err));
         error_free(err);
         nbd_server_client_drop(client);
         return;
@@ -551,9 +561,10 @@ static void hs_start_tls(NbdClient *client, NbdHandshake *hs)
     Error *err = NULL;
 
     if (hs->in->len > 0) {
-        error_report("nbd: client %u: data after NBD_OPT_STARTTLS before "
-                     "its reply, disconnecting",
-                     client->id);
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: data after NBD_OPT_STARTTLS "
+                                 "before its reply, disconnecting",
+                                 client->id);
         nbd_server_client_drop(client);
         return;
     }
@@ -561,7 +572,8 @@ static void hs_start_tls(NbdClient *client, NbdHandshake *hs)
     client->tls = tls_session_new(nbd_server_tls_creds(), client->fd, NULL,
                                   nbd_server_tls_authz(), &err);
     if (!client->tls) {
-        error_report("nbd: client %u: %s", client->id, error_get_pretty(err));
+        error_report_ratelimited(&handshake_log, "nbd: client %u: %s",
+                                 client->id, error_get_pretty(err));
         error_free(err);
         nbd_server_client_drop(client);
         return;

@@ -33,6 +33,9 @@
 
 #include "dataplane/error.h"
 #include "dataplane/object.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct Authz Authz;
 
@@ -53,5 +56,7 @@ Authz *authz_find(const char *id, Object **obj, Error **errp);
  * e.g. no client certificate) never passes.
  */
 bool authz_is_allowed(Authz *authz, const char *identity, Error **errp);
+
+DP_API_END
 
 #endif /* DATAPLANE_AUTHZ_H */

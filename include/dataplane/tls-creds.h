@@ -44,6 +44,9 @@
 
 #include "dataplane/error.h"
 #include "dataplane/object.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct TlsCreds TlsCreds;
 
@@ -72,5 +75,7 @@ TlsEndpoint tls_creds_get_endpoint(const TlsCreds *creds);
 const char *tls_creds_get_id(const TlsCreds *creds);
 /* "x509" or "psk". */
 const char *tls_creds_get_kind_name(const TlsCreds *creds);
+
+DP_API_END
 
 #endif /* DATAPLANE_TLS_CREDS_H */

@@ -45,6 +45,9 @@
 #include "dataplane/authz.h"
 #include "dataplane/error.h"
 #include "dataplane/tls-creds.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct TlsSession TlsSession;
 
@@ -125,5 +128,7 @@ int tls_session_flush(TlsSession *s);
  * nothing by missing it).  No writes after this.
  */
 void tls_session_shutdown(TlsSession *s);
+
+DP_API_END
 
 #endif /* DATAPLANE_TLS_SESSION_H */

@@ -157,29 +157,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* The nodes stay open for the whole run: the exports hold them. */
     test_open("driver=memory,node-name=f0,size=1M");
     test_open("driver=memory,node-name=f1,size=64k,read-only=on");
-#ifdef FUZZ_TLS
     {
+        NbdServerOptions so = {0};
+        g_autoptr(SocketAddress) addr = socket_address_new_unix(sock_path);
+#ifdef FUZZ_TLS
         g_autofree char *psk_dir = g_path_get_dirname(sock_path);
         g_autofree char *keys = g_build_filename(psk_dir, "keys.psk", NULL);
         g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
+        gnutls_datum_t key = {(unsigned char *)FUZZ_PSK_KEY,
+                              strlen(FUZZ_PSK_KEY)};
 
         g_assert_true(g_file_set_contents(
             keys, FUZZ_PSK_USER ":" FUZZ_PSK_KEY "\n", -1, NULL));
         g_hash_table_insert(props, "dir", psk_dir);
         g_hash_table_insert(props, "endpoint", "server");
-        gnutls_datum_t key = {(unsigned char *)FUZZ_PSK_KEY,
-                              strlen(FUZZ_PSK_KEY)};
-
         g_assert(gnutls_psk_allocate_client_credentials(&client_psk) == 0);
         g_assert(gnutls_psk_set_client_credentials(
                      client_psk, FUZZ_PSK_USER, &key, GNUTLS_PSK_KEY_HEX) == 0);
         tls_creds_init();
         object_add("tls-creds-psk", "tls0", props, &error_abort);
-        nbd_server_set_tls(tls_creds_find("tls0", NULL, &error_abort), NULL,
-                           &error_abort);
-    }
+        so.tls_creds = tls_creds_find("tls0", NULL, &error_abort);
 #endif
-    nbd_server_start(sock_path, 0, 0, &error_abort);
+        nbd_server_start(addr, &so, &error_abort);
+    }
     nbd_export_add("e0", "f0", "disk", "fuzz", true, &error_abort);
     nbd_export_add("e1", "f1", "ro", NULL, false, &error_abort);
     return 0;

@@ -45,7 +45,8 @@ static char *alice_key(void)
 
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
-    g_autofree char *addr = NULL;
+    g_autoptr(SocketAddress) addr = NULL;
+    NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
     TlsCreds *creds;
     Authz *authz = NULL;
 
@@ -72,10 +73,12 @@ static void fixture_setup(Fixture *f, gconstpointer data)
         object_add("authz-simple", "auth0", props, &error_abort);
         authz = authz_find("auth0", NULL, &error_abort);
     }
-    g_assert_true(nbd_server_set_tls(creds, authz, &error_abort));
-    addr = g_strdup_printf("unix:%s", f->sock);
-    g_assert_true(nbd_server_start(
-        addr, 10, !strcmp(f->mode, "timeout") ? 1 : 10, &error_abort));
+    so.tls_creds = creds;
+    so.tls_authz = authz;
+    so.max_connections = 10;
+    so.handshake_max_seconds = !strcmp(f->mode, "timeout") ? 1 : 10;
+    addr = socket_address_new_unix(f->sock);
+    g_assert_true(nbd_server_start(addr, &so, &error_abort));
     g_assert_true(
         nbd_export_add("e0", "m0", "disk", "memory", true, &error_abort));
 }
@@ -608,11 +611,12 @@ static void plain_policy_client(ClientThread *ct)
     close(fd);
 }
 
-static void test_set_tls_refuses_what_cannot_work(Fixture *f,
-                                                  gconstpointer data)
+static void test_start_refuses_tls_that_cannot_work(Fixture *f,
+                                                    gconstpointer data)
 {
     g_autoptr(GHashTable) props = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autofree char *addr = g_strdup_printf("unix:%s", f->sock);
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(f->sock);
+    NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
     Error *err = NULL;
     TlsCreds *cli;
     Authz *a;
@@ -622,20 +626,21 @@ static void test_set_tls_refuses_what_cannot_work(Fixture *f,
     g_hash_table_insert(props, "identity", "x");
     object_add("authz-simple", "a1", props, &error_abort);
     a = authz_find("a1", NULL, &error_abort);
-    /* While running: no change. */
-    g_assert_false(nbd_server_set_tls(NULL, NULL, &err));
-    g_clear_pointer(&err, error_free);
     g_assert_true(nbd_server_stop(&error_abort));
     wait_connections(0);
-    g_assert_false(nbd_server_set_tls(cli, NULL, &err));
+    so.tls_creds = cli;
+    g_assert_false(nbd_server_start(addr, &so, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "endpoint=server"));
     g_clear_pointer(&err, error_free);
-    g_assert_false(nbd_server_set_tls(NULL, a, &err));
+    so.tls_creds = NULL;
+    so.tls_authz = a;
+    g_assert_false(nbd_server_start(addr, &so, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "needs tls-creds"));
     g_clear_pointer(&err, error_free);
+    g_assert_false(nbd_server_is_running());
     /* A stopped server forgot its TLS: the next start is plaintext, and
      * STARTTLS gets NBD_REP_ERR_POLICY there. */
-    g_assert_true(nbd_server_start(addr, 10, 10, &error_abort));
+    g_assert_true(nbd_server_start(addr, NULL, &error_abort));
     g_assert_true(nbd_export_add("e0", "m0", "disk", NULL, true, &error_abort));
     client_finish(client_start(f, plain_policy_client));
     wait_connections(0);
@@ -664,7 +669,7 @@ int main(int argc, char **argv)
     T(requests_pipelined_after_go_are_served, "x509");
     T(requests_pipelined_after_go_are_served, "psk");
     T(tls_connection_follows_node_moves_under_io, "x509");
-    T(set_tls_refuses_what_cannot_work, "x509");
+    T(start_refuses_tls_that_cannot_work, "x509");
 #undef T
     ret = g_test_run();
     tls_test_rmtree(certs);
