@@ -4,7 +4,7 @@
 # raw image over a unix socket, one server at a time, driven by fio's nbd
 # engine (libnbd).
 #
-#   bench/nbd.sh [--quick] [--rounds N] [--only SERVER] [--fs LIST]
+#   bench/nbd.sh [--quick] [--rounds N] [--only SERVER] [--fs LIST] [--tls]
 #
 # Three storage set-ups (--fs, default "tmpfs ext4 ext4direct"; --quick:
 # tmpfs), each a prefix of the job names:
@@ -33,6 +33,17 @@
 # Each job runs 6 s (2 s with --quick); rounds interleave the servers.
 # A server that is not installed (or dataplaned before it is built) is
 # skipped with a NOTE line.
+#
+# --tls (bench/tls.sh): the same servers with TLS required (X.509,
+# certificates made by tests/tls-certs.sh, client certificates verified
+# by every server), on tmpfs: dataplaned's tls-creds-x509, nbdkit
+# --tls=require --tls-certificates --tls-verify-peer, qemu-nbd --tls-creds
+# and qemu-storage-daemon's tls-creds; jobs 4k random read QD32 and 256k
+# sequential read QD8, figures named tls-<job>-<metric>, and the server's
+# CPU per connection (tls-connect-cpu-per-op: 100 nbdinfo connections one
+# after another, each a full TLS handshake).  fio (libnbd) finds the client
+# certificate in $HOME/.pki/libnbd; as root libnbd would look in
+# /etc/pki/libnbd instead, so fio then runs as nobody.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -40,9 +51,11 @@ quick=0
 rounds=3
 only=""
 fs_list=""
+tls=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) quick=1 ;;
+    --tls) tls=1 ;;
     --rounds)
         [ $# -ge 2 ] || { echo "nbd.sh: --rounds needs a count" >&2; exit 2; }
         rounds=$2
@@ -76,9 +89,10 @@ case "$rounds" in
     ;;
 esac
 
-# --quick (CI's smoke run) measures tmpfs only unless told otherwise.
+# --quick (CI's smoke run) and --tls measure tmpfs only unless told
+# otherwise.
 if [ -z "$fs_list" ]; then
-    if [ $quick = 1 ]; then
+    if [ $quick = 1 ] || [ $tls = 1 ]; then
         fs_list=tmpfs
     else
         fs_list="tmpfs ext4 ext4direct"
@@ -100,8 +114,12 @@ if [ $quick = 1 ]; then
     runtime=2
 fi
 
+# Figure names: nbd-<job>-<metric>, or tls-<job>-<metric> with --tls.
+prefix=nbd
+[ $tls = 1 ] && prefix=tls
+
 note() {
-    printf 'NOTE\t%s\t%s\t%s\n' "$1" "$2" "$3"
+    printf 'NOTE\t%s\t%s\t%s\n' "${1/#nbd/$prefix}" "$2" "$3"
     echo "nbd.sh: $2: $3" >&2
 }
 
@@ -165,6 +183,29 @@ prepare_cache() {
 }
 
 uri="nbd+unix:///disk?socket=$sock"
+# as_client CMD...: runs a client (fio, nbdinfo) with its TLS setup.
+as_client() { "$@"; }
+srv_tls=()
+if [ $tls = 1 ]; then
+    if ! sh tests/tls-certs.sh "$work/certs" 2>"$work/certs.err"; then
+        note nbd - "tests/tls-certs.sh failed (gnutls-bin missing?): $(tr '\n' ' ' <"$work/certs.err")"
+        exit 0
+    fi
+    uri="nbds+unix:///disk?socket=$sock"
+    mkdir -p "$work/home/.pki"
+    cp -r "$work/certs/client" "$work/home/.pki/libnbd"
+    if [ "$(id -u)" = 0 ]; then
+        # The client runs as nobody: it must reach the socket and read the
+        # client key (test material made for this run).
+        chmod -R a+rX "$work"
+        as_client() {
+            HOME="$work/home" setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+        }
+    else
+        as_client() { HOME="$work/home" "$@"; }
+    fi
+    srv_tls=(--object "tls-creds-x509,id=tls0,endpoint=server,dir=$work/certs/server")
+fi
 
 # The daemon: prefer the release build bench/run makes.
 dataplaned=""
@@ -188,23 +229,25 @@ start_server() {
         [ "$1" = dataplane-nopoll ] && poll=",poll-max-ns=0"
         [ $direct = 1 ] && cache=",cache.direct=on"
         [ "$1" = dataplane-2iothreads ] && threads="iothread.0=io0,iothread.1=io1"
-        "$dataplaned" \
+        "$dataplaned" "${srv_tls[@]}" \
             --blockdev "driver=file,node-name=disk0,filename=$img$cache" \
             --object "iothread,id=io0$poll" \
             --object "iothread,id=io1$poll" \
-            --nbd-server "addr.type=unix,addr.path=$sock" \
+            --nbd-server "addr.type=unix,addr.path=$sock${srv_tls:+,tls-creds=tls0}" \
             --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on,$threads \
             2>"$work/server.err" &
         ;;
     nbdkit)
-        local cache=""
+        local cache="" ktls=()
         [ $direct = 1 ] && cache="cache=none"
-        nbdkit --foreground --unix "$sock" file "$img" $cache 2>"$work/server.err" &
+        [ $tls = 1 ] && ktls=(--tls=require "--tls-certificates=$work/certs/server" --tls-verify-peer)
+        nbdkit --foreground --unix "$sock" "${ktls[@]}" file "$img" $cache 2>"$work/server.err" &
         ;;
     qemu-nbd)
         local cache=writeback
         [ $direct = 1 ] && cache=none
-        qemu-nbd --format=raw --aio=io_uring --cache=$cache --export-name=disk --socket="$sock" \
+        qemu-nbd "${srv_tls[@]}" ${srv_tls:+--tls-creds=tls0} \
+            --format=raw --aio=io_uring --cache=$cache --export-name=disk --socket="$sock" \
             --persistent --shared=8 "$img" 2>"$work/server.err" &
         ;;
     qemu-storage-daemon)
@@ -214,9 +257,9 @@ start_server() {
         # so its export runs in the main loop, as qemu-nbd's does.
         local cache=""
         [ $direct = 1 ] && cache=",cache.direct=on"
-        qemu-storage-daemon \
+        qemu-storage-daemon "${srv_tls[@]}" \
             --blockdev "driver=file,node-name=disk0,filename=$img,aio=io_uring$cache" \
-            --nbd-server "addr.type=unix,addr.path=$sock" \
+            --nbd-server "addr.type=unix,addr.path=$sock${srv_tls:+,tls-creds=tls0}" \
             --export type=nbd,id=exp0,node-name=disk0,name=disk,writable=on \
             2>"$work/server.err" &
         ;;
@@ -229,9 +272,11 @@ start_server() {
             break
         fi
         if [ -S "$sock" ]; then
+            # A client that is not root must be able to connect.
+            [ $tls = 1 ] && chmod a+rw "$sock"
             # Without nbdinfo (libnbd-bin), a listening socket has to do.
             if ! command -v nbdinfo >/dev/null ||
-                nbdinfo --size "$uri" >/dev/null 2>&1; then
+                as_client nbdinfo --size "$uri" >/dev/null 2>&1; then
                 return 0
             fi
         fi
@@ -260,7 +305,9 @@ run_job() {
         return
     fi
     before=$(cpu_ticks "$server_pid")
-    if ! fio --output-format=json --output="$out" --ioengine=nbd --uri="$uri" \
+    : >"$out"
+    [ $tls = 1 ] && chmod a+w "$out"
+    if ! as_client fio --output-format=json --output="$out" --ioengine=nbd --uri="$uri" \
         --time_based --runtime="$runtime" --group_reporting "$@" >/dev/null 2>"$work/fio.err"; then
         note "nbd-$job" "$server" "fio failed: $(tail -c 300 "$work/fio.err" | tr '\n\t' '  ')"
         return
@@ -270,9 +317,9 @@ run_job() {
         return
     fi
     after=$(cpu_ticks "$server_pid")
-    python3 - "$out" "$server" "$job" "$((after - before))" "$hz" <<'EOF'
+    python3 - "$out" "$server" "$job" "$((after - before))" "$hz" "$prefix" <<'EOF'
 import json, sys
-path, server, job, ticks, hz = sys.argv[1:]
+path, server, job, ticks, hz, prefix = sys.argv[1:]
 text = open(path, encoding="utf-8").read()
 d = json.loads(text[text.index("{"):])  # fio may print a line before the JSON
 j = d["jobs"][0]
@@ -286,11 +333,11 @@ for direction in ("read", "write"):
         if lat is None or r["total_ios"] > lat[2]:
             lat = (r["clat_ns"]["mean"], r["clat_ns"]["percentile"]["99.000000"], r["total_ios"])
 if ios == 0:
-    print(f"NOTE\tnbd-{job}\t{server}\tfio completed no I/O")
+    print(f"NOTE\t{prefix}-{job}\t{server}\tfio completed no I/O")
     sys.exit(0)
 cpu_us = int(ticks) / int(hz) * 1e6
 def bench(metric, value, unit, better):
-    print(f"BENCH\tnbd-{job}-{metric}\t{server}\t{value:.6g}\t{unit}\t{better}")
+    print(f"BENCH\t{prefix}-{job}-{metric}\t{server}\t{value:.6g}\t{unit}\t{better}")
 bench("iops", iops, "IOPS", "higher")
 bench("lat-mean", lat[0] / 1000, "us", "lower")
 bench("lat-p99", lat[1] / 1000, "us", "lower")
@@ -298,8 +345,33 @@ bench("cpu-per-op", cpu_us / ios, "us", "lower")
 EOF
 }
 
+# run_connects SERVER: the server's CPU per connection (TLS handshake,
+# option haggling, close), over connections that nbdinfo makes one after
+# another; figure <prefix>-connect-cpu-per-op.
+run_connects() {
+    local server=$1 n=100 i before after
+    [ $quick = 1 ] && n=10
+    command -v nbdinfo >/dev/null || { note nbd-connect "$server" "nbdinfo is not installed"; return; }
+    before=$(cpu_ticks "$server_pid")
+    for i in $(seq $n); do
+        if ! as_client nbdinfo --size "$uri" >/dev/null 2>"$work/nbdinfo.err"; then
+            note nbd-connect "$server" "nbdinfo failed: $(tail -c 300 "$work/nbdinfo.err" | tr '\n\t' '  ')"
+            return
+        fi
+    done
+    after=$(cpu_ticks "$server_pid")
+    python3 -c "import sys; t, hz, n, p, s = sys.argv[1:]; print(f'BENCH\t{p}-connect-cpu-per-op\t{s}\t{int(t) / int(hz) * 1e6 / int(n):.6g}\tus\tlower')" \
+        "$((after - before))" "$hz" "$n" "$prefix" "$server"
+}
+
 run_jobs() {
     local s=$1 f=$2
+    if [ $tls = 1 ]; then
+        run_job "$s" 4k-randread-qd32 --name=j --rw=randread --bs=4k --iodepth=32
+        run_job "$s" 256k-read-qd8 --name=j --rw=read --bs=256k --iodepth=8
+        run_connects "$s"
+        return
+    fi
     run_job "$s" $f-4k-randread-qd1 --name=j --rw=randread --bs=4k --iodepth=1
     run_job "$s" $f-4k-randread-qd32 --name=j --rw=randread --bs=4k --iodepth=32
     run_job "$s" $f-4k-randwrite-qd32 --name=j --rw=randwrite --bs=4k --iodepth=32
@@ -310,6 +382,8 @@ run_jobs() {
 servers=()
 if [ -n "$only" ] && [ "${only#dataplane}" = "$only" ]; then
     :
+elif [ -n "$dataplaned" ] && [ $tls = 1 ]; then
+    servers+=(dataplane)
 elif [ -n "$dataplaned" ]; then
     servers+=(dataplane dataplane-nopoll dataplane-2iothreads)
 else

@@ -28,12 +28,14 @@ TITLES = {
     "scaling": "Multiqueue scaling: one export from 1 vs 2 IOThreads, 2 and 4 fio jobs (4k randread QD16 each)",
     "nbd": "NBD servers (fio nbd engine over a unix socket, one 1 GiB image; job prefixes: tmpfs = /dev/shm, ext4 = disk file system with a warm page cache, ext4direct = O_DIRECT)",
     "rbd": "Ceph RBD over NBD (one-node memstore cluster on the same machine; fio nbd engine; rbd bench = librbd in-process, the ceiling)",
+    "tls": "NBD servers over TLS (X.509 with client certificates; fio nbd engine, "
+           "nbds+unix URI, 1 GiB image on /dev/shm)",
 }
 
 # Sections in this order; programs not listed follow in order of appearance.
 ORDER = ["eventloop-wakeup", "eventloop-timers", "eventloop-dispatch", "eventloop-idle",
          "eventloop-acquire", "threadlet", "block", "mq-costs", "nbd", "scaling",
-         "rbd"]
+         "rbd", "tls"]
 
 NBD_METRICS = [
     ("cpu-per-op", "server CPU per operation (us, lower is better)"),
@@ -155,8 +157,8 @@ def table(figs, out, label="figure", rename=None):
 
 
 def nbd_split(fig):
-    """nbd-<job>-<metric> -> (job, metric)."""
-    body = fig[len("nbd-"):] if fig.startswith("nbd-") else fig
+    """nbd-<job>-<metric> (or tls-<job>-<metric>) -> (job, metric)."""
+    body = fig[len("nbd-"):] if fig.startswith(("nbd-", "tls-")) else fig
     for metric, _ in NBD_METRICS:
         if body.endswith("-" + metric):
             return body[: -len(metric) - 1], metric
@@ -205,10 +207,13 @@ def write_md(data, notes, args, path):
     for prog, figs in data.items():
         out.append(f"## {TITLES.get(prog, prog)}")
         out.append("")
-        if prog == "nbd":
-            out.append("Server CPU per operation is in the headline table above.")
-            out.append("")
-            for metric, desc in NBD_METRICS[1:]:
+        if prog in ("nbd", "tls"):
+            metrics = NBD_METRICS
+            if prog == "nbd":
+                out.append("Server CPU per operation is in the headline table above.")
+                out.append("")
+                metrics = NBD_METRICS[1:]
+            for metric, desc in metrics:
                 sub = collections.OrderedDict((f, v) for f, v in figs.items() if nbd_split(f)[1] == metric)
                 if not sub:
                     continue
@@ -348,14 +353,16 @@ def write_plots(data, outdir):
     for old in os.listdir(outdir):
         if old.endswith(".png"):
             os.unlink(os.path.join(outdir, old))
-    nbd = data.get("nbd")
-    if nbd:
-        impls = impl_order(nbd)
+    for prog, label in (("nbd", "NBD"), ("tls", "NBD over TLS")):
+        figs = data.get(prog)
+        if not figs:
+            continue
+        impls = impl_order(figs)
         for metric, desc in NBD_METRICS:
             rows = [(nbd_split(f)[0], {i: s.median() for i, s in by.items()})
-                    for f, by in nbd.items() if nbd_split(f)[1] == metric]
+                    for f, by in figs.items() if nbd_split(f)[1] == metric]
             if rows:
-                plot(f"nbd-{metric}", f"NBD: {desc}", desc, rows, impls, outdir)
+                plot(f"{prog}-{metric}", f"{label}: {desc}", desc, rows, impls, outdir)
     for prog, figs in data.items():
         if not prog.startswith("eventloop-"):
             continue

@@ -30,6 +30,11 @@
 /* How long teardown waits for NBD connections to finish closing. */
 #define NBD_CLOSE_WAIT_NS (5 * (int64_t)1000000000)
 
+/* The TLS objects the running server uses (it is their user). */
+static Object *server_tls_creds_obj;
+static Object *server_tls_authz_obj;
+#define NBD_SERVER_USER "NBD server"
+
 /* Copies a table, so that consuming keys leaves the caller's intact. */
 static GHashTable *opts_copy(GHashTable *opts)
 {
@@ -114,10 +119,8 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     int64_t max_conn = so.max_connections;
     int64_t handshake = so.handshake_max_seconds;
 
-    if (tls || authz) {
-        error_setg(errp, "TLS is not supported");
-        return false;
-    }
+    Object *creds_obj = NULL, *authz_obj = NULL;
+
     addr = socket_address_from_keyval(addr_opts, "addr", errp);
     if (!addr ||
         !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
@@ -129,10 +132,28 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server already running");
         return false;
     }
+    if (tls && !(so.tls_creds = tls_creds_find(tls, &creds_obj, errp))) {
+        return false;
+    }
+    if (authz && !(so.tls_authz = authz_find(authz, &authz_obj, errp))) {
+        return false;
+    }
     so.max_connections = (int)max_conn;
     so.handshake_max_seconds = (int)handshake;
     nbd_set_export_gone_handler(export_gone, NULL);
-    return nbd_server_start(addr, &so, errp);
+    if (!nbd_server_start(addr, &so, errp)) {
+        return false;
+    }
+    /* Refuses object-del of what the server uses, until it stops. */
+    if (creds_obj) {
+        object_user_add(creds_obj, NBD_SERVER_USER);
+        server_tls_creds_obj = creds_obj;
+    }
+    if (authz_obj) {
+        object_user_add(authz_obj, NBD_SERVER_USER);
+        server_tls_authz_obj = authz_obj;
+    }
+    return true;
 }
 
 json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
@@ -155,6 +176,24 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
     return json_object();
 }
 
+/* Stops the server (every export it drops reports through export_gone)
+ * and lets its TLS objects go. */
+static bool server_stop(Error **errp)
+{
+    if (!nbd_server_stop(errp)) {
+        return false;
+    }
+    if (server_tls_creds_obj) {
+        object_user_remove(server_tls_creds_obj, NBD_SERVER_USER);
+        server_tls_creds_obj = NULL;
+    }
+    if (server_tls_authz_obj) {
+        object_user_remove(server_tls_authz_obj, NBD_SERVER_USER);
+        server_tls_authz_obj = NULL;
+    }
+    return true;
+}
+
 json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {{NULL}};
@@ -166,7 +205,7 @@ json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
         error_setg(errp, "NBD server not running");
         return NULL;
     }
-    if (!nbd_server_stop(errp)) {
+    if (!server_stop(errp)) {
         return NULL;
     }
     return json_object();
@@ -541,7 +580,7 @@ void daemon_exports_cleanup(void)
         return;
     }
     /* Its socket file goes too, if it is still ours. */
-    nbd_server_stop(NULL);
+    server_stop(NULL);
     /* Connections close in their IOThreads and report to the main loop;
      * the nodes are free once the last one is gone. */
     timer = aio_timer_new(main_loop_get_aio_context(), AIO_CLOCK_REALTIME,

@@ -10,6 +10,7 @@
 #include "dataplane/keyval.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/object.h"
+#include "dataplane/tls-creds.h"
 #include "daemon.h"
 #include "monitor.h"
 #include "qmp-commands.h"
@@ -21,8 +22,9 @@ static bool world_stopped;
 void daemon_objects_init(void)
 {
     /* main_loop_init() registered "iothread"; the block layer brings
-     * "throttle-group". */
+     * "throttle-group", io/ the TLS credentials and "authz-simple". */
     bdrv_init();
+    tls_creds_init();
 }
 
 bool daemon_object_add(GHashTable *opts, Error **errp)

@@ -6,6 +6,16 @@
  * allows.  While replies are waiting to be sent the client is not read
  * from, so a client that never reads cannot make us buffer without bound.
  * The handshake timer (server.c) bounds the whole phase.
+ *
+ * TLS: when the server has credentials, only NBD_OPT_STARTTLS and
+ * NBD_OPT_ABORT are served in plaintext; every other option is answered
+ * NBD_REP_ERR_TLS_REQD, and NBD_OPT_EXPORT_NAME (which cannot be answered
+ * with an error) closes the connection.  STARTTLS's reply is sent in
+ * plaintext, then the TLS handshake runs on the fd (tls_session_handshake_
+ * start, still in the main loop and under the same timer), and the
+ * haggling starts over inside TLS.  A client that sent anything after
+ * STARTTLS before reading its reply is dropped: those bytes were not
+ * protected, and must not be taken as if they had been.
  */
 #include <errno.h>
 #include <string.h>
@@ -26,6 +36,8 @@ typedef enum HsState {
     HS_OPTION_SKIP, /* discarding an oversized payload */
     HS_DONE,        /* GO/EXPORT_NAME accepted: attach once out is sent */
     HS_CLOSING,     /* close once out is sent (ABORT) */
+    HS_STARTTLS,    /* STARTTLS accepted: TLS handshake once out is sent */
+    HS_TLS,         /* the TLS handshake runs (it owns the fd handler) */
 } HsState;
 
 struct NbdHandshake {
@@ -43,11 +55,16 @@ struct NbdHandshake {
     char *meta_export;
     /* Compared, not dereferenced, until nbd_server_export_is_live(). */
     NbdExport *chosen;
+    /* With TLS: reads what the session has decrypted ahead, which does
+     * not make the fd readable. */
+    AioBH *read_bh;
 };
 
 typedef struct NbdHandshake NbdHandshake;
 
 static void hs_update_handlers(NbdClient *client);
+static void hs_progress(NbdClient *client);
+static void hs_read(void *opaque);
 
 uint16_t nbd_export_eflags(const NbdExport *exp, bool structured)
 {
@@ -295,10 +312,60 @@ static void opt_meta_context(NbdHandshake *hs, const uint8_t *p, size_t len)
     reply_ack(hs);
 }
 
+static void opt_starttls(NbdClient *client, NbdHandshake *hs, size_t len)
+{
+    if (client->tls) {
+        reply_error(hs, NBD_REP_ERR_INVALID, "TLS is already negotiated");
+        return;
+    }
+    if (!nbd_server_tls_creds()) {
+        reply_error(hs, NBD_REP_ERR_POLICY,
+                    "TLS is not configured on this server");
+        return;
+    }
+    if (nbd_parse_opt_empty(len) != NBD_PARSE_OK) {
+        reply_error(hs, NBD_REP_ERR_INVALID, "NBD_OPT_STARTTLS takes no data");
+        return;
+    }
+    reply_ack(hs);
+    hs->state = HS_STARTTLS;
+}
+
+/*
+ * Before TLS on a server that requires it: only STARTTLS and ABORT are
+ * served.  Returns true if it answered the option.
+ */
+static bool refuse_without_tls(NbdClient *client, NbdHandshake *hs)
+{
+    if (!nbd_server_tls_creds() || client->tls) {
+        return false;
+    }
+    switch (hs->opt.option) {
+    case NBD_OPT_STARTTLS:
+    case NBD_OPT_ABORT:
+        return false;
+    case NBD_OPT_EXPORT_NAME:
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: NBD_OPT_EXPORT_NAME without "
+                                 "TLS on a server that requires it, "
+                                 "disconnecting",
+                                 client->id);
+        hs->state = HS_CLOSING;
+        return true;
+    default:
+        reply_error(hs, NBD_REP_ERR_TLS_REQD,
+                    "TLS is required: send NBD_OPT_STARTTLS first");
+        return true;
+    }
+}
+
 /* Handles the option in hs->opt whose payload is p[0..len). */
 static void handle_option(NbdClient *client, NbdHandshake *hs, const uint8_t *p,
                           size_t len)
 {
+    if (refuse_without_tls(client, hs)) {
+        return;
+    }
     switch (hs->opt.option) {
     case NBD_OPT_EXPORT_NAME:
         opt_export_name(client, hs, p, len);
@@ -311,8 +378,7 @@ static void handle_option(NbdClient *client, NbdHandshake *hs, const uint8_t *p,
         opt_list(hs, len);
         break;
     case NBD_OPT_STARTTLS:
-        reply_error(hs, NBD_REP_ERR_POLICY,
-                    "TLS is not configured on this server");
+        opt_starttls(client, hs, len);
         break;
     case NBD_OPT_INFO:
     case NBD_OPT_GO:
@@ -399,7 +465,8 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
             hs->state = HS_OPTION_HEADER;
             handle_option(client, hs, p, hs->opt.len);
             pos += hs->opt.len;
-            if (hs->state == HS_DONE || hs->state == HS_CLOSING) {
+            if (hs->state == HS_DONE || hs->state == HS_CLOSING ||
+                hs->state == HS_STARTTLS) {
                 break;
             }
         } else if (hs->state == HS_OPTION_SKIP) {
@@ -420,9 +487,54 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
     g_byte_array_remove_range(hs->in, 0, pos);
 }
 
+/* Encrypts and sends what it can of out.  False if the connection
+ * failed. */
+static bool hs_flush_tls(NbdClient *client, NbdHandshake *hs)
+{
+    int ret;
+
+    while (hs->out_sent < hs->out->len) {
+        struct iovec iov = {hs->out->data + hs->out_sent,
+                            hs->out->len - hs->out_sent};
+        ssize_t n = tls_session_writev(client->tls, &iov, 1);
+
+        if (n == -EAGAIN) {
+            return true;
+        }
+        if (n < 0) {
+            return false;
+        }
+        hs->out_sent += n;
+    }
+    g_byte_array_set_size(hs->out, 0);
+    hs->out_sent = 0;
+    ret = tls_session_flush(client->tls);
+    return ret == 0 || ret == -EAGAIN;
+}
+
+/* Replies (or their ciphertext) wait for the socket. */
+static bool hs_pending(NbdClient *client)
+{
+    return client->hs->out->len > 0 ||
+           (client->tls && tls_session_write_pending(client->tls));
+}
+
+/* Whether the haggling reads now: not while replies wait (a client that
+ * never reads cannot make us buffer without bound), nor once it is over. */
+static bool hs_reading(NbdClient *client)
+{
+    HsState st = client->hs->state;
+
+    return !hs_pending(client) && st != HS_DONE && st != HS_CLOSING &&
+           st != HS_STARTTLS && st != HS_TLS;
+}
+
 /* Sends what it can of out.  False if the connection failed. */
 static bool hs_flush(NbdClient *client, NbdHandshake *hs)
 {
+    if (client->tls) {
+        return hs_flush_tls(client, hs);
+    }
     while (hs->out_sent < hs->out->len) {
         ssize_t n =
             send(client->fd, hs->out->data + hs->out_sent,
@@ -441,6 +553,52 @@ static bool hs_flush(NbdClient *client, NbdHandshake *hs)
     return true;
 }
 
+/* The TLS handshake has finished (in the main loop). */
+static void hs_tls_done(void *opaque, Error *err)
+{
+    NbdClient *client = opaque;
+
+    if (err) {
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: %s, disconnecting",
+                                 client->id, error_get_pretty(err));
+        error_free(err);
+        nbd_server_client_drop(client);
+        return;
+    }
+    /* Haggling starts over, inside TLS. */
+    client->hs->state = HS_OPTION_HEADER;
+    hs_progress(client);
+}
+
+/* STARTTLS's reply is out: hand the fd to a TLS handshake. */
+static void hs_start_tls(NbdClient *client, NbdHandshake *hs)
+{
+    Error *err = NULL;
+
+    if (hs->in->len > 0) {
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: data after NBD_OPT_STARTTLS "
+                                 "before its reply, disconnecting",
+                                 client->id);
+        nbd_server_client_drop(client);
+        return;
+    }
+    aio_set_fd_handler(client->ctx, client->fd, NULL, NULL, NULL, NULL);
+    client->tls = tls_session_new(nbd_server_tls_creds(), client->fd, NULL,
+                                  nbd_server_tls_authz(), &err);
+    if (!client->tls) {
+        error_report_ratelimited(&handshake_log, "nbd: client %u: %s",
+                                 client->id, error_get_pretty(err));
+        error_free(err);
+        nbd_server_client_drop(client);
+        return;
+    }
+    hs->read_bh = aio_bh_new(client->ctx, hs_read, client);
+    hs->state = HS_TLS;
+    tls_session_handshake_start(client->tls, client->ctx, hs_tls_done, client);
+}
+
 /* After reading or writing: send, then act on the state. */
 static void hs_progress(NbdClient *client)
 {
@@ -451,7 +609,11 @@ static void hs_progress(NbdClient *client)
         nbd_server_client_drop(client);
         return;
     }
-    pending = hs->out->len > 0;
+    pending = hs_pending(client);
+    if (!pending && hs->state == HS_STARTTLS) {
+        hs_start_tls(client, hs);
+        return;
+    }
     if (!pending && hs->state == HS_CLOSING) {
         nbd_server_client_drop(client);
         return;
@@ -490,6 +652,28 @@ static void hs_progress(NbdClient *client)
     hs_update_handlers(client);
 }
 
+/* Reads decrypted bytes until the session has none or the haggling
+ * stops reading.  False if the client was dropped. */
+static bool hs_read_tls(NbdClient *client, NbdHandshake *hs)
+{
+    uint8_t buf[16384];
+
+    while (hs_reading(client)) {
+        ssize_t n = tls_session_read(client->tls, buf, sizeof(buf));
+
+        if (n == -EAGAIN) {
+            break;
+        }
+        if (n <= 0) {
+            nbd_server_client_drop(client);
+            return false;
+        }
+        g_byte_array_append(hs->in, buf, n);
+        hs_process(client, hs);
+    }
+    return true;
+}
+
 static void hs_read(void *opaque)
 {
     NbdClient *client = opaque;
@@ -497,6 +681,16 @@ static void hs_read(void *opaque)
     uint8_t buf[16384];
     ssize_t n;
 
+    if (client->tls) {
+        /* Also read_bh's callback: it may come when reading has stopped. */
+        if (!hs_reading(client)) {
+            return;
+        }
+        if (hs_read_tls(client, hs)) {
+            hs_progress(client);
+        }
+        return;
+    }
     n = recv(client->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
         nbd_server_client_drop(client);
@@ -518,12 +712,14 @@ static void hs_write(void *opaque)
  * while something does. */
 static void hs_update_handlers(NbdClient *client)
 {
-    NbdHandshake *hs = client->hs;
-    bool pending = hs->out->len > 0;
-    bool reading = !pending && hs->state != HS_DONE && hs->state != HS_CLOSING;
+    bool pending = hs_pending(client);
+    bool reading = hs_reading(client);
 
     aio_set_fd_handler(client->ctx, client->fd, reading ? hs_read : NULL,
                        pending ? hs_write : NULL, NULL, client);
+    if (reading && client->tls && tls_session_read_buffered(client->tls)) {
+        aio_bh_schedule(client->hs->read_bh);
+    }
 }
 
 void nbd_handshake_start(NbdClient *client)
@@ -548,6 +744,9 @@ void nbd_handshake_free(NbdClient *client)
     }
     if (!hs) {
         return;
+    }
+    if (hs->read_bh) {
+        aio_bh_delete(hs->read_bh);
     }
     g_byte_array_unref(hs->in);
     g_byte_array_unref(hs->out);

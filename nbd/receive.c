@@ -32,11 +32,23 @@ void nbd_client_kill(NbdClient *client)
 }
 
 /*
- * recv() into buf: >0 bytes, 0 for "nothing now" (EAGAIN), or -1 after
- * killing the client (EOF or error).
+ * recv() (or a TLS read) into buf: >0 bytes, 0 for "nothing now" (EAGAIN),
+ * or -1 after killing the client (EOF or error).
  */
 static ssize_t client_recv(NbdClient *client, void *buf, size_t len)
 {
+    if (client->tls) {
+        ssize_t n = tls_session_read(client->tls, buf, len);
+
+        if (n > 0) {
+            return n;
+        }
+        if (n == -EAGAIN) {
+            return 0;
+        }
+        nbd_client_kill(client);
+        return -1;
+    }
     for (;;) {
         ssize_t n = recv(client->fd, buf, len, MSG_DONTWAIT);
 
@@ -111,13 +123,16 @@ static bool client_read_payload(NbdClient *client)
         client->rstart += have;
         want -= have;
     }
-    if (want > 0) {
+    while (want > 0) {
         n = client_recv(client, st->buf + st->filled, want);
         if (n <= 0) {
             return false;
         }
         st->filled += n;
-        if ((size_t)n < want) {
+        want -= n;
+        /* A short recv() drained the socket; a TLS read returns one
+         * record at a time, and only EAGAIN says there is no more. */
+        if (want > 0 && !client->tls) {
             return false;
         }
     }
@@ -180,10 +195,13 @@ static void client_process(NbdClient *client)
             client_handle_request(client);
             continue;
         }
-        if (client->recv_drained) {
+        if (client->recv_drained &&
+            !(client->tls && tls_session_read_buffered(client->tls))) {
             /* The socket had no more when last read: a recv() now would
              * almost always fail with EAGAIN.  The fd handler (level-
-             * triggered) calls again when there is more. */
+             * triggered) calls again when there is more.  With TLS, a
+             * payload read since then may have left records decrypted
+             * ahead, which no fd event would announce: those are read. */
             break;
         }
         /* Keep the partial header, make room, read more. */
@@ -196,7 +214,9 @@ static void client_process(NbdClient *client)
         if (n <= 0) {
             break;
         }
-        client->recv_drained = (size_t)n < NBD_RBUF_SIZE - client->rend;
+        client->recv_drained = client->tls
+                                   ? tls_session_read_drained(client->tls)
+                                   : (size_t)n < NBD_RBUF_SIZE - client->rend;
         client->rend += n;
     }
     if (budget < 0 && !client->dead &&

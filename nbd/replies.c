@@ -141,9 +141,40 @@ void nbd_reply_block_status(NbdClient *client, NbdRequestState *st)
     queue_reply(client, r);
 }
 
+/*
+ * Sends iov through the client's TLS session: like sendmsg(), the bytes
+ * taken (their ciphertext may still wait in the session), or -1 with
+ * errno.
+ */
+static ssize_t client_send_tls(NbdClient *client, const struct iovec *iov,
+                               int niov)
+{
+    ssize_t n = tls_session_writev(client->tls, iov, niov);
+
+    if (n < 0) {
+        errno = -n;
+        return -1;
+    }
+    return n;
+}
+
 /* Sends as much of the queue as the socket takes, in batches. */
 static void client_flush(NbdClient *client)
 {
+    if (client->tls && !client->dead) {
+        /* Ciphertext of earlier replies goes first. */
+        int ret = tls_session_flush(client->tls);
+
+        if (ret == -EAGAIN) {
+            client->send_blocked = true;
+            goto out;
+        }
+        if (ret < 0) {
+            nbd_client_kill(client);
+            goto out;
+        }
+        client->send_blocked = false;
+    }
     while (!STAILQ_EMPTY(&client->send_queue) && !client->dead) {
         struct iovec iov[NBD_SEND_IOV_MAX];
         struct msghdr msg = {.msg_iov = iov};
@@ -178,7 +209,11 @@ static void client_flush(NbdClient *client)
             }
         }
         msg.msg_iovlen = niov;
-        n = sendmsg(client->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (client->tls) {
+            n = client_send_tls(client, iov, (int)niov);
+        } else {
+            n = sendmsg(client->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -210,6 +245,12 @@ static void client_flush(NbdClient *client)
             nbd_reply_free(client, r);
         }
     }
+    if (client->tls && !client->dead &&
+        tls_session_write_pending(client->tls)) {
+        /* Encrypted, not all sent: wait for the socket. */
+        client->send_blocked = true;
+    }
+out:
     nbd_client_update_handlers(client);
     nbd_client_maybe_finish(client);
 }

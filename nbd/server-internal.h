@@ -38,6 +38,7 @@
 #include "dataplane/aio.h"
 #include "dataplane/block.h"
 #include "dataplane/nbd.h"
+#include "dataplane/tls-session.h"
 #include "nbd/protocol.h"
 
 typedef struct NbdClient NbdClient;
@@ -130,6 +131,11 @@ struct NbdClient {
     struct NbdHandshake *hs;
     AioTimer *hs_timer;
 
+    /* TLS, once NBD_OPT_STARTTLS has succeeded (NULL: plaintext).  It goes
+     * with the client: main loop during the handshake, then the node's
+     * context; freed with the client. */
+    TlsSession *tls;
+
     /* ---- negotiated ---- */
     NbdExport *exp;
     NbdRequestLimits limits;
@@ -171,6 +177,11 @@ struct NbdClient {
 
 /* Main loop.  The export named name, or NULL. */
 NbdExport *nbd_server_find_export(const char *name);
+/* Main loop.  The credentials every new connection must use (NULL: TLS is
+ * not configured), and the authorization its identity must pass (NULL:
+ * none). */
+TlsCreds *nbd_server_tls_creds(void);
+Authz *nbd_server_tls_authz(void);
 /* Main loop.  False once exp has been deleted (it may be freed). */
 bool nbd_server_export_is_live(const NbdExport *exp);
 typedef void NbdExportIter(NbdExport *exp, void *opaque);

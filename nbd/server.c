@@ -24,6 +24,8 @@ typedef struct NbdServer {
     unsigned next_client_id;
     LIST_HEAD(, NbdClient) clients;
     TAILQ_HEAD(, NbdExport) exports;
+    TlsCreds *tls_creds; /* referenced; NULL: plaintext */
+    Authz *tls_authz;
 } NbdServer;
 
 /* Main loop only. */
@@ -384,6 +386,7 @@ static void client_free(NbdClient *client)
     LIST_REMOVE(client, server_link);
     g_assert(server.n_clients > 0);
     server.n_clients--;
+    tls_session_free(client->tls);
     close(client->fd);
     g_free(client);
 }
@@ -523,6 +526,37 @@ static void server_accept(SocketListener *l, int fd, void *opaque)
 
 /* ---- listening -------------------------------------------------------- */
 
+/* ---- TLS -------------------------------------------------------------- */
+
+TlsCreds *nbd_server_tls_creds(void)
+{
+    return server.tls_creds;
+}
+
+Authz *nbd_server_tls_authz(void)
+{
+    return server.tls_authz;
+}
+
+static bool check_tls(const NbdServerOptions *opts, Error **errp)
+{
+    if (!opts->tls_creds && opts->tls_authz) {
+        error_setg(errp, "tls-authz needs tls-creds");
+        return false;
+    }
+    if (opts->tls_creds &&
+        tls_creds_get_endpoint(opts->tls_creds) != TLS_ENDPOINT_SERVER) {
+        error_setg(errp,
+                   "TLS credentials '%s' have endpoint=client: the NBD "
+                   "server needs endpoint=server",
+                   tls_creds_get_id(opts->tls_creds));
+        return false;
+    }
+    return true;
+}
+
+/* ---- starting and stopping ------------------------------------------- */
+
 bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
                       Error **errp)
 {
@@ -541,6 +575,9 @@ bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
                          "not be negative");
         return false;
     }
+    if (!check_tls(opts, errp)) {
+        return false;
+    }
     server.listener =
         socket_listener_new(main_ctx(), addr, server_accept, NULL, errp);
     if (!server.listener) {
@@ -548,6 +585,11 @@ bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
     }
     server.max_connections = (unsigned)opts->max_connections;
     server.handshake_max_ms = (unsigned)opts->handshake_max_seconds * 1000;
+    server.tls_creds = opts->tls_creds;
+    if (server.tls_creds) {
+        tls_creds_ref(server.tls_creds);
+    }
+    server.tls_authz = opts->tls_authz;
     server.running = true;
     return true;
 }
@@ -572,6 +614,12 @@ bool nbd_server_stop(Error **errp)
     while (!TAILQ_EMPTY(&server.exports)) {
         export_delete(TAILQ_FIRST(&server.exports));
     }
+    /* Sessions still closing in IOThreads hold their own references. */
+    if (server.tls_creds) {
+        tls_creds_unref(server.tls_creds);
+    }
+    server.tls_creds = NULL;
+    server.tls_authz = NULL;
     server.running = false;
     return true;
 }

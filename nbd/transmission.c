@@ -38,14 +38,17 @@ void nbd_client_update_handlers(NbdClient *client)
     }
     /* Writable interest only while a send is blocked: otherwise flush_bh
      * sends, and an always-writable socket would spin the loop. */
-    want_write = !client->dead && !STAILQ_EMPTY(&client->send_queue) &&
-                 client->send_blocked;
+    want_write =
+        !client->dead && client->send_blocked && nbd_client_has_unsent(client);
     if (want_read == client->read_enabled &&
         want_write == client->write_enabled) {
         return;
     }
-    if (want_read && !client->read_enabled && client->rend > client->rstart) {
-        /* Buffered requests do not make the fd readable: process them. */
+    if (want_read && !client->read_enabled &&
+        (client->rend > client->rstart ||
+         (client->tls && tls_session_read_buffered(client->tls)))) {
+        /* Buffered requests (here or decrypted ahead in the TLS session)
+         * do not make the fd readable: process them. */
         aio_bh_schedule(client->resume_bh);
     }
     client->read_enabled = want_read;
@@ -67,11 +70,15 @@ void nbd_client_maybe_finish(NbdClient *client)
         return;
     }
     if (!client->dead &&
-        !(client->disc_received && STAILQ_EMPTY(&client->send_queue))) {
+        !(client->disc_received && !nbd_client_has_unsent(client))) {
         return;
     }
     if (client->in_flight > 0) {
         return; /* their completions call us again */
+    }
+    if (client->tls && !client->dead) {
+        /* NBD_CMD_DISC, everything sent: close TLS properly. */
+        tls_session_shutdown(client->tls);
     }
     client->phase = NBD_PHASE_CLOSING;
     aio_set_fd_handler(client->ctx, client->fd, NULL, NULL, NULL, NULL);

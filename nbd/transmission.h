@@ -39,6 +39,12 @@ bool nbd_client_can_take_request(NbdClient *client);
 void nbd_client_update_handlers(NbdClient *client);
 /* Closes the client when it is done (see the header comment). */
 void nbd_client_maybe_finish(NbdClient *client);
+/* Replies, or the ciphertext of replies, wait to be sent. */
+static inline bool nbd_client_has_unsent(NbdClient *client)
+{
+    return !STAILQ_EMPTY(&client->send_queue) ||
+           (client->tls && tls_session_write_pending(client->tls));
+}
 
 /* ---- receive.c --------------------------------------------------------- */
 

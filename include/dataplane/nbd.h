@@ -22,8 +22,10 @@
 #include <stdint.h>
 
 #include "dataplane/aio.h"
+#include "dataplane/authz.h"
 #include "dataplane/error.h"
 #include "dataplane/socket.h"
+#include "dataplane/tls-creds.h"
 #include "dataplane/visibility.h"
 
 DP_API_BEGIN
@@ -37,8 +39,20 @@ typedef struct NbdServerOptions {
      * limit); a connection over the limit is closed at once. */
     int max_connections;
     /* Bounds the option haggling of one connection (0: no limit); a client
-     * that has not entered transmission by then is disconnected. */
+     * that has not entered transmission by then is disconnected.  The TLS
+     * handshake counts. */
     int handshake_max_seconds;
+    /*
+     * TLS (NULL: none).  With tls_creds (endpoint=server), TLS is required
+     * of every client: NBD_OPT_STARTTLS first; every other option before it
+     * is answered NBD_REP_ERR_TLS_REQD, and NBD_OPT_EXPORT_NAME closes the
+     * connection.  With tls_authz, the client's identity (certificate DN or
+     * PSK username) must pass it.  The server takes a reference on
+     * tls_creds; tls_authz must stay valid while the server runs (the
+     * caller registers as the objects' user).
+     */
+    TlsCreds *tls_creds;
+    Authz *tls_authz;
 } NbdServerOptions;
 
 /* The defaults (qemu-storage-daemon's), for callers that set only some. */
@@ -54,8 +68,9 @@ typedef struct NbdServerOptions {
  * replaced, the file created with mode 0600 or addr->mode and removed at
  * stop only if it is still ours; accept() at the fd limit backs off).
  * opts NULL means NBD_SERVER_OPTIONS_DEFAULT.  Fails if the server is
- * already running, an option is negative, or the address cannot be
- * listened on.
+ * already running, an option is negative, the TLS credentials are not for
+ * endpoint=server (or tls_authz comes without them), or the address cannot
+ * be listened on.
  */
 bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
                       Error **errp);

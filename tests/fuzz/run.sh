@@ -1,23 +1,32 @@
 #!/bin/sh
-# Builds the NBD codec fuzz target with clang and runs it for a short time.
+# Builds the libFuzzer targets with clang and runs each for a short time.
 # Usage: tests/fuzz/run.sh [seconds]   (default 30, split between the
-# targets; CI calls it as is)
+# targets, at least 8 s each; CI calls it as is)
 set -e
 secs=${1:-30}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build="$top/build-fuzz"
 
+# target corpus-folder, one per line.
+targets="
+fuzz-nbd-protocol corpus
+fuzz-nbd-server corpus-server
+fuzz-nbd-server-tls corpus-server-tls
+fuzz-qcow2 corpus-qcow2
+"
+
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang meson setup "$build" "$top" -Dfuzzing=true -Db_lundef=false \
         -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$build" tests/fuzz/fuzz-nbd-protocol tests/fuzz/fuzz-nbd-server \
-    tests/fuzz/fuzz-qcow2 \
+ninja -C "$build" $(echo "$targets" | awk 'NF {print "tests/fuzz/" $1}') \
     >/dev/null
 
-# Each target gets a third of the time, on a scratch copy of its corpus so that
-# runs do not grow the checked-in one.
-half=$(( (secs + 2) / 3 ))
+# Each target gets its share of the time, on a scratch copy of its corpus so
+# that runs do not grow the checked-in one.
+n=$(echo "$targets" | awk 'NF' | wc -l)
+share=$(( (secs + n - 1) / n ))
+[ "$share" -ge 8 ] || share=8
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run() {
@@ -25,13 +34,13 @@ run() {
     mkdir -p "$work/$target"
     cp "$top/tests/fuzz/$corpus"/* "$work/$target"/
     echo "== $target"
-    "$build/tests/fuzz/$target" -max_total_time="$half" -max_len=16384 \
+    "$build/tests/fuzz/$target" -max_total_time="$share" -max_len=16384 \
         -print_final_stats=1 -artifact_prefix="$build/$target-" \
         "$work/$target" 2>&1 | tail -6
 }
-run fuzz-nbd-protocol corpus
-run fuzz-nbd-server corpus-server
-run fuzz-qcow2 corpus-qcow2
+echo "$targets" | while read -r target corpus; do
+    [ -n "$target" ] && run "$target" "$corpus"
+done
 # libFuzzer exits nonzero on a finding, which the pipe hides: look for
 # the artifacts instead.
 if ls "$build"/*crash-* "$build"/*leak-* "$build"/*timeout-* \

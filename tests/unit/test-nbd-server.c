@@ -14,6 +14,7 @@
 #include "dataplane/nbd.h"
 #include "tests/unit/block-test-util.h"
 #include "tests/nbd-raw-client.h"
+#include "tests/unit/nbd-client-thread.h"
 #include "util/clock.h"
 #include "util/thread.h"
 
@@ -45,16 +46,6 @@ static void fixture_setup(Fixture *f, gconstpointer data)
         nbd_export_add("e0", "m0", "disk", "memory", true, &error_abort));
 }
 
-static void wait_connections(unsigned want)
-{
-    int i;
-
-    for (i = 0; i < 100000 && nbd_server_get_connection_count() != want; i++) {
-        main_loop_wait(true);
-    }
-    g_assert_cmpuint(nbd_server_get_connection_count(), ==, want);
-}
-
 static void fixture_teardown(Fixture *f, gconstpointer data)
 {
     if (nbd_server_is_running()) {
@@ -71,101 +62,6 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
     g_rmdir(f->dir);
     g_free(f->sock);
     g_free(f->dir);
-}
-
-/* ---- a client thread, with the main loop running meanwhile ------------ */
-
-typedef struct ClientThread {
-    GThread *thread;
-    void (*fn)(struct ClientThread *ct);
-    Fixture *f;
-    int fd;
-    int step;     /* atomic: how far the test has got (both sides set it) */
-    DpMutex lock; /* with cond: the client waits for the main thread */
-    DpCond cond;
-    int done;  /* atomic */
-    int index; /* set before the thread starts */
-} ClientThread;
-
-static gpointer client_thread_run(gpointer opaque)
-{
-    ClientThread *ct = opaque;
-
-    ct->fn(ct);
-    g_atomic_int_set(&ct->done, true);
-    g_main_context_wakeup(NULL);
-    return NULL;
-}
-
-/* Either side: records the step; wakes the main loop and the client. */
-static void client_step(ClientThread *ct, int step)
-{
-    dp_mutex_lock(&ct->lock);
-    g_atomic_int_set(&ct->step, step);
-    dp_cond_broadcast(&ct->cond);
-    dp_mutex_unlock(&ct->lock);
-    g_main_context_wakeup(NULL);
-}
-
-static ClientThread *client_start_index(Fixture *f, void (*fn)(ClientThread *),
-                                        int index)
-{
-    ClientThread *ct = g_new0(ClientThread, 1);
-
-    ct->f = f;
-    ct->fn = fn;
-    ct->index = index;
-    dp_mutex_init(&ct->lock);
-    dp_cond_init(&ct->cond);
-    ct->thread = g_thread_new("client", client_thread_run, ct);
-    return ct;
-}
-
-static ClientThread *client_start(Fixture *f, void (*fn)(ClientThread *))
-{
-    return client_start_index(f, fn, 0);
-}
-
-/* Client side: blocks until the main thread has reached step n (bounded:
- * 10 s, then the test fails). */
-static void client_wait_step(ClientThread *ct, int n)
-{
-    int64_t deadline =
-        clock_monotonic_ns() + 10 * G_GINT64_CONSTANT(1000000000);
-
-    dp_mutex_lock(&ct->lock);
-    while (g_atomic_int_get(&ct->step) < n &&
-           dp_cond_timedwait_ns(&ct->cond, &ct->lock, deadline)) {
-    }
-    dp_mutex_unlock(&ct->lock);
-    g_assert_cmpint(g_atomic_int_get(&ct->step), >=, n);
-}
-
-/* Main side: runs the main loop until the client reached step n. */
-static void main_until_step(ClientThread *ct, int n)
-{
-    int i;
-
-    for (i = 0; i < 100000 && g_atomic_int_get(&ct->step) < n &&
-                !g_atomic_int_get(&ct->done);
-         i++) {
-        main_loop_wait(true);
-    }
-    g_assert_cmpint(g_atomic_int_get(&ct->step), >=, n);
-}
-
-static void client_finish(ClientThread *ct)
-{
-    int i;
-
-    for (i = 0; i < 100000 && !g_atomic_int_get(&ct->done); i++) {
-        main_loop_wait(true);
-    }
-    g_assert_true(g_atomic_int_get(&ct->done));
-    g_thread_join(ct->thread);
-    dp_cond_destroy(&ct->cond);
-    dp_mutex_destroy(&ct->lock);
-    g_free(ct);
 }
 
 /* ---- export API --------------------------------------------------------- */
