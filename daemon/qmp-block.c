@@ -19,6 +19,7 @@
 #include "dataplane/object.h"
 #include "daemon.h"
 #include "qmp-commands.h"
+#include "qmp-json.h"
 
 /* Nodes made by --blockdev / blockdev-add, in creation order (names). */
 static GPtrArray *owned_nodes;
@@ -235,12 +236,13 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
     g_autofree char *file =
         filename ? g_strdup(filename) : g_strdup_printf("%s://", drv);
     json_t *info = json_pack(
-        "{s:s,s:s,s:b,s:s,s:b,s:s,s:i,s:{s:s,s:s,s:I},s:{s:b,s:b,s:b}}",
-        "node-name", bdrv_get_node_name(bs), "drv", drv, "ro",
-        bdrv_is_read_only(bs), "file", file, "encrypted", 0, "detect_zeroes",
-        "off", "backing_file_depth", 0, "image", "filename", file, "format",
-        drv, "virtual-size", (json_int_t)bdrv_getlength(bs), "cache",
-        "writeback", 1, "direct", 0, "no-flush", 0);
+        "{s:o,s:s,s:b,s:o,s:b,s:s,s:i,s:{s:o,s:s,s:I},s:{s:b,s:b,s:b}}",
+        "node-name", qmp_json_str(bdrv_get_node_name(bs)), "drv", drv, "ro",
+        bdrv_is_read_only(bs), "file", qmp_json_str(file), "encrypted", 0,
+        "detect_zeroes", "off", "backing_file_depth", 0, "image", "filename",
+        qmp_json_str(file), "format", drv, "virtual-size",
+        (json_int_t)bdrv_getlength(bs), "cache", "writeback", 1, "direct", 0,
+        "no-flush", 0);
     static const char *const zero_limits[] = {
         "bps",     "bps_rd",  "bps_wr",          "iops",
         "iops_rd", "iops_wr", "write_threshold",

@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "monitor.h"
 #include "qmp-commands.h"
+#include "qmp-json.h"
 
 /* How long teardown waits for NBD connections to finish closing. */
 #define NBD_CLOSE_WAIT_NS (5 * (int64_t)1000000000)
@@ -135,7 +136,8 @@ static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
  */
 static void export_gone(const char *id, void *opaque)
 {
-    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
+    monitor_emit_event("BLOCK_EXPORT_DELETED",
+                       json_pack("{s:o}", "id", qmp_json_str(id)));
 }
 
 bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
@@ -415,8 +417,9 @@ json_t *qmp_cmd_nbd_server_remove(json_t *args, Error **errp)
 static void export_info_append(const NbdExportInfo *info, void *opaque)
 {
     json_array_append_new(
-        opaque, json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
-                          "node-name", info->node_name, "shutting-down", 0));
+        opaque, json_pack("{s:s,s:o,s:o,s:b}", "type", "nbd", "id",
+                          qmp_json_str(info->id), "node-name",
+                          qmp_json_str(info->node_name), "shutting-down", 0));
 }
 
 json_t *qmp_cmd_query_block_exports(json_t *args, Error **errp)

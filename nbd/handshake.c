@@ -14,6 +14,7 @@
 
 #include "dataplane/main-loop.h"
 #include "nbd/server-internal.h"
+#include "util/utf8.h"
 
 typedef enum HsState {
     HS_CLIENT_FLAGS,
@@ -85,15 +86,18 @@ static void reply_error(NbdHandshake *hs, uint32_t type, const char *fmt, ...)
 static void reply_error(NbdHandshake *hs, uint32_t type, const char *fmt, ...)
 {
     va_list ap;
+    char *raw;
     char *msg;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    raw = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (strlen(msg) > NBD_MAX_STRING) {
-        msg[NBD_MAX_STRING] = '\0';
-    }
+    /* The spec's strings are UTF-8, and the message may quote what the
+     * client sent: cut on a character, replace what is not UTF-8 (each
+     * such byte grows to 3, hence the third). */
+    msg = utf8_make_valid(raw, utf8_cut_len(raw, NBD_MAX_STRING / 3));
     nbd_build_opt_error(hs->out, hs->opt.option, type, msg);
+    g_free(raw);
     g_free(msg);
 }
 

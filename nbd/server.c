@@ -17,6 +17,7 @@
 
 #include "dataplane/main-loop.h"
 #include "nbd/server-internal.h"
+#include "util/utf8.h"
 
 typedef struct NbdListener {
     int fd;
@@ -199,8 +200,10 @@ bool nbd_export_add(const char *id, const char *node_name, const char *name,
         name = node_name;
     }
     if (strlen(name) > NBD_MAX_STRING) {
-        error_setg(errp, "export name '%.32s...' too long (at most %u bytes)",
-                   name, NBD_MAX_STRING);
+        g_autofree char *shown = utf8_abbrev(name, 32);
+
+        error_setg(errp, "export name '%s' too long (at most %u bytes)", shown,
+                   NBD_MAX_STRING);
         return false;
     }
     if (description && strlen(description) > NBD_MAX_STRING) {
