@@ -1,5 +1,7 @@
 #!/bin/sh
-# Builds the NBD codec fuzz target with clang and runs it for a short time.
+# Builds the fuzz targets with clang and runs each for a short time: the
+# NBD codec, the NBD server, the option parsers (keyval, command line) and
+# the QMP monitor with the daemon's commands.
 # Usage: tests/fuzz/run.sh [seconds]   (default 30, split between the
 # targets; CI calls it as is)
 set -e
@@ -12,11 +14,12 @@ if [ ! -f "$build/build.ninja" ]; then
         -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$build" tests/fuzz/fuzz-nbd-protocol tests/fuzz/fuzz-nbd-server \
-    >/dev/null
+    tests/fuzz/fuzz-keyval tests/fuzz/fuzz-qmp-monitor >/dev/null
 
-# Each target gets half the time, on a scratch copy of its corpus so that
-# runs do not grow the checked-in one.
-half=$(( (secs + 1) / 2 ))
+# Each target gets a quarter of the time, on a scratch copy of its corpus
+# so that runs do not grow the checked-in one.  Paths are absolute: the
+# QMP target works in a directory of its own.
+share=$(( (secs + 3) / 4 ))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run() {
@@ -24,12 +27,14 @@ run() {
     mkdir -p "$work/$target"
     cp "$top/tests/fuzz/$corpus"/* "$work/$target"/
     echo "== $target"
-    "$build/tests/fuzz/$target" -max_total_time="$half" -max_len=16384 \
+    "$build/tests/fuzz/$target" -max_total_time="$share" -max_len=16384 \
         -print_final_stats=1 -artifact_prefix="$build/$target-" \
         "$work/$target" 2>&1 | tail -6
 }
 run fuzz-nbd-protocol corpus
 run fuzz-nbd-server corpus-server
+run fuzz-keyval corpus-keyval
+run fuzz-qmp-monitor corpus-qmp
 # libFuzzer exits nonzero on a finding, which the pipe hides: look for
 # the artifacts instead.
 if ls "$build"/*crash-* "$build"/*leak-* "$build"/*timeout-* \
