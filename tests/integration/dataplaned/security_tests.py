@@ -99,6 +99,87 @@ def test_qmp_file_names_that_are_not_utf8():
         shutil.rmtree(images)
 
 
+# ---- files an operator gets wrong -------------------------------------------
+
+def start_fails(args, needle, cwd):
+    """dataplaned with args in cwd must exit 1 with one line naming needle."""
+    try:
+        r = subprocess.run([DATAPLANED] + args, cwd=cwd, capture_output=True,
+                           text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("%r started instead of failing" % args)
+    check(r.returncode == 1, "exit status %d for %r: %s" %
+          (r.returncode, args, r.stderr))
+    lines = r.stderr.strip().split("\n")
+    check(len(lines) == 1 and needle in lines[0],
+          "stderr %r lacks %r" % (r.stderr, needle))
+
+
+@test
+def test_pidfile_never_follows_a_symlink_nor_overwrites_a_file():
+    work = tempfile.mkdtemp(prefix="dataplaned-pid-")
+    try:
+        victim = os.path.join(work, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        os.symlink(victim, os.path.join(work, "d.pid"))
+        start_fails(["--pidfile", "d.pid"], "symbolic link", work)
+        check(os.path.islink(os.path.join(work, "d.pid")), "link removed")
+        # A dangling link: following it would create the target.
+        os.unlink(os.path.join(work, "d.pid"))
+        os.symlink(os.path.join(work, "created"), os.path.join(work, "d.pid"))
+        start_fails(["--pidfile", "d.pid"], "symbolic link", work)
+        check(not os.path.exists(os.path.join(work, "created")),
+              "the link's target was created")
+        os.unlink(os.path.join(work, "d.pid"))
+        # A file that is not a pid file is left alone.
+        start_fails(["--pidfile", "victim"], "not a pid file", work)
+        with open(victim) as f:
+            check(f.read() == "precious\n", "victim changed")
+        # So is a FIFO (which must not block the start either).
+        os.mkfifo(os.path.join(work, "fifo"))
+        start_fails(["--pidfile", "fifo"], "not a regular file", work)
+        check(sorted(os.listdir(work)) == ["fifo", "victim"],
+              "left: %r" % os.listdir(work))
+    finally:
+        shutil.rmtree(work)
+
+
+@test
+def test_pidfile_stale_one_taken_over_and_only_ours_removed():
+    work = tempfile.mkdtemp(prefix="dataplaned-pid-")
+    d = None
+    pid_path = os.path.join(work, "d.pid")
+    try:
+        # A stale pid file, as a killed daemon leaves it.
+        with open(pid_path, "w") as f:
+            f.write("99999\n")
+        d = Daemon(["--pidfile", "d.pid"], cwd=work)
+        m = d.qmp()
+        with open(pid_path) as f:
+            check(f.read() == "%d\n" % d.proc.pid, "pid file content")
+        # Replaced by hand while the daemon runs: the new file is not ours
+        # to remove at exit.
+        with open(os.path.join(work, "other"), "w") as f:
+            f.write("someone else's\n")
+        os.rename(os.path.join(work, "other"), pid_path)
+        alive(d, m)
+        d.signal(signal.SIGTERM)
+        status, out, err = d.wait()
+        check(status == 0, "exit %d: %s" % (status, err))
+        with open(pid_path) as f:
+            check(f.read() == "someone else's\n", "replaced file removed")
+        os.unlink(pid_path)
+        # And the normal case: removed at exit.
+        d = Daemon(["--pidfile", "d.pid"], cwd=work)
+        d.qmp()
+        d.stop()
+    finally:
+        if d:
+            d.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def test_main():
     name = sys.argv[1] if len(sys.argv) > 1 else None
     if name not in TESTS:
