@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,7 +30,7 @@ typedef struct NbdServer {
     GArray *listeners; /* NbdListener */
     char *unix_path;   /* unlinked on stop */
     unsigned max_connections;
-    unsigned handshake_max_ms;
+    int64_t handshake_max_ms; /* 64 bits: 2^31 s in ms does not fit 32 */
     unsigned n_clients;
     unsigned next_client_id;
     LIST_HEAD(, NbdClient) clients;
@@ -337,8 +338,8 @@ static void handshake_timeout(void *opaque)
 {
     NbdClient *client = opaque;
 
-    error_report("nbd: client %u: handshake not finished in %u ms, "
-                 "disconnecting",
+    error_report("nbd: client %u: handshake not finished in %" PRId64
+                 " ms, disconnecting",
                  client->id, server.handshake_max_ms);
     nbd_server_client_drop(client);
 }
@@ -640,7 +641,7 @@ bool nbd_server_start(const char *addr, int max_connections,
         return false;
     }
     server.max_connections = (unsigned)max_connections;
-    server.handshake_max_ms = (unsigned)handshake_max_seconds * 1000;
+    server.handshake_max_ms = (int64_t)handshake_max_seconds * 1000;
     /* The listener array no longer grows: its elements' addresses are
      * stable and can be the handlers' opaque. */
     for (i = 0; i < server.listeners->len; i++) {

@@ -180,6 +180,36 @@ def test_pidfile_stale_one_taken_over_and_only_ours_removed():
         shutil.rmtree(work, ignore_errors=True)
 
 
+# ---- limits that must mean what they say -----------------------------------
+
+@test
+def test_nbd_handshake_max_seconds_does_not_wrap():
+    d = Daemon(memory_node())
+    try:
+        m = d.qmp()
+        sock = d.path("nbd.sock")
+        # Past the 32-bit range: refused, saying what is allowed.
+        m.err("nbd-server-start", {"addr": {"type": "unix", "path": sock},
+                                   "handshake-max-seconds": 1 << 31},
+              desc="must be between 0 and 2147483647")
+        # 4294968 s in 32-bit milliseconds wrapped to 704 ms: a client
+        # that has not finished its handshake was dropped within a second.
+        m.ok("nbd-server-start", {"addr": {"type": "unix", "path": sock},
+                                  "handshake-max-seconds": 4294968})
+        s = connect_unix(sock)
+        check(s.recv(18).startswith(b"NBDMAGIC"), "greeting")
+        s.settimeout(3)
+        try:
+            data = s.recv(1)
+            check(False, "disconnected during the handshake (%r)" % data)
+        except socket.timeout:
+            pass
+        s.close()
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 def test_main():
     name = sys.argv[1] if len(sys.argv) > 1 else None
     if name not in TESTS:
