@@ -210,6 +210,82 @@ def test_nbd_handshake_max_seconds_does_not_wrap():
         d.cleanup()
 
 
+# ---- the main loop never waits on user input ---------------------------------
+
+def nested_blockdev(depth, leaves):
+    inner = {"k%d" % i: 1 for i in range(leaves)}
+    for _ in range(depth):
+        inner = {"a": inner}
+    return {"driver": "null-co", "node-name": "deep", "x": inner}
+
+
+@test
+def test_main_loop_answers_qmp_during_hostile_input():
+    # Nothing is timed: each step starts something that used to hold the
+    # main loop (a FIFO's open(), a nested blockdev-add whose check cost
+    # leaves x depth^2, clients stalled in the handshake), then another
+    # monitor client and an NBD client must still get through.  The
+    # sockets' 30 s timeouts only turn a hang into a failure.
+    require("nbdinfo")
+    fifo_dir = tempfile.mkdtemp(prefix="dataplaned-fifo-")
+    fifo = os.path.join(fifo_dir, "fifo")
+    os.mkfifo(fifo)
+    d = Daemon(memory_node() + ["--nbd-server", "addr.type=unix,addr.path=n",
+                                "--export", "nbd,id=e0,node-name=disk0"])
+    stalled = []
+    try:
+        a = d.qmp()
+        b = d.qmp()
+        uri = nbd_uri(d.path("n"), "disk0")
+
+        def others_get_through(what):
+            check("qemu" in b.ok("query-version"), "QMP during %s" % what)
+            r = run(["nbdinfo", "--size", uri])
+            check(r.returncode == 0 and r.stdout.strip() == str(64 << 20),
+                  "NBD during %s: %r" % (what, r))
+
+        # Clients that stop in the middle of the handshake.
+        for i in range(20):
+            s = connect_unix(d.path("n"))
+            s.recv(18)
+            s.sendall(struct.pack(">I", 1) + b"IHAVEOPT"[:i % 8])
+            stalled.append(s)
+        others_get_through("stalled handshakes")
+        # A FIFO, read-only: open() would wait for a writer.
+        a.send_raw(json.dumps({"execute": "blockdev-add", "arguments": {
+            "driver": "file", "node-name": "f", "filename": fifo,
+            "read-only": True}}).encode() + b"\n")
+        others_get_through("a FIFO blockdev-add")
+        r = a.reply()
+        check("is a FIFO" in r.get("error", {}).get("desc", ""),
+              "FIFO: %r" % r)
+        # A nested blockdev-add near the message size limit.
+        big = json.dumps({"execute": "blockdev-add",
+                          "arguments": nested_blockdev(900, 60000)})
+        check(len(big) < 1 << 20, "message %d bytes" % len(big))
+        a.send_raw(big.encode() + b"\n")
+        others_get_through("a large nested blockdev-add")
+        r = a.reply()
+        check("nests deeper than" in r.get("error", {}).get("desc", ""),
+              "nested: %r" % r)
+        # Wide instead of deep.
+        wide = {"driver": "null-co", "node-name": "wide",
+                "x": {"k%d" % i: i for i in range(50000)}}
+        a.send_raw(json.dumps({"execute": "blockdev-add",
+                               "arguments": wide}).encode() + b"\n")
+        others_get_through("a wide blockdev-add")
+        r = a.reply()
+        check("Too many parameters" in r.get("error", {}).get("desc", ""),
+              "wide: %r" % r)
+        alive(d, a)
+        for s in stalled:
+            s.close()
+        d.stop()
+    finally:
+        d.cleanup()
+        shutil.rmtree(fifo_dir)
+
+
 def test_main():
     name = sys.argv[1] if len(sys.argv) > 1 else None
     if name not in TESTS:
