@@ -147,8 +147,11 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     g_autofree char *authz = keyval_take(o, "tls-authz");
     g_autofree char *addr = NULL;
     g_autofree char *unix_path = NULL;
-    int64_t max_conn = NBD_DEFAULT_MAX_CONNECTIONS;
-    int64_t handshake = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS;
+    NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
+    int64_t max_conn = so.max_connections;
+    int64_t handshake = so.handshake_max_seconds;
+    int64_t idle = so.idle_max_seconds;
+    int64_t max_buf = (int64_t)so.max_buffer_size;
 
     if (tls || authz) {
         error_setg(errp, "TLS is not supported");
@@ -158,6 +161,8 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     if (!addr ||
         !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
         !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake, errp) ||
+        !take_int(o, "idle-max-seconds", 0, INT32_MAX, &idle, errp) ||
+        !take_int(o, "max-buffer-size", 0, INT64_MAX, &max_buf, errp) ||
         !keyval_check_empty(o, "nbd-server", errp)) {
         return false;
     }
@@ -166,7 +171,11 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
         return false;
     }
     nbd_set_export_gone_handler(export_gone, NULL);
-    if (!nbd_server_start(addr, (int)max_conn, (int)handshake, errp)) {
+    so.max_connections = (int)max_conn;
+    so.handshake_max_seconds = (int)handshake;
+    so.idle_max_seconds = (int)idle;
+    so.max_buffer_size = (uint64_t)max_buf;
+    if (!nbd_server_start(addr, &so, errp)) {
         return false;
     }
     g_free(server_socket_path);
@@ -182,6 +191,9 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
         {"tls-authz", QMP_ARG_STR, false},
         {"max-connections", QMP_ARG_INT, false},
         {"handshake-max-seconds", QMP_ARG_INT, false},
+        /* dataplaned's own (docs/security.md) */
+        {"idle-max-seconds", QMP_ARG_INT, false},
+        {"max-buffer-size", QMP_ARG_INT, false},
         {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();

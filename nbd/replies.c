@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "nbd/budget.h"
 #include "nbd/transmission.h"
 
 /* Frees a reply and its data. */
@@ -55,6 +56,7 @@ static void queue_reply(NbdClient *client, NbdReply *r)
     }
     STAILQ_INSERT_TAIL(&client->send_queue, r, next);
     client->queued_bytes += reply_size(r);
+    nbd_budget_charge(reply_size(r));
     client->queued_replies++;
     aio_bh_schedule(client->flush_bh);
 }
@@ -171,6 +173,8 @@ static void client_flush(NbdClient *client)
             break;
         }
         client->send_blocked = false;
+        client->last_active_ns = aio_clock_get_ns(AIO_CLOCK_REALTIME);
+        nbd_budget_release(n);
         /* Retire what was sent. */
         while (n > 0) {
             size_t left;
@@ -216,6 +220,7 @@ void nbd_replies_drop(NbdClient *client)
         STAILQ_REMOVE_HEAD(&client->send_queue, next);
         nbd_reply_free(client, r);
     }
+    nbd_budget_release(client->queued_bytes);
     client->queued_bytes = 0;
     client->queued_replies = 0;
 }

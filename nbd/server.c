@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "dataplane/main-loop.h"
+#include "nbd/budget.h"
 #include "nbd/server-internal.h"
 #include "util/utf8.h"
 
@@ -31,6 +32,7 @@ typedef struct NbdServer {
     char *unix_path;   /* unlinked on stop */
     unsigned max_connections;
     int64_t handshake_max_ms; /* 64 bits: 2^31 s in ms does not fit 32 */
+    int64_t idle_max_ns;
     unsigned n_clients;
     unsigned next_client_id;
     LIST_HEAD(, NbdClient) clients;
@@ -398,11 +400,28 @@ void nbd_server_client_closed(NbdClient *client)
     aio_bh_schedule_oneshot(main_ctx(), client_release_bh, client);
 }
 
+/* A TCP connection: no Nagle delay on replies, and keepalive probes so
+ * that a peer that vanished does not hold its slot and memory for the
+ * kernel's default two hours.  Best effort: a failure costs only that. */
+static void tcp_client_setup(int fd)
+{
+    int one = 1;
+    int idle = NBD_TCP_KEEPIDLE;
+    int intvl = NBD_TCP_KEEPINTVL;
+    int cnt = NBD_TCP_KEEPCNT;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 static void listener_accept(void *opaque)
 {
     NbdListener *l = opaque;
     NbdClient *client;
-    int fd, one = 1;
+    int fd;
 
     fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -418,10 +437,11 @@ static void listener_accept(void *opaque)
         return;
     }
     if (l->port >= 0) {
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        tcp_client_setup(fd);
     }
     client = g_new0(NbdClient, 1);
     client->fd = fd;
+    client->idle_max_ns = server.idle_max_ns;
     client->id = ++server.next_client_id;
     client->phase = NBD_PHASE_HANDSHAKE;
     client->ctx = main_ctx();
@@ -610,9 +630,10 @@ static void close_listeners(void)
     }
 }
 
-bool nbd_server_start(const char *addr, int max_connections,
-                      int handshake_max_seconds, Error **errp)
+bool nbd_server_start(const char *addr, const NbdServerOptions *opts,
+                      Error **errp)
 {
+    NbdServerOptions o = opts ? *opts : NBD_SERVER_OPTIONS_DEFAULT;
     bool ok;
     guint i;
 
@@ -621,9 +642,10 @@ bool nbd_server_start(const char *addr, int max_connections,
         error_setg(errp, "NBD server already running");
         return false;
     }
-    if (max_connections < 0 || handshake_max_seconds < 0) {
-        error_setg(errp, "max-connections and handshake-max-seconds must "
-                         "not be negative");
+    if (o.max_connections < 0 || o.handshake_max_seconds < 0 ||
+        o.idle_max_seconds < 0) {
+        error_setg(errp, "max-connections, handshake-max-seconds and "
+                         "idle-max-seconds must not be negative");
         return false;
     }
     if (server.listeners == NULL) {
@@ -640,8 +662,10 @@ bool nbd_server_start(const char *addr, int max_connections,
         close_listeners();
         return false;
     }
-    server.max_connections = (unsigned)max_connections;
-    server.handshake_max_ms = (int64_t)handshake_max_seconds * 1000;
+    server.max_connections = (unsigned)o.max_connections;
+    server.handshake_max_ms = (int64_t)o.handshake_max_seconds * 1000;
+    server.idle_max_ns = (int64_t)o.idle_max_seconds * 1000000000;
+    nbd_budget_set_limit(o.max_buffer_size);
     /* The listener array no longer grows: its elements' addresses are
      * stable and can be the handlers' opaque. */
     for (i = 0; i < server.listeners->len; i++) {

@@ -25,22 +25,48 @@
 #define NBD_DEFAULT_PORT 10809
 #define NBD_DEFAULT_MAX_CONNECTIONS 100
 #define NBD_DEFAULT_HANDSHAKE_MAX_SECONDS 10
+#define NBD_DEFAULT_IDLE_MAX_SECONDS 0
+#define NBD_DEFAULT_MAX_BUFFER_SIZE (512 * (uint64_t)1024 * 1024)
+
+typedef struct NbdServerOptions {
+    /* Bounds the connections at any time, handshaking ones included (0: no
+     * limit); a connection over the limit is closed at once. */
+    int max_connections;
+    /* Bounds the option haggling of one connection (0: no limit); a client
+     * that has not entered transmission by then is disconnected. */
+    int handshake_max_seconds;
+    /* A connection in transmission that moves no byte either way for this
+     * long, with no request in flight, is closed (0: never; the default,
+     * since an idle guest disk is silent for hours). */
+    int idle_max_seconds;
+    /* Bounds the bytes that request and reply buffers hold over every
+     * connection (0: no limit): past it, connections stop reading requests
+     * until memory is freed, except that one holding nothing may always
+     * take one request.  Each connection has its own bounds besides. */
+    uint64_t max_buffer_size;
+} NbdServerOptions;
+
+/* The defaults, for callers that set only some. */
+#define NBD_SERVER_OPTIONS_DEFAULT                                             \
+    ((NbdServerOptions){                                                       \
+        .max_connections = NBD_DEFAULT_MAX_CONNECTIONS,                        \
+        .handshake_max_seconds = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS,            \
+        .idle_max_seconds = NBD_DEFAULT_IDLE_MAX_SECONDS,                      \
+        .max_buffer_size = NBD_DEFAULT_MAX_BUFFER_SIZE,                        \
+    })
 
 /*
  * Starts listening.  addr is either a unix socket path ("unix:/path" or any
  * string starting with '/'), or a TCP address "host:port", "[v6addr]:port"
  * or ":port" (every address); host names resolving to several addresses get
  * one listener each.  A stale unix socket at the path is replaced; any
- * other file there makes the call fail.
- * max_connections bounds the connections at any time, handshaking ones
- * included (0: no limit); a connection over the limit is closed at once.
- * handshake_max_seconds bounds the option haggling of one connection
- * (0: no limit); a client that has not entered transmission by then is
- * disconnected.  Fails if the server is already running or the address
- * cannot be bound.
+ * other file there makes the call fail.  TCP connections get keepalive
+ * probes.  opts NULL means NBD_SERVER_OPTIONS_DEFAULT.  Fails if the server
+ * is already running, an option is negative, or the address cannot be
+ * bound.
  */
-bool nbd_server_start(const char *addr, int max_connections,
-                      int handshake_max_seconds, Error **errp);
+bool nbd_server_start(const char *addr, const NbdServerOptions *opts,
+                      Error **errp);
 
 /*
  * Stops listening, deletes every export (hard: their connections are

@@ -110,8 +110,7 @@ int main(int argc, char **argv)
     };
     const char *listen_addr = NULL;
     GPtrArray *exports = g_ptr_array_new();
-    int max_conn = NBD_DEFAULT_MAX_CONNECTIONS;
-    int hs_secs = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS;
+    NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
     int move_ms = 0;
     int c, n = 0;
     guint i;
@@ -146,10 +145,10 @@ int main(int argc, char **argv)
             move_ms = atoi(optarg);
             break;
         case 'c':
-            max_conn = atoi(optarg);
+            so.max_connections = atoi(optarg);
             break;
         case 't':
-            hs_secs = atoi(optarg);
+            so.handshake_max_seconds = atoi(optarg);
             break;
         default:
             return 2;
@@ -167,7 +166,7 @@ int main(int argc, char **argv)
         }
         in_iothread = true;
     }
-    if (!nbd_server_start(listen_addr, max_conn, hs_secs, &error_abort)) {
+    if (!nbd_server_start(listen_addr, &so, &error_abort)) {
         return 1;
     }
     for (i = 0; i < exports->len; i++) {

@@ -27,6 +27,7 @@ typedef struct Fixture {
 
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
+    NbdServerOptions so = {.max_connections = 10, .handshake_max_seconds = 10};
     char *addr;
 
     f->dir = g_dir_make_tmp("nbd-server-XXXXXX", NULL);
@@ -37,7 +38,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     g_assert_true(bdrv_set_aio_context(
         f->bs, iothread_get_aio_context(f->iothread), &error_abort));
     addr = g_strdup_printf("unix:%s", f->sock);
-    g_assert_true(nbd_server_start(addr, 10, 10, &error_abort));
+    g_assert_true(nbd_server_start(addr, &so, &error_abort));
     g_free(addr);
     g_assert_true(
         nbd_export_add("e0", "m0", "disk", "memory", true, &error_abort));
@@ -203,9 +204,9 @@ static void test_server_start_twice_refused(Fixture *f, gconstpointer data)
 {
     Error *err = NULL;
 
-    g_assert_false(nbd_server_start(f->sock, 0, 0, &err));
+    g_assert_false(nbd_server_start(f->sock, NULL, &err));
     g_clear_pointer(&err, error_free);
-    g_assert_false(nbd_server_start("nonsense", 0, 0, &err));
+    g_assert_false(nbd_server_start("nonsense", NULL, &err));
     g_clear_pointer(&err, error_free);
 }
 
@@ -217,7 +218,7 @@ static void test_server_start_keeps_a_regular_file(Fixture *f,
 
     g_assert_true(nbd_server_stop(&error_abort));
     g_assert_true(g_file_set_contents(path, "keep", -1, NULL));
-    g_assert_false(nbd_server_start(path, 0, 0, &err));
+    g_assert_false(nbd_server_start(path, NULL, &err));
     error_free(err);
     g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
     g_remove(path);

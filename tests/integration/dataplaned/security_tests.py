@@ -286,6 +286,163 @@ def test_main_loop_answers_qmp_during_hostile_input():
         shutil.rmtree(fifo_dir)
 
 
+# ---- memory an NBD client can make the daemon hold --------------------------
+
+NBD_OPTS_MAGIC = 0x49484156454F5054
+NBD_OPT_REPLY_MAGIC = 0x3e889045565a9
+NBD_REQUEST_MAGIC = 0x25609513
+NBD_SIMPLE_REPLY_MAGIC = 0x67446698
+NBD_OPT_GO = 7
+NBD_REP_ACK = 1
+NBD_CMD_READ = 0
+NBD_CMD_CACHE = 5
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        check(chunk, "NBD server closed the connection")
+        buf += chunk
+    return buf
+
+
+def nbd_open(path, name):
+    """A raw NBD connection in transmission (simple replies)."""
+    s = connect_unix(path)
+    s.settimeout(30)
+    check(recv_exact(s, 18)[:8] == b"NBDMAGIC", "greeting")
+    s.sendall(struct.pack(">I", 3))  # FIXED_NEWSTYLE | NO_ZEROES
+    data = struct.pack(">I", len(name)) + name.encode() + struct.pack(">H", 0)
+    s.sendall(struct.pack(">QII", NBD_OPTS_MAGIC, NBD_OPT_GO, len(data)) +
+              data)
+    while True:
+        magic, opt, rtype, rlen = struct.unpack(">QIII", recv_exact(s, 20))
+        check(magic == NBD_OPT_REPLY_MAGIC, "option reply magic")
+        recv_exact(s, rlen)
+        check(not rtype & 0x80000000, "NBD_OPT_GO refused: %x" % rtype)
+        if rtype == NBD_REP_ACK:
+            return s
+
+
+def nbd_request(s, cmd, cookie, offset, length):
+    s.sendall(struct.pack(">IHHQQI", NBD_REQUEST_MAGIC, 0, cmd, cookie,
+                          offset, length))
+
+
+def nbd_reply(s, data_len=0):
+    magic, err, cookie = struct.unpack(">IIQ", recv_exact(s, 16))
+    check(magic == NBD_SIMPLE_REPLY_MAGIC, "reply magic %x" % magic)
+    check(err == 0, "request %d failed: %d" % (cookie, err))
+    if data_len:
+        recv_exact(s, data_len)
+    return cookie
+
+
+def vm_kib(pid, field):
+    """VmRSS or VmHWM (peak RSS) of pid, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise TestFailure("no %s in /proc/%d/status" % (field, pid))
+
+
+@test
+def test_nbd_cache_requests_hold_bounded_memory():
+    # 128 pipelined CACHE requests of 64 MiB held a 32 MiB buffer each,
+    # uncounted: 4 GiB.  Each now reads through one counted 256 KiB piece.
+    d = Daemon(memory_node("disk0", 64 << 20) +
+               ["--nbd-server", "addr.type=unix,addr.path=n",
+                "--export", "nbd,id=e0,node-name=disk0"])
+    try:
+        m = d.qmp()
+        s = nbd_open(d.path("n"), "disk0")
+        base = vm_kib(d.proc.pid, "VmHWM")
+        for i in range(128):
+            nbd_request(s, NBD_CMD_CACHE, i, 0, 64 << 20)
+        got = sorted(nbd_reply(s) for _ in range(128))
+        check(got == list(range(128)), "CACHE replies")
+        grown = (vm_kib(d.proc.pid, "VmHWM") - base) >> 10
+        print("128 x 64 MiB CACHE: peak RSS grew %d MiB" % grown)
+        check(grown < 96, "128 CACHE requests took %d MiB more" % grown)
+        s.close()
+        alive(d, m)
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
+def test_nbd_stalled_clients_bounded_by_the_server_budget():
+    # Clients that send READs and never read the replies: each alone is
+    # bounded by its own queue (64 MiB); together by max-buffer-size.
+    cap_mib, req_mib, stalled_n = 64, 4, 4
+    d = Daemon(memory_node("disk0", 64 << 20) +
+               ["--nbd-server", "addr.type=unix,addr.path=n,"
+                "max-buffer-size=%d" % (cap_mib << 20),
+                "--export", "nbd,id=e0,node-name=disk0"])
+    stalled = []
+    try:
+        m = d.qmp()
+        good = nbd_open(d.path("n"), "disk0")
+        base = vm_kib(d.proc.pid, "VmHWM")
+        for _ in range(stalled_n):
+            s = nbd_open(d.path("n"), "disk0")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            for i in range(64):
+                nbd_request(s, NBD_CMD_READ, i, 0, req_mib << 20)
+            stalled.append(s)
+        # Counting, not timing: every round trip of this client is a loop
+        # iteration in which the stalled sockets were readable too, so after
+        # many the stalled clients have taken all they will be given.  The
+        # fairness rule lets it through although the budget is spent.
+        for i in range(300):
+            nbd_request(good, NBD_CMD_READ, i, 0, 4096)
+            check(nbd_reply(good, 4096) == i, "good client's reply")
+        grown = (vm_kib(d.proc.pid, "VmHWM") - base) >> 10
+        # The budget, plus one request per stalled client (the fairness
+        # rule), plus slack for the allocator.
+        bound = cap_mib + stalled_n * req_mib + 32
+        print("%d stalled clients: peak RSS grew %d MiB (bound %d)" %
+              (stalled_n, grown, bound))
+        check(grown < bound, "stalled clients pin %d MiB (bound %d)" %
+              (grown, bound))
+        for s in stalled:
+            s.close()
+        alive(d, m)
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
+def test_nbd_idle_connection_is_closed_but_not_while_io_waits():
+    d = Daemon(["--object", "throttle-group,id=tg,x-iops-total=2",
+                "--blockdev", "driver=null-co,node-name=null0,size=1M",
+                "--blockdev", "driver=throttle,node-name=t0,"
+                "throttle-group=tg,file=null0",
+                "--nbd-server", "addr.type=unix,addr.path=n,"
+                "idle-max-seconds=1",
+                "--export", "nbd,id=e0,node-name=t0"])
+    try:
+        m = d.qmp()
+        # Requests held by the throttle for seconds, with the client
+        # silent meanwhile: not idle, since I/O is in flight.
+        s = nbd_open(d.path("n"), "t0")
+        for i in range(8):
+            nbd_request(s, NBD_CMD_READ, i, 0, 512)
+        got = sorted(nbd_reply(s, 512) for _ in range(8))
+        check(got == list(range(8)), "replies under the throttle")
+        # Then nothing either way: closed (EOF before the 30 s timeout).
+        check(s.recv(1) == b"", "idle connection not closed")
+        s.close()
+        alive(d, m)
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 def test_main():
     name = sys.argv[1] if len(sys.argv) > 1 else None
     if name not in TESTS:
