@@ -323,7 +323,10 @@ static void handle_option(NbdClient *client, NbdHandshake *hs, const uint8_t *p,
 
 /* ---- the state machine ------------------------------------------------ */
 
-/* Consumes complete messages from hs->in.  Stops at HS_DONE/HS_CLOSING. */
+/* Consumes complete messages from hs->in.  Stops at HS_DONE/HS_CLOSING,
+ * and once NBD_HS_OUT_MAX bytes of replies wait to be sent: 16 bytes of
+ * NBD_OPT_LIST can ask for every export's name and description, so the
+ * rest of the input waits until the client has read them. */
 static void hs_process(NbdClient *client, NbdHandshake *hs)
 {
     size_t pos = 0;
@@ -333,6 +336,10 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
     for (;;) {
         const uint8_t *p = hs->in->data + pos;
         size_t avail = hs->in->len - pos;
+
+        if (hs->out->len >= NBD_HS_OUT_MAX) {
+            break;
+        }
 
         if (hs->state == HS_CLIENT_FLAGS) {
             r = nbd_parse_client_flags(p, avail, &flags);
@@ -431,6 +438,22 @@ static void hs_progress(NbdClient *client)
     if (!hs_flush(client, hs)) {
         nbd_server_client_drop(client);
         return;
+    }
+    /* Input left over when replies filled the output: now that they are
+     * sent, go on with it (the client may be waiting, sending nothing). */
+    while (hs->out->len == 0 && hs->in->len > 0 &&
+           (hs->state == HS_OPTION_HEADER || hs->state == HS_OPTION_DATA ||
+            hs->state == HS_OPTION_SKIP || hs->state == HS_CLIENT_FLAGS)) {
+        size_t before = hs->in->len;
+
+        hs_process(client, hs);
+        if (!hs_flush(client, hs)) {
+            nbd_server_client_drop(client);
+            return;
+        }
+        if (hs->in->len == before) {
+            break; /* an incomplete message: wait for more */
+        }
     }
     pending = hs->out->len > 0;
     if (!pending && hs->state == HS_CLOSING) {

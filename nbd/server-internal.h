@@ -45,6 +45,9 @@ typedef struct NbdRequestState NbdRequestState;
 
 /* ---- tuning ----------------------------------------------------------- */
 
+/* Handshake: option replies waiting to be sent, past which no further
+ * option is handled until the client has read them. */
+#define NBD_HS_OUT_MAX (64 * 1024)
 /* Bytes read from the socket at once: many small requests per wake-up. */
 #define NBD_RBUF_SIZE (64 * 1024)
 /* Backpressure: stop reading when this many requests are in flight, or

@@ -443,6 +443,44 @@ def test_nbd_idle_connection_is_closed_but_not_while_io_waits():
         d.cleanup()
 
 
+@test
+def test_nbd_option_replies_are_bounded_before_the_client_reads():
+    # 16 bytes of NBD_OPT_LIST ask for every export's name and
+    # description (here 10 x 8 KiB): a client that sends thousands at once
+    # and reads nothing made the daemon build every reply first.
+    d = Daemon(memory_node("disk0", 1 << 20) +
+               ["--nbd-server", "addr.type=unix,addr.path=n"])
+    try:
+        m = d.qmp()
+        for i in range(10):
+            m.ok("block-export-add", {
+                "type": "nbd", "id": "e%d" % i, "node-name": "disk0",
+                "name": ("%d" % i) * 4000, "description": "d" * 4000})
+        s = connect_unix(d.path("n"))
+        s.settimeout(30)
+        check(recv_exact(s, 18)[:8] == b"NBDMAGIC", "greeting")
+        base = vm_kib(d.proc.pid, "VmHWM")
+        lists = 2048
+        s.sendall(struct.pack(">I", 3) +
+                  struct.pack(">QII", NBD_OPTS_MAGIC, 3, 0) * lists)
+        # Read them all: then the daemon has handled every option.
+        acks = 0
+        while acks < lists:
+            magic, opt, rtype, rlen = struct.unpack(">QIII",
+                                                    recv_exact(s, 20))
+            check(magic == NBD_OPT_REPLY_MAGIC and opt == 3, "LIST reply")
+            recv_exact(s, rlen)
+            acks += rtype == NBD_REP_ACK
+        grown = (vm_kib(d.proc.pid, "VmHWM") - base) >> 10
+        print("%d LIST options unread: peak RSS grew %d MiB" % (lists, grown))
+        check(grown < 16, "unread option replies took %d MiB" % grown)
+        s.close()
+        alive(d, m)
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 def test_main():
     name = sys.argv[1] if len(sys.argv) > 1 else None
     if name not in TESTS:
