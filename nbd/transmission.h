@@ -32,7 +32,8 @@ struct NbdRequestState {
 /* ---- transmission.c ---------------------------------------------------- */
 
 /* Whether the client may take another request now (backpressure, drained
- * sections, DISC, death). */
+ * sections, DISC, death).  When the server's budget is what stops it, the
+ * client is put on the budget's waiting list (budget.h). */
 bool nbd_client_can_take_request(NbdClient *client);
 /* Sets the fd handler's read/write interest from the client's state. */
 void nbd_client_update_handlers(NbdClient *client);
