@@ -48,15 +48,18 @@ static size_t reply_size(const NbdReply *r)
     return r->head_len + r->data_len + r->msg_len;
 }
 
-static void queue_reply(NbdClient *client, NbdReply *r)
+/* Queues r.  precharged: bytes of it the server's budget already counts
+ * (a READ's buffer, counted since the request was parsed). */
+static void queue_reply(NbdClient *client, NbdReply *r, size_t precharged)
 {
     if (client->dead) {
+        nbd_budget_release(precharged);
         nbd_reply_free(client, r);
         return;
     }
     STAILQ_INSERT_TAIL(&client->send_queue, r, next);
     client->queued_bytes += reply_size(r);
-    nbd_budget_charge(reply_size(r));
+    nbd_budget_charge(reply_size(r) - precharged);
     client->queued_replies++;
     aio_bh_schedule(client->flush_bh);
 }
@@ -81,7 +84,7 @@ void nbd_reply_status(NbdClient *client, const NbdRequest *req, uint32_t err)
     } else {
         r->head_len = nbd_build_simple_reply(r->head, err, req->cookie);
     }
-    queue_reply(client, r);
+    queue_reply(client, r, 0);
 }
 
 /* A successful READ: the data buffer moves into the reply. */
@@ -107,7 +110,11 @@ void nbd_reply_read_data(NbdClient *client, NbdRequestState *st)
     r->data_len = st->req.len;
     r->data_alloc = st->buf_alloc;
     st->buf = NULL;
-    queue_reply(client, r);
+    /* Its bytes move from the request's count to the reply's, without
+     * touching the server-wide counter twice. */
+    client->in_flight_bytes -= st->req.len;
+    st->held -= st->req.len;
+    queue_reply(client, r, st->req.len);
 }
 
 void nbd_reply_block_status(NbdClient *client, NbdRequestState *st)
@@ -120,7 +127,7 @@ void nbd_reply_block_status(NbdClient *client, NbdRequestState *st)
     r->data_len = nbd_build_chunk_block_status(
         r->data, NBD_REPLY_FLAG_DONE, st->req.cookie,
         NBD_META_ID_BASE_ALLOCATION, st->extents, st->n_extents);
-    queue_reply(client, r);
+    queue_reply(client, r, 0);
 }
 
 /* Sends as much of the queue as the socket takes, in batches. */
