@@ -112,8 +112,9 @@ void nbd_client_maybe_finish(NbdClient *client)
 /*
  * idle-max-seconds: a client that has moved no byte either way for that
  * long is closed, unless a request is in flight in the block layer (a slow
- * node is not the client's doing).  The timer fires at the earliest time
- * the client could be idle, and re-arms itself while it is not.
+ * node is not the client's doing) or a drained section keeps it from
+ * reading.  The timer fires at the earliest time the client could be idle,
+ * and re-arms itself while it is not.
  */
 static void client_idle_check(void *opaque)
 {
@@ -123,7 +124,7 @@ static void client_idle_check(void *opaque)
     if (client->phase != NBD_PHASE_TRANSMISSION || client->dead) {
         return;
     }
-    if (client->in_flight > 0) {
+    if (client->in_flight > 0 || client->quiesced) {
         aio_timer_mod_ns(client->idle_timer, now + client->idle_max_ns);
         return;
     }
