@@ -190,6 +190,9 @@ void nbd_requests_quiesce(NbdClient *client)
 void nbd_requests_resume(NbdClient *client)
 {
     client->quiesced = false;
+    /* The drained section kept it from reading: its idle time starts
+     * again now. */
+    client->last_active_ns = aio_clock_get_ns(AIO_CLOCK_REALTIME);
     if (client->phase != NBD_PHASE_TRANSMISSION) {
         return;
     }
