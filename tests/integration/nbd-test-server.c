@@ -110,7 +110,8 @@ int main(int argc, char **argv)
     };
     const char *listen_addr = NULL;
     GPtrArray *exports = g_ptr_array_new();
-    NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
+    int max_conn = NBD_DEFAULT_MAX_CONNECTIONS;
+    int hs_secs = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS;
     int move_ms = 0;
     int c, n = 0;
     guint i;
@@ -145,10 +146,10 @@ int main(int argc, char **argv)
             move_ms = atoi(optarg);
             break;
         case 'c':
-            so.max_connections = atoi(optarg);
+            max_conn = atoi(optarg);
             break;
         case 't':
-            so.handshake_max_seconds = atoi(optarg);
+            hs_secs = atoi(optarg);
             break;
         default:
             return 2;
@@ -166,8 +167,17 @@ int main(int argc, char **argv)
         }
         in_iothread = true;
     }
-    if (!nbd_server_start(listen_addr, &so, &error_abort)) {
-        return 1;
+    {
+        NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
+        g_autoptr(SocketAddress) addr =
+            socket_address_parse(listen_addr, &error_abort);
+
+        so.max_connections = max_conn;
+        so.handshake_max_seconds = hs_secs;
+
+        if (!nbd_server_start(addr, &so, &error_abort)) {
+            return 1;
+        }
     }
     for (i = 0; i < exports->len; i++) {
         GHashTable *o = parse_kv(g_ptr_array_index(exports, i));

@@ -36,9 +36,14 @@ static void fixture_setup(Fixture *f, gconstpointer data)
         f->bs, iothread_get_aio_context(f->iothread), &error_abort));
 }
 
-static void start(Fixture *f, const NbdServerOptions *so, const char *addr)
+/* Starts the server on f's unix socket, or on TCP 127.0.0.1 (port 0). */
+static void start(Fixture *f, const NbdServerOptions *so, bool tcp)
 {
-    g_assert_true(nbd_server_start(addr ? addr : f->sock, so, &error_abort));
+    g_autoptr(SocketAddress) addr =
+        tcp ? socket_address_new_inet("127.0.0.1", "0")
+            : socket_address_new_unix(f->sock);
+
+    g_assert_true(nbd_server_start(addr, so, &error_abort));
     g_assert_true(nbd_export_add("e0", "m0", "disk", NULL, true, &error_abort));
 }
 
@@ -174,7 +179,7 @@ static void test_budget_stops_stalled_clients_and_wakes_them(Fixture *f,
     Client *a, *b, *p;
 
     so.max_buffer_size = 1024 * 1024;
-    start(f, &so, NULL);
+    start(f, &so, false);
     a = client_start(f, stalled_client);
     b = client_start(f, stalled_client);
     main_until(a, 1);
@@ -243,7 +248,7 @@ static void
 test_budget_counts_every_command_and_returns_to_zero(Fixture *f,
                                                      gconstpointer d)
 {
-    start(f, NULL, NULL);
+    start(f, NULL, false);
     client_finish(client_start(f, unbudgeted_client));
     wait_connections(0);
     g_assert_cmpuint(nbd_budget_get_used(), ==, 0);
@@ -270,7 +275,7 @@ static void test_idle_client_is_closed(Fixture *f, gconstpointer d)
     NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
 
     so.idle_max_seconds = 1;
-    start(f, &so, NULL);
+    start(f, &so, false);
     client_finish(client_start(f, idle_client));
     wait_connections(0);
 }
@@ -293,7 +298,7 @@ static void test_tcp_clients_get_keepalive(Fixture *f, gconstpointer d)
     socklen_t len = sizeof(mine);
     int fd, server_fd = -1;
 
-    start(f, NULL, "127.0.0.1:0");
+    start(f, NULL, true);
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     sin.sin_port = htons(nbd_server_get_port());
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -56,14 +56,17 @@ def test_qmp_long_multibyte_export_name_is_an_error_not_a_crash():
     try:
         m = d.qmp()
         name = "a" + "\u00e9" * 3000
-        for cmd, args in [
+        for cmd, args, why in [
                 ("block-export-add", {"type": "nbd", "id": "e0",
-                                      "node-name": "disk0", "name": name}),
-                ("nbd-server-add", {"device": "disk0", "name": name}),
+                                      "node-name": "disk0", "name": name},
+                 "too long"),
+                # Its export id is its name, so the id check speaks first.
+                ("nbd-server-add", {"device": "disk0", "name": name},
+                 "expects an identifier"),
                 ("block-export-add", {"type": "nbd", "id": "e1",
                                       "node-name": "disk0",
-                                      "name": "\u20ac" * 1366})]:
-            desc = m.err(cmd, args, desc="too long")
+                                      "name": "\u20ac" * 1366}, "too long")]:
+            desc = m.err(cmd, args, desc=why)
             check("\ufffd" not in desc, "%s: cut inside a character: %r" %
                   (cmd, desc))
             alive(d, m)
