@@ -3,7 +3,8 @@
  * without an implied key, with and without help), its JSON form, the
  * option rule that picks between them, and the whole dataplaned command
  * line.  What parses is then taken apart the way the daemon's consumers
- * do (prefixes, single keys, value conversions, the leftover check).
+ * do (prefixes, single keys, every value as bool, integer, size and
+ * identifier, the leftover check).
  *
  * Input: one byte that picks the parser and the implied key, then the
  * text.  For the command line, the text's lines are the arguments.
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/input.h"
 #include "dataplane/keyval.h"
 #include "cmdline.h"
 
@@ -32,9 +34,12 @@ static void consume(GHashTable *t)
     while (g_hash_table_iter_next(&it, &k, &v)) {
         bool b;
         int64_t i;
+        uint64_t u;
 
-        keyval_parse_bool(k, v, &b, NULL);
-        keyval_parse_int(k, v, INT64_MIN, INT64_MAX, &i, NULL);
+        input_parse_bool(k, v, &b, NULL);
+        input_parse_int(k, v, INT64_MIN, INT64_MAX, &i, NULL);
+        input_parse_size(k, v, UINT64_MAX, &u, NULL);
+        input_id_wellformed(v);
     }
     keyval_check_empty(t, "--fuzz", NULL);
 }
