@@ -18,6 +18,10 @@
 
 #include "nbd/budget.h"
 #include "nbd/transmission.h"
+#include "util/ratelimit.h"
+
+/* Idle connections closed: a peer can open them at will. */
+static LogRateLimit idle_log = LOG_RATELIMIT_INIT;
 
 /* Whether the client may take another request now (backpressure: its
  * own limits, then the server's budget, which may put it on the list of
@@ -133,8 +137,9 @@ static void client_idle_check(void *opaque)
                          client->last_active_ns + client->idle_max_ns);
         return;
     }
-    error_report("nbd: client %u: idle for %" PRId64 " s, disconnecting",
-                 client->id, client->idle_max_ns / 1000000000);
+    error_report_ratelimited(
+        &idle_log, "nbd: client %u: idle for %" PRId64 " s, disconnecting",
+        client->id, client->idle_max_ns / 1000000000);
     nbd_client_kill(client);
     nbd_client_maybe_finish(client);
 }
