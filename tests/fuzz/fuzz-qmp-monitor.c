@@ -105,19 +105,51 @@ static json_t *confined(const char *name, json_t *args, Error **errp)
 }
 
 /* One trampoline per command: QmpHandler carries no name. */
-#define TRAMPOLINES(X)                                                         \
-    X(0)                                                                       \
-    X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) \
-        X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25)      \
-            X(26) X(27) X(28) X(29) X(30) X(31)
 #define TRAMPOLINE(n)                                                          \
     static json_t *tramp_##n(json_t *args, Error **errp)                       \
     {                                                                          \
         return confined(qmp_commands[n].name, args, errp);                     \
     }
-TRAMPOLINES(TRAMPOLINE)
-#define TRAMPOLINE_REF(n) tramp_##n,
-static QmpHandler *const tramps[] = {TRAMPOLINES(TRAMPOLINE_REF)};
+
+TRAMPOLINE(0)
+TRAMPOLINE(1)
+TRAMPOLINE(2)
+TRAMPOLINE(3)
+TRAMPOLINE(4)
+TRAMPOLINE(5)
+TRAMPOLINE(6)
+TRAMPOLINE(7)
+TRAMPOLINE(8)
+TRAMPOLINE(9)
+TRAMPOLINE(10)
+TRAMPOLINE(11)
+TRAMPOLINE(12)
+TRAMPOLINE(13)
+TRAMPOLINE(14)
+TRAMPOLINE(15)
+TRAMPOLINE(16)
+TRAMPOLINE(17)
+TRAMPOLINE(18)
+TRAMPOLINE(19)
+TRAMPOLINE(20)
+TRAMPOLINE(21)
+TRAMPOLINE(22)
+TRAMPOLINE(23)
+TRAMPOLINE(24)
+TRAMPOLINE(25)
+TRAMPOLINE(26)
+TRAMPOLINE(27)
+TRAMPOLINE(28)
+TRAMPOLINE(29)
+TRAMPOLINE(30)
+TRAMPOLINE(31)
+
+static QmpHandler *const tramps[] = {
+    tramp_0,  tramp_1,  tramp_2,  tramp_3,  tramp_4,  tramp_5,  tramp_6,
+    tramp_7,  tramp_8,  tramp_9,  tramp_10, tramp_11, tramp_12, tramp_13,
+    tramp_14, tramp_15, tramp_16, tramp_17, tramp_18, tramp_19, tramp_20,
+    tramp_21, tramp_22, tramp_23, tramp_24, tramp_25, tramp_26, tramp_27,
+    tramp_28, tramp_29, tramp_30, tramp_31};
 
 static void make_table(void)
 {
