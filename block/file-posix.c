@@ -817,6 +817,57 @@ static size_t file_probe_align(int fd)
     return align;
 }
 
+static const char *file_type_name(mode_t mode)
+{
+    if (S_ISDIR(mode)) {
+        return "a directory";
+    }
+    if (S_ISFIFO(mode)) {
+        return "a FIFO";
+    }
+    if (S_ISCHR(mode)) {
+        return "a character device";
+    }
+    if (S_ISSOCK(mode)) {
+        return "a socket";
+    }
+    return "not a disk";
+}
+
+/*
+ * Only a regular file or a block device is a disk: a directory would read
+ * as an 8 EiB disk, a FIFO or a character device as a stream.  For those
+ * that are, the O_NONBLOCK of the open() is cleared again (it means
+ * nothing to them today, and must not start meaning something).
+ */
+static int file_check_type(int fd, const char *filename, Error **errp)
+{
+    struct stat st;
+    int fl;
+
+    if (fstat(fd, &st) < 0) {
+        int ret = -errno;
+
+        error_setg_errno(errp, -ret, "Could not stat '%s'", filename);
+        return ret;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+        error_setg(errp,
+                   "'%s' is %s: driver 'file' takes a regular file or a "
+                   "block device",
+                   filename, file_type_name(st.st_mode));
+        return -EINVAL;
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int ret = -errno;
+
+        error_setg_errno(errp, -ret, "Could not set up '%s'", filename);
+        return ret;
+    }
+    return 0;
+}
+
 static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
 {
     FileState *s = bs->opaque;
@@ -845,7 +896,12 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     TAILQ_INIT(&s->tracked);
     STAILQ_INIT(&s->waiting);
 
-    flags = (bs->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    /* O_NONBLOCK: open() of a FIFO (or of some character devices) would
+     * block the main loop until a peer shows up; with it, open() returns
+     * and file_check_type() refuses what is not a disk.  O_NOCTTY: a
+     * terminal never becomes ours. */
+    flags =
+        (bs->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
     if (s->direct) {
         flags |= O_DIRECT;
     }
@@ -869,6 +925,10 @@ static int file_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
         } else {
             error_setg_errno(errp, -ret, "Could not open '%s'", filename);
         }
+        goto fail;
+    }
+    ret = file_check_type(s->fd, filename, errp);
+    if (ret < 0) {
         goto fail;
     }
     ret = file_lock_image(s, bs, bdrv_opt_get(opts, "locking"), errp);

@@ -179,7 +179,7 @@ bool cmdline_parse(int argc, char **argv, DaemonConfig *cfg, Error **errp)
     }
 
     opterr = 0; /* our own one-line messages */
-    optind = 1;
+    optind = 0; /* glibc: 0 also resets its scan state (a second argv) */
     while ((c = getopt_long(argc, argv, "+:hV", long_options, NULL)) != -1) {
         switch (c) {
         case 'h':

@@ -29,6 +29,7 @@
 #include "daemon-version.h"
 #include "daemon.h"
 #include "monitor.h"
+#include "pidfile.h"
 #include "qmp-commands.h"
 
 static const char *shutdown_reason;
@@ -45,55 +46,6 @@ static gboolean on_signal(gpointer data)
 {
     daemon_request_shutdown("host-signal");
     return G_SOURCE_CONTINUE;
-}
-
-/* ---- pid file ----------------------------------------------------------- */
-
-static char *pidfile_path;
-static int pidfile_fd = -1;
-
-/* Writes our pid to path, holding a write lock on it for our lifetime so
- * that a second daemon with the same pid file fails instead of clobbering
- * it. */
-static bool pidfile_write(const char *path, Error **errp)
-{
-    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    char buf[32];
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    int len;
-
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "--pidfile: cannot open '%s'", path);
-        return false;
-    }
-    if (fcntl(fd, F_SETLK, &lock) < 0) {
-        error_setg(errp,
-                   "--pidfile: '%s' is locked: another instance is "
-                   "running",
-                   path);
-        close(fd); /* not ours: leave it */
-        return false;
-    }
-    len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) < 0 || write(fd, buf, len) != len) {
-        error_setg_errno(errp, errno, "--pidfile: cannot write '%s'", path);
-        unlink(path);
-        close(fd);
-        return false;
-    }
-    pidfile_fd = fd;
-    pidfile_path = g_strdup(path);
-    return true;
-}
-
-static void pidfile_remove(void)
-{
-    if (pidfile_path) {
-        unlink(pidfile_path);
-        close(pidfile_fd);
-        g_clear_pointer(&pidfile_path, g_free);
-        pidfile_fd = -1;
-    }
 }
 
 /* ---- daemonizing -------------------------------------------------------- */

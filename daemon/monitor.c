@@ -17,6 +17,7 @@
 #include "dataplane/socket.h"
 #include "daemon-version.h"
 #include "monitor.h"
+#include "qmp-json.h"
 #include "qmp-stream.h"
 
 /* A client that leaves this much output unread is dropped: it is not
@@ -96,6 +97,22 @@ static void client_flush(MonitorClient *c)
     }
 }
 
+/* Queues one message's wire text (qmp_json_encode) and sends what the
+ * socket takes. */
+static void client_send_text(MonitorClient *c, const char *text)
+{
+    if (c->dead) {
+        return;
+    }
+    g_byte_array_append(c->out, (const guint8 *)text, strlen(text));
+    /* QEMU's monitor ends every line with CR LF. */
+    g_byte_array_append(c->out, (const guint8 *)"\r\n", 2);
+    client_flush(c);
+    if (c->out->len > MONITOR_MAX_OUTPUT) {
+        c->dead = true;
+    }
+}
+
 static void client_send(MonitorClient *c, json_t *msg)
 {
     char *text;
@@ -103,15 +120,9 @@ static void client_send(MonitorClient *c, json_t *msg)
     if (c->dead) {
         return;
     }
-    text = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    g_byte_array_append(c->out, (const guint8 *)text, strlen(text));
-    /* QEMU's monitor ends every line with CR LF. */
-    g_byte_array_append(c->out, (const guint8 *)"\r\n", 2);
+    text = qmp_json_encode(msg);
+    client_send_text(c, text);
     free(text);
-    client_flush(c);
-    if (c->out->len > MONITOR_MAX_OUTPUT) {
-        c->dead = true;
-    }
 }
 
 /* ---- connection life ---------------------------------------------------- */
@@ -414,6 +425,7 @@ void monitor_emit_event(const char *name, json_t *data)
 {
     struct timeval tv;
     json_t *ev;
+    char *text;
     Monitor *mon;
     MonitorClient *c;
 
@@ -424,6 +436,9 @@ void monitor_emit_event(const char *name, json_t *data)
     if (data) {
         json_object_set_new(ev, "data", data);
     }
+    /* Encoded once for every client. */
+    text = qmp_json_encode(ev);
+    json_decref(ev);
     LIST_FOREACH(mon, &monitors, link)
     {
         MonitorClient *next;
@@ -433,7 +448,7 @@ void monitor_emit_event(const char *name, json_t *data)
             if (!c->negotiated) {
                 continue;
             }
-            client_send(c, ev);
+            client_send_text(c, text);
             if (!c->dead) {
                 client_update_handlers(c);
             } else if (!c->busy) {
@@ -443,5 +458,5 @@ void monitor_emit_event(const char *name, json_t *data)
              * closed by its read handler when the command returns. */
         }
     }
-    json_decref(ev);
+    free(text);
 }

@@ -19,6 +19,7 @@
 #include "dataplane/object.h"
 #include "daemon.h"
 #include "qmp-commands.h"
+#include "qmp-json.h"
 
 /* Nodes made by --blockdev / blockdev-add, in creation order (names). */
 static GPtrArray *owned_nodes;
@@ -271,13 +272,13 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
     g_autofree char *file =
         filename ? g_strdup(filename) : g_strdup_printf("%s://", drv);
     json_t *info = json_pack(
-        "{s:s,s:s,s:b,s:s,s:b,s:s,s:i,s:{s:s,s:s,s:I},s:{s:b,s:b,s:b}}",
-        "node-name", bdrv_get_node_name(bs), "drv", drv, "ro",
-        bdrv_is_read_only(bs), "file", file, "encrypted", 0, "detect_zeroes",
-        "off", "backing_file_depth", bdrv_get_backing_depth(bs), "image",
-        "filename", file, "format", drv, "virtual-size",
-        (json_int_t)bdrv_getlength(bs), "cache", "writeback", 1, "direct", 0,
-        "no-flush", 0);
+        "{s:o,s:s,s:b,s:o,s:b,s:s,s:i,s:{s:o,s:s,s:I},s:{s:b,s:b,s:b}}",
+        "node-name", qmp_json_str(bdrv_get_node_name(bs)), "drv", drv, "ro",
+        bdrv_is_read_only(bs), "file", qmp_json_str(file), "encrypted", 0,
+        "detect_zeroes", "off", "backing_file_depth",
+        bdrv_get_backing_depth(bs), "image", "filename", qmp_json_str(file),
+        "format", drv, "virtual-size", (json_int_t)bdrv_getlength(bs), "cache",
+        "writeback", 1, "direct", 0, "no-flush", 0);
     static const char *const zero_limits[] = {
         "bps",     "bps_rd",  "bps_wr",          "iops",
         "iops_rd", "iops_wr", "write_threshold",
@@ -293,9 +294,9 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
         const char *bf = bdrv_get_filename(backing);
         json_t *image = json_object_get(info, "image");
 
-        json_object_set_new(info, "backing_file", json_string(bf));
-        json_object_set_new(image, "backing-filename", json_string(bf));
-        json_object_set_new(image, "full-backing-filename", json_string(bf));
+        json_object_set_new(info, "backing_file", qmp_json_str(bf));
+        json_object_set_new(image, "backing-filename", qmp_json_str(bf));
+        json_object_set_new(image, "full-backing-filename", qmp_json_str(bf));
         json_object_set_new(image, "backing-filename-format",
                             json_string(bdrv_get_driver_name(backing)));
     }
@@ -309,9 +310,10 @@ static void node_info_append(BlockDriverState *bs, void *opaque)
             for (guint i = 0; i < snaps->len; i++) {
                 BdrvSnapshotInfo *sn = g_ptr_array_index(snaps, i);
                 json_t *o = json_pack(
-                    "{s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "id", sn->id, "name",
-                    sn->name, "vm-state-size", (json_int_t)sn->vm_state_size,
-                    "date-sec", (json_int_t)sn->date_sec, "date-nsec",
+                    "{s:o,s:o,s:I,s:I,s:I,s:I,s:I}", "id", qmp_json_str(sn->id),
+                    "name", qmp_json_str(sn->name), "vm-state-size",
+                    (json_int_t)sn->vm_state_size, "date-sec",
+                    (json_int_t)sn->date_sec, "date-nsec",
                     (json_int_t)sn->date_nsec, "vm-clock-sec",
                     (json_int_t)(sn->vm_clock_nsec / 1000000000),
                     "vm-clock-nsec",

@@ -2,11 +2,13 @@
 #include <string.h>
 
 #include "qmp-dispatch.h"
+#include "qmp-json.h"
 
 json_t *qmp_error_response(ErrorClass cls, const char *desc)
 {
-    return json_pack("{s:{s:s,s:s}}", "error", "class", error_class_name(cls),
-                     "desc", desc);
+    /* desc may quote input (jansson's parse errors do). */
+    return json_pack("{s:{s:s,s:o}}", "error", "class", error_class_name(cls),
+                     "desc", qmp_json_str(desc));
 }
 
 static json_t *error_response_from(Error *err)

@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "monitor.h"
 #include "qmp-commands.h"
+#include "qmp-json.h"
 
 /* How long teardown waits for NBD connections to finish closing. */
 #define NBD_CLOSE_WAIT_NS (5 * (int64_t)1000000000)
@@ -55,6 +56,14 @@ static bool take_int(GHashTable *o, const char *key, int64_t min, int64_t max,
     g_autofree char *v = keyval_take(o, key);
 
     return !v || input_parse_int(key, v, min, max, out, errp);
+}
+
+static bool take_size(GHashTable *o, const char *key, uint64_t *out,
+                      Error **errp)
+{
+    g_autofree char *v = keyval_take(o, key);
+
+    return !v || input_parse_size(key, v, INT64_MAX, out, errp);
 }
 
 static bool take_bool(GHashTable *o, const char *key, bool *out, Error **errp)
@@ -105,7 +114,8 @@ static void export_iothreads_drop(const char *id)
 static void export_gone(const char *id, void *opaque)
 {
     export_iothreads_drop(id);
-    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
+    monitor_emit_event("BLOCK_EXPORT_DELETED",
+                       json_pack("{s:o}", "id", qmp_json_str(id)));
 }
 
 bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
@@ -118,6 +128,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
     int64_t max_conn = so.max_connections;
     int64_t handshake = so.handshake_max_seconds;
+    int64_t idle = so.idle_max_seconds;
 
     Object *creds_obj = NULL, *authz_obj = NULL;
 
@@ -125,6 +136,8 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     if (!addr ||
         !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
         !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake, errp) ||
+        !take_int(o, "idle-max-seconds", 0, INT32_MAX, &idle, errp) ||
+        !take_size(o, "max-buffer-size", &so.max_buffer_size, errp) ||
         !keyval_check_empty(o, "nbd-server", errp)) {
         return false;
     }
@@ -141,6 +154,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     so.max_connections = (int)max_conn;
     so.handshake_max_seconds = (int)handshake;
     nbd_set_export_gone_handler(export_gone, NULL);
+    so.idle_max_seconds = (int)idle;
     if (!nbd_server_start(addr, &so, errp)) {
         return false;
     }
@@ -164,6 +178,9 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
         {"tls-authz", QMP_ARG_STR, false},
         {"max-connections", QMP_ARG_INT, false},
         {"handshake-max-seconds", QMP_ARG_INT, false},
+        /* dataplaned's own (docs/security.md) */
+        {"idle-max-seconds", QMP_ARG_INT, false},
+        {"max-buffer-size", QMP_ARG_INT, false},
         {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();
@@ -502,8 +519,9 @@ json_t *qmp_cmd_nbd_server_remove(json_t *args, Error **errp)
 
 static void export_info_append(const NbdExportInfo *info, void *opaque)
 {
-    json_t *e = json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
-                          "node-name", info->node_name, "shutting-down", 0);
+    json_t *e = json_pack("{s:s,s:o,s:o,s:b}", "type", "nbd", "id",
+                          qmp_json_str(info->id), "node-name",
+                          qmp_json_str(info->node_name), "shutting-down", 0);
     GStrv ids = export_iothreads
                     ? g_hash_table_lookup(export_iothreads, info->id)
                     : NULL;
@@ -515,7 +533,7 @@ static void export_info_append(const NbdExportInfo *info, void *opaque)
         int i;
 
         for (i = 0; ids[i]; i++) {
-            json_array_append_new(list, json_string(ids[i]));
+            json_array_append_new(list, qmp_json_str(ids[i]));
         }
         json_object_set_new(e, "iothread", list);
         /* And how many connections each serves now (ours only). */

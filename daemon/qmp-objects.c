@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "monitor.h"
 #include "qmp-commands.h"
+#include "qmp-json.h"
 
 static bool world_stopped;
 
@@ -75,7 +76,7 @@ static json_t *value_to_json(const ObjectValue *v)
 {
     switch (v->type) {
     case OBJECT_VALUE_STR:
-        return json_string(v->s ? v->s : "");
+        return qmp_json_str(v->s);
     case OBJECT_VALUE_INT:
         return json_integer(v->i);
     case OBJECT_VALUE_BOOL:
@@ -122,8 +123,9 @@ json_t *qmp_cmd_qom_list(json_t *args, Error **errp)
             ObjectInfo *info = g_ptr_array_index(objs, i);
             g_autofree char *type = g_strdup_printf("child<%s>", info->type);
 
-            json_array_append_new(
-                list, json_pack("{s:s,s:s}", "name", info->id, "type", type));
+            json_array_append_new(list, json_pack("{s:o,s:s}", "name",
+                                                  qmp_json_str(info->id),
+                                                  "type", type));
         }
         return list;
     }
@@ -140,7 +142,7 @@ json_t *qmp_cmd_qom_list(json_t *args, Error **errp)
 
         if (d->description) {
             json_object_set_new(entry, "description",
-                                json_string(d->description));
+                                qmp_json_str(d->description));
         }
         json_array_append_new(list, entry);
     }
@@ -387,13 +389,13 @@ static void iothread_info_append(IOThread *iothread, void *opaque)
 
     iothread_get_props(iothread, &props);
     json_array_append_new(
-        list,
-        json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "id", iothread_get_id(iothread),
-                  "thread-id", (json_int_t)iothread_get_thread_id(iothread),
-                  "poll-max-ns", (json_int_t)props.poll_max_ns, "poll-grow",
-                  (json_int_t)props.poll_grow, "poll-shrink",
-                  (json_int_t)props.poll_shrink, "aio-max-batch",
-                  (json_int_t)props.aio_max_batch));
+        list, json_pack("{s:o,s:I,s:I,s:I,s:I,s:I}", "id",
+                        qmp_json_str(iothread_get_id(iothread)), "thread-id",
+                        (json_int_t)iothread_get_thread_id(iothread),
+                        "poll-max-ns", (json_int_t)props.poll_max_ns,
+                        "poll-grow", (json_int_t)props.poll_grow, "poll-shrink",
+                        (json_int_t)props.poll_shrink, "aio-max-batch",
+                        (json_int_t)props.aio_max_batch));
 }
 
 json_t *qmp_cmd_query_iothreads(json_t *args, Error **errp)

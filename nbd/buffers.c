@@ -2,10 +2,12 @@
  * A connection's data buffers: READ, WRITE and CACHE payloads and block
  * status replies.  Freed buffers of up to NBD_BUF_CACHE_MAX bytes are kept
  * per client in power-of-two classes for reuse, so that a steady stream of
- * requests costs no malloc, trim, mmap or page fault each.  Node's context.
+ * requests costs no malloc, trim, mmap or page fault each; the server's
+ * budget (budget.h) bounds them over all clients.  Node's context.
  */
 #include <stdlib.h>
 
+#include "nbd/budget.h"
 #include "nbd/transmission.h"
 
 /* Aligned, so that a file node opened with cache.direct=on can use the
@@ -53,6 +55,7 @@ void *nbd_buf_get(NbdClient *client, size_t len)
     client->buf_cache[c] = *(void **)p;
     client->buf_cache_len[c]--;
     client->buf_cache_bytes -= (size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c);
+    nbd_budget_cache_put((size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c));
     return p;
 }
 
@@ -66,7 +69,8 @@ void nbd_buf_put(NbdClient *client, void *p, size_t len)
     }
     if (c < 0 || client->buf_cache_len[c] >= NBD_BUF_CACHE_DEPTH ||
         client->buf_cache_bytes + ((size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c)) >
-            NBD_BUF_CACHE_BYTES) {
+            NBD_BUF_CACHE_BYTES ||
+        !nbd_budget_cache_get((size_t)1 << (NBD_BUF_CACHE_MIN_SHIFT + c))) {
         free(p);
         return;
     }
@@ -89,5 +93,6 @@ void nbd_buf_cache_free(NbdClient *client)
         }
         client->buf_cache_len[c] = 0;
     }
+    nbd_budget_cache_put(client->buf_cache_bytes);
     client->buf_cache_bytes = 0;
 }

@@ -6,7 +6,24 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "nbd/budget.h"
 #include "nbd/transmission.h"
+
+/* The memory a request will hold while in flight. */
+static size_t req_memory(const NbdRequest *req)
+{
+    switch (req->type) {
+    case NBD_CMD_READ:
+    case NBD_CMD_WRITE:
+        return req->len;
+    case NBD_CMD_CACHE:
+        return MIN(req->len, NBD_CACHE_PIECE);
+    case NBD_CMD_BLOCK_STATUS:
+        return NBD_MAX_EXTENTS * sizeof(NbdExtent);
+    default:
+        return 0;
+    }
+}
 
 NbdRequestState *nbd_req_new(NbdClient *client, const NbdRequest *req)
 {
@@ -15,17 +32,16 @@ NbdRequestState *nbd_req_new(NbdClient *client, const NbdRequest *req)
     st->client = client;
     st->req = *req;
     iov_init(&st->qiov, 1);
-    if (req->type == NBD_CMD_READ || req->type == NBD_CMD_WRITE) {
-        client->in_flight_bytes += req->len;
-    }
+    st->held = req_memory(req);
+    client->in_flight_bytes += st->held;
+    nbd_budget_charge(st->held);
     return st;
 }
 
 void nbd_req_free(NbdRequestState *st)
 {
-    if (st->req.type == NBD_CMD_READ || st->req.type == NBD_CMD_WRITE) {
-        st->client->in_flight_bytes -= st->req.len;
-    }
+    st->client->in_flight_bytes -= st->held;
+    nbd_budget_release(st->held);
     iov_destroy(&st->qiov);
     nbd_buf_put(st->client, st->buf, st->buf_alloc);
     g_free(st->extents);
@@ -84,12 +100,12 @@ static void trim_done(void *opaque, int ret)
 
 static void cache_done(void *opaque, int ret);
 
-/* CACHE: reads the range in pieces of at most NBD_MAX_PAYLOAD into one
+/* CACHE: reads the range in pieces of at most NBD_CACHE_PIECE into one
  * scratch buffer, so the node's caches (and the page cache) hold it. */
 static void cache_next(NbdRequestState *st)
 {
     uint64_t left = st->req.len - st->done;
-    size_t n = MIN(left, (uint64_t)NBD_MAX_PAYLOAD);
+    size_t n = MIN(left, (uint64_t)NBD_CACHE_PIECE);
 
     iov_reset(&st->qiov);
     iov_add(&st->qiov, st->buf, n);
@@ -222,7 +238,7 @@ void nbd_req_submit(NbdClient *client, NbdRequestState *st)
                                rw_done, st);
         break;
     case NBD_CMD_CACHE:
-        st->buf_alloc = MIN(req->len, NBD_MAX_PAYLOAD);
+        st->buf_alloc = MIN(req->len, NBD_CACHE_PIECE);
         st->buf = nbd_buf_get(client, st->buf_alloc);
         cache_next(st);
         break;

@@ -25,6 +25,7 @@
 #include "dataplane/main-loop.h"
 #include "nbd/server-internal.h"
 #include "util/ratelimit.h"
+#include "util/utf8.h"
 
 /* Handshake failures: a peer can cause them at will, over and over. */
 static LogRateLimit handshake_log = LOG_RATELIMIT_INIT;
@@ -107,15 +108,18 @@ static void reply_error(NbdHandshake *hs, uint32_t type, const char *fmt, ...)
 static void reply_error(NbdHandshake *hs, uint32_t type, const char *fmt, ...)
 {
     va_list ap;
+    char *raw;
     char *msg;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    raw = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    if (strlen(msg) > NBD_MAX_STRING) {
-        msg[NBD_MAX_STRING] = '\0';
-    }
+    /* The spec's strings are UTF-8, and the message may quote what the
+     * client sent: cut on a character, replace what is not UTF-8 (each
+     * such byte grows to 3, hence the third). */
+    msg = utf8_make_valid(raw, utf8_cut_len(raw, NBD_MAX_STRING / 3));
     nbd_build_opt_error(hs->out, hs->opt.option, type, msg);
+    g_free(raw);
     g_free(msg);
 }
 
@@ -406,7 +410,10 @@ static void handle_option(NbdClient *client, NbdHandshake *hs, const uint8_t *p,
 
 /* ---- the state machine ------------------------------------------------ */
 
-/* Consumes complete messages from hs->in.  Stops at HS_DONE/HS_CLOSING. */
+/* Consumes complete messages from hs->in.  Stops at HS_DONE/HS_CLOSING,
+ * and once NBD_HS_OUT_MAX bytes of replies wait to be sent: 16 bytes of
+ * NBD_OPT_LIST can ask for every export's name and description, so the
+ * rest of the input waits until the client has read them. */
 static void hs_process(NbdClient *client, NbdHandshake *hs)
 {
     size_t pos = 0;
@@ -416,6 +423,10 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
     for (;;) {
         const uint8_t *p = hs->in->data + pos;
         size_t avail = hs->in->len - pos;
+
+        if (hs->out->len >= NBD_HS_OUT_MAX) {
+            break;
+        }
 
         if (hs->state == HS_CLIENT_FLAGS) {
             r = nbd_parse_client_flags(p, avail, &flags);
@@ -608,6 +619,22 @@ static void hs_progress(NbdClient *client)
     if (!hs_flush(client, hs)) {
         nbd_server_client_drop(client);
         return;
+    }
+    /* Input left over when replies filled the output: now that they are
+     * sent, go on with it (the client may be waiting, sending nothing). */
+    while (!hs_pending(client) && hs->in->len > 0 &&
+           (hs->state == HS_OPTION_HEADER || hs->state == HS_OPTION_DATA ||
+            hs->state == HS_OPTION_SKIP || hs->state == HS_CLIENT_FLAGS)) {
+        size_t before = hs->in->len;
+
+        hs_process(client, hs);
+        if (!hs_flush(client, hs)) {
+            nbd_server_client_drop(client);
+            return;
+        }
+        if (hs->in->len == before) {
+            break; /* an incomplete message: wait for more */
+        }
     }
     pending = hs_pending(client);
     if (!pending && hs->state == HS_STARTTLS) {

@@ -53,6 +53,7 @@ static ssize_t client_recv(NbdClient *client, void *buf, size_t len)
         ssize_t n = recv(client->fd, buf, len, MSG_DONTWAIT);
 
         if (n > 0) {
+            client->last_active_ns = aio_clock_get_ns(AIO_CLOCK_REALTIME);
             return n;
         }
         if (n < 0 && errno == EINTR) {
@@ -182,14 +183,17 @@ static void client_process(NbdClient *client)
             }
             continue;
         }
-        if (!nbd_client_can_take_request(client)) {
-            break;
-        }
         if (client->cur) {
-            if (!client_read_payload(client)) {
+            /* A WRITE's payload: its memory is already counted, so it
+             * is read whatever the backpressure (but not submitted in a
+             * drained section). */
+            if (client->quiesced || !client_read_payload(client)) {
                 break;
             }
             continue;
+        }
+        if (!nbd_client_can_take_request(client)) {
+            break;
         }
         if (client->rend - client->rstart >= NBD_REQUEST_LEN) {
             client_handle_request(client);

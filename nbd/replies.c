@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "nbd/budget.h"
 #include "nbd/transmission.h"
 
 /* Frees a reply and its data. */
@@ -49,14 +50,18 @@ static size_t reply_size(const NbdReply *r)
     return r->head_len + r->data_len + r->msg_len;
 }
 
-static void queue_reply(NbdClient *client, NbdReply *r)
+/* Queues r.  precharged: bytes of it the server's budget already counts
+ * (a READ's buffer, counted since the request was parsed). */
+static void queue_reply(NbdClient *client, NbdReply *r, size_t precharged)
 {
     if (client->dead) {
+        nbd_budget_release(precharged);
         nbd_reply_free(client, r);
         return;
     }
     STAILQ_INSERT_TAIL(&client->send_queue, r, next);
     client->queued_bytes += reply_size(r);
+    nbd_budget_charge(reply_size(r) - precharged);
     client->queued_replies++;
     if (!client->completing) {
         aio_bh_schedule(client->flush_bh);
@@ -83,7 +88,7 @@ void nbd_reply_status(NbdClient *client, const NbdRequest *req, uint32_t err)
     } else {
         r->head_len = nbd_build_simple_reply(r->head, err, req->cookie);
     }
-    queue_reply(client, r);
+    queue_reply(client, r, 0);
 }
 
 /* A successful READ: the data buffer moves into the reply. */
@@ -109,7 +114,11 @@ void nbd_reply_read_data(NbdClient *client, NbdRequestState *st)
     r->data_len = st->req.len;
     r->data_alloc = st->buf_alloc;
     st->buf = NULL;
-    queue_reply(client, r);
+    /* Its bytes move from the request's count to the reply's, without
+     * touching the server-wide counter twice. */
+    client->in_flight_bytes -= st->req.len;
+    st->held -= st->req.len;
+    queue_reply(client, r, st->req.len);
 }
 
 void nbd_reply_block_status(NbdClient *client, NbdRequestState *st)
@@ -138,7 +147,7 @@ void nbd_reply_block_status(NbdClient *client, NbdRequestState *st)
             NBD_META_ID_ALLOCATION_DEPTH, st->depth_extents,
             st->n_depth_extents);
     }
-    queue_reply(client, r);
+    queue_reply(client, r, 0);
 }
 
 /*
@@ -226,6 +235,8 @@ static void client_flush(NbdClient *client)
             break;
         }
         client->send_blocked = false;
+        client->last_active_ns = aio_clock_get_ns(AIO_CLOCK_REALTIME);
+        nbd_budget_release(n);
         /* Retire what was sent. */
         while (n > 0) {
             size_t left;
@@ -292,6 +303,7 @@ void nbd_replies_drop(NbdClient *client)
         STAILQ_REMOVE_HEAD(&client->send_queue, next);
         nbd_reply_free(client, r);
     }
+    nbd_budget_release(client->queued_bytes);
     client->queued_bytes = 0;
     client->queued_replies = 0;
 }

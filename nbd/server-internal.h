@@ -47,6 +47,9 @@ typedef struct NbdRequestState NbdRequestState;
 
 /* ---- tuning ----------------------------------------------------------- */
 
+/* Handshake: option replies waiting to be sent, past which no further
+ * option is handled until the client has read them. */
+#define NBD_HS_OUT_MAX (64 * 1024)
 /* Bytes read from the socket at once: many small requests per wake-up. */
 #define NBD_RBUF_SIZE (64 * 1024)
 /* Backpressure: stop reading when this many requests are in flight, or
@@ -72,6 +75,17 @@ typedef struct NbdRequestState NbdRequestState;
     (1U << (NBD_BUF_CACHE_MIN_SHIFT + NBD_BUF_CACHE_CLASSES - 1))
 #define NBD_BUF_CACHE_DEPTH 16
 #define NBD_BUF_CACHE_BYTES (4U * 1024 * 1024)
+/* ...and at most this much over every client of the server (budget.c). */
+#define NBD_BUF_CACHE_SERVER_BYTES (64U * 1024 * 1024)
+/* CACHE reads its range in pieces of this size into one buffer: the data
+ * is thrown away, so a bigger buffer would only hold memory. */
+#define NBD_CACHE_PIECE (256U * 1024)
+/* TCP keepalive on accepted connections: a peer that vanished (power
+ * loss, a dropped route) is found within IDLE + INTVL x CNT seconds
+ * instead of the kernel's default two hours. */
+#define NBD_TCP_KEEPIDLE 60
+#define NBD_TCP_KEEPINTVL 10
+#define NBD_TCP_KEEPCNT 6
 /* Advertised block sizes. */
 #define NBD_MIN_BLOCK 1
 #define NBD_PREFERRED_BLOCK 4096
@@ -168,6 +182,14 @@ struct NbdClient {
     bool disc_received;     /* NBD_CMD_DISC: close once the queue is sent */
     bool dead;              /* hard close: drop unsent replies */
     bool completing;        /* in a completion: it decides how to flush */
+    /* idle-max-seconds (0: none): closed after this long without a byte
+     * in either direction while nothing is in flight. */
+    int64_t idle_max_ns;
+    int64_t last_active_ns; /* the last recv() or send() that moved bytes */
+    AioTimer *idle_timer;   /* in ctx; NULL without a limit */
+    /* On budget.c's waiting list (under its lock). */
+    bool budget_waiting;
+    LIST_ENTRY(NbdClient) budget_link;
 
     LIST_ENTRY(NbdClient) exp_link;    /* export's clients (under ctx) */
     LIST_ENTRY(NbdClient) server_link; /* server's clients (main loop) */

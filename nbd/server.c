@@ -4,6 +4,7 @@
  * in IOThreads reach it through nbd_server_client_closed(), which
  * schedules a BH here.  server-internal.h describes who owns what.
  */
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -12,14 +13,17 @@
 
 #include "dataplane/main-loop.h"
 #include "dataplane/socket.h"
+#include "nbd/budget.h"
 #include "nbd/server-internal.h"
 #include "util/ratelimit.h"
+#include "util/utf8.h"
 
 typedef struct NbdServer {
     bool running;
     SocketListener *listener;
     unsigned max_connections;
-    unsigned handshake_max_ms;
+    int64_t handshake_max_ms; /* 64 bits: 2^31 s in ms does not fit 32 */
+    int64_t idle_max_ns;
     unsigned n_clients;
     unsigned next_client_id;
     LIST_HEAD(, NbdClient) clients;
@@ -247,8 +251,10 @@ bool nbd_export_add_config(const NbdExportConfig *cfg, Error **errp)
         name = node_name;
     }
     if (strlen(name) > NBD_MAX_STRING) {
-        error_setg(errp, "export name '%.32s...' too long (at most %u bytes)",
-                   name, NBD_MAX_STRING);
+        g_autofree char *shown = utf8_abbrev(name, 32);
+
+        error_setg(errp, "export name '%s' too long (at most %u bytes)", shown,
+                   NBD_MAX_STRING);
         return false;
     }
     if (description && strlen(description) > NBD_MAX_STRING) {
@@ -405,8 +411,8 @@ static void handshake_timeout(void *opaque)
     NbdClient *client = opaque;
 
     error_report_ratelimited(&handshake_log,
-                             "nbd: client %u: handshake not finished in %u "
-                             "ms, disconnecting",
+                             "nbd: client %u: handshake not finished in "
+                             "%" PRId64 " ms, disconnecting",
                              client->id, server.handshake_max_ms);
     nbd_server_client_drop(client);
 }
@@ -492,10 +498,27 @@ void nbd_server_client_closed(NbdClient *client)
     aio_bh_schedule_oneshot(main_ctx(), client_release_bh, client);
 }
 
+/* A TCP connection: no Nagle delay on replies, and keepalive probes so
+ * that a peer that vanished does not hold its slot and memory for the
+ * kernel's default two hours.  Best effort: a failure costs only that
+ * (and on a unix socket from an inherited fd, these simply fail). */
+static void tcp_client_setup(int fd)
+{
+    int one = 1;
+    int idle = NBD_TCP_KEEPIDLE;
+    int intvl = NBD_TCP_KEEPINTVL;
+    int cnt = NBD_TCP_KEEPCNT;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 static void server_accept(SocketListener *l, int fd, void *opaque)
 {
     NbdClient *client;
-    int one = 1;
 
     if (server.max_connections > 0 &&
         server.n_clients >= server.max_connections) {
@@ -504,10 +527,11 @@ static void server_accept(SocketListener *l, int fd, void *opaque)
         return;
     }
     if (socket_listener_get_address(l)->type != SOCKET_ADDRESS_UNIX) {
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        tcp_client_setup(fd);
     }
     client = g_new0(NbdClient, 1);
     client->fd = fd;
+    client->idle_max_ns = server.idle_max_ns;
     client->id = ++server.next_client_id;
     client->phase = NBD_PHASE_HANDSHAKE;
     client->ctx = main_ctx();
@@ -570,9 +594,10 @@ bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
         error_setg(errp, "NBD server already running");
         return false;
     }
-    if (opts->max_connections < 0 || opts->handshake_max_seconds < 0) {
-        error_setg(errp, "max-connections and handshake-max-seconds must "
-                         "not be negative");
+    if (opts->max_connections < 0 || opts->handshake_max_seconds < 0 ||
+        opts->idle_max_seconds < 0) {
+        error_setg(errp, "max-connections, handshake-max-seconds and "
+                         "idle-max-seconds must not be negative");
         return false;
     }
     if (!check_tls(opts, errp)) {
@@ -584,7 +609,9 @@ bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
         return false;
     }
     server.max_connections = (unsigned)opts->max_connections;
-    server.handshake_max_ms = (unsigned)opts->handshake_max_seconds * 1000;
+    server.handshake_max_ms = (int64_t)opts->handshake_max_seconds * 1000;
+    server.idle_max_ns = (int64_t)opts->idle_max_seconds * 1000000000;
+    nbd_budget_set_limit(opts->max_buffer_size);
     server.tls_creds = opts->tls_creds;
     if (server.tls_creds) {
         tls_creds_ref(server.tls_creds);

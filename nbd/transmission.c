@@ -4,17 +4,28 @@
  * how it ends.  The work itself is in receive.c (requests in), commands.c
  * (block layer calls) and replies.c (replies out), over buffers.c.
  *
+ * Backpressure: a client reads requests only while its own limits
+ * (server-internal.h) and the server's memory budget (budget.h) allow.
+ *
  * Closing: on EOF, a socket error or a protocol violation the client is
  * "dead": it stops reading, drops unsent replies and, once no request is in
  * flight, removes its handlers and hands itself to the main loop
  * (nbd_server_client_closed).  NBD_CMD_DISC closes the same way, after the
  * replies of the requests before it have been sent.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 
+#include "nbd/budget.h"
 #include "nbd/transmission.h"
+#include "util/ratelimit.h"
 
-/* Whether the client may take another request now (backpressure). */
+/* Idle connections closed: a peer can open them at will. */
+static LogRateLimit idle_log = LOG_RATELIMIT_INIT;
+
+/* Whether the client may take another request now (backpressure: its
+ * own limits, then the server's budget, which may put it on the list of
+ * clients to wake when memory is freed). */
 bool nbd_client_can_take_request(NbdClient *client)
 {
     return client->phase == NBD_PHASE_TRANSMISSION && !client->dead &&
@@ -22,7 +33,16 @@ bool nbd_client_can_take_request(NbdClient *client)
            client->in_flight < NBD_MAX_IN_FLIGHT &&
            client->in_flight_bytes < NBD_MAX_IN_FLIGHT_BYTES &&
            client->queued_bytes < NBD_MAX_QUEUED_BYTES &&
-           client->queued_replies < NBD_MAX_QUEUED_REPLIES;
+           client->queued_replies < NBD_MAX_QUEUED_REPLIES &&
+           nbd_budget_admit(client);
+}
+
+/* Whether the client is reading a WRITE's payload, which goes on whatever
+ * the backpressure: its memory is already counted, and holding it while
+ * waiting for memory could wait for ever. */
+static bool client_reads_payload(NbdClient *client)
+{
+    return client->cur && !client->dead && !client->quiesced;
 }
 
 void nbd_client_update_handlers(NbdClient *client)
@@ -32,7 +52,8 @@ void nbd_client_update_handlers(NbdClient *client)
     if (client->phase != NBD_PHASE_TRANSMISSION) {
         return;
     }
-    want_read = nbd_client_can_take_request(client) || client->discard_left > 0;
+    want_read = client_reads_payload(client) || client->discard_left > 0 ||
+                nbd_client_can_take_request(client);
     if (client->dead || client->quiesced) {
         want_read = false;
     }
@@ -83,6 +104,8 @@ void nbd_client_maybe_finish(NbdClient *client)
     client->phase = NBD_PHASE_CLOSING;
     aio_set_fd_handler(client->ctx, client->fd, NULL, NULL, NULL, NULL);
     client->read_enabled = client->write_enabled = false;
+    nbd_budget_forget(client);
+    g_clear_pointer(&client->idle_timer, aio_timer_free);
     aio_bh_delete(client->flush_bh);
     aio_bh_delete(client->resume_bh);
     client->flush_bh = client->resume_bh = NULL;
@@ -97,6 +120,37 @@ void nbd_client_maybe_finish(NbdClient *client)
     nbd_server_client_closed(client);
 }
 
+/*
+ * idle-max-seconds: a client that has moved no byte either way for that
+ * long is closed, unless a request is in flight in the block layer (a slow
+ * node is not the client's doing) or a drained section keeps it from
+ * reading.  The timer fires at the earliest time the client could be idle,
+ * and re-arms itself while it is not.
+ */
+static void client_idle_check(void *opaque)
+{
+    NbdClient *client = opaque;
+    int64_t now = aio_clock_get_ns(AIO_CLOCK_REALTIME);
+
+    if (client->phase != NBD_PHASE_TRANSMISSION || client->dead) {
+        return;
+    }
+    if (client->in_flight > 0 || client->quiesced) {
+        aio_timer_mod_ns(client->idle_timer, now + client->idle_max_ns);
+        return;
+    }
+    if (now - client->last_active_ns < client->idle_max_ns) {
+        aio_timer_mod_ns(client->idle_timer,
+                         client->last_active_ns + client->idle_max_ns);
+        return;
+    }
+    error_report_ratelimited(
+        &idle_log, "nbd: client %u: idle for %" PRId64 " s, disconnecting",
+        client->id, client->idle_max_ns / 1000000000);
+    nbd_client_kill(client);
+    nbd_client_maybe_finish(client);
+}
+
 void nbd_requests_attach(NbdClient *client)
 {
     if (client->phase != NBD_PHASE_TRANSMISSION) {
@@ -104,6 +158,16 @@ void nbd_requests_attach(NbdClient *client)
     }
     client->flush_bh = aio_bh_new(client->ctx, nbd_reply_flush_bh, client);
     client->resume_bh = aio_bh_new(client->ctx, nbd_receive_resume_bh, client);
+    if (client->idle_max_ns > 0) {
+        client->idle_timer =
+            aio_timer_new(client->ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS,
+                          client_idle_check, client);
+        if (client->last_active_ns == 0) {
+            client->last_active_ns = aio_clock_get_ns(AIO_CLOCK_REALTIME);
+        }
+        aio_timer_mod_ns(client->idle_timer,
+                         client->last_active_ns + client->idle_max_ns);
+    }
     client->read_enabled = client->write_enabled = false;
     nbd_client_update_handlers(client);
     /* Pick up replies queued and requests buffered before a move. */
@@ -120,6 +184,10 @@ void nbd_requests_detach(NbdClient *client)
     }
     aio_set_fd_handler(client->ctx, client->fd, NULL, NULL, NULL, NULL);
     client->read_enabled = client->write_enabled = false;
+    /* Attach in the new context schedules resume_bh, which asks the
+     * budget again. */
+    nbd_budget_forget(client);
+    g_clear_pointer(&client->idle_timer, aio_timer_free);
     aio_bh_delete(client->flush_bh);
     aio_bh_delete(client->resume_bh);
     client->flush_bh = client->resume_bh = NULL;
@@ -134,6 +202,9 @@ void nbd_requests_quiesce(NbdClient *client)
 void nbd_requests_resume(NbdClient *client)
 {
     client->quiesced = false;
+    /* The drained section kept it from reading: its idle time starts
+     * again now. */
+    client->last_active_ns = aio_clock_get_ns(AIO_CLOCK_REALTIME);
     if (client->phase != NBD_PHASE_TRANSMISSION) {
         return;
     }

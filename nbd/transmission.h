@@ -21,6 +21,7 @@ struct NbdRequestState {
     NbdRequest req;
     uint8_t *buf;     /* READ/WRITE/CACHE data */
     size_t buf_alloc; /* the size buf was allocated with */
+    size_t held;      /* bytes counted in in_flight_bytes and the budget */
     size_t filled;    /* WRITE: payload bytes received so far */
     IOVector qiov;
     uint64_t done;      /* CACHE and BLOCK_STATUS: bytes covered so far */
@@ -33,7 +34,8 @@ struct NbdRequestState {
 /* ---- transmission.c ---------------------------------------------------- */
 
 /* Whether the client may take another request now (backpressure, drained
- * sections, DISC, death). */
+ * sections, DISC, death).  When the server's budget is what stops it, the
+ * client is put on the budget's waiting list (budget.h). */
 bool nbd_client_can_take_request(NbdClient *client);
 /* Sets the fd handler's read/write interest from the client's state. */
 void nbd_client_update_handlers(NbdClient *client);
@@ -58,7 +60,10 @@ void nbd_receive_resume_bh(void *opaque);
 
 /* ---- commands.c -------------------------------------------------------- */
 
-/* A request state for req; a READ or WRITE counts in in_flight_bytes. */
+/* A request state for req.  The memory it will hold (READ and WRITE data,
+ * CACHE's buffer, BLOCK_STATUS's extents) is counted at once in the
+ * client's in_flight_bytes and the server's budget, before it is
+ * allocated, so that the next request is admitted knowing it. */
 NbdRequestState *nbd_req_new(NbdClient *client, const NbdRequest *req);
 void nbd_req_free(NbdRequestState *st);
 /* Submits a request that has passed nbd_request_check() (and, for a

@@ -5,14 +5,32 @@
 #include <string.h>
 
 #include "dataplane/error.h"
+#include "util/utf8.h"
 
 struct Error {
-    char *msg;
+    char *msg; /* always valid UTF-8: it ends up in QMP replies */
     ErrorClass cls;
 };
 
 /* Only its address matters: error_setv() recognises it. */
 Error *error_abort;
+
+/*
+ * Messages quote user text (file names, ids, export names) that need not be
+ * UTF-8, and a message goes into JSON replies, which must be: invalid bytes
+ * become U+FFFD here, once, so that no caller has to care.
+ */
+static char *msg_make_valid(char *msg)
+{
+    char *valid;
+
+    if (g_utf8_validate(msg, -1, NULL)) {
+        return msg;
+    }
+    valid = utf8_make_valid(msg, strlen(msg));
+    g_free(msg);
+    return valid;
+}
 
 static void error_setv(Error **errp, ErrorClass cls, int errnum,
                        const char *fmt, va_list ap)
@@ -29,6 +47,7 @@ static void error_setv(Error **errp, ErrorClass cls, int errnum,
         g_free(msg);
         msg = with_errno;
     }
+    msg = msg_make_valid(msg);
     if (errp == &error_abort) {
         g_error("Unexpected error: %s", msg);
     }
@@ -92,7 +111,7 @@ void error_prepend(Error **errp, const char *fmt, ...)
     va_start(ap, fmt);
     prefix = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    msg = g_strconcat(prefix, (*errp)->msg, NULL);
+    msg = msg_make_valid(g_strconcat(prefix, (*errp)->msg, NULL));
     g_free(prefix);
     g_free((*errp)->msg);
     (*errp)->msg = msg;

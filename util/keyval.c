@@ -152,6 +152,11 @@ GHashTable *keyval_parse(const char *params, const char *implied_key,
         if (!s) {
             goto fail;
         }
+        if (g_hash_table_size(dict) > KEYVAL_MAX_KEYS) {
+            error_setg(errp, "Too many parameters (at most %d)",
+                       KEYVAL_MAX_KEYS);
+            goto fail;
+        }
         /* Only the first element may leave out its key. */
         implied_key = NULL;
     }
@@ -174,127 +179,201 @@ fail:
 
 /* ---- consistency of the flat table ------------------------------------ */
 
-static bool all_digits(const char *s)
+/*
+ * The keys as a tree of fragments, built in one pass over the table: each
+ * key costs its length (one hash of each fragment), so the whole check is
+ * linear in the table's size.  A node points into the key that created it
+ * (the table outlives the check) rather than copying its prefix.
+ */
+typedef struct KeyNode {
+    const char *key; /* the dotted key up to this node is key[0..len) */
+    size_t len;
+    bool is_value;          /* a key ends here */
+    GHashTable *children;   /* fragment (in some key) -> KeyNode * */
+    unsigned names;         /* children that are names */
+    GHashTable *index_vals; /* children that are indexes: value + 1 */
+} KeyNode;
+
+static void key_node_free(gpointer p)
 {
-    if (!*s) {
+    KeyNode *n = p;
+
+    if (n->children) {
+        g_hash_table_destroy(n->children);
+    }
+    if (n->index_vals) {
+        g_hash_table_destroy(n->index_vals);
+    }
+    g_free(n);
+}
+
+/* Hashes and compares fragments in place: a fragment ends at '.' or NUL. */
+static guint fragment_hash(gconstpointer p)
+{
+    const char *s = p;
+    guint h = 5381;
+
+    for (; *s && *s != '.'; s++) {
+        h = h * 33 + (unsigned char)*s;
+    }
+    return h;
+}
+
+static gboolean fragment_equal(gconstpointer a, gconstpointer b)
+{
+    const char *x = a;
+    const char *y = b;
+
+    for (; *x && *x != '.' && *x == *y; x++, y++) {
+    }
+    return (*x == '\0' || *x == '.') && (*y == '\0' || *y == '.');
+}
+
+static bool fragment_is_index(const char *frag, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (!g_ascii_isdigit(frag[i])) {
+            return false;
+        }
+    }
+    return len > 0;
+}
+
+static KeyNode *key_node_child(KeyNode *parent, const char *key,
+                               const char *frag, size_t flen)
+{
+    KeyNode *child;
+
+    if (!parent->children) {
+        parent->children = g_hash_table_new_full(fragment_hash, fragment_equal,
+                                                 NULL, key_node_free);
+    }
+    child = g_hash_table_lookup(parent->children, frag);
+    if (child) {
+        return child;
+    }
+    child = g_new0(KeyNode, 1);
+    child->key = key;
+    child->len = frag + flen - key;
+    g_hash_table_insert(parent->children, (gpointer)frag, child);
+    if (fragment_is_index(frag, flen)) {
+        /* Indexes beyond the table size cannot be gap-free; cap them so
+         * that they still count as "an index". */
+        guint64 v = g_ascii_strtoull(frag, NULL, 10);
+        gsize idx = v > G_MAXINT ? G_MAXINT : (gsize)v;
+
+        if (!parent->index_vals) {
+            parent->index_vals =
+                g_hash_table_new(g_direct_hash, g_direct_equal);
+        }
+        g_hash_table_add(parent->index_vals, GSIZE_TO_POINTER(idx + 1));
+    } else {
+        parent->names++;
+    }
+    return child;
+}
+
+/* Checks one node and its subtree (depth is bounded by the key depth). */
+static bool key_node_check(KeyNode *n, Error **errp)
+{
+    GHashTableIter it;
+    gpointer v;
+
+    if (n->len > 0 && n->is_value && n->children) {
+        error_setg(errp, "Parameters '%.*s.*' used inconsistently", (int)n->len,
+                   n->key);
         return false;
     }
-    for (; *s; s++) {
-        if (!g_ascii_isdigit(*s)) {
+    if (n->index_vals) {
+        guint count = g_hash_table_size(n->index_vals);
+
+        if (n->names) {
+            error_setg(errp, "Parameters '%.*s.*' used inconsistently",
+                       (int)n->len, n->key);
             return false;
+        }
+        /* count distinct indexes are gap-free iff they are 0..count-1. */
+        for (guint i = 0; i < count; i++) {
+            if (!g_hash_table_contains(n->index_vals,
+                                       GSIZE_TO_POINTER(i + 1))) {
+                error_setg(errp, "Parameter '%.*s.%u' missing", (int)n->len,
+                           n->key, i);
+                return false;
+            }
+        }
+    }
+    if (n->children) {
+        g_hash_table_iter_init(&it, n->children);
+        while (g_hash_table_iter_next(&it, NULL, &v)) {
+            if (!key_node_check(v, errp)) {
+                return false;
+            }
         }
     }
     return true;
 }
 
-/* The children of one parent key: how many are names, and which indexes. */
-typedef struct KeyvalChildren {
-    unsigned names;
-    GHashTable *indexes; /* index value (as a pointer-sized int) -> itself */
-} KeyvalChildren;
-
-static void children_free(gpointer p)
-{
-    KeyvalChildren *c = p;
-
-    g_hash_table_destroy(c->indexes);
-    g_free(c);
-}
-
-static void children_add(GHashTable *parents, const char *key, size_t plen,
-                         const char *child, size_t clen)
-{
-    char *parent = g_strndup(key, plen);
-    char *frag = g_strndup(child, clen);
-    KeyvalChildren *c = g_hash_table_lookup(parents, parent);
-
-    if (!c) {
-        c = g_new0(KeyvalChildren, 1);
-        c->indexes = g_hash_table_new(g_direct_hash, g_direct_equal);
-        g_hash_table_insert(parents, parent, c);
-    } else {
-        g_free(parent);
-    }
-    if (all_digits(frag)) {
-        /* Indexes beyond the table size cannot be gap-free; cap them so
-         * that they still count as "an index". */
-        guint64 v = g_ascii_strtoull(frag, NULL, 10);
-        gsize cap = G_MAXINT;
-        gsize idx = v > cap ? cap : (gsize)v;
-        g_hash_table_add(c->indexes, GSIZE_TO_POINTER(idx + 1));
-    } else {
-        c->names++;
-    }
-    g_free(frag);
-}
-
 bool keyval_check(GHashTable *dict, Error **errp)
 {
-    GHashTable *parents =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, children_free);
+    KeyNode *root;
     GHashTableIter it;
-    gpointer k, v;
-    bool ok = false;
+    gpointer k;
+    bool ok;
 
+    if (g_hash_table_size(dict) > KEYVAL_MAX_KEYS) {
+        error_setg(errp, "Too many parameters (at most %d)", KEYVAL_MAX_KEYS);
+        return false;
+    }
+    root = g_new0(KeyNode, 1);
     g_hash_table_iter_init(&it, dict);
     while (g_hash_table_iter_next(&it, &k, NULL)) {
         const char *key = k;
-        const char *start = key;
+        const char *frag = key;
+        KeyNode *n = root;
+        int depth = 0;
 
-        for (const char *dot = strchr(key, '.'); dot;
-             dot = strchr(dot + 1, '.')) {
-            char *prefix = g_strndup(key, dot - key);
-            bool clash = g_hash_table_contains(dict, prefix);
+        for (;;) {
+            const char *dot = strchr(frag, '.');
+            size_t flen = dot ? (size_t)(dot - frag) : strlen(frag);
 
-            if (clash) {
-                error_setg(errp, "Parameters '%s.*' used inconsistently",
-                           prefix);
-                g_free(prefix);
-                goto out;
+            if (++depth > KEYVAL_MAX_DEPTH) {
+                error_setg(errp,
+                           "Parameter '%.*s...' nests deeper than %d levels",
+                           (int)MIN(frag - key, 64), key, KEYVAL_MAX_DEPTH);
+                key_node_free(root);
+                return false;
             }
-            g_free(prefix);
-            if (start != key) {
-                children_add(parents, key, start - key - 1, start, dot - start);
+            n = key_node_child(n, key, frag, flen);
+            if (!dot) {
+                break;
             }
-            start = dot + 1;
+            frag = dot + 1;
         }
-        if (start != key) {
-            children_add(parents, key, start - key - 1, start, strlen(start));
-        }
+        n->is_value = true;
     }
-
-    g_hash_table_iter_init(&it, parents);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        KeyvalChildren *c = v;
-        guint n = g_hash_table_size(c->indexes);
-
-        if (n && c->names) {
-            error_setg(errp, "Parameters '%s.*' used inconsistently",
-                       (char *)k);
-            goto out;
-        }
-        /* n distinct indexes are gap-free iff they are exactly 0..n-1. */
-        for (guint i = 0; i < n; i++) {
-            if (!g_hash_table_contains(c->indexes, GSIZE_TO_POINTER(i + 1))) {
-                error_setg(errp, "Parameter '%s.%u' missing", (char *)k, i);
-                goto out;
-            }
-        }
-    }
-    ok = true;
-
-out:
-    g_hash_table_destroy(parents);
+    ok = key_node_check(root, errp);
+    key_node_free(root);
     return ok;
 }
 
 /* ---- JSON ------------------------------------------------------------- */
 
 static bool add_json_value(GHashTable *dict, json_t *value, const char *key,
-                           Error **errp);
+                           int depth, Error **errp);
 
+/* Whether dict may take one more key; errp set if not. */
+static bool keys_left(GHashTable *dict, Error **errp)
+{
+    if (g_hash_table_size(dict) >= KEYVAL_MAX_KEYS) {
+        error_setg(errp, "Too many parameters (at most %d)", KEYVAL_MAX_KEYS);
+        return false;
+    }
+    return true;
+}
+
+/* depth: how many fragments the keys of obj's members have. */
 static bool add_json_object(GHashTable *dict, json_t *obj, const char *prefix,
-                            Error **errp)
+                            int depth, Error **errp)
 {
     const char *name;
     json_t *value;
@@ -314,7 +393,7 @@ static bool add_json_object(GHashTable *dict, json_t *obj, const char *prefix,
             return false;
         }
         key = prefix ? g_strdup_printf("%s.%s", prefix, name) : g_strdup(name);
-        ok = add_json_value(dict, value, key, errp);
+        ok = add_json_value(dict, value, key, depth, errp);
         g_free(key);
         if (!ok) {
             return false;
@@ -324,19 +403,26 @@ static bool add_json_object(GHashTable *dict, json_t *obj, const char *prefix,
 }
 
 static bool add_json_value(GHashTable *dict, json_t *value, const char *key,
-                           Error **errp)
+                           int depth, Error **errp)
 {
     size_t i;
     json_t *elem;
 
+    if (depth > KEYVAL_MAX_DEPTH) {
+        g_autofree char *shown = g_strndup(key, 64);
+
+        error_setg(errp, "Parameter '%s...' nests deeper than %d levels", shown,
+                   KEYVAL_MAX_DEPTH);
+        return false;
+    }
     switch (json_typeof(value)) {
     case JSON_OBJECT:
-        return add_json_object(dict, value, key, errp);
+        return add_json_object(dict, value, key, depth + 1, errp);
     case JSON_ARRAY:
         json_array_foreach(value, i, elem)
         {
             char *ekey = g_strdup_printf("%s.%zu", key, i);
-            bool ok = add_json_value(dict, elem, ekey, errp);
+            bool ok = add_json_value(dict, elem, ekey, depth + 1, errp);
 
             g_free(ekey);
             if (!ok) {
@@ -345,20 +431,32 @@ static bool add_json_value(GHashTable *dict, json_t *value, const char *key,
         }
         return true;
     case JSON_STRING:
+        if (!keys_left(dict, errp)) {
+            return false;
+        }
         g_hash_table_insert(dict, g_strdup(key),
                             g_strdup(json_string_value(value)));
         return true;
     case JSON_INTEGER:
+        if (!keys_left(dict, errp)) {
+            return false;
+        }
         g_hash_table_insert(dict, g_strdup(key),
                             g_strdup_printf("%" JSON_INTEGER_FORMAT,
                                             json_integer_value(value)));
         return true;
     case JSON_REAL:
+        if (!keys_left(dict, errp)) {
+            return false;
+        }
         g_hash_table_insert(dict, g_strdup(key),
                             g_strdup_printf("%.17g", json_real_value(value)));
         return true;
     case JSON_TRUE:
     case JSON_FALSE:
+        if (!keys_left(dict, errp)) {
+            return false;
+        }
         g_hash_table_insert(dict, g_strdup(key),
                             g_strdup(json_is_true(value) ? "on" : "off"));
         return true;
@@ -367,6 +465,16 @@ static bool add_json_value(GHashTable *dict, json_t *value, const char *key,
         error_setg(errp, "Parameter '%s' must not be null", key);
         return false;
     }
+}
+
+static int key_depth(const char *key)
+{
+    int depth = 1;
+
+    for (; *key; key++) {
+        depth += *key == '.';
+    }
+    return depth;
 }
 
 bool keyval_add_json(GHashTable *dict, json_t *obj, const char *prefix,
@@ -379,7 +487,9 @@ bool keyval_add_json(GHashTable *dict, json_t *obj, const char *prefix,
     if (prefix && !*prefix) {
         prefix = NULL;
     }
-    return add_json_object(dict, obj, prefix, errp);
+    /* The keys of obj's members have the prefix's fragments and one. */
+    return add_json_object(dict, obj, prefix,
+                           prefix ? key_depth(prefix) + 1 : 1, errp);
 }
 
 GHashTable *keyval_parse_json(const char *json, Error **errp)

@@ -41,6 +41,8 @@ void error_prepend(Error **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /* Moves local_err into *dst (or frees it if dst is NULL or already set). */
 void error_propagate(Error **dst, Error *local_err);
 
+/* The message: always valid UTF-8 (bytes of quoted user text that are not
+ * become U+FFFD), so that it can go into a JSON reply as it is. */
 const char *error_get_pretty(const Error *err);
 ErrorClass error_get_class(const Error *err);
 /* "GenericError", "CommandNotFound", ... as QMP spells them. */

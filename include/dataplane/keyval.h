@@ -41,6 +41,16 @@ DP_API_BEGIN
 
 struct json_t;
 
+/*
+ * Limits on one table, so that the work and memory an option costs stay
+ * bounded by its text: at most KEYVAL_MAX_KEYS keys, each at most
+ * KEYVAL_MAX_DEPTH fragments deep ("a.b.c" is 3).  Parsing, flattening and
+ * keyval_check() refuse more with a clear error; each costs time linear in
+ * the size of the table.
+ */
+#define KEYVAL_MAX_KEYS 1024
+#define KEYVAL_MAX_DEPTH 32
+
 /* An empty table with string keys and values that it owns (g_free). */
 GHashTable *keyval_new(void);
 

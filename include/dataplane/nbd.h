@@ -33,6 +33,8 @@ DP_API_BEGIN
 #define NBD_DEFAULT_PORT 10809
 #define NBD_DEFAULT_MAX_CONNECTIONS 100
 #define NBD_DEFAULT_HANDSHAKE_MAX_SECONDS 10
+#define NBD_DEFAULT_IDLE_MAX_SECONDS 0
+#define NBD_DEFAULT_MAX_BUFFER_SIZE (512 * (uint64_t)1024 * 1024)
 
 typedef struct NbdServerOptions {
     /* Bounds the connections at any time, handshaking ones included (0: no
@@ -53,13 +55,25 @@ typedef struct NbdServerOptions {
      */
     TlsCreds *tls_creds;
     Authz *tls_authz;
+    /* A connection in transmission that moves no byte either way for this
+     * long, with no request in flight, is closed (0: never; the default,
+     * since an idle guest disk is silent for hours). */
+    int idle_max_seconds;
+    /* Bounds the bytes that request and reply buffers hold over every
+     * connection (0: no limit): past it, connections stop reading requests
+     * until memory is freed, except that one holding nothing may always
+     * take one request.  Each connection has its own bounds besides. */
+    uint64_t max_buffer_size;
 } NbdServerOptions;
 
-/* The defaults (qemu-storage-daemon's), for callers that set only some. */
+/* The defaults (qemu-storage-daemon's, and off or generous for
+ * dataplaned's own), for callers that set only some. */
 #define NBD_SERVER_OPTIONS_DEFAULT                                             \
     ((NbdServerOptions){                                                       \
         .max_connections = NBD_DEFAULT_MAX_CONNECTIONS,                        \
         .handshake_max_seconds = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS,            \
+        .idle_max_seconds = NBD_DEFAULT_IDLE_MAX_SECONDS,                      \
+        .max_buffer_size = NBD_DEFAULT_MAX_BUFFER_SIZE,                        \
     })
 
 /*
@@ -67,10 +81,10 @@ typedef struct NbdServerOptions {
  * (dataplane/socket.h: a live unix socket is refused, a stale one
  * replaced, the file created with mode 0600 or addr->mode and removed at
  * stop only if it is still ours; accept() at the fd limit backs off).
- * opts NULL means NBD_SERVER_OPTIONS_DEFAULT.  Fails if the server is
- * already running, an option is negative, the TLS credentials are not for
- * endpoint=server (or tls_authz comes without them), or the address cannot
- * be listened on.
+ * TCP connections get keepalive probes.  opts NULL means
+ * NBD_SERVER_OPTIONS_DEFAULT.  Fails if the server is already running, an
+ * option is negative, the TLS credentials are not for endpoint=server (or
+ * tls_authz comes without them), or the address cannot be listened on.
  */
 bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
                       Error **errp);

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Builds the libFuzzer targets with clang and runs each for a short time.
+# Builds the libFuzzer targets with clang and runs each for a short time:
+# the NBD codec, the NBD server (plain and TLS), qcow2, the option parsers
+# (keyval, command line) and the QMP monitor with the daemon's commands.
 # Usage: tests/fuzz/run.sh [seconds]   (default 30, split between the
 # targets, at least 8 s each; CI calls it as is)
 set -e
@@ -13,6 +15,8 @@ fuzz-nbd-protocol corpus
 fuzz-nbd-server corpus-server
 fuzz-nbd-server-tls corpus-server-tls
 fuzz-qcow2 corpus-qcow2
+fuzz-keyval corpus-keyval
+fuzz-qmp-monitor corpus-qmp
 "
 
 if [ ! -f "$build/build.ninja" ]; then
@@ -29,22 +33,27 @@ share=$(( (secs + n - 1) / n ))
 [ "$share" -ge 8 ] || share=8
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+mkdir "$work/findings"
 run() {
     target=$1 corpus=$2
     mkdir -p "$work/$target"
     cp "$top/tests/fuzz/$corpus"/* "$work/$target"/
     echo "== $target"
     "$build/tests/fuzz/$target" -max_total_time="$share" -max_len=16384 \
-        -print_final_stats=1 -artifact_prefix="$build/$target-" \
+        -print_final_stats=1 -artifact_prefix="$work/findings/$target-" \
         "$work/$target" 2>&1 | tail -6
 }
 echo "$targets" | while read -r target corpus; do
-    [ -n "$target" ] && run "$target" "$corpus"
+    if [ -n "$target" ]; then
+        run "$target" "$corpus"
+    fi
 done
-# libFuzzer exits nonzero on a finding, which the pipe hides: look for
-# the artifacts instead.
-if ls "$build"/*crash-* "$build"/*leak-* "$build"/*timeout-* \
-    >/dev/null 2>&1; then
-    echo "fuzz: findings in $build" >&2
+# libFuzzer exits nonzero on a finding (crash, leak, timeout, oom), which
+# the pipe hides: look for this run's artifacts instead, and keep them.
+if [ -n "$(ls "$work/findings")" ]; then
+    cp "$work/findings"/* "$build"/
+    echo "fuzz: findings, kept in $build:" >&2
+    ls "$work/findings" >&2
     exit 1
 fi
+echo "fuzz: no findings"

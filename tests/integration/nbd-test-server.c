@@ -168,10 +168,12 @@ int main(int argc, char **argv)
         in_iothread = true;
     }
     {
-        NbdServerOptions so = {.max_connections = max_conn,
-                               .handshake_max_seconds = hs_secs};
+        NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
         g_autoptr(SocketAddress) addr =
             socket_address_parse(listen_addr, &error_abort);
+
+        so.max_connections = max_conn;
+        so.handshake_max_seconds = hs_secs;
 
         if (!nbd_server_start(addr, &so, &error_abort)) {
             return 1;

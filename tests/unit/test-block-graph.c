@@ -1,4 +1,7 @@
 /* The node graph: names, options, children, references, blockdev-del. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dataplane/object.h"
@@ -195,6 +198,79 @@ static void test_file_node_reports_filename_and_size(void)
     unlink(name);
 }
 
+/* The flags of the fd this process has open on path (-1: none). */
+static long open_flags_of(const char *path)
+{
+    g_autofree char *real = realpath(path, NULL);
+    GDir *dir = g_dir_open("/proc/self/fd", 0, NULL);
+    const char *name;
+    long flags = -1;
+
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *link = g_strdup_printf("/proc/self/fd/%s", name);
+        g_autofree char *target = g_file_read_link(link, NULL);
+        g_autofree char *info = NULL;
+        g_autofree char *infopath =
+            g_strdup_printf("/proc/self/fdinfo/%s", name);
+        const char *f;
+
+        if (!target || strcmp(target, real) != 0 ||
+            !g_file_get_contents(infopath, &info, NULL, NULL)) {
+            continue;
+        }
+        f = strstr(info, "flags:");
+        g_assert_nonnull(f);
+        flags = strtol(f + 6, NULL, 8);
+    }
+    g_dir_close(dir);
+    return flags;
+}
+
+static void test_file_node_takes_only_files_and_block_devices(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("block-graph-XXXXXX", NULL);
+    g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+    g_autofree char *file = test_scratch_file(dir, 4096);
+    static const char *const modes[] = {"", ",read-only=on"};
+
+    /* Without O_NONBLOCK, opening the FIFO blocks until a writer comes:
+     * the alarm turns that hang into a failure. */
+    alarm(60);
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+        g_autofree char *f =
+            g_strdup_printf("driver=file,filename=%s%s", fifo, modes[i]);
+        g_autofree char *d =
+            g_strdup_printf("driver=file,filename=%s%s", dir, modes[i]);
+        g_autofree char *c =
+            g_strdup_printf("driver=file,filename=/dev/null%s", modes[i]);
+        g_autofree char *m1 = test_open_error(f);
+        g_autofree char *m2 = test_open_error(d);
+        g_autofree char *m3 = test_open_error(c);
+
+        g_assert_nonnull(strstr(m1, "is a FIFO"));
+        /* Read-write, open() itself refuses: "Is a directory". */
+        g_assert_nonnull(strstr(m2, "s a directory"));
+        g_assert_nonnull(strstr(m3, "is a character device"));
+    }
+    alarm(0);
+    /* A regular file opens, and its fd is blocking again. */
+    {
+        g_autofree char *spec =
+            g_strdup_printf("driver=file,filename=%s", file);
+        BlockDriverState *bs = test_open(spec);
+        long flags = open_flags_of(file);
+
+        g_assert_cmpint(flags, >=, 0);
+        g_assert_false(flags & O_NONBLOCK);
+        bdrv_unref(bs);
+    }
+    unlink(file);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void test_auto_read_only_falls_back(void)
 {
     /* A file even root may only read (sysfs refuses write opens). */
@@ -320,6 +396,8 @@ int main(int argc, char **argv)
     g_test_add_func("/block/graph/size-values", test_size_values);
     g_test_add_func("/block/graph/direct-on-tmpfs-says-why",
                     test_direct_on_tmpfs_says_why);
+    g_test_add_func("/block/graph/file-node-takes-only-files-and-block-devices",
+                    test_file_node_takes_only_files_and_block_devices);
     g_test_add_func("/block/graph/auto-read-only-falls-back",
                     test_auto_read_only_falls_back);
     return g_test_run();

@@ -177,6 +177,92 @@ static void test_keyval_list_gap_is_reported(void)
     assert_err_contains("s.0=a,s.2=b", NULL, "Parameter 's.1' missing");
 }
 
+static void test_keyval_depth_is_capped(void)
+{
+    GString *key = g_string_new("a");
+    GHashTable *d;
+    json_t *obj;
+    json_t *inner;
+    Error *err = NULL;
+
+    for (int i = 1; i < KEYVAL_MAX_DEPTH; i++) {
+        g_string_append(key, ".b");
+    }
+    g_string_append(key, "=1");
+    d = parse_ok(key->str, NULL); /* exactly the limit */
+    g_hash_table_destroy(d);
+    g_string_insert(key, 0, "z.");
+    assert_err_contains(key->str, NULL, "nests deeper than 32 levels");
+    g_string_free(key, TRUE);
+
+    /* The same through JSON, refused while flattening. */
+    obj = json_integer(1);
+    for (int i = 0; i < KEYVAL_MAX_DEPTH + 1; i++) {
+        inner = obj;
+        obj = json_object();
+        json_object_set_new(obj, "a", inner);
+    }
+    d = keyval_new();
+    g_assert_false(keyval_add_json(d, obj, NULL, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "nests deeper"));
+    error_free(err);
+    g_hash_table_destroy(d);
+    json_decref(obj);
+}
+
+static void test_keyval_key_count_is_capped(void)
+{
+    GString *s = g_string_new("");
+    GHashTable *d;
+    json_t *obj = json_object();
+    Error *err = NULL;
+
+    for (int i = 0; i < KEYVAL_MAX_KEYS; i++) {
+        g_string_append_printf(s, "k%d=1,", i);
+    }
+    d = parse_ok(s->str, NULL);
+    g_assert_cmpuint(g_hash_table_size(d), ==, KEYVAL_MAX_KEYS);
+    g_hash_table_destroy(d);
+    g_string_append(s, "one-more=1");
+    assert_err_contains(s->str, NULL, "Too many parameters (at most 1024)");
+    g_string_free(s, TRUE);
+
+    for (int i = 0; i <= KEYVAL_MAX_KEYS; i++) {
+        char name[16];
+
+        g_snprintf(name, sizeof(name), "k%d", i);
+        json_object_set_new(obj, name, json_true());
+    }
+    d = keyval_new();
+    g_assert_false(keyval_add_json(d, obj, NULL, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "Too many parameters"));
+    error_free(err);
+    g_hash_table_destroy(d);
+    json_decref(obj);
+}
+
+/* The shape that froze the main loop for 26 s (leaves x depth^2): many
+ * leaves under a deep chain.  Refused, by the depth cap, at once; and a
+ * table at both limits is checked. */
+static void test_keyval_deep_and_wide_is_refused_or_checked(void)
+{
+    GHashTable *d = keyval_new();
+    GString *prefix = g_string_new("a");
+
+    for (int i = 1; i < KEYVAL_MAX_DEPTH - 1; i++) {
+        g_string_append(prefix, ".a");
+    }
+    for (int i = 0; i < KEYVAL_MAX_KEYS; i++) {
+        g_hash_table_insert(d, g_strdup_printf("%s.%d", prefix->str, i),
+                            g_strdup("x"));
+    }
+    g_assert_true(keyval_check(d, &error_abort));
+    g_hash_table_insert(d, g_strdup("extra"), g_strdup("x"));
+    g_assert_false(keyval_check(d, NULL));
+    g_hash_table_destroy(d);
+    g_string_free(prefix, TRUE);
+}
+
 static void test_keyval_list_mixed_with_names_is_inconsistent(void)
 {
     assert_err_contains("s.0=a,s.x=b", NULL,
@@ -340,6 +426,11 @@ int main(int argc, char **argv)
                     test_keyval_list_indexes_are_accepted);
     g_test_add_func("/keyval/list-gap-is-reported",
                     test_keyval_list_gap_is_reported);
+    g_test_add_func("/keyval/depth-is-capped", test_keyval_depth_is_capped);
+    g_test_add_func("/keyval/key-count-is-capped",
+                    test_keyval_key_count_is_capped);
+    g_test_add_func("/keyval/deep-and-wide-is-refused-or-checked",
+                    test_keyval_deep_and_wide_is_refused_or_checked);
     g_test_add_func("/keyval/list-mixed-with-names-is-inconsistent",
                     test_keyval_list_mixed_with_names_is_inconsistent);
     g_test_add_func("/keyval/help-is-reported-when-asked",

@@ -61,6 +61,29 @@ static void cmd_soon(json_t *args, QmpPending *pending)
     qmp_pending_error(pending, err);
 }
 
+/* A return value jansson cannot encode: a string that is not UTF-8 got
+ * in unchecked (what a handler that forgot qmp_json_str would cause). */
+static json_t *cmd_unencodable(json_t *args, Error **errp)
+{
+    return json_pack("{s:o}", "name", json_stringn_nocheck("a\xff", 2));
+}
+
+/* The same in an event's data. */
+static json_t *cmd_unencodable_event(json_t *args, Error **errp)
+{
+    monitor_emit_event(
+        "TEST_EVENT",
+        json_pack("{s:o}", "name", json_stringn_nocheck("\xc3", 1)));
+    return json_object();
+}
+
+/* An error that quotes bytes that are not UTF-8. */
+static json_t *cmd_error_quoting_bytes(json_t *args, Error **errp)
+{
+    error_setg(errp, "cannot open '%s'", "disk-\xff\xfe.img");
+    return NULL;
+}
+
 static const QmpCommand table[] = {
     {"qmp_capabilities", cmd_caps, QMP_CMD_NEGOTIATION},
     {"ping", cmd_ping, 0},
@@ -68,6 +91,9 @@ static const QmpCommand table[] = {
     {"big", cmd_big, 0},
     {"later", NULL, 0, cmd_later},
     {"soon", NULL, 0, cmd_soon},
+    {"unencodable", cmd_unencodable, 0},
+    {"unencodable-event", cmd_unencodable_event, 0},
+    {"error-quoting-bytes", cmd_error_quoting_bytes, 0},
     {NULL},
 };
 
@@ -302,6 +328,39 @@ test_monitor_oversized_message_gets_error_and_stays_usable(Fixture *f,
     g_assert_nonnull(json_object_get(r, "return"));
     json_decref(r);
     g_string_free(big, TRUE);
+    client_free(c);
+}
+
+static void test_monitor_unencodable_reply_becomes_an_error(Fixture *f,
+                                                            gconstpointer d)
+{
+    Client *c = client_connect(f);
+    json_t *r;
+
+    client_negotiate(f, c);
+    r = client_cmd(f, c, "{\"execute\":\"unencodable\",\"id\":[7]}");
+    g_assert_cmpstr(error_class(r), ==, "GenericError");
+    g_assert_cmpint(
+        json_integer_value(json_array_get(json_object_get(r, "id"), 0)), ==, 7);
+    json_decref(r);
+    /* Error texts with such bytes arrive, the bytes replaced. */
+    r = client_cmd(f, c, "{\"execute\":\"error-quoting-bytes\"}");
+    g_assert_cmpstr(
+        json_string_value(json_object_get(json_object_get(r, "error"), "desc")),
+        ==, "cannot open 'disk-\xef\xbf\xbd\xef\xbf\xbd.img'");
+    json_decref(r);
+    /* An event that cannot be encoded arrives without its data. */
+    r = client_cmd(f, c, "{\"execute\":\"unencodable-event\"}");
+    g_assert_cmpstr(json_string_value(json_object_get(r, "event")), ==,
+                    "TEST_EVENT");
+    g_assert_null(json_object_get(r, "data"));
+    json_decref(r);
+    r = client_recv(f, c);
+    g_assert_nonnull(json_object_get(r, "return"));
+    json_decref(r);
+    r = client_cmd(f, c, "{\"execute\":\"ping\"}");
+    g_assert_nonnull(json_object_get(r, "return"));
+    json_decref(r);
     client_free(c);
 }
 
@@ -702,6 +761,8 @@ int main(int argc, char **argv)
         test_monitor_malformed_json_gets_error_and_stays_usable);
     ADD("oversized-message-gets-error-and-stays-usable",
         test_monitor_oversized_message_gets_error_and_stays_usable);
+    ADD("unencodable-reply-becomes-an-error",
+        test_monitor_unencodable_reply_becomes_an_error);
     ADD("serves-several-clients-at-once",
         test_monitor_serves_several_clients_at_once);
     ADD("disconnect-frees-client", test_monitor_disconnect_frees_client);
