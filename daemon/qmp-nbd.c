@@ -1,9 +1,9 @@
 /*
- * QMP commands on the NBD server and its exports: nbd-server-start,
- * nbd-server-stop, block-export-add, block-export-del, query-block-exports,
- * and the older nbd-server-add and nbd-server-remove.
- * Also --nbd-server and --export, which run the same code, and the
- * daemon's teardown of the server.
+ * QMP commands on the NBD server: nbd-server-start, nbd-server-stop, and
+ * the older export commands nbd-server-add and nbd-server-remove; the nbd
+ * type of block-export-add and friends (qmp-export.c dispatches here).
+ * Also --nbd-server, which runs the same code, and the daemon's teardown
+ * of the server.
  *
  * Addresses: --nbd-server takes QEMU's flat SocketAddress (addr.type=unix,
  * addr.path=... or addr.type=inet,addr.host=...,addr.port=...); QMP's
@@ -22,40 +22,8 @@
 #include "monitor.h"
 #include "qmp-commands.h"
 
-/* How long teardown waits for NBD connections to finish closing. */
-#define NBD_CLOSE_WAIT_NS (5 * (int64_t)1000000000)
-
 /* The unix socket we listen on, to remove it when we stop (NULL: TCP). */
 static char *server_socket_path;
-
-/* Copies a table, so that consuming keys leaves the caller's intact. */
-static GHashTable *opts_copy(GHashTable *opts)
-{
-    GHashTable *copy = keyval_new();
-    GHashTableIter it;
-    gpointer k, v;
-
-    g_hash_table_iter_init(&it, opts);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        g_hash_table_insert(copy, g_strdup(k), g_strdup(v));
-    }
-    return copy;
-}
-
-static bool take_int(GHashTable *o, const char *key, int64_t min, int64_t max,
-                     int64_t *out, Error **errp)
-{
-    g_autofree char *v = keyval_take(o, key);
-
-    return !v || keyval_parse_int(key, v, min, max, out, errp);
-}
-
-static bool take_bool(GHashTable *o, const char *key, bool *out, Error **errp)
-{
-    g_autofree char *v = keyval_take(o, key);
-
-    return !v || keyval_parse_bool(key, v, out, errp);
-}
 
 /* ---- the server ---------------------------------------------------------- */
 
@@ -128,19 +96,9 @@ static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
     return NULL;
 }
 
-/*
- * As QEMU: BLOCK_EXPORT_DELETED says the export is gone for good (its last
- * client has closed and its node is free for blockdev-del), which may be
- * well after block-export-del or nbd-server-stop has returned.
- */
-static void export_gone(const char *id, void *opaque)
-{
-    monitor_emit_event("BLOCK_EXPORT_DELETED", json_pack("{s:s}", "id", id));
-}
-
 bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
 {
-    g_autoptr(GHashTable) o = opts_copy(opts);
+    g_autoptr(GHashTable) o = daemon_opts_copy(opts);
     g_autofree char *tls = keyval_take(o, "tls-creds");
     g_autofree char *authz = keyval_take(o, "tls-authz");
     g_autofree char *addr = NULL;
@@ -154,8 +112,9 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     }
     addr = address_from_opts(o, &unix_path, errp);
     if (!addr ||
-        !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
-        !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake, errp) ||
+        !daemon_take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
+        !daemon_take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake,
+                         errp) ||
         !keyval_check_empty(o, "nbd-server", errp)) {
         return false;
     }
@@ -163,7 +122,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server already running");
         return false;
     }
-    nbd_set_export_gone_handler(export_gone, NULL);
+    nbd_set_export_gone_handler(daemon_export_gone, NULL);
     if (!nbd_server_start(addr, (int)max_conn, (int)handshake, errp)) {
         return false;
     }
@@ -223,51 +182,16 @@ json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
     return json_object();
 }
 
-/* ---- exports ------------------------------------------------------------- */
+/* ---- the nbd export type (qmp-export.c dispatches here) ----------------- */
 
-bool daemon_export_add(GHashTable *opts, Error **errp)
+bool daemon_nbd_export_add(GHashTable *o, const DaemonExportCommon *c,
+                           Error **errp)
 {
-    g_autoptr(GHashTable) o = opts_copy(opts);
-    g_autofree char *type = keyval_take(o, "type");
-    g_autofree char *id = keyval_take(o, "id");
-    g_autofree char *node_name = keyval_take(o, "node-name");
     g_autofree char *name = keyval_take(o, "name");
     g_autofree char *description = keyval_take(o, "description");
-    g_autofree char *iothread_id = keyval_take(o, "iothread");
-    bool writable = false;
-    bool writethrough = false;
-    bool fixed = false;
     bool alloc_depth = false;
-    IOThread *iothread = NULL;
-    BlockDriverState *bs;
 
-    if (!type) {
-        error_setg(errp, "Parameter 'type' is missing");
-        return false;
-    }
-    if (strcmp(type, "nbd") != 0) {
-        error_setg(errp,
-                   "Parameter 'type' does not accept value '%s' "
-                   "(only nbd)",
-                   type);
-        return false;
-    }
-    if (!id) {
-        error_setg(errp, "Parameter 'id' is missing");
-        return false;
-    }
-    if (!node_name) {
-        error_setg(errp, "Parameter 'node-name' is missing");
-        return false;
-    }
-    if (!take_bool(o, "writable", &writable, errp) ||
-        !take_bool(o, "writethrough", &writethrough, errp) ||
-        !take_bool(o, "fixed-iothread", &fixed, errp) ||
-        !take_bool(o, "allocation-depth", &alloc_depth, errp)) {
-        return false;
-    }
-    if (writethrough) {
-        error_setg(errp, "writethrough=on is not supported");
+    if (!daemon_take_bool(o, "allocation-depth", &alloc_depth, errp)) {
         return false;
     }
     if (alloc_depth) {
@@ -281,77 +205,74 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server not running");
         return false;
     }
-    bs = bdrv_find_node(node_name);
-    if (!bs) {
-        error_setg(errp, "Cannot find node '%s'", node_name);
-        return false;
-    }
-    if (iothread_id) {
-        iothread = iothread_find(iothread_id);
-        if (!iothread) {
-            error_setg(errp, "iothread \"%s\" not found", iothread_id);
-            return false;
-        }
-        if (!daemon_node_set_iothread(bs, iothread, errp)) {
-            return false;
-        }
-    }
-    return nbd_export_add(id, node_name, name, description, writable, errp);
+    return daemon_export_prepare_node(c, errp) &&
+           nbd_export_add(c->id, c->node_name, name, description, c->writable,
+                          errp);
 }
 
-json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
-{
-    static const QmpArg spec[] = {
-        {"type", QMP_ARG_STR, true},
-        {"id", QMP_ARG_STR, true},
-        {"node-name", QMP_ARG_STR, true},
-        {"name", QMP_ARG_STR, false},
-        {"description", QMP_ARG_STR, false},
-        {"writable", QMP_ARG_BOOL, false},
-        {"writethrough", QMP_ARG_BOOL, false},
-        {"iothread", QMP_ARG_STR, false},
-        {"fixed-iothread", QMP_ARG_BOOL, false},
-        {"allocation-depth", QMP_ARG_BOOL, false},
-        {NULL},
-    };
-    g_autoptr(GHashTable) opts = keyval_new();
+typedef struct FindExport {
+    const char *node_name; /* match by node, or */
+    const char *id;        /* by id */
+    const char *found;     /* the id found */
+} FindExport;
 
-    if (!qmp_args_check(args, spec, errp) ||
-        !keyval_add_json(opts, args, NULL, errp) ||
-        !daemon_export_add(opts, errp)) {
-        return NULL;
+static void find_export(const NbdExportInfo *info, void *opaque)
+{
+    FindExport *f = opaque;
+
+    if (f->found) {
+        return;
     }
-    return json_object();
+    if ((f->node_name && !strcmp(info->node_name, f->node_name)) ||
+        (f->id && !strcmp(info->id, f->id))) {
+        f->found = info->id;
+    }
 }
 
-json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
+bool daemon_nbd_export_exists(const char *id)
 {
-    static const QmpArg spec[] = {
-        {"id", QMP_ARG_STR, true},
-        {"mode", QMP_ARG_STR, false},
-        {NULL},
-    };
-    const char *mode;
-    const char *id;
-    NbdExportDelMode m;
+    FindExport f = {.id = id};
 
-    if (!qmp_args_check(args, spec, errp)) {
-        return NULL;
+    nbd_export_foreach(find_export, &f);
+    return f.found != NULL;
+}
+
+const char *daemon_nbd_export_using_node(const char *node_name)
+{
+    FindExport f = {.node_name = node_name};
+
+    nbd_export_foreach(find_export, &f);
+    return f.found;
+}
+
+bool daemon_nbd_export_del(const char *id, bool hard, Error **errp)
+{
+    return nbd_export_del(id, hard ? NBD_EXPORT_DEL_HARD : NBD_EXPORT_DEL_SAFE,
+                          errp);
+}
+
+static void export_info_append(const NbdExportInfo *info, void *opaque)
+{
+    json_array_append_new(
+        opaque, json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
+                          "node-name", info->node_name, "shutting-down", 0));
+}
+
+void daemon_nbd_export_query(json_t *list)
+{
+    nbd_export_foreach(export_info_append, list);
+}
+
+void daemon_nbd_exports_cleanup(void)
+{
+    if (nbd_server_is_running()) {
+        server_stop(NULL);
     }
-    id = qmp_arg_str(args, "id", NULL);
-    mode = qmp_arg_str(args, "mode", "safe");
-    if (!strcmp(mode, "safe")) {
-        m = NBD_EXPORT_DEL_SAFE;
-    } else if (!strcmp(mode, "hard")) {
-        m = NBD_EXPORT_DEL_HARD;
-    } else {
-        error_setg(errp, "Parameter 'mode' does not accept value '%s'", mode);
-        return NULL;
-    }
-    if (!nbd_export_del(id, m, errp)) {
-        return NULL;
-    }
-    return json_object();
+}
+
+unsigned daemon_nbd_connections(void)
+{
+    return nbd_server_get_connection_count();
 }
 
 /*
@@ -410,74 +331,4 @@ json_t *qmp_cmd_nbd_server_remove(json_t *args, Error **errp)
     ret = qmp_cmd_block_export_del(del_args, errp);
     json_decref(del_args);
     return ret;
-}
-
-static void export_info_append(const NbdExportInfo *info, void *opaque)
-{
-    json_array_append_new(
-        opaque, json_pack("{s:s,s:s,s:s,s:b}", "type", "nbd", "id", info->id,
-                          "node-name", info->node_name, "shutting-down", 0));
-}
-
-json_t *qmp_cmd_query_block_exports(json_t *args, Error **errp)
-{
-    static const QmpArg spec[] = {{NULL}};
-    json_t *list;
-
-    if (!qmp_args_check(args, spec, errp)) {
-        return NULL;
-    }
-    list = json_array();
-    nbd_export_foreach(export_info_append, list);
-    return list;
-}
-
-typedef struct FindExport {
-    const char *node_name;
-    const char *id;
-} FindExport;
-
-static void find_export(const NbdExportInfo *info, void *opaque)
-{
-    FindExport *f = opaque;
-
-    if (!f->id && !strcmp(info->node_name, f->node_name)) {
-        f->id = info->id;
-    }
-}
-
-const char *daemon_export_using_node(const char *node_name)
-{
-    FindExport f = {.node_name = node_name};
-
-    nbd_export_foreach(find_export, &f);
-    return f.id;
-}
-
-/* ---- teardown ------------------------------------------------------------ */
-
-static void close_wait_expired(void *opaque)
-{
-    *(bool *)opaque = true;
-}
-
-void daemon_exports_cleanup(void)
-{
-    bool expired = false;
-    AioTimer *timer;
-
-    if (!nbd_server_is_running()) {
-        return;
-    }
-    server_stop(NULL);
-    /* Connections close in their IOThreads and report to the main loop;
-     * the nodes are free once the last one is gone. */
-    timer = aio_timer_new(main_loop_get_aio_context(), AIO_CLOCK_REALTIME,
-                          AIO_SCALE_NS, close_wait_expired, &expired);
-    aio_timer_mod_ns(timer,
-                     aio_clock_get_ns(AIO_CLOCK_REALTIME) + NBD_CLOSE_WAIT_NS);
-    while (nbd_server_get_connection_count() > 0 && !expired) {
-        main_loop_wait(true);
-    }
-    aio_timer_free(timer);
 }
