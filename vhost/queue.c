@@ -236,7 +236,10 @@ static void queue_bh_cb(void *opaque)
     VhostBlkQueue *q = opaque;
 
     queue_signal_batch(q);
-    if (vhost_queue_runnable(q) && queue_has_work(q)) {
+    /* With kicks off, only we can notice new buffers (and turn kicks back
+     * on when there are none). */
+    if (vhost_queue_runnable(q) &&
+        (queue_has_work(q) || !q->vring.kicks_enabled)) {
         queue_process(q);
     }
 }
