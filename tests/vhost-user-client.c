@@ -179,8 +179,7 @@ static int read_full(int sock, void *buf, size_t len, int *fd)
         if (n <= 0) {
             return n == 0 ? -ECONNRESET : -errno;
         }
-        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg;
-             cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
             if (cmsg->cmsg_type == SCM_RIGHTS) {
                 size_t k = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 
@@ -377,8 +376,8 @@ static void queue_init(VuClient *c, VuQueue *q, unsigned index)
 
         s->hdr = vu_mem_alloc(m, sizeof(VirtioBlkOutHdr), 16);
         s->status = vu_mem_alloc(m, 1, 1);
-        s->indirect = vu_mem_alloc(m, (SLOT_MAX_SEGS + 2) * sizeof(VringDesc),
-                                   16);
+        s->indirect =
+            vu_mem_alloc(m, (SLOT_MAX_SEGS + 2) * sizeof(VringDesc), 16);
         s->data = vu_mem_alloc(m, q->slot_data_size, 4096);
     }
     if (!q->interrupts) {
@@ -532,8 +531,8 @@ void vu_queue_publish(VuQueue *q)
 
         kick = (uint16_t)(new - ev - 1) < (uint16_t)(new - old);
     } else {
-        kick = !(dp_atomic_load_seq_cst(used_flags(q)) &
-                 VRING_USED_F_NO_NOTIFY);
+        kick =
+            !(dp_atomic_load_seq_cst(used_flags(q)) & VRING_USED_F_NO_NOTIFY);
     }
     if (kick) {
         uint64_t one = 1;
@@ -562,13 +561,12 @@ static void free_chain(VuQueue *q, uint16_t head)
 static void set_interrupts(VuQueue *q, bool want)
 {
     if (q->event_idx) {
-        dp_atomic_store_seq_cst(used_event(q),
-                                (uint16_t)(want ? q->last_used
-                                                : q->last_used + 0x7fff));
+        dp_atomic_store_seq_cst(
+            used_event(q),
+            (uint16_t)(want ? q->last_used : q->last_used + 0x7fff));
     } else {
-        dp_atomic_store_seq_cst(avail_flags(q),
-                                (uint16_t)(want ? 0
-                                                : VRING_AVAIL_F_NO_INTERRUPT));
+        dp_atomic_store_seq_cst(
+            avail_flags(q), (uint16_t)(want ? 0 : VRING_AVAIL_F_NO_INTERRUPT));
     }
 }
 
@@ -663,9 +661,8 @@ int vu_client_init(VuClient *c, const VuClientConfig *cfg)
     if (!c->cfg.slot_data_size) {
         c->cfg.slot_data_size = 64 * 1024;
     }
-    need = c->cfg.num_queues *
-               (c->cfg.slots * (c->cfg.slot_data_size + 8192) +
-                4 * 4096 + 32 * (size_t)c->cfg.queue_size) +
+    need = c->cfg.num_queues * (c->cfg.slots * (c->cfg.slot_data_size + 8192) +
+                                4 * 4096 + 32 * (size_t)c->cfg.queue_size) +
            (1 << 20);
     if (!c->cfg.mem_size) {
         c->cfg.mem_size = need;
@@ -773,8 +770,8 @@ static int send_mem_table(VuClient *c)
             uint8_t one[VHOST_USER_SINGLE_REGION_SIZE] = {0};
 
             vhost_user_encode_mem_region(one + 8, &r);
-            ret = request(c, VHOST_USER_ADD_MEM_REG, one, sizeof(one), &m->fd,
-                          1);
+            ret =
+                request(c, VHOST_USER_ADD_MEM_REG, one, sizeof(one), &m->fd, 1);
             if (ret < 0) {
                 return ret;
             }
@@ -788,10 +785,9 @@ static int send_mem_table(VuClient *c)
     if (c->cfg.add_mem_reg) {
         return 0;
     }
-    return request(c, VHOST_USER_SET_MEM_TABLE, p,
-                   VHOST_USER_MEM_TABLE_HDR_SIZE +
-                       n * VHOST_USER_MEM_REGION_SIZE,
-                   fds, n);
+    return request(
+        c, VHOST_USER_SET_MEM_TABLE, p,
+        VHOST_USER_MEM_TABLE_HDR_SIZE + n * VHOST_USER_MEM_REGION_SIZE, fds, n);
 }
 
 static int setup_inflight(VuClient *c, bool resume)
@@ -845,8 +841,8 @@ static int setup_inflight(VuClient *c, bool resume)
     in.num_queues = (uint16_t)c->nqueues;
     in.queue_size = c->inflight_queue_size;
     vhost_user_encode_inflight(p, &in);
-    return request(c, VHOST_USER_SET_INFLIGHT_FD, p, sizeof(p),
-                   &c->inflight_fd, 1);
+    return request(c, VHOST_USER_SET_INFLIGHT_FD, p, sizeof(p), &c->inflight_fd,
+                   1);
 }
 
 static int setup_queue(VuClient *c, VuQueue *q, bool resume)
@@ -893,8 +889,7 @@ static int setup_queue(VuClient *c, VuQueue *q, bool resume)
     }
     if (c->acked_features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) {
         st.num = 1;
-        ret = request(c, VHOST_USER_SET_VRING_ENABLE, &st, sizeof(st), NULL,
-                      0);
+        ret = request(c, VHOST_USER_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0);
     }
     return ret;
 }
@@ -902,13 +897,15 @@ static int setup_queue(VuClient *c, VuQueue *q, bool resume)
 int vu_client_setup(VuClient *c, bool resume)
 {
     const uint64_t wanted_features =
-        (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES) |
+        (1ULL << VIRTIO_F_VERSION_1) |
+        (1ULL << VHOST_USER_F_PROTOCOL_FEATURES) |
         (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
         (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_RO) |
         (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_DISCARD) |
         (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) |
         (1ULL << VIRTIO_BLK_F_CONFIG_WCE) | (1ULL << VIRTIO_BLK_F_TOPOLOGY) |
-        (1ULL << VIRTIO_RING_F_EVENT_IDX) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+        (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+        (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
     uint64_t pf = 0;
     uint64_t want_pf = (1ULL << VHOST_USER_PROTOCOL_F_MQ) |
                        (1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK) |
@@ -970,7 +967,8 @@ int vu_client_setup(VuClient *c, bool resume)
         if (got != sizeof(p)) {
             return -EPROTO;
         }
-        memcpy(c->config, p + VHOST_USER_CONFIG_HDR_SIZE, sizeof(VirtioBlkConfig));
+        memcpy(c->config, p + VHOST_USER_CONFIG_HDR_SIZE,
+               sizeof(VirtioBlkConfig));
     }
     c->acked_features = c->features & wanted_features;
     if (c->cfg.no_event_idx) {

@@ -32,11 +32,11 @@
 /* ---- guest memory ------------------------------------------------------- */
 
 typedef struct VuGuestMem {
-    int fd;         /* memfd */
-    uint8_t *base;  /* our mapping of all of it */
+    int fd;        /* memfd */
+    uint8_t *base; /* our mapping of all of it */
     size_t size;
-    uint64_t gpa;   /* guest physical address of base */
-    size_t brk;     /* bump allocator: next free byte */
+    uint64_t gpa;      /* guest physical address of base */
+    size_t brk;        /* bump allocator: next free byte */
     unsigned nregions; /* shared as this many equal regions */
 } VuGuestMem;
 
@@ -52,12 +52,12 @@ uint64_t vu_mem_gpa(const VuGuestMem *m, const void *p);
 /* ---- a queue ------------------------------------------------------------ */
 
 typedef struct VuSlot {
-    VirtioBlkOutHdr *hdr;  /* in guest memory */
-    uint8_t *data;         /* slot_data_size bytes, 4 KiB aligned */
+    VirtioBlkOutHdr *hdr; /* in guest memory */
+    uint8_t *data;        /* slot_data_size bytes, 4 KiB aligned */
     uint8_t *status;
-    VringDesc *indirect;   /* 3 + extra entries */
+    VringDesc *indirect; /* 3 + extra entries */
     bool busy;
-    uint64_t user;         /* the caller's tag */
+    uint64_t user; /* the caller's tag */
     uint64_t submit_ns;
 } VuSlot;
 
@@ -70,19 +70,19 @@ typedef struct VuQueue {
     uint8_t *used;
     int kick_fd;
     int call_fd;
-    uint16_t avail_idx;  /* ours, published with release */
-    uint16_t last_used;  /* the next used entry to read */
-    uint16_t free_head;  /* direct descriptors: free list */
+    uint16_t avail_idx; /* ours, published with release */
+    uint16_t last_used; /* the next used entry to read */
+    uint16_t free_head; /* direct descriptors: free list */
     unsigned nfree;
     uint16_t avail_published; /* the index the backend has seen */
-    uint16_t *slot_of_head; /* head -> slot index */
-    uint16_t *ndesc_of_head; /* head -> direct descriptors it took */
+    uint16_t *slot_of_head;   /* head -> slot index */
+    uint16_t *ndesc_of_head;  /* head -> direct descriptors it took */
     VuSlot *slots;
     unsigned nslots;
     size_t slot_data_size;
     bool event_idx;
     bool indirect;
-    bool interrupts; /* ask for call signals, else suppress them */
+    bool interrupts;  /* ask for call signals, else suppress them */
     uint64_t kicks;   /* eventfd writes we made */
     uint64_t signals; /* call eventfd reads that saw a signal */
 } VuQueue;

@@ -46,8 +46,8 @@ typedef struct Load {
     uint64_t nblocks;
     uint64_t next_seq;
     uint64_t rng;
-    uint32_t *gen;     /* verify: generation of each block (0: unknown) */
-    uint8_t *busy;     /* verify: block has a request in flight */
+    uint32_t *gen;      /* verify: generation of each block (0: unknown) */
+    uint8_t *busy;      /* verify: block has a request in flight */
     uint64_t *slot_blk; /* per queue * slots: the block of a slot */
     uint64_t ops, errors, verify_fail;
     uint64_t lat_sum_ns;
@@ -89,9 +89,9 @@ static double hist_pct(const Load *l, double pct)
         if (seen > want) {
             int b = i / HIST_SUB;
             unsigned sub = i % HIST_SUB;
-            double lo = b >= 4 ? (double)(1ULL << b) *
-                                     (1.0 + (double)sub / HIST_SUB)
-                               : (double)(1ULL << b);
+            double lo =
+                b >= 4 ? (double)(1ULL << b) * (1.0 + (double)sub / HIST_SUB)
+                       : (double)(1ULL << b);
 
             return lo;
         }
@@ -290,8 +290,9 @@ int main(int argc, char **argv)
         }
     }
     if ((cfg.no_indirect ? l.segs + 2 : 1) * l.qd > cfg.queue_size) {
-        fprintf(stderr, "vhost-user-load: --qd %u does not fit a queue of "
-                        "%u\n",
+        fprintf(stderr,
+                "vhost-user-load: --qd %u does not fit a queue of "
+                "%u\n",
                 l.qd, cfg.queue_size);
         return 2;
     }
@@ -383,9 +384,9 @@ int main(int argc, char **argv)
         printf("ops=%llu iops=%.0f lat_mean_us=%.2f lat_p99_us=%.2f "
                "errors=%llu verify_fail=%llu kicks=%llu\n",
                (unsigned long long)l.ops, l.ops / ((end - start) / 1e9),
-               l.ops ? l.lat_sum_ns / 1e3 / l.ops : 0,
-               hist_pct(&l, 0.99) / 1e3, (unsigned long long)l.errors,
-               (unsigned long long)l.verify_fail, (unsigned long long)kicks);
+               l.ops ? l.lat_sum_ns / 1e3 / l.ops : 0, hist_pct(&l, 0.99) / 1e3,
+               (unsigned long long)l.errors, (unsigned long long)l.verify_fail,
+               (unsigned long long)kicks);
     }
     vu_client_destroy(&l.c);
     return l.errors || l.verify_fail ? 1 : 0;

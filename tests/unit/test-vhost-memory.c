@@ -127,8 +127,7 @@ static void test_translation_stays_inside_a_region(void)
 
     vhost_mem_insert(&m, &r);
     g_assert_true(vhost_mem_gpa_to_hva(&m, 0x10000, 0x2000, &hint) == mem);
-    g_assert_true(vhost_mem_gpa_to_hva(&m, 0x11fff, 1, &hint) ==
-                  mem + 0x1fff);
+    g_assert_true(vhost_mem_gpa_to_hva(&m, 0x11fff, 1, &hint) == mem + 0x1fff);
     g_assert_null(vhost_mem_gpa_to_hva(&m, 0x11fff, 2, &hint));
     g_assert_null(vhost_mem_gpa_to_hva(&m, 0xffff, 1, &hint));
     g_assert_null(vhost_mem_gpa_to_hva(&m, 0x12000, 0, &hint));
@@ -164,15 +163,14 @@ static void test_iov_splits_across_adjacent_regions_only(void)
     g_assert_cmpuint(iov[1].iov_len, ==, 0x100);
     /* A hole between 0x12000 and 0x13000. */
     n = 0;
-    g_assert_false(
-        vhost_mem_gpa_to_iov(&m, 0x11f00, 0x200, iov, &n, 4, NULL));
+    g_assert_false(vhost_mem_gpa_to_iov(&m, 0x11f00, 0x200, iov, &n, 4, NULL));
     /* Too few entries. */
     n = 0;
     g_assert_false(vhost_mem_gpa_to_iov(&m, 0x10f00, 0x200, iov, &n, 1, NULL));
     /* Wrap-around is refused before any lookup. */
     n = 0;
-    g_assert_false(vhost_mem_gpa_to_iov(&m, UINT64_MAX - 0x10, 0x100, iov, &n,
-                                        4, NULL));
+    g_assert_false(
+        vhost_mem_gpa_to_iov(&m, UINT64_MAX - 0x10, 0x100, iov, &n, 4, NULL));
     /* Nothing to do for nothing. */
     n = 0;
     g_assert_true(vhost_mem_gpa_to_iov(&m, 0x999999, 0, iov, &n, 4, NULL));

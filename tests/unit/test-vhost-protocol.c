@@ -41,8 +41,7 @@ static void test_header_bad_version_reply_or_size_is_refused(void)
     g_assert_nonnull(vhost_user_parse_header(buf, sizeof(buf), &h));
     memcpy(buf + 4, &(uint32_t){2}, 4); /* version 2 */
     g_assert_nonnull(vhost_user_parse_header(buf, sizeof(buf), &h));
-    memcpy(buf + 4, &(uint32_t){VHOST_USER_VERSION | VHOST_USER_REPLY_MASK},
-           4);
+    memcpy(buf + 4, &(uint32_t){VHOST_USER_VERSION | VHOST_USER_REPLY_MASK}, 4);
     g_assert_nonnull(vhost_user_parse_header(buf, sizeof(buf), &h));
     memcpy(buf + 4, &(uint32_t){VHOST_USER_VERSION}, 4);
     memcpy(buf + 8, &(uint32_t){VHOST_USER_PAYLOAD_MAX + 1}, 4);
@@ -225,8 +224,8 @@ static void test_replies_carry_the_reply_flag(void)
     g_assert_cmpuint(flags, ==, VHOST_USER_VERSION | VHOST_USER_REPLY_MASK);
     g_assert_cmpuint(size, ==, 8);
     g_assert_cmpuint(v, ==, 0xabc);
-    len = vhost_user_build_reply_vring_state(buf, VHOST_USER_GET_VRING_BASE,
-                                             &s);
+    len =
+        vhost_user_build_reply_vring_state(buf, VHOST_USER_GET_VRING_BASE, &s);
     g_assert_cmpuint(len, ==, 20);
     memcpy(&size, buf + 12 + 4, 4);
     g_assert_cmpuint(size, ==, 1234);

@@ -31,15 +31,14 @@ static uint64_t gpa_of(Guest *g, void *p)
     return GPA + (uint64_t)((uint8_t *)p - g->mem);
 }
 
-static void guest_init(Guest *g, uint16_t start, bool event_idx,
-                       bool indirect)
+static void guest_init(Guest *g, uint16_t start, bool event_idx, bool indirect)
 {
     VhostMemRegion r;
 
     memset(g, 0, sizeof(*g));
     g->mem = g_malloc0(MEM_SIZE);
-    r = (VhostMemRegion){.gpa = GPA, .size = MEM_SIZE, .uva = 0x1000,
-                         .hva = g->mem};
+    r = (VhostMemRegion){
+        .gpa = GPA, .size = MEM_SIZE, .uva = 0x1000, .hva = g->mem};
     vhost_mem_insert(&g->map, &r);
     g->desc = (VringDesc *)g->mem;
     g->avail = g->mem + 4096;
@@ -408,9 +407,9 @@ static void test_walk_chain_resubmits_a_known_head(void)
     set_desc(&g.desc[2], GPA + 65536, 16, VRING_DESC_F_NEXT, 4);
     set_desc(&g.desc[4], GPA + 70000, 1, VRING_DESC_F_WRITE, 0);
     g.why = NULL;
-    g_assert_cmpint(vring_walk_chain(&g.vr, &g.map, NULL, 2, &g.elem, g.iov,
-                                     64, 0, &g.why),
-                    ==, VRING_POP_OK);
+    g_assert_cmpint(
+        vring_walk_chain(&g.vr, &g.map, NULL, 2, &g.elem, g.iov, 64, 0, &g.why),
+        ==, VRING_POP_OK);
     g_assert_cmpuint(g.elem.out_num + g.elem.in_num, ==, 2);
     g_assert_cmpuint(g.vr.last_avail_idx, ==, 0); /* nothing taken */
     g_assert_cmpint(vring_walk_chain(&g.vr, &g.map, NULL, NUM, &g.elem, g.iov,
