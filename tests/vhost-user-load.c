@@ -7,7 +7,7 @@
  *                   [--rw randread|randwrite|read|write|verify]
  *                   [--time SECONDS] [--interrupts] [--segs N]
  *                   [--queue-size N] [--no-event-idx] [--no-indirect]
- *                   [--inflight] [--size-limit BYTES]
+ *                   [--inflight] [--size-limit BYTES] [--announce]
  *
  * --qd is per queue.  The thread polls every queue's used ring (or, with
  * --interrupts, waits on the call eventfds) and refills each queue as its
@@ -18,6 +18,8 @@
  * block are in flight at once.  Any failed request or mismatch makes the
  * exit status 1.
  *
+ * --announce prints "connected" on a line of its own once the rings are
+ * set up (for scripts that must know the backend has a front-end).
  * Prints one line: ops=N iops=X lat_mean_us=Y lat_p99_us=Z errors=E
  * verify_fail=F kicks=K
  */
@@ -192,7 +194,7 @@ static void usage(void)
                     "[--qd N] [--bs BYTES] [--rw MODE] [--time S] "
                     "[--interrupts] [--segs N] [--queue-size N] "
                     "[--no-event-idx] [--no-indirect] [--inflight] "
-                    "[--size-limit BYTES]\n");
+                    "[--size-limit BYTES] [--announce]\n");
     exit(2);
 }
 
@@ -212,6 +214,7 @@ int main(int argc, char **argv)
         {"no-indirect", no_argument, NULL, 'I'},
         {"inflight", no_argument, NULL, 'F'},
         {"size-limit", required_argument, NULL, 'L'},
+        {"announce", no_argument, NULL, 'A'},
         {NULL},
     };
     static Load l;
@@ -219,6 +222,7 @@ int main(int argc, char **argv)
     const char *sock = NULL;
     double secs = 5;
     uint64_t limit = 0;
+    bool announce = false;
     uint64_t start, end, deadline;
     int opt, ret;
 
@@ -269,6 +273,9 @@ int main(int argc, char **argv)
         case 'L':
             limit = strtoull(optarg, NULL, 0);
             break;
+        case 'A':
+            announce = true;
+            break;
         default:
             usage();
         }
@@ -310,6 +317,10 @@ int main(int argc, char **argv)
     if (ret < 0) {
         fprintf(stderr, "vhost-user-load: %s: %s\n", sock, strerror(-ret));
         return 1;
+    }
+    if (announce) {
+        printf("connected\n");
+        fflush(stdout);
     }
     l.nblocks = vu_client_capacity(&l.c) / l.bs;
     if (limit && limit / l.bs < l.nblocks) {
