@@ -4,7 +4,7 @@
 set -e
 
 build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev"
-test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3 clang libclang-rt-14-dev"
+test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3 clang libclang-rt-14-dev qemu-system-x86 busybox-static"
 bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox"
 
 case "${1:-build}" in
