@@ -17,6 +17,9 @@
 /* Distinct contexts the calling thread holds (nesting not counted). */
 static __thread unsigned held_contexts;
 
+/* The context the calling thread runs (aio_get_current_context). */
+static __thread AioContext *current_context;
+
 /* Kernel tid of the one thread allowed to hold several contexts; 0 = none
  * designated yet. */
 static pid_t multi_holder;
@@ -77,4 +80,19 @@ void aio_context_release(AioContext *ctx)
         held_contexts--;
     }
     rfifolock_unlock(&ctx->lock);
+}
+
+AioContext *aio_get_current_context(void)
+{
+    return current_context;
+}
+
+void aio_set_current_context(AioContext *ctx)
+{
+    current_context = ctx;
+}
+
+bool aio_context_in_current_thread(AioContext *ctx)
+{
+    return ctx == current_context || rfifolock_depth_self(&ctx->lock) > 0;
 }

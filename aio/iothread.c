@@ -135,6 +135,7 @@ static void *iothread_run(void *opaque)
     GMainContext *pushed = NULL;
     int i;
 
+    aio_set_current_context(it->ctx);
     dp_mutex_lock(&it->mutex);
     it->tid = dp_thread_get_tid();
     it->started = true;

@@ -37,6 +37,7 @@ bool main_loop_init(Error **errp)
     g_source_attach(source, g_main_context_default());
     g_source_unref(source);
     main_tid = dp_thread_get_tid();
+    aio_set_current_context(ctx);
     aio_context_lock_set_multi_holder();
     dp_atomic_store_release(&main_ctx, ctx);
     main_loop_register_object(); /* also makes this the registry's owner */

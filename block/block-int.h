@@ -105,6 +105,28 @@ typedef struct BlockDriver {
     /* Drained sections of the node (throttle lets its queue go). */
     void (*bdrv_drained_begin)(BlockDriverState *bs);
     void (*bdrv_drained_end)(BlockDriverState *bs);
+
+    /*
+     * block_resize: makes the node `size` bytes long.  Called by
+     * bdrv_truncate() in the main loop, with the node's graph drained and
+     * its context acquired, after the generic checks (writable, size >= 0,
+     * smaller than now only if supports_shrink).  0 or -errno with *errp
+     * set; on success bdrv_truncate() records the size (a filter that
+     * resizes its child may have done so through bdrv_size_changed()).
+     * NULL: the node cannot be resized.
+     */
+    int (*bdrv_truncate)(BlockDriverState *bs, int64_t size, Error **errp);
+    /* bdrv_truncate may make the node smaller (and drop the data past the
+     * new end).  Filters that pass the resize on to their child say true
+     * and let the child's driver decide. */
+    bool supports_shrink;
+    /*
+     * bs->file changed size.  A node whose size follows its child's (raw
+     * without size=, throttle) calls bdrv_size_changed() with its new
+     * size.  Same calling context as bdrv_truncate.  NULL: the node's size
+     * does not depend on its child's.
+     */
+    void (*bdrv_child_resized)(BlockDriverState *bs);
 } BlockDriver;
 
 /* detect-zeroes=off|on|unmap: writes of zero buffers become write-zeroes
@@ -164,6 +186,17 @@ bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts, Error **errp);
 /* The file.* keys of opts with the prefix removed (a new table), or NULL
  * if there are none. */
 GHashTable *bdrv_opts_extract_child(GHashTable *opts, const char *child);
+
+/* block/drain.c: calls every registered user's resize hook. */
+void bdrv_users_resized(BlockDriverState *bs);
+
+/*
+ * block/resize.c: records that bs is now size bytes long; if that is a
+ * change, tells bs's users (BlockUserOps.resize) and the parents whose
+ * size follows it (bdrv_child_resized).  Main loop, graph drained, context
+ * acquired.
+ */
+void bdrv_size_changed(BlockDriverState *bs, int64_t size);
 
 /* block/block.c: aborts with a message unless in the main loop thread. */
 void bdrv_assert_main_loop(const char *fn);

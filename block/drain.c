@@ -68,6 +68,7 @@ typedef enum UserHook {
     HOOK_DRAINED_END,
     HOOK_DETACH,
     HOOK_ATTACH,
+    HOOK_RESIZE,
 } UserHook;
 
 static void call_users(BlockDriverState *bs, UserHook hook, AioContext *ctx)
@@ -97,6 +98,11 @@ static void call_users(BlockDriverState *bs, UserHook hook, AioContext *ctx)
         case HOOK_ATTACH:
             if (u->ops->attach_aio_context) {
                 u->ops->attach_aio_context(ctx, u->opaque);
+            }
+            break;
+        case HOOK_RESIZE:
+            if (u->ops->resize) {
+                u->ops->resize(u->opaque);
             }
             break;
         }
@@ -147,6 +153,11 @@ void bdrv_drained_end(BlockDriverState *bs)
         }
     }
     aio_context_release(ctx);
+}
+
+void bdrv_users_resized(BlockDriverState *bs)
+{
+    call_users(bs, HOOK_RESIZE, NULL);
 }
 
 bool bdrv_is_drained(BlockDriverState *bs)

@@ -741,6 +741,57 @@ static void file_close(BlockDriverState *bs)
     g_free(s->filename);
 }
 
+/*
+ * block_resize, as QEMU's file driver does it without preallocation: a
+ * regular file is set to the exact size with ftruncate (growing leaves a
+ * hole that reads as zeroes; shrinking drops the tail); a block device
+ * cannot change size, so it "resizes" only to at most what it is.
+ * Nothing is in flight (the node is drained), so no request races it.
+ */
+static int file_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+{
+    FileState *s = bs->opaque;
+    struct stat st;
+
+    if (fstat(s->fd, &st) < 0) {
+        int ret = -errno;
+
+        error_setg_errno(errp, -ret, "Failed to stat '%s'", s->filename);
+        return ret;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        off_t len = lseek(s->fd, 0, SEEK_END);
+
+        if (len < 0) {
+            int ret = -errno;
+
+            error_setg_errno(errp, -ret, "Could not get the size of '%s'",
+                             s->filename);
+            return ret;
+        }
+        if (size > len) {
+            error_setg(errp, "Cannot grow device files ('%s' is %lld bytes)",
+                       s->filename, (long long)len);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (s->direct && size % s->align) {
+        error_setg(errp,
+                   "cache.direct=on needs '%s' to be a multiple of %zu "
+                   "bytes long (asked for %lld)",
+                   s->filename, s->align, (long long)size);
+        return -EINVAL;
+    }
+    if (ftruncate(s->fd, size) < 0) {
+        int ret = -errno;
+
+        error_setg_errno(errp, -ret, "Failed to resize '%s'", s->filename);
+        return ret;
+    }
+    return 0;
+}
+
 static void file_detach_aio_context(BlockDriverState *bs)
 {
     FileState *s = bs->opaque;
@@ -778,4 +829,6 @@ const BlockDriver bdrv_file = {
     .bdrv_aio_block_status = file_block_status,
     .bdrv_detach_aio_context = file_detach_aio_context,
     .bdrv_attach_aio_context = file_attach_aio_context,
+    .bdrv_truncate = file_truncate,
+    .supports_shrink = true,
 };

@@ -88,6 +88,75 @@ static void chunk_free(MemoryState *s, int64_t i, bool zero)
     }
 }
 
+/* Frees the chunks from `first` on (and the L2 tables left empty). */
+static void memory_free_from(MemoryState *s, int64_t first)
+{
+    int64_t l, j;
+
+    for (l = first >> L2_BITS; l < s->nl1; l++) {
+        int64_t base = l * L2_SIZE;
+        bool empty = true;
+
+        if (!s->l1[l]) {
+            continue;
+        }
+        for (j = 0; j < L2_SIZE; j++) {
+            char *c = s->l1[l][j];
+
+            if (base + j < first) {
+                empty = empty && !c;
+                continue;
+            }
+            if (c != ZERO_CHUNK) {
+                g_free(c);
+            }
+            s->l1[l][j] = NULL;
+        }
+        if (empty) {
+            g_free(s->l1[l]);
+            s->l1[l] = NULL;
+        }
+    }
+}
+
+/*
+ * Grows or shrinks: chunks past the new end are freed and the tail of a
+ * new partial last chunk is cleared, so that growing again later reads
+ * zeroes there; new chunks are holes.
+ */
+static int memory_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+{
+    MemoryState *s = bs->opaque;
+    int64_t nchunks = (size + CHUNK_SIZE - 1) / CHUNK_SIZE;
+    int64_t nl1 = (nchunks + L2_SIZE - 1) / L2_SIZE;
+
+    if (size > MEMORY_MAX_SIZE) {
+        error_setg(errp, "Parameter 'size' is too large for driver 'memory' "
+                         "(at most 1P)");
+        return -EINVAL;
+    }
+    if (size < bs->total_bytes) {
+        char *last;
+
+        memory_free_from(s, nchunks);
+        last = size % CHUNK_SIZE ? chunk_peek(s, size / CHUNK_SIZE) : NULL;
+        if (last && last != ZERO_CHUNK) {
+            memset(last + size % CHUNK_SIZE, 0, CHUNK_SIZE - size % CHUNK_SIZE);
+        }
+    }
+    if (nl1 != s->nl1) {
+        /* Past the new end every L2 table is gone (shrink) or was never
+         * there (grow): only the array changes. */
+        s->l1 = g_renew(char **, s->l1, nl1);
+        if (nl1 > s->nl1) {
+            memset(s->l1 + s->nl1, 0, (nl1 - s->nl1) * sizeof(*s->l1));
+        }
+        s->nl1 = nl1;
+    }
+    s->nchunks = nchunks;
+    return 0;
+}
+
 static void memory_close(BlockDriverState *bs)
 {
     MemoryState *s = bs->opaque;
@@ -257,4 +326,6 @@ const BlockDriver bdrv_memory = {
     .bdrv_aio_pdiscard = memory_pdiscard,
     .bdrv_aio_pwrite_zeroes = memory_pwrite_zeroes,
     .bdrv_aio_block_status = memory_block_status,
+    .bdrv_truncate = memory_truncate,
+    .supports_shrink = true,
 };

@@ -55,6 +55,12 @@ static void null_block_status(BlockDriverState *bs, BdrvRequest *req)
     bdrv_request_complete_later(req, 0);
 }
 
+static int null_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+{
+    /* Nothing is stored: the size is all there is. */
+    return 0;
+}
+
 const BlockDriver bdrv_null_co = {
     .format_name = "null-co",
     .instance_size = sizeof(NullState),
@@ -69,4 +75,6 @@ const BlockDriver bdrv_null_co = {
     .bdrv_aio_pdiscard = null_complete,
     .bdrv_aio_pwrite_zeroes = null_complete,
     .bdrv_aio_block_status = null_block_status,
+    .bdrv_truncate = null_truncate,
+    .supports_shrink = true,
 };

@@ -12,6 +12,7 @@
 
 typedef struct RawState {
     int64_t offset;
+    bool has_size; /* size= given: the window is fixed */
 } RawState;
 
 static const BlockOptDesc raw_opts[] = {
@@ -34,6 +35,7 @@ static int raw_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
                    s->offset, child_len);
         return -EINVAL;
     }
+    s->has_size = bdrv_opt_get(opts, "size") != NULL;
     size = bdrv_opt_get_size(opts, "size", child_len - s->offset);
     if (size > child_len - s->offset) {
         error_setg(errp,
@@ -111,6 +113,33 @@ static void raw_block_status(BlockDriverState *bs, BdrvRequest *req)
                           raw_child_status_done, req);
 }
 
+/* A raw node without size= is its child from `offset` on: resizing it
+ * resizes the child, as in QEMU. */
+static int raw_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+{
+    RawState *s = bs->opaque;
+
+    if (s->has_size) {
+        error_setg(errp, "Cannot resize fixed-size raw disks");
+        return -ENOTSUP;
+    }
+    if (INT64_MAX - size < s->offset) {
+        error_setg(errp, "Disk size too large for the chosen offset");
+        return -EINVAL;
+    }
+    return bdrv_truncate(bs->file, s->offset + size, errp) ? 0 : -EINVAL;
+}
+
+static void raw_child_resized(BlockDriverState *bs)
+{
+    RawState *s = bs->opaque;
+    int64_t child_len = bdrv_getlength(bs->file);
+
+    if (!s->has_size) {
+        bdrv_size_changed(bs, MAX(child_len - s->offset, 0));
+    }
+}
+
 const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(RawState),
@@ -128,4 +157,7 @@ const BlockDriver bdrv_raw = {
     .bdrv_aio_pdiscard = raw_pdiscard,
     .bdrv_aio_pwrite_zeroes = raw_pwrite_zeroes,
     .bdrv_aio_block_status = raw_block_status,
+    .bdrv_truncate = raw_truncate,
+    .supports_shrink = true, /* the child decides */
+    .bdrv_child_resized = raw_child_resized,
 };

@@ -216,6 +216,18 @@ static void throttle_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
                              throttle_timer_cb, s);
 }
 
+/* A filter: the child is resized, and its new size comes back through
+ * throttle_child_resized(). */
+static int throttle_truncate(BlockDriverState *bs, int64_t size, Error **errp)
+{
+    return bdrv_truncate(bs->file, size, errp) ? 0 : -EINVAL;
+}
+
+static void throttle_child_resized(BlockDriverState *bs)
+{
+    bdrv_size_changed(bs, bdrv_getlength(bs->file));
+}
+
 const BlockDriver bdrv_throttle = {
     .format_name = "throttle",
     .instance_size = sizeof(ThrottleState),
@@ -235,4 +247,7 @@ const BlockDriver bdrv_throttle = {
     .bdrv_detach_aio_context = throttle_detach_aio_context,
     .bdrv_attach_aio_context = throttle_attach_aio_context,
     .bdrv_drained_begin = throttle_drained_begin,
+    .bdrv_truncate = throttle_truncate,
+    .supports_shrink = true, /* the child decides */
+    .bdrv_child_resized = throttle_child_resized,
 };

@@ -1,8 +1,8 @@
 /*
  * QMP commands on block nodes: blockdev-add, blockdev-del,
- * query-named-block-nodes, x-blockdev-set-iothread.  Also --blockdev,
- * which runs the same code as blockdev-add, and the daemon's teardown of
- * the nodes.
+ * query-named-block-nodes, x-blockdev-set-iothread, block_resize.  Also
+ * --blockdev, which runs the same code as blockdev-add, and the daemon's
+ * teardown of the nodes.
  *
  * IOThread users: a node that runs in an IOThread is recorded as a user of
  * that IOThread's object ("block node 'disk0'"), so that object-del of the
@@ -311,6 +311,48 @@ json_t *qmp_cmd_x_blockdev_set_iothread(json_t *args, Error **errp)
         }
     }
     if (!daemon_node_set_iothread(bs, iothread, errp)) {
+        return NULL;
+    }
+    return json_object();
+}
+
+/* ---- block_resize -------------------------------------------------------- */
+
+json_t *qmp_cmd_block_resize(json_t *args, Error **errp)
+{
+    static const QmpArg spec[] = {
+        {"device", QMP_ARG_STR, false},
+        {"node-name", QMP_ARG_STR, false},
+        {"size", QMP_ARG_INT, true},
+        {NULL},
+    };
+    const char *device;
+    const char *name;
+    int64_t size;
+    BlockDriverState *bs;
+
+    if (!qmp_args_check(args, spec, errp)) {
+        return NULL;
+    }
+    device = qmp_arg_str(args, "device", NULL);
+    name = qmp_arg_str(args, "node-name", NULL);
+    size = qmp_arg_int(args, "size", -1);
+    /* qemu-storage-daemon has no devices (BlockBackends with a name): a
+     * device argument never matches, and the node is found by node-name
+     * alone, with QEMU's sentence when it is not. */
+    bs = name ? bdrv_find_node(name) : NULL;
+    if (!bs) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_FOUND,
+                  "Cannot find device='%s' nor node-name='%s'",
+                  device ? device : "", name ? name : "");
+        return NULL;
+    }
+    if (size < 0) {
+        error_setg(errp, "Parameter 'size' expects a >0 size");
+        return NULL;
+    }
+    if (!daemon_check_running("resize a node", errp) ||
+        !bdrv_truncate(bs, size, errp)) {
         return NULL;
     }
     return json_object();

@@ -20,6 +20,7 @@ const QmpCommand qmp_commands[] = {
     {"blockdev-del", qmp_cmd_blockdev_del, 0},
     {"query-named-block-nodes", qmp_cmd_query_named_block_nodes, 0},
     {"x-blockdev-set-iothread", qmp_cmd_x_blockdev_set_iothread, 0},
+    {"block_resize", qmp_cmd_block_resize, 0},
 
     {"nbd-server-start", qmp_cmd_nbd_server_start, 0},
     {"nbd-server-stop", qmp_cmd_nbd_server_stop, 0},

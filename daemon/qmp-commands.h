@@ -30,6 +30,7 @@ QmpHandler qmp_cmd_blockdev_add;
 QmpHandler qmp_cmd_blockdev_del;
 QmpHandler qmp_cmd_query_named_block_nodes;
 QmpHandler qmp_cmd_x_blockdev_set_iothread;
+QmpHandler qmp_cmd_block_resize;
 
 /* qmp-export.c */
 QmpHandler qmp_cmd_block_export_add;

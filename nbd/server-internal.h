@@ -1,15 +1,16 @@
 /*
  * NBD server internals shared by server.c (listeners, bookkeeping, exports),
- * handshake.c (option haggling) and requests.c (transmission).  Not
- * installed.
+ * handshake.c (option haggling) and the transmission phase (transmission.c
+ * and the files of nbd/transmission.h).  Not installed.
  *
  * A connection's life, in order:
  *   server.c     accept, count it, arm the handshake timer    (main loop)
  *   handshake.c  greeting, options, GO/EXPORT_NAME           (main loop)
  *   server.c     join the export, move into the node's ctx   (main loop,
  *                                                              ctx acquired)
- *   requests.c   requests, replies                           (node's ctx)
- *   requests.c   close: stop reading, wait for in-flight I/O (node's ctx)
+ *   receive.c, commands.c, replies.c                           (node's ctx)
+ *                requests in, block layer calls, replies out
+ *   transmission.c  close: stop reading, wait for in-flight I/O (node's ctx)
  *   server.c     release: unlink, uncount, close fd, free    (main loop BH)
  *
  * Ownership (who may touch what):
@@ -186,7 +187,7 @@ void nbd_handshake_free(NbdClient *client);
  * negotiated features. */
 uint16_t nbd_export_eflags(const NbdExport *exp, bool structured);
 
-/* ---- requests.c -------------------------------------------------------- */
+/* ---- transmission.c ---------------------------------------------------- */
 
 /* Node's context (or acquired): registers the fd handlers in client->ctx
  * and begins the transmission phase. */

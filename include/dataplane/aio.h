@@ -208,6 +208,27 @@ void aio_context_acquire(AioContext *ctx);
 /* The thread that acquired ctx; releases one level. */
 void aio_context_release(AioContext *ctx);
 
+/* ---- the calling thread's context (aio/aio-lock.c) -------------------- */
+
+/*
+ * Any thread.  The AioContext this thread runs: an IOThread's own context
+ * inside that IOThread, the main loop's in the main loop thread (after
+ * main_loop_init()), whatever aio_set_current_context() set in a thread
+ * that runs its own loop, else NULL.  A thread has one such home context
+ * for its whole life; holding another with aio_context_acquire() does not
+ * change it.  (QEMU calls it qemu_get_current_aio_context().)
+ */
+AioContext *aio_get_current_context(void);
+/* Makes ctx the calling thread's context (NULL: none).  For threads that
+ * run aio_poll(ctx) themselves; IOThreads and the main loop set theirs. */
+void aio_set_current_context(AioContext *ctx);
+/*
+ * Any thread.  True if the calling thread may use ctx's services without
+ * locking: ctx is its own context, or it holds ctx (aio_context_acquire).
+ * For assertions of the threading contract.
+ */
+bool aio_context_in_current_thread(AioContext *ctx);
+
 /* ---- GLib (aio/aio-gsource.c) ----------------------------------------- */
 
 /*

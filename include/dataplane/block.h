@@ -103,11 +103,28 @@ const char *bdrv_get_driver_name(BlockDriverState *bs);
 const char *bdrv_get_filename(BlockDriverState *bs);
 /* The `file` child, or NULL.  No reference is taken. */
 BlockDriverState *bdrv_get_file_child(BlockDriverState *bs);
-/* The size in bytes (fixed while the node is open). */
+/* The size in bytes.  It changes only through bdrv_truncate (main loop,
+ * node drained), so the node's context sees it stable between requests. */
 int64_t bdrv_getlength(BlockDriverState *bs);
 bool bdrv_is_read_only(BlockDriverState *bs);
 /* Requests submitted on this node whose callback has not run yet. */
 unsigned bdrv_get_in_flight(BlockDriverState *bs);
+
+/*
+ * block_resize: makes bs `size` bytes long.  Inside a drained section of
+ * bs's graph, calls the driver's resize, records the new size and tells
+ * bs's users (BlockUserOps.resize) and the parents whose size follows it
+ * (raw without size=, throttle), and their users.  New bytes read as
+ * zeroes.  Refused (nothing changed, *errp says why) for a read-only node,
+ * a negative size, a driver that cannot resize (raw opened with size=)
+ * and a smaller size on a driver that cannot shrink.  Which drivers grow
+ * and shrink: file (ftruncate; a block device only within its own size),
+ * memory, null-co; raw (without size=) and throttle pass it on to
+ * their file child.  Main loop thread, holding no AioContext but the main
+ * loop's own; waits for the node's requests in flight (drain) and for the
+ * driver (a metadata update: a system call, a cluster round trip).
+ */
+bool bdrv_truncate(BlockDriverState *bs, int64_t size, Error **errp);
 
 /* ---- asynchronous I/O (node's AioContext thread, or acquired) --------- */
 
@@ -210,7 +227,13 @@ bool bdrv_is_drained(BlockDriverState *bs);
  *  - detach_aio_context: remove fd handlers, timers and BHs from the old
  *    context (called with it acquired);
  *  - attach_aio_context: re-create them in new_ctx (called with it
- *    acquired).
+ *    acquired);
+ *  - resize: the node's size changed (bdrv_truncate of it, or of the child
+ *    its size follows); bdrv_getlength() has the new size.  Called in the
+ *    main loop with the node's context acquired, inside the drained
+ *    section (so before drained_end).  An export announces the new size
+ *    (vhost-user-blk: a config-change message); NBD has no way to tell a
+ *    connected client, whose requests past the old end keep failing.
  * Hooks run in the main loop thread (moves, drain_all) or in the thread
  * that called bdrv_drained_begin/end, with the node's context acquired;
  * they must not call bdrv_drain or move nodes themselves.
@@ -220,6 +243,7 @@ typedef struct BlockUserOps {
     void (*drained_end)(void *opaque);
     void (*detach_aio_context)(void *opaque);
     void (*attach_aio_context)(AioContext *new_ctx, void *opaque);
+    void (*resize)(void *opaque);
 } BlockUserOps;
 
 /*

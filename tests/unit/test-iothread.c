@@ -250,6 +250,50 @@ static void test_iothread_callbacks_run_in_the_thread(void)
     iothread_destroy(it);
 }
 
+typedef struct CurrentContextProbe {
+    AioContext *seen;
+    bool in_own;
+    bool in_main;
+    Event done;
+} CurrentContextProbe;
+
+static void probe_current_context_bh(void *opaque)
+{
+    CurrentContextProbe *p = opaque;
+
+    p->seen = aio_get_current_context();
+    p->in_own = aio_context_in_current_thread(p->seen);
+    p->in_main = aio_context_in_current_thread(main_loop_get_aio_context());
+    event_signal(&p->done);
+}
+
+static void test_iothread_current_context_is_its_own(void)
+{
+    IOThread *it = iothread_new("current-ctx", NULL, &error_abort);
+    AioContext *ctx = iothread_get_aio_context(it);
+    CurrentContextProbe p = {0};
+
+    /* The main thread's context is the main loop's, and only it. */
+    g_assert_true(aio_get_current_context() == main_loop_get_aio_context());
+    g_assert_false(aio_context_in_current_thread(ctx));
+
+    event_init(&p.done);
+    aio_bh_schedule_oneshot(ctx, probe_current_context_bh, &p);
+    event_wait_count(&p.done, 1);
+    g_assert_true(p.seen == ctx);
+    g_assert_true(p.in_own);
+    g_assert_false(p.in_main);
+    event_destroy(&p.done);
+
+    /* Holding a context makes it usable here without making it ours. */
+    aio_context_acquire(ctx);
+    g_assert_true(aio_context_in_current_thread(ctx));
+    g_assert_true(aio_get_current_context() == main_loop_get_aio_context());
+    aio_context_release(ctx);
+    g_assert_false(aio_context_in_current_thread(ctx));
+    iothread_destroy(it);
+}
+
 static void test_iothread_props_have_qemu_defaults(void)
 {
     IOThread *it = iothread_new("defaults", NULL, &error_abort);
@@ -569,6 +613,8 @@ int main(int argc, char **argv)
                     test_iothread_thread_is_named_after_id);
     g_test_add_func("/iothread/callbacks-run-in-the-thread",
                     test_iothread_callbacks_run_in_the_thread);
+    g_test_add_func("/iothread/current-context-is-its-own",
+                    test_iothread_current_context_is_its_own);
     g_test_add_func("/iothread/props-have-qemu-defaults",
                     test_iothread_props_have_qemu_defaults);
     g_test_add_func("/iothread/props-are-kept", test_iothread_props_are_kept);

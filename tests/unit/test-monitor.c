@@ -92,11 +92,18 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->dir);
 }
 
-/* One blocking iteration, with a watchdog so that a bug fails, not hangs. */
+/*
+ * One blocking iteration, with a watchdog so that a bug fails, not hangs.
+ * The watchdog detects hangs, it does not measure: one iteration may have to
+ * build megabytes of replies under ThreadSanitizer on a loaded machine, so
+ * it is generous (CI saw a single iteration take over 5 s).
+ */
+#define POLL_WATCHDOG_MS 120000
+
 static void poll_once(Fixture *f)
 {
-    aio_timer_mod(f->watchdog,
-                  aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 + 5000);
+    aio_timer_mod(f->watchdog, aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 +
+                                   POLL_WATCHDOG_MS);
     aio_poll(f->ctx, true);
     aio_timer_del(f->watchdog);
     g_assert_false(f->watchdog_fired);

@@ -15,6 +15,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -859,6 +860,75 @@ def test_fio_verify_while_node_moves_between_iothreads():
         d.stop()
     finally:
         d.cleanup()
+
+
+@test
+def test_block_resize_visible_to_clients():
+    """block_resize grows a node exported from an IOThread: new NBD clients
+    see the new size and can use it; a file under a raw node grows on
+    disk; the refusals say why and change nothing."""
+    need("nbdinfo", "qemu-io")
+    img = os.path.join(tempfile.mkdtemp(prefix="dataplaned-resize-"), "f.img")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    d = Daemon(["--object", "iothread,id=io0"] +
+               memory_node("mem0", 1 << 20) +
+               ["--blockdev", "driver=raw,node-name=raw0,file.driver=file,"
+                "file.filename=%s,file.node-name=file0" % img,
+                "--blockdev", "driver=raw,node-name=fixed0,size=4096,"
+                "file.driver=null-co",
+                "--blockdev", "driver=null-co,node-name=ro0,read-only=on",
+                "--nbd-server", "addr.type=unix,addr.path=nbd.sock",
+                "--export", "nbd,id=e0,node-name=mem0,writable=on,"
+                "iothread=io0",
+                "--export", "nbd,id=e1,node-name=raw0,writable=on"])
+    try:
+        m = d.qmp()
+        sock = d.path("nbd.sock")
+
+        def size_of(name):
+            r = run(["nbdinfo", "--size", nbd_uri(sock, name)])
+            check(r.returncode == 0, "nbdinfo: %s" % r.stderr)
+            return int(r.stdout)
+
+        check(size_of("mem0") == 1 << 20, "initial size")
+        r = run(["qemu-io", "-f", "raw", "-c", "write -P 0x3c 0 1M",
+                 nbd_uri(sock, "mem0")])
+        check(r.returncode == 0, "qemu-io: %s" % r.stderr)
+        m.ok("block_resize", {"node-name": "mem0", "size": 64 << 20})
+        check(size_of("mem0") == 64 << 20, "size after the resize")
+        nodes = {n["node-name"]: n for n in m.ok("query-named-block-nodes")}
+        check(nodes["mem0"]["image"]["virtual-size"] == 64 << 20,
+              "query-named-block-nodes: %r" % nodes["mem0"])
+        r = run(["qemu-io", "-f", "raw", "-c", "read -P 0x3c 0 1M",
+                 "-c", "read -P 0 1M 63M", "-c", "write -P 0x7e 63M 1M",
+                 "-c", "read -P 0x7e 63M 1M", nbd_uri(sock, "mem0")])
+        check(r.returncode == 0 and "Pattern verification failed"
+              not in r.stdout, "qemu-io: %s %s" % (r.stdout, r.stderr))
+        # Through raw to the file: the image grows on disk.
+        m.ok("block_resize", {"node-name": "raw0", "size": 3 << 20})
+        check(os.path.getsize(img) == 3 << 20, "file size %d" %
+              os.path.getsize(img))
+        check(size_of("raw0") == 3 << 20, "raw0 size")
+        # Refusals.
+        m.err("block_resize", {"node-name": "nope", "size": 1 << 20},
+              cls="DeviceNotFound",
+              desc="Cannot find device='' nor node-name='nope'")
+        m.err("block_resize", {"device": "mem0", "size": 1 << 20},
+              cls="DeviceNotFound", desc="Cannot find device='mem0'")
+        m.err("block_resize", {"node-name": "mem0", "size": -1},
+              desc="Parameter 'size' expects a >0 size")
+        m.err("block_resize", {"node-name": "mem0"},
+              desc="Parameter 'size' is missing")
+        m.err("block_resize", {"node-name": "fixed0", "size": 8192},
+              desc="Cannot resize fixed-size raw disks")
+        m.err("block_resize", {"node-name": "ro0", "size": 8192},
+              desc="read-only")
+        check(size_of("mem0") == 64 << 20, "unchanged by the refusals")
+        d.stop()
+    finally:
+        d.cleanup()
+        shutil.rmtree(os.path.dirname(img), ignore_errors=True)
 
 
 # ---- what a script written for qemu-storage-daemon relies on ----------------
