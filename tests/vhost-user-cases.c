@@ -13,6 +13,10 @@
  *                                         then a good front-end is served
  *   vhost-user-cases disconnect SOCK N    N times: requests in flight, then
  *                                         the socket closed; then I/O works
+ *   vhost-user-cases resize SOCK          prints "ready", waits for the
+ *                                         backend's config-change message,
+ *                                         prints the new capacity and
+ *                                         writes the disk's last 4 KiB
  *   vhost-user-cases resume SOCK N        N writes with inflight tracking;
  *                                         prints "submitted", waits for a
  *                                         line on stdin (the backend was
@@ -318,6 +322,31 @@ static int case_resume(unsigned n)
     return 0;
 }
 
+static int case_resize(void)
+{
+    VuClientConfig cfg = {.interrupts = true, .backend_channel = true};
+    uint8_t buf[4096] = {1};
+    uint32_t req = 0;
+    uint64_t cap;
+    VuClient c;
+
+    open_client(&c, &cfg);
+    EXPECT(c.backend_sock >= 0, "no backend channel negotiated");
+    printf("ready capacity=%llu\n", (unsigned long long)vu_client_capacity(&c));
+    fflush(stdout);
+    EXPECT(vu_client_backend_msg(&c, 30000, &req) == 0,
+           "resize: no message on the backend channel");
+    EXPECT(req == VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+           "resize: backend request %u", req);
+    EXPECT(vu_client_get_config(&c) == 0, "GET_CONFIG failed");
+    cap = vu_client_capacity(&c);
+    EXPECT(io(&c, 0, VIRTIO_BLK_T_OUT, cap / 512 - 8, buf, 4096) == 0,
+           "write at the new end failed");
+    printf("capacity=%llu\n", (unsigned long long)cap);
+    vu_client_destroy(&c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -339,6 +368,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "disconnect")) {
         return case_disconnect(argc > 3 ? (unsigned)atoi(argv[3]) : 10);
+    }
+    if (!strcmp(argv[1], "resize")) {
+        return case_resize();
     }
     if (!strcmp(argv[1], "resume")) {
         return case_resume(argc > 3 ? (unsigned)atoi(argv[3]) : 16);

@@ -644,6 +644,7 @@ int vu_client_init(VuClient *c, const VuClientConfig *cfg)
 
     memset(c, 0, sizeof(*c));
     c->sock = -1;
+    c->backend_sock = -1;
     c->inflight_fd = -1;
     c->cfg = *cfg;
     if (!c->cfg.num_queues) {
@@ -688,6 +689,10 @@ void vu_client_disconnect(VuClient *c)
     if (c->sock >= 0) {
         close(c->sock);
         c->sock = -1;
+    }
+    if (c->backend_sock >= 0) {
+        close(c->backend_sock);
+        c->backend_sock = -1;
     }
 }
 
@@ -929,6 +934,9 @@ int vu_client_setup(VuClient *c, bool resume)
         if (c->cfg.add_mem_reg) {
             want_pf |= 1ULL << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS;
         }
+        if (c->cfg.backend_channel) {
+            want_pf |= 1ULL << VHOST_USER_PROTOCOL_F_BACKEND_REQ;
+        }
         pf &= want_pf;
         ret = vu_set_u64(c, VHOST_USER_SET_PROTOCOL_FEATURES, pf, false);
         if (ret < 0) {
@@ -949,26 +957,25 @@ int vu_client_setup(VuClient *c, bool resume)
             return -ERANGE;
         }
     }
-    if (pf & (1ULL << VHOST_USER_PROTOCOL_F_CONFIG)) {
-        uint8_t p[VHOST_USER_CONFIG_HDR_SIZE + sizeof(VirtioBlkConfig)] = {0};
-        uint32_t sz = sizeof(VirtioBlkConfig);
-        uint32_t got;
+    if (pf & (1ULL << VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
+        int sv[2];
 
-        memcpy(p + 4, &sz, 4);
-        ret = vu_send(c, VHOST_USER_GET_CONFIG, VHOST_USER_VERSION, p,
-                      sizeof(p), NULL, 0);
-        if (ret == 0) {
-            ret = vu_recv_reply(c, VHOST_USER_GET_CONFIG, p, sizeof(p), &got,
-                                NULL);
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+            return -errno;
         }
+        ret = request(c, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+        close(sv[1]);
+        if (ret < 0) {
+            close(sv[0]);
+            return ret;
+        }
+        c->backend_sock = sv[0];
+    }
+    if (pf & (1ULL << VHOST_USER_PROTOCOL_F_CONFIG)) {
+        ret = vu_client_get_config(c);
         if (ret < 0) {
             return ret;
         }
-        if (got != sizeof(p)) {
-            return -EPROTO;
-        }
-        memcpy(c->config, p + VHOST_USER_CONFIG_HDR_SIZE,
-               sizeof(VirtioBlkConfig));
     }
     c->acked_features = c->features & wanted_features;
     if (c->cfg.no_event_idx) {
@@ -1001,6 +1008,54 @@ int vu_client_setup(VuClient *c, bool resume)
         }
     }
     return 0;
+}
+
+int vu_client_get_config(VuClient *c)
+{
+    uint8_t p[VHOST_USER_CONFIG_HDR_SIZE + sizeof(VirtioBlkConfig)] = {0};
+    uint32_t sz = sizeof(VirtioBlkConfig);
+    uint32_t got;
+    int ret;
+
+    memcpy(p + 4, &sz, 4);
+    ret = vu_send(c, VHOST_USER_GET_CONFIG, VHOST_USER_VERSION, p, sizeof(p),
+                  NULL, 0);
+    if (ret == 0) {
+        ret = vu_recv_reply(c, VHOST_USER_GET_CONFIG, p, sizeof(p), &got, NULL);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    if (got != sizeof(p)) {
+        return -EPROTO;
+    }
+    memcpy(c->config, p + VHOST_USER_CONFIG_HDR_SIZE, sizeof(VirtioBlkConfig));
+    return 0;
+}
+
+int vu_client_backend_msg(VuClient *c, int timeout_ms, uint32_t *request)
+{
+    uint8_t hdr[VHOST_USER_HDR_SIZE], body[VHOST_USER_PAYLOAD_MAX];
+    struct pollfd pfd = {.fd = c->backend_sock, .events = POLLIN};
+    uint32_t size;
+    int ret;
+
+    if (c->backend_sock < 0) {
+        return -ENOTCONN;
+    }
+    if (poll(&pfd, 1, timeout_ms) != 1) {
+        return -ETIMEDOUT;
+    }
+    ret = read_full(c->backend_sock, hdr, sizeof(hdr), NULL);
+    if (ret < 0) {
+        return ret;
+    }
+    memcpy(request, hdr, 4);
+    memcpy(&size, hdr + 8, 4);
+    if (size > sizeof(body)) {
+        return -EPROTO;
+    }
+    return read_full(c->backend_sock, body, size, NULL);
 }
 
 int vu_client_stop(VuClient *c, uint16_t *bases)

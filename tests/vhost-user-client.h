@@ -103,6 +103,7 @@ typedef struct VuClientConfig {
     bool inflight;         /* negotiate INFLIGHT_SHMFD, GET then SET it */
     bool add_mem_reg;      /* ADD_MEM_REG instead of SET_MEM_TABLE */
     bool unsealed_memory;  /* leave the memfd without seals */
+    bool backend_channel;  /* negotiate BACKEND_REQ, SET_BACKEND_REQ_FD */
 } VuClientConfig;
 
 typedef struct VuClient {
@@ -113,6 +114,7 @@ typedef struct VuClient {
     uint64_t acked_features;    /* what we set */
     uint64_t protocol_features; /* negotiated */
     uint8_t config[VHOST_USER_MAX_CONFIG_SIZE];
+    int backend_sock; /* our end of the backend channel, -1 if none */
     int inflight_fd;
     void *inflight_map;
     size_t inflight_size;
@@ -148,6 +150,11 @@ int vu_client_setup(VuClient *c, bool resume);
  * (may be NULL). */
 int vu_client_stop(VuClient *c, uint16_t *bases);
 
+/* GET_CONFIG again (c->config). */
+int vu_client_get_config(VuClient *c);
+/* Waits up to timeout_ms for a request on the backend channel; its type
+ * goes to *request (payload discarded). */
+int vu_client_backend_msg(VuClient *c, int timeout_ms, uint32_t *request);
 /* The capacity from the config space, in bytes. */
 uint64_t vu_client_capacity(const VuClient *c);
 

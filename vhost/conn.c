@@ -480,6 +480,34 @@ void vhost_conn_resume(VhostConn *conn)
     }
 }
 
+void vhost_conn_config_changed(VhostConn *conn)
+{
+    uint8_t buf[VHOST_USER_HDR_SIZE];
+    size_t len;
+    ssize_t n;
+
+    if (conn->phase != VHOST_CONN_RUNNING || conn->dead) {
+        return;
+    }
+    if (conn->backend_fd < 0 ||
+        !(conn->protocol_features & (1ULL << VHOST_USER_PROTOCOL_F_CONFIG))) {
+        vhost_conn_log(conn, "the disk's size changed, but the front-end set "
+                             "up no channel to be told on");
+        return;
+    }
+    /* No reply asked for: nothing here waits, nothing reads that socket.
+     * The front-end answers by asking GET_CONFIG on the main socket. */
+    len = vhost_user_build_backend_request(
+        buf, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG, false);
+    do {
+        n = send(conn->backend_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)len) {
+        vhost_conn_log(conn, "cannot tell the front-end the size changed: %s",
+                       n < 0 ? g_strerror(errno) : "short write");
+    }
+}
+
 void vhost_conn_detach(VhostConn *conn)
 {
     unsigned i;

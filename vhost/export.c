@@ -178,11 +178,23 @@ static void export_attach_aio_context(AioContext *new_ctx, void *opaque)
     }
 }
 
+/* The node's size changed (block_resize): tell the front-end, which then
+ * reads the config space again and tells the guest. */
+static void export_resize(void *opaque)
+{
+    VhostBlkExport *exp = opaque;
+
+    if (exp->conn) {
+        vhost_conn_config_changed(exp->conn);
+    }
+}
+
 static const BlockUserOps export_user_ops = {
     .drained_begin = export_drained_begin,
     .drained_end = export_drained_end,
     .detach_aio_context = export_detach_aio_context,
     .attach_aio_context = export_attach_aio_context,
+    .resize = export_resize,
 };
 
 /* ---- connections -------------------------------------------------------- */

@@ -278,6 +278,9 @@ void vhost_conn_queue_idle(VhostConn *conn);
 void vhost_conn_quiesce(VhostConn *conn);
 void vhost_conn_resume(VhostConn *conn);
 void vhost_conn_detach(VhostConn *conn);
+/* The config space changed (the node's size): a CONFIG_CHANGE message on
+ * the backend channel, if the front-end set one up with CONFIG. */
+void vhost_conn_config_changed(VhostConn *conn);
 void vhost_conn_attach(VhostConn *conn, AioContext *new_ctx);
 /* Context.  Logs with the connection's export and id. */
 void vhost_conn_log(VhostConn *conn, const char *fmt, ...)

@@ -802,6 +802,54 @@ static void test_node_moves_under_io(Fixture *f, gconstpointer data)
     g_test_message("%d requests verified across 30 moves", ml.ops);
 }
 
+/* ---- a resized node ------------------------------------------------------ */
+
+typedef struct Resize {
+    int resized; /* atomic: the main side resized the node */
+} Resize;
+
+static void client_resize(ClientThread *ct)
+{
+    Resize *rs = ct->arg;
+    VuClientConfig cfg = {.interrupts = true, .backend_channel = true};
+    uint8_t buf[4096];
+    uint32_t req = 0;
+    VuClient c;
+
+    client_open(&c, ct->f->sock, &cfg);
+    g_assert_cmpint(c.backend_sock, >=, 0);
+    g_assert_cmpuint(vu_client_capacity(&c), ==, DISK_SIZE);
+    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, DISK_SIZE / 512, buf, 4096), ==,
+                    VIRTIO_BLK_S_IOERR);
+    client_step(ct, 1);
+    client_wait_flag(&rs->resized);
+    /* The backend says so, and the config space has the new size. */
+    g_assert_cmpint(vu_client_backend_msg(&c, 10000, &req), ==, 0);
+    g_assert_cmpuint(req, ==, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
+    g_assert_cmpint(vu_client_get_config(&c), ==, 0);
+    g_assert_cmpuint(vu_client_capacity(&c), ==, 2 * DISK_SIZE);
+    vu_pattern_fill(buf, 4096, 77, 1);
+    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_OUT, DISK_SIZE / 512, buf, 4096), ==,
+                    VIRTIO_BLK_S_OK);
+    memset(buf, 0, sizeof(buf));
+    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, DISK_SIZE / 512, buf, 4096), ==,
+                    VIRTIO_BLK_S_OK);
+    g_assert_true(vu_pattern_check(buf, 4096, 77, 1));
+    vu_client_destroy(&c);
+}
+
+static void test_resize_is_announced_to_the_front_end(Fixture *f,
+                                                      gconstpointer data)
+{
+    Resize rs = {0};
+    ClientThread *ct = client_start(f, client_resize, &rs);
+
+    main_until_step(ct, 1);
+    g_assert_true(bdrv_truncate(f->bs, 2 * DISK_SIZE, &error_abort));
+    g_atomic_int_set(&rs.resized, 1);
+    client_finish(ct);
+}
+
 /* ---- the API ------------------------------------------------------------ */
 
 static void test_export_add_refuses_bad_arguments(Fixture *f,
@@ -910,6 +958,7 @@ int main(int argc, char **argv)
     T(front_end_gone_with_requests_in_flight);
     T(inflight_requests_are_resubmitted);
     T(node_moves_under_io);
+    T(resize_is_announced_to_the_front_end);
     T(export_del_safe_refuses_hard_disconnects);
 #undef T
     return g_test_run();

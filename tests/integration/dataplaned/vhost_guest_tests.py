@@ -236,6 +236,15 @@ echo "GUEST: move-begin"
 run guest-tool write /dev/$M 0 8M 4 4
 run guest-tool check /dev/$M 0 8M 4
 echo "GUEST: move-end"
+echo "GUEST: resize-now $(cat /sys/block/$M/size)"
+n=0
+while [ $n -lt 100 ] && [ "$(cat /sys/block/$M/size)" = 32768 ]; do
+    sleep 0.1
+    n=$((n + 1))
+done
+echo "GUEST: size-after $(cat /sys/block/$M/size)"
+run guest-tool write /dev/$M 16M 1M 6 1
+run guest-tool check /dev/$M 16M 1M 6
 run guest-tool readonly /dev/$R
 run guest-tool check /dev/$R 0 1M 5
 run guest-tool discard /dev/$K 1M 1M
@@ -261,6 +270,9 @@ echo "GUEST: done"
             text = g.line(timeout=0.02)
             if text is None or "move-end" in text:
                 break
+        # block_resize while the guest runs: it must see the new size.
+        g.wait_for("resize-now")
+        m.ok("block_resize", {"node-name": "m", "size": 32 << 20})
         out = g.finish()
         print("\n".join(out))
         print("boot 2: %d moves under guest I/O" % moves)
@@ -269,12 +281,15 @@ echo "GUEST: done"
         check("GUEST: queues 1 4" in out, "queues: %r" % out)
         check("GUEST: ro 1 0" in out, "read-only flags: %r" % out)
         check("GUEST: sizes 16384 32768" in out, "sizes: %r" % out)
-        check(sum("GUEST: ok" in l for l in out) == 12, "checks that ran")
+        check("GUEST: size-after 65536" in out, "resize not seen: %r" % out)
+        check(sum("GUEST: ok" in l for l in out) == 14, "checks that ran")
         # The host side of the images.
         host_check("check", imgs["k"], 0, "1M", 3)
         host_check("zero", imgs["k"], "2M", "1536k")
         host_check("check", imgs["k"], "3584k", "512k", 3)
         host_check("check", imgs["m"], 0, "8M", 4)
+        host_check("check", imgs["m"], "16M", "1M", 6)
+        check(os.path.getsize(imgs["m"]) == 32 << 20, "image m not resized")
         host_check("check", imgs["r"], 0, "1M", 5)
         # The killed guest's writes went to 4M..8M: whatever it wrote last,
         # the daemon is fine and the export serves the next one (above).

@@ -239,6 +239,31 @@ def test_killed_backend_restarted_resubmits_inflight_writes():
 # ---- QMP, moves, shutdown -----------------------------------------------------
 
 @test
+def test_block_resize_is_announced_to_the_front_end():
+    d = Daemon(["--object", "iothread,id=io0",
+                "--blockdev", "driver=memory,node-name=disk0,size=16M"] +
+               export("disk0", "vu.sock", ",writable=on,iothread=io0"))
+    client = None
+    try:
+        m = d.qmp()
+        client = subprocess.Popen([CASES, "resize", d.path("vu.sock")],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        line = client.stdout.readline()
+        check(line == "ready capacity=16777216\n", "client: %r" % line)
+        m.ok("block_resize", {"node-name": "disk0", "size": 32 << 20})
+        out, err = client.communicate(timeout=60)
+        check(client.returncode == 0, "client failed: %s%s" % (out, err))
+        check(out == "capacity=33554432\n", "client: %r" % out)
+        d.stop()
+    finally:
+        if client and client.poll() is None:
+            client.kill()
+            client.wait()
+        d.cleanup()
+
+
+@test
 def test_qmp_add_query_del_with_unique_ids():
     d = Daemon(["--object", "iothread,id=io0",
                 "--blockdev", "driver=memory,node-name=disk0,size=16M",
