@@ -25,11 +25,13 @@ TITLES = {
     "threadlet": "Thread pool (threadlets)",
     "block": "Block layer",
     "nbd": "NBD servers (fio nbd engine over a unix socket, 1 GiB image on /dev/shm)",
+    "vhost": "vhost-user-blk exports (tests/vhost-user-load, one polling client thread; "
+             "job names: disk-rw-qd<per queue>-q<queues>)",
 }
 
 # Sections in this order; programs not listed follow in order of appearance.
 ORDER = ["eventloop-wakeup", "eventloop-timers", "eventloop-dispatch", "eventloop-idle",
-         "eventloop-acquire", "threadlet", "block", "nbd"]
+         "eventloop-acquire", "threadlet", "block", "nbd", "vhost"]
 
 NBD_METRICS = [
     ("cpu-per-op", "server CPU per operation (us, lower is better)"),
@@ -151,8 +153,12 @@ def table(figs, out, label="figure", rename=None):
 
 
 def nbd_split(fig):
-    """nbd-<job>-<metric> -> (job, metric)."""
-    body = fig[len("nbd-"):] if fig.startswith("nbd-") else fig
+    """nbd-<job>-<metric> (or vhost-...) -> (job, metric)."""
+    for prefix in ("nbd-", "vhost-"):
+        if fig.startswith(prefix):
+            fig = fig[len(prefix):]
+            break
+    body = fig
     for metric, _ in NBD_METRICS:
         if body.endswith("-" + metric):
             return body[: -len(metric) - 1], metric
@@ -201,10 +207,11 @@ def write_md(data, notes, args, path):
     for prog, figs in data.items():
         out.append(f"## {TITLES.get(prog, prog)}")
         out.append("")
-        if prog == "nbd":
-            out.append("Server CPU per operation is in the headline table above.")
-            out.append("")
-            for metric, desc in NBD_METRICS[1:]:
+        if prog in ("nbd", "vhost"):
+            if prog == "nbd":
+                out.append("Server CPU per operation is in the headline table above.")
+                out.append("")
+            for metric, desc in NBD_METRICS[1 if prog == "nbd" else 0:]:
                 sub = collections.OrderedDict((f, v) for f, v in figs.items() if nbd_split(f)[1] == metric)
                 if not sub:
                     continue

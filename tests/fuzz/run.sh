@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the NBD codec fuzz target with clang and runs it for a short time.
+# Builds the fuzz targets with clang (the NBD codec and server, the
+# vhost-user codec and virtqueue walker) and runs them for a short time.
 # Usage: tests/fuzz/run.sh [seconds]   (default 30, split between the
 # targets; CI calls it as is)
 set -e
@@ -12,11 +13,11 @@ if [ ! -f "$build/build.ninja" ]; then
         -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$build" tests/fuzz/fuzz-nbd-protocol tests/fuzz/fuzz-nbd-server \
-    >/dev/null
+    tests/fuzz/fuzz-vhost >/dev/null
 
-# Each target gets half the time, on a scratch copy of its corpus so that
-# runs do not grow the checked-in one.
-half=$(( (secs + 1) / 2 ))
+# Each target gets a third of the time, on a scratch copy of its corpus so
+# that runs do not grow the checked-in one.
+share=$(( (secs + 2) / 3 ))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run() {
@@ -24,12 +25,13 @@ run() {
     mkdir -p "$work/$target"
     cp "$top/tests/fuzz/$corpus"/* "$work/$target"/
     echo "== $target"
-    "$build/tests/fuzz/$target" -max_total_time="$half" -max_len=16384 \
+    "$build/tests/fuzz/$target" -max_total_time="$share" -max_len=16384 \
         -print_final_stats=1 -artifact_prefix="$build/$target-" \
         "$work/$target" 2>&1 | tail -6
 }
 run fuzz-nbd-protocol corpus
 run fuzz-nbd-server corpus-server
+run fuzz-vhost corpus-vhost
 # libFuzzer exits nonzero on a finding, which the pipe hides: look for
 # the artifacts instead.
 if ls "$build"/*crash-* "$build"/*leak-* "$build"/*timeout-* \
