@@ -235,7 +235,7 @@ int vu_recv_reply(VuClient *c, uint32_t request, void *payload, size_t max,
 
 int vu_get_u64(VuClient *c, uint32_t request, uint64_t *v)
 {
-    uint32_t size;
+    uint32_t size = 0;
     int ret = vu_send(c, request, VHOST_USER_VERSION, NULL, 0, NULL, 0);
 
     if (ret == 0) {
@@ -371,6 +371,14 @@ static void queue_init(VuClient *c, VuQueue *q, unsigned index)
     q->nslots = c->cfg.slots;
     q->slot_data_size = c->cfg.slot_data_size;
     q->slots = calloc(q->nslots, sizeof(VuSlot));
+    q->free_slots = calloc(q->nslots, sizeof(uint16_t));
+    q->free_pos = calloc(q->nslots, sizeof(uint16_t));
+    /* Lowest slot on top, so a fresh queue hands out 0, 1, 2... */
+    for (i = 0; i < q->nslots; i++) {
+        q->free_slots[i] = (uint16_t)(q->nslots - 1 - i);
+        q->free_pos[q->nslots - 1 - i] = (uint16_t)i;
+    }
+    q->nfree_slots = q->nslots;
     for (i = 0; i < q->nslots; i++) {
         VuSlot *s = &q->slots[i];
 
@@ -398,28 +406,37 @@ static void queue_destroy(VuQueue *q)
     free(q->slot_of_head);
     free(q->ndesc_of_head);
     free(q->slots);
+    free(q->free_slots);
+    free(q->free_pos);
     memset(q, 0, sizeof(*q));
     q->kick_fd = q->call_fd = -1;
 }
 
 unsigned vu_queue_busy(const VuQueue *q)
 {
-    unsigned n = 0;
-
-    for (unsigned i = 0; i < q->nslots; i++) {
-        n += q->slots[i].busy;
-    }
-    return n;
+    return q->nslots - q->nfree_slots;
 }
 
 int vu_queue_free_slot(VuQueue *q)
 {
-    for (unsigned i = 0; i < q->nslots; i++) {
-        if (!q->slots[i].busy) {
-            return (int)i;
-        }
-    }
-    return -1;
+    return q->nfree_slots ? q->free_slots[q->nfree_slots - 1] : -1;
+}
+
+/* Takes slot s off the idle stack (it need not be on top). */
+static void slot_take(VuQueue *q, unsigned s)
+{
+    unsigned pos = q->free_pos[s];
+    uint16_t last = q->free_slots[q->nfree_slots - 1];
+
+    q->free_slots[pos] = last;
+    q->free_pos[last] = (uint16_t)pos;
+    q->nfree_slots--;
+}
+
+static void slot_put(VuQueue *q, unsigned s)
+{
+    q->free_pos[s] = (uint16_t)q->nfree_slots;
+    q->free_slots[q->nfree_slots++] = (uint16_t)s;
 }
 
 static uint16_t take_desc(VuQueue *q)
@@ -445,6 +462,11 @@ void vu_queue_add(VuQueue *q, unsigned s, uint32_t type, uint64_t sector,
     uint16_t head;
 
     segs = segs < 1 ? 1 : segs > SLOT_MAX_SEGS ? SLOT_MAX_SEGS : segs;
+    if (slot->busy) {
+        fprintf(stderr, "vu_queue_add: slot %u is busy\n", s);
+        abort();
+    }
+    slot_take(q, s);
     slot->busy = true;
     slot->submit_ns = now_ns();
     slot->hdr->type = type;
@@ -592,6 +614,7 @@ unsigned vu_queue_poll(VuQueue *q, VuCompleteFn *fn, void *opaque)
             fn(q, s, len, opaque);
         }
         q->slots[s].busy = false;
+        slot_put(q, s);
         n++;
     }
     if (n && !q->interrupts) {
@@ -1014,7 +1037,7 @@ int vu_client_get_config(VuClient *c)
 {
     uint8_t p[VHOST_USER_CONFIG_HDR_SIZE + sizeof(VirtioBlkConfig)] = {0};
     uint32_t sz = sizeof(VirtioBlkConfig);
-    uint32_t got;
+    uint32_t got = 0;
     int ret;
 
     memcpy(p + 4, &sz, 4);

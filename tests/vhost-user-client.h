@@ -79,6 +79,9 @@ typedef struct VuQueue {
     uint16_t *ndesc_of_head;  /* head -> direct descriptors it took */
     VuSlot *slots;
     unsigned nslots;
+    uint16_t *free_slots; /* stack of idle slots */
+    uint16_t *free_pos;   /* slot -> its place in free_slots */
+    unsigned nfree_slots;
     size_t slot_data_size;
     bool event_idx;
     bool indirect;

@@ -370,6 +370,16 @@ static const char *set_vring_call_or_err(VhostConn *conn, bool err)
         close(*slot);
     }
     *slot = fd;
+    if (!err && fd >= 0 && q->started && q->vring.signalled_used_valid) {
+        /* A running ring's interrupt moved (QEMU does this when the guest
+         * masks it): one spurious signal, so that a completion decided on
+         * while there was no fd to signal is not lost. */
+        uint64_t one = 1;
+
+        if (write(fd, &one, sizeof(one)) < 0) {
+            /* non-blocking; a full counter is signalled already */
+        }
+    }
     return NULL;
 }
 

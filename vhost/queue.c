@@ -11,11 +11,12 @@
  * the queue's BH.  At most `num` requests are in flight: a driver that
  * keeps advancing its index without waiting cannot make us hold more.
  *
- * Returning requests: each completion writes its used entry and publishes
- * the used index at once (a polling driver sees it immediately); the
- * decision to signal the call eventfd is taken once per batch, in the
- * queue's BH, which runs after every completion of the loop iteration
- * (EVENT_IDX's used_event, else the NO_INTERRUPT flag).
+ * Returning requests: each completion writes its status byte and used
+ * entry; the queue's BH, which runs after every completion of the loop
+ * iteration, publishes the used index once for all of them and decides
+ * once whether to signal the call eventfd (EVENT_IDX's used_event, else
+ * the NO_INTERRUPT flag).  One store to the line the driver polls per
+ * batch, not per request.
  *
  * Everything here runs in q->ctx (its thread, or a thread holding it).
  */
@@ -120,13 +121,20 @@ static void queue_break(VhostBlkQueue *q, const char *why)
     }
 }
 
-/* The signal decision for what was returned since the last one. */
-static void queue_signal_batch(VhostBlkQueue *q)
+/*
+ * Makes what completed since the last call visible (the used index, then
+ * the inflight area's batch) and decides once whether to signal.  The
+ * queue's BH runs it after the completions of a loop iteration.
+ */
+static void queue_flush(VhostBlkQueue *q)
 {
     if (!q->signal_pending) {
         return;
     }
     q->signal_pending = false;
+    vhost_inflight_pre_publish(&q->inflight);
+    vring_publish(&q->vring);
+    vhost_inflight_commit(&q->inflight, q->vring.used_idx);
     q->stats.batches++;
     if (vring_should_signal(&q->vring) && q->call_fd >= 0) {
         eventfd_signal(q->call_fd);
@@ -235,7 +243,7 @@ static void queue_bh_cb(void *opaque)
 {
     VhostBlkQueue *q = opaque;
 
-    queue_signal_batch(q);
+    queue_flush(q);
     /* With kicks off, only we can notice new buffers (and turn kicks back
      * on when there are none). */
     if (vhost_queue_runnable(q) &&
@@ -262,11 +270,9 @@ void vhost_queue_complete(VhostBlkRequest *req, uint8_t status, uint32_t len)
     if (req->status) {
         *req->status = status;
     }
+    /* Visible at the batch's end (queue_flush, from the BH). */
     vring_push(&q->vring, head, len);
     vhost_inflight_push(&q->inflight, head);
-    vhost_inflight_pre_publish(&q->inflight);
-    vring_publish(&q->vring);
-    vhost_inflight_commit(&q->inflight, q->vring.used_idx);
     req_put(q, req);
     g_assert(q->in_flight > 0);
     q->in_flight--;
@@ -370,7 +376,7 @@ void vhost_queue_reset(VhostBlkQueue *q)
     g_assert(q->in_flight == 0);
     if (q->started) {
         queue_set_kick_handler(q, false);
-        queue_signal_batch(q);
+        queue_flush(q);
         q->base = q->vring.last_avail_idx;
     }
     aio_bh_delete(q->bh);
@@ -437,7 +443,7 @@ void vhost_queue_detach(VhostBlkQueue *q)
     if (q->started && !q->stopping) {
         queue_set_kick_handler(q, false);
     }
-    queue_signal_batch(q);
+    queue_flush(q);
     aio_bh_delete(q->bh);
     q->bh = NULL;
 }

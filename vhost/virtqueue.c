@@ -76,16 +76,28 @@ void vring_init(VhostVring *vr, unsigned num, VringDesc *desc, uint8_t *avail,
         .last_avail_idx = last_avail_idx,
     };
     vr->used_idx = dp_atomic_load_relaxed(used_idx_ptr(vr));
+    vr->shadow_avail_idx = last_avail_idx;
     /* Until we say otherwise the driver kicks for every buffer: a fresh
      * ring has avail_event 0 and flags 0, which means that. */
     vr->kicks_enabled = true;
 }
 
-uint16_t vring_avail_idx(const VhostVring *vr)
+uint16_t vring_avail_idx(VhostVring *vr)
 {
     /* Pairs with the driver's write barrier before it bumps idx: the ring
      * entries and descriptors it published are visible after this. */
-    return dp_atomic_load_acquire(avail_idx_ptr(vr));
+    vr->shadow_avail_idx = dp_atomic_load_acquire(avail_idx_ptr(vr));
+    return vr->shadow_avail_idx;
+}
+
+/* Entries available and not taken, reading the index only when the last
+ * value read has been used up. */
+static uint16_t avail_pending(VhostVring *vr)
+{
+    if (vr->shadow_avail_idx == vr->last_avail_idx) {
+        vring_avail_idx(vr);
+    }
+    return (uint16_t)(vr->shadow_avail_idx - vr->last_avail_idx);
 }
 
 uint16_t vring_used_idx_published(const VhostVring *vr)
@@ -93,9 +105,9 @@ uint16_t vring_used_idx_published(const VhostVring *vr)
     return dp_atomic_load_relaxed(used_idx_ptr(vr));
 }
 
-bool vring_has_work(const VhostVring *vr)
+bool vring_has_work(VhostVring *vr)
 {
-    uint16_t pending = (uint16_t)(vring_avail_idx(vr) - vr->last_avail_idx);
+    uint16_t pending = avail_pending(vr);
 
     return pending != 0 && pending <= vr->num;
 }
@@ -197,7 +209,7 @@ VringPopResult vring_pop(VhostVring *vr, const VhostMemMap *map, unsigned *hint,
                          VringElem *elem, struct iovec *iov, unsigned max_iov,
                          unsigned max_descs, const char **why)
 {
-    uint16_t pending = (uint16_t)(vring_avail_idx(vr) - vr->last_avail_idx);
+    uint16_t pending = avail_pending(vr);
     uint16_t head;
     VringPopResult r;
 
@@ -235,11 +247,9 @@ void vring_push(VhostVring *vr, uint16_t head, uint32_t len)
 void vring_publish(VhostVring *vr)
 {
     /* Release: the entries above before the index (pairs with the
-     * driver's read barrier after it loads idx).  seq_cst rather than
-     * release: vring_should_signal() then loads used_event, and that
-     * store-then-load must not be reordered (pairs with the driver's full
-     * barrier between writing used_event and re-reading idx). */
-    dp_atomic_store_seq_cst(used_idx_ptr(vr), vr->used_idx);
+     * driver's read barrier after it loads idx).  A plain store on x86:
+     * this runs once per completion. */
+    dp_atomic_store_release(used_idx_ptr(vr), vr->used_idx);
 }
 
 bool vring_should_signal(VhostVring *vr)
@@ -249,6 +259,10 @@ bool vring_should_signal(VhostVring *vr)
     bool valid = vr->signalled_used_valid;
     uint16_t event;
 
+    /* The index again, seq_cst: the store-then-load handshake with the
+     * driver (pairs with its full barrier between writing used_event, or
+     * clearing NO_INTERRUPT, and reading idx again).  Once per batch. */
+    dp_atomic_store_seq_cst(used_idx_ptr(vr), new);
     if (!vr->event_idx) {
         return !(dp_atomic_load_seq_cst(avail_flags(vr)) &
                  VRING_AVAIL_F_NO_INTERRUPT);
@@ -289,6 +303,6 @@ bool vring_set_kicks(VhostVring *vr, bool enable)
         }
     }
     vr->kicks_enabled = true;
-    return (uint16_t)(dp_atomic_load_seq_cst(avail_idx_ptr(vr)) -
-                      vr->last_avail_idx) != 0;
+    vr->shadow_avail_idx = dp_atomic_load_seq_cst(avail_idx_ptr(vr));
+    return vr->shadow_avail_idx != vr->last_avail_idx;
 }

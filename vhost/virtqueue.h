@@ -16,9 +16,12 @@
  * Memory ordering, against the driver in another process (or thread):
  *  - the available index is read with acquire, before the ring entry and
  *    descriptors it publishes (pairs with the driver's write barrier
- *    before it bumps the index);
+ *    before it bumps the index); it is read again only when the entries
+ *    up to the last value read are all taken (the line is the driver's
+ *    busiest: each load of it is a cache miss);
  *  - used entries are written before the used index is stored with release
- *    (pairs with the driver's read barrier after reading it);
+ *    (pairs with the driver's read barrier after reading it), once per
+ *    batch of completions;
  *  - enabling kicks and deciding whether to signal are store-then-load
  *    handshakes with the driver, so both sides use seq_cst accesses (the
  *    driver's matching barrier is its full barrier in virtqueue_kick_prepare
@@ -72,6 +75,8 @@ typedef struct VhostVring {
     bool indirect;  /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 
     uint16_t last_avail_idx; /* the next available entry to take */
+    uint16_t shadow_avail_idx; /* the driver's index when last read: the
+                                  entries before it need no new load */
     uint16_t used_idx;       /* the next used entry to fill (not yet
                                 published if ahead of the ring's idx) */
     uint16_t signalled_used; /* the used idx at the last signal */
@@ -107,8 +112,8 @@ void vring_init(VhostVring *vr, unsigned num, VringDesc *desc, uint8_t *avail,
                 uint8_t *used, uint16_t last_avail_idx, bool event_idx,
                 bool indirect);
 
-/* The driver's available index (acquire). */
-uint16_t vring_avail_idx(const VhostVring *vr);
+/* The driver's available index (acquire); also refreshes the shadow. */
+uint16_t vring_avail_idx(VhostVring *vr);
 /* The used index in the ring (what the driver sees). */
 uint16_t vring_used_idx_published(const VhostVring *vr);
 
@@ -116,7 +121,7 @@ uint16_t vring_used_idx_published(const VhostVring *vr);
  * Whether the driver has made buffers available that we have not taken:
  * false also for a broken ring (the next pop says so).
  */
-bool vring_has_work(const VhostVring *vr);
+bool vring_has_work(VhostVring *vr);
 
 /*
  * Takes the next available chain into elem and iov (at most max_iov
@@ -142,9 +147,10 @@ void vring_push(VhostVring *vr, uint16_t head, uint32_t len);
 /* Makes the pushed entries visible to the driver (release). */
 void vring_publish(VhostVring *vr);
 /*
- * After vring_publish(): whether the driver wants an interrupt for what
- * was published since the last signal (EVENT_IDX's used_event, else the
- * NO_INTERRUPT flag).  Records the signal as sent when it says yes.
+ * After vring_publish(), once per batch: whether the driver wants an
+ * interrupt for what was published since the last signal (EVENT_IDX's
+ * used_event, else the NO_INTERRUPT flag).  Records the signal as sent
+ * when it says yes.
  */
 bool vring_should_signal(VhostVring *vr);
 
