@@ -17,6 +17,10 @@
  *                                         backend's config-change message,
  *                                         prints the new capacity and
  *                                         writes the disk's last 4 KiB
+ *   vhost-user-cases truncate SOCK        shares unsealed memory, then
+ *                                         truncates the file and kicks: the
+ *                                         backend must close the connection
+ *                                         (and live)
  *   vhost-user-cases resume SOCK N        N writes with inflight tracking;
  *                                         prints "submitted", waits for a
  *                                         line on stdin (the backend was
@@ -347,6 +351,26 @@ static int case_resize(void)
     return 0;
 }
 
+static int case_truncate(void)
+{
+    VuClientConfig cfg = {.interrupts = true, .unsealed_memory = true};
+    uint8_t buf[4096];
+    uint64_t one = 1;
+    VuClient c;
+
+    open_client(&c, &cfg);
+    EXPECT(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, sizeof(buf)) == 0, "read failed");
+    /* From here on this process must not touch its guest memory either. */
+    EXPECT(ftruncate(c.mem.fd, 0) == 0, "ftruncate: %s", strerror(errno));
+    EXPECT(write(c.queues[0].kick_fd, &one, sizeof(one)) == sizeof(one),
+           "kick failed");
+    EXPECT(vu_peer_closed(&c, 10000),
+           "the backend kept a connection whose memory is gone");
+    vu_client_destroy(&c);
+    printf("closed after the truncation\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -368,6 +392,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "disconnect")) {
         return case_disconnect(argc > 3 ? (unsigned)atoi(argv[3]) : 10);
+    }
+    if (!strcmp(argv[1], "truncate")) {
+        return case_truncate();
     }
     if (!strcmp(argv[1], "resize")) {
         return case_resize();

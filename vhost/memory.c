@@ -6,10 +6,13 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include "vhost/memory-guard.h"
 #include "vhost/memory.h"
 
 /* Whether [start, start + len) wraps past 2^64 (len > 0). */
@@ -66,6 +69,8 @@ const char *vhost_mem_map_region(const VhostUserMemRegion *r, int fd,
     long page = sysconf(_SC_PAGESIZE);
     uint64_t aligned_off = r->mmap_offset & ~(uint64_t)(page - 1);
     uint64_t delta = r->mmap_offset - aligned_off;
+    size_t fault_page = (size_t)page;
+    struct statfs sfs;
     struct stat st;
     void *p;
 
@@ -86,6 +91,10 @@ const char *vhost_mem_map_region(const VhostUserMemRegion *r, int fd,
                                  "space"
                                : "cannot map memory region";
     }
+    /* Huge pages fault (and must be replaced) a huge page at a time. */
+    if (fstatfs(fd, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC) {
+        fault_page = (size_t)sfs.f_bsize;
+    }
     *out = (VhostMemRegion){
         .gpa = r->guest_phys_addr,
         .size = r->memory_size,
@@ -93,6 +102,7 @@ const char *vhost_mem_map_region(const VhostUserMemRegion *r, int fd,
         .hva = (uint8_t *)p + delta,
         .mmap_addr = p,
         .mmap_len = r->memory_size + delta,
+        .guard = vhost_mem_guard_add(p, r->memory_size + delta, fault_page),
     };
     return NULL;
 }
@@ -100,10 +110,27 @@ const char *vhost_mem_map_region(const VhostUserMemRegion *r, int fd,
 void vhost_mem_unmap_region(VhostMemRegion *reg)
 {
     if (reg->mmap_addr) {
+        vhost_mem_guard_remove(reg->guard);
         munmap(reg->mmap_addr, reg->mmap_len);
         reg->mmap_addr = NULL;
+        reg->guard = -1;
     }
     reg->hva = NULL;
+}
+
+bool vhost_mem_truncated(const VhostMemMap *map)
+{
+    /* The fast answer, on every poll: no fault ever in this process. */
+    if (vhost_mem_guard_faults() == 0) {
+        return false;
+    }
+    for (unsigned i = 0; i < map->nregions; i++) {
+        if (map->regions[i].mmap_addr &&
+            vhost_mem_guard_tripped(map->regions[i].guard)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void vhost_mem_insert(VhostMemMap *map, const VhostMemRegion *reg)

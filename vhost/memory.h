@@ -36,6 +36,7 @@ typedef struct VhostMemRegion {
     void *mmap_addr; /* what vhost_mem_unmap_region() unmaps; NULL if the
                         memory is not ours (tests) */
     size_t mmap_len;
+    int guard; /* its memory-guard.h slot (-1: none); with mmap_addr */
 } VhostMemRegion;
 
 typedef struct VhostMemMap {
@@ -55,8 +56,10 @@ const char *vhost_mem_check_region(const VhostMemMap *map,
 /*
  * Maps fd for region r (MAP_SHARED, read-write) and fills *out.  Refuses a
  * file smaller than mmap_offset + memory_size (touching the missing part
- * would be a SIGBUS).  Returns NULL or why it failed.  The caller keeps
- * ownership of fd (mapping it does not need it open afterwards).
+ * would be a SIGBUS); a file that shrinks later is absorbed by the SIGBUS
+ * guard (memory-guard.h), which the mapping is registered with.  Returns
+ * NULL or why it failed.  The caller keeps ownership of fd (mapping it
+ * does not need it open afterwards).
  */
 const char *vhost_mem_map_region(const VhostUserMemRegion *r, int fd,
                                  VhostMemRegion *out);
@@ -72,6 +75,9 @@ int vhost_mem_find(const VhostMemMap *map, uint64_t gpa, uint64_t size,
 void vhost_mem_remove(VhostMemMap *map, unsigned i);
 /* Unmaps and removes every region. */
 void vhost_mem_clear(VhostMemMap *map);
+/* Whether a region of the map was truncated under us (the SIGBUS guard
+ * absorbed a fault in it): the guest's memory is gone. */
+bool vhost_mem_truncated(const VhostMemMap *map);
 
 /*
  * Guest physical [gpa, gpa + len) as one pointer, if it lies within one

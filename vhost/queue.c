@@ -219,6 +219,16 @@ static bool queue_process(VhostBlkQueue *q)
     }
 }
 
+/* The guest's memory file shrank under us: nothing in it can be trusted
+ * (the SIGBUS guard put zeroes there), so the connection ends. */
+static void queue_check_memory(VhostBlkQueue *q)
+{
+    if (!q->conn->dead && vhost_mem_truncated(&q->conn->mem)) {
+        vhost_conn_close(q->conn, "the guest memory file was truncated "
+                                  "under the mapping, closing");
+    }
+}
+
 static void kick_cb(EventNotifier *e)
 {
     VhostBlkQueue *q = QUEUE_OF_KICK(e);
@@ -226,17 +236,21 @@ static void kick_cb(EventNotifier *e)
     event_notifier_test_and_clear(e);
     q->stats.kicks++;
     queue_process(q);
+    queue_check_memory(q);
 }
 
 static bool kick_poll(EventNotifier *e)
 {
     VhostBlkQueue *q = QUEUE_OF_KICK(e);
+    bool progress;
 
     if (!vhost_queue_runnable(q) || !queue_has_work(q)) {
         return false;
     }
     q->stats.polls++;
-    return queue_process(q);
+    progress = queue_process(q);
+    queue_check_memory(q);
+    return progress;
 }
 
 static void queue_bh_cb(void *opaque)
@@ -250,6 +264,7 @@ static void queue_bh_cb(void *opaque)
         (queue_has_work(q) || !q->vring.kicks_enabled)) {
         queue_process(q);
     }
+    queue_check_memory(q);
 }
 
 void vhost_queue_kick_soon(VhostBlkQueue *q)

@@ -74,12 +74,12 @@ typedef struct VhostVring {
     bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
     bool indirect;  /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
 
-    uint16_t last_avail_idx; /* the next available entry to take */
+    uint16_t last_avail_idx;   /* the next available entry to take */
     uint16_t shadow_avail_idx; /* the driver's index when last read: the
                                   entries before it need no new load */
-    uint16_t used_idx;       /* the next used entry to fill (not yet
-                                published if ahead of the ring's idx) */
-    uint16_t signalled_used; /* the used idx at the last signal */
+    uint16_t used_idx;         /* the next used entry to fill (not yet
+                                  published if ahead of the ring's idx) */
+    uint16_t signalled_used;   /* the used idx at the last signal */
     bool signalled_used_valid;
     bool kicks_enabled; /* we asked the driver for kicks */
 } VhostVring;

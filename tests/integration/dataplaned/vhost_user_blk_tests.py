@@ -162,6 +162,26 @@ def test_hostile_front_ends_leave_the_daemon_serving():
 
 
 @test
+def test_guest_memory_truncated_under_the_mapping():
+    """A front-end shares an unsealed memfd and then shrinks it: touching
+    the missing pages would be a SIGBUS.  The daemon closes that connection
+    and serves the next front-end."""
+    d = Daemon(["--object", "iothread,id=io0",
+                "--blockdev", "driver=memory,node-name=disk0,size=16M"] +
+               export("disk0", "vu.sock", ",writable=on,iothread=io0"))
+    try:
+        m = d.qmp()
+        out = cases("truncate", d.path("vu.sock"))
+        check("closed after the truncation" in out, out)
+        cases("io", d.path("vu.sock"), 1)
+        check(len(m.ok("query-block-exports")) == 1, "export gone")
+        _, err = d.stop()
+        check("truncated under the mapping" in err, "stderr: %r" % err)
+    finally:
+        d.cleanup()
+
+
+@test
 def test_front_end_gone_mid_io_then_next_one_served():
     d = Daemon(["--object", "iothread,id=io0",
                 "--blockdev", "driver=memory,node-name=disk0,size=64M"] +
