@@ -771,6 +771,35 @@ uint64_t vu_client_capacity(const VuClient *c)
     return sectors << VIRTIO_BLK_SECTOR_BITS;
 }
 
+static int send_mem_table(VuClient *c);
+
+static VhostUserMemRegion region_of(VuGuestMem *m, unsigned i)
+{
+    size_t per = m->size / m->nregions;
+
+    return (VhostUserMemRegion){
+        .guest_phys_addr = m->gpa + i * per,
+        .memory_size = per,
+        .userspace_addr = (uint64_t)(uintptr_t)(m->base + i * per),
+        .mmap_offset = i * per,
+    };
+}
+
+int vu_client_mem_reg(VuClient *c, uint32_t req, unsigned i)
+{
+    uint8_t one[VHOST_USER_SINGLE_REGION_SIZE] = {0};
+    VhostUserMemRegion r = region_of(&c->mem, i);
+
+    vhost_user_encode_mem_region(one + 8, &r);
+    return request(c, req, one, sizeof(one), &c->mem.fd,
+                   req == VHOST_USER_ADD_MEM_REG ? 1 : 0);
+}
+
+int vu_client_set_mem_table(VuClient *c)
+{
+    return send_mem_table(c);
+}
+
 static int send_mem_table(VuClient *c)
 {
     VuGuestMem *m = &c->mem;
@@ -787,19 +816,10 @@ static int send_mem_table(VuClient *c)
     memset(p, 0, sizeof(p));
     memcpy(p, &n, 4);
     for (uint32_t i = 0; i < n; i++) {
-        VhostUserMemRegion r = {
-            .guest_phys_addr = m->gpa + i * per,
-            .memory_size = per,
-            .userspace_addr = (uint64_t)(uintptr_t)(m->base + i * per),
-            .mmap_offset = i * per,
-        };
+        VhostUserMemRegion r = region_of(m, i);
 
         if (c->cfg.add_mem_reg) {
-            uint8_t one[VHOST_USER_SINGLE_REGION_SIZE] = {0};
-
-            vhost_user_encode_mem_region(one + 8, &r);
-            ret =
-                request(c, VHOST_USER_ADD_MEM_REG, one, sizeof(one), &m->fd, 1);
+            ret = vu_client_mem_reg(c, VHOST_USER_ADD_MEM_REG, i);
             if (ret < 0) {
                 return ret;
             }

@@ -153,6 +153,11 @@ int vu_client_setup(VuClient *c, bool resume);
  * (may be NULL). */
 int vu_client_stop(VuClient *c, uint16_t *bases);
 
+/* SET_MEM_TABLE (or ADD_MEM_REG for each region) again: the backend
+ * remaps the memory, as after a memory hot-plug. */
+int vu_client_set_mem_table(VuClient *c);
+/* ADD_MEM_REG / REM_MEM_REG of region i of the memory (its fd with ADD). */
+int vu_client_mem_reg(VuClient *c, uint32_t request, unsigned i);
 /* GET_CONFIG again (c->config). */
 int vu_client_get_config(VuClient *c);
 /* Waits up to timeout_ms for a request on the backend channel; its type

@@ -380,6 +380,58 @@ static void test_discard_and_write_zeroes(Fixture *f, gconstpointer data)
     run_client(f, client_discard_write_zeroes, NULL);
 }
 
+/* ---- memory table changes ----------------------------------------------- */
+
+static void client_memory_changes(ClientThread *ct)
+{
+    VuClientConfig cfg = {
+        .interrupts = true, .add_mem_reg = true, .nregions = 2};
+    uint8_t buf[4096];
+    unsigned done = 0;
+    VuClient c;
+    VuQueue *q;
+
+    /* Set up with ADD_MEM_REG, one region at a time. */
+    client_open(&c, ct->f->sock, &cfg);
+    q = &c.queues[0];
+    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 4096), ==,
+                    VIRTIO_BLK_S_OK);
+    /* A new table while requests are in flight: it waits for them, then
+     * the rings are remapped. */
+    for (int i = 0; i < 16; i++) {
+        vu_queue_add(q, i, VIRTIO_BLK_T_IN, i * 8, 4096, 1);
+    }
+    vu_queue_publish(q);
+    c.cfg.add_mem_reg = false;
+    g_assert_cmpint(vu_client_set_mem_table(&c), ==, 0);
+    while (done < 16) {
+        done += vu_queue_wait(q, NULL, NULL, 10000);
+    }
+    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 4096), ==,
+                    VIRTIO_BLK_S_OK);
+    /* A region removed and added back. */
+    g_assert_cmpint(vu_client_mem_reg(&c, VHOST_USER_REM_MEM_REG, 1), ==, 0);
+    g_assert_cmpint(vu_client_mem_reg(&c, VHOST_USER_REM_MEM_REG, 1), ==, -EIO);
+    g_assert_cmpint(vu_client_mem_reg(&c, VHOST_USER_ADD_MEM_REG, 1), ==, 0);
+    g_assert_cmpint(vu_client_mem_reg(&c, VHOST_USER_ADD_MEM_REG, 1), ==,
+                    -EIO); /* overlaps itself */
+    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 4096), ==,
+                    VIRTIO_BLK_S_OK);
+    /* Removing the region the rings are in stops the ring: the next
+     * request never completes, and GET_VRING_BASE still answers. */
+    g_assert_cmpint(vu_client_mem_reg(&c, VHOST_USER_REM_MEM_REG, 0), ==, 0);
+    vu_queue_add(q, 0, VIRTIO_BLK_T_IN, 0, 512, 1);
+    vu_queue_publish(q);
+    g_assert_cmpint(vu_client_stop(&c, NULL), ==, 0);
+    vu_client_destroy(&c);
+}
+
+static void test_memory_table_changes_while_rings_run(Fixture *f,
+                                                      gconstpointer data)
+{
+    run_client(f, client_memory_changes, NULL);
+}
+
 /* ---- hostile front-ends ------------------------------------------------- */
 
 /* A connected client that has negotiated nothing. */
@@ -953,6 +1005,7 @@ int main(int argc, char **argv)
     T(segmented_requests_polled);
     T(read_only_export_refuses_writes);
     T(discard_and_write_zeroes);
+    T(memory_table_changes_while_rings_run);
     T(hostile_messages_are_refused);
     T(broken_chain_stops_only_its_queue);
     T(front_end_gone_with_requests_in_flight);
