@@ -213,6 +213,14 @@ unsigned vu_queue_wait(VuQueue *q, VuCompleteFn *fn, void *opaque,
  * whether completions are already waiting (then poll instead of sleeping
  * on the call eventfd). */
 bool vu_queue_arm_interrupt(VuQueue *q);
+/* Asks the backend for a signal on the next completion (true) or not. */
+void vu_queue_want_interrupts(VuQueue *q, bool want);
+/* The used index the backend published. */
+uint16_t vu_queue_used_idx(VuQueue *q);
+/* Lays out queue index in c's memory (vu_client_init does it), and frees
+ * what that allocated outside the guest memory. */
+void vu_queue_init(VuClient *c, VuQueue *q, unsigned index);
+void vu_queue_destroy(VuQueue *q);
 /* Slots in flight. */
 unsigned vu_queue_busy(const VuQueue *q);
 
