@@ -365,7 +365,10 @@ const char *vhost_queue_start(VhostBlkQueue *q)
                        "before the reconnection",
                        q->index, q->n_resubmit);
     }
+    /* Where taking resumes (the shadow index with it: nothing is known
+     * to be available past that yet). */
     q->vring.last_avail_idx = last_avail;
+    q->vring.shadow_avail_idx = last_avail;
     q->vring.signalled_used = q->vring.used_idx;
     q->started = true;
     q->stopping = false;
