@@ -4,9 +4,12 @@
  * Taking requests: the kick eventfd is an event notifier of the context
  * whose poll function looks at the available index, so that while the
  * loop polls (adaptive polling) requests are found without a system call.
- * While it takes requests the queue asks the driver not to kick; when the
- * ring is empty it asks again and checks once more (vring_set_kicks), so a
- * buffer made available in between is never missed.  At most
+ * While the loop polls, and while the queue takes requests, the driver is
+ * asked not to kick (it would cost it a system call, and us a read); when
+ * the loop stops polling (kick_poll_end) or the ring is empty outside
+ * polling, the queue asks for kicks again and looks once more
+ * (vring_set_kicks), so a buffer made available in between is never
+ * missed.  At most
  * VHOST_BLK_POP_BUDGET requests are taken per call; the rest continue from
  * the queue's BH.  At most `num` requests are in flight: a driver that
  * keeps advancing its index without waiting cannot make us hold more.
@@ -211,8 +214,10 @@ static bool queue_process(VhostBlkQueue *q)
         if (!vhost_queue_runnable(q)) {
             return progress;
         }
-        /* Empty: ask for kicks, then look once more. */
-        if (!vring_set_kicks(&q->vring, true)) {
+        /* Empty.  While the loop polls us, kicks stay off (it turns
+         * them on when it stops: kick_poll_end).  Otherwise ask for
+         * kicks, then look once more. */
+        if (q->polled || !vring_set_kicks(&q->vring, true)) {
             return progress;
         }
         vring_set_kicks(&q->vring, false);
@@ -251,6 +256,29 @@ static bool kick_poll(EventNotifier *e)
     progress = queue_process(q);
     queue_check_memory(q);
     return progress;
+}
+
+/* The loop busy-polls the ring from now on: the driver need not kick. */
+static void kick_poll_begin(EventNotifier *e)
+{
+    VhostBlkQueue *q = QUEUE_OF_KICK(e);
+
+    q->polled = true;
+    if (q->started && q->vring.kicks_enabled) {
+        vring_set_kicks(&q->vring, false);
+    }
+}
+
+/* The loop stops polling and may sleep: kicks on again (the loop polls
+ * once more after this, so a buffer that came meanwhile is taken). */
+static void kick_poll_end(EventNotifier *e)
+{
+    VhostBlkQueue *q = QUEUE_OF_KICK(e);
+
+    q->polled = false;
+    if (q->started && !q->vring.kicks_enabled) {
+        vring_set_kicks(&q->vring, true);
+    }
 }
 
 static void queue_bh_cb(void *opaque)
@@ -308,8 +336,11 @@ static void queue_set_kick_handler(VhostBlkQueue *q, bool on)
     if (q->kick.fd < 0) {
         return;
     }
+    /* A new or removed handler is out of polling mode. */
+    q->polled = false;
     if (on) {
-        aio_set_event_notifier(q->ctx, &q->kick, kick_cb, kick_poll);
+        aio_set_event_notifier_poll(q->ctx, &q->kick, kick_cb, kick_poll,
+                                    kick_poll_begin, kick_poll_end);
     } else {
         aio_set_event_notifier(q->ctx, &q->kick, NULL, NULL);
     }

@@ -133,6 +133,7 @@ struct VhostBlkQueue {
     bool stopping; /* GET_VRING_BASE waits for the in-flight requests */
     bool broken;   /* the driver broke the ring: no more taken from it */
     bool handlers; /* kick handler and BH exist in ctx */
+    bool polled;   /* the context busy-polls the ring: kicks stay off */
     VhostVring vring;
     unsigned hint; /* memory lookup hint */
     VhostInflightQueue inflight;
