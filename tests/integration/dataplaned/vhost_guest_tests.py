@@ -7,8 +7,11 @@ images afterwards with the same tool.
 
     python3 vhost_guest_tests.py <test-name>
 
-Two boots in all: the first is killed while it writes; the second, on the
-same export and two more, does every other check.  If QEMU or the fixture
+Two boots in all.  The first writes through a throttle node while the
+daemon is SIGKILLed and restarted (QEMU reconnects, the new daemon redoes
+what was in flight from the inflight area), then is killed itself while it
+writes; the second, on the same export and two more, does every other
+check.  If QEMU or the fixture
 cannot start, the test fails and says why (no silent skip).
 """
 import gzip
@@ -105,7 +108,7 @@ class Guest:
     """QEMU booting the test kernel with vhost-user-blk disks.  Its serial
     console is read line by line; lines starting with GUEST are the test's."""
 
-    def __init__(self, tmp, script, disks, smp=2):
+    def __init__(self, tmp, script, disks, smp=2, reconnect=False):
         self.lines = []
         argv = [QEMU, "-M", "q35", "-smp", str(smp), "-m", "512",
                 "-display", "none", "-serial", "stdio", "-monitor", "none",
@@ -115,7 +118,8 @@ class Guest:
                 "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
                 "-numa", "node,memdev=mem"]
         for i, (sock, queues) in enumerate(disks):
-            argv += ["-chardev", "socket,id=vu%d,path=%s" % (i, sock),
+            argv += ["-chardev", "socket,id=vu%d,path=%s%s" %
+                     (i, sock, ",reconnect=1" if reconnect else ""),
                      "-device", "vhost-user-blk-pci,chardev=vu%d,"
                      "num-queues=%d" % (i, queues)]
         try:
@@ -197,31 +201,65 @@ def test_qemu_guest_io_queues_read_only_discard_and_restart():
             f.truncate(size)
     # The read-only disk's contents, for the guest to find.
     host_check("write", imgs["r"], 0, "1M", 5, 1)
-    d = Daemon(["--object", "iothread,id=io1", "--object", "iothread,id=io2",
-                "--blockdev", "driver=file,node-name=k,filename=%s,"
-                "discard=unmap" % imgs["k"],
-                "--blockdev", "driver=file,node-name=m,filename=%s" % imgs["m"],
-                "--blockdev", "driver=file,node-name=r,filename=%s,"
-                "read-only=on" % imgs["r"],
-                "--export", "vhost-user-blk,id=kill0,node-name=k,"
-                "addr.type=unix,addr.path=k.sock,writable=on,iothread=io1",
-                "--export", "vhost-user-blk,id=mq,node-name=m,"
-                "addr.type=unix,addr.path=m.sock,writable=on,num-queues=4,"
-                "iothread=io1",
-                "--export", "vhost-user-blk,id=ro,node-name=r,"
-                "addr.type=unix,addr.path=r.sock"])
+    socks = {n: os.path.join(tmp, n + ".sock") for n in ("k", "m", "r")}
+    kill0 = ("vhost-user-blk,id=kill0,node-name=k,addr.type=unix,"
+             "addr.path=%s,writable=on,iothread=io1" % socks["k"])
+    # The first daemon holds the guest's writes in a throttle node, so that
+    # some are in flight when it is killed.
+    first = Daemon(["--object", "iothread,id=io1",
+                    "--object", "throttle-group,id=tg,limits.iops-total=100",
+                    "--blockdev", "driver=file,node-name=kf,filename=%s" %
+                    imgs["k"],
+                    "--blockdev", "driver=throttle,node-name=k,"
+                    "throttle-group=tg,file=kf",
+                    "--export", kill0])
+    d = None
     g = None
     try:
-        m = d.qmp()
-        # Boot 1: killed while it writes.
+        first.qmp()
+        # Boot 1: the daemon is killed under the guest's writes and
+        # restarted; QEMU reconnects (reconnect=1), the new daemon redoes
+        # what was in flight from the inflight area, the guest's writes
+        # finish and read back.  Then the guest (the front-end) is killed
+        # while it writes.
         g = Guest(tmp, """K=$(dev kill0)
 echo "GUEST: disk $K"
+echo "GUEST: writing-under-restart"
+run guest-tool write /dev/$K 0 1M 8 2
+run guest-tool check /dev/$K 0 1M 8
 guest-tool forever /dev/$K 4M 4M
-""", [(d.path("k.sock"), 1)])
-        g.wait_for("writing")
+""", [(socks["k"], 1)], reconnect=True)
+        g.wait_for("writing-under-restart")
+        time.sleep(1)  # mid-I/O is the subject: the throttle holds writes
+        first.proc.kill()
+        first.proc.wait()
+        d = Daemon(["--object", "iothread,id=io1",
+                    "--object", "iothread,id=io2",
+                    "--blockdev", "driver=file,node-name=k,filename=%s,"
+                    "discard=unmap" % imgs["k"],
+                    "--blockdev", "driver=file,node-name=m,filename=%s" %
+                    imgs["m"],
+                    "--blockdev", "driver=file,node-name=r,filename=%s,"
+                    "read-only=on" % imgs["r"],
+                    "--export", kill0,
+                    "--export", "vhost-user-blk,id=mq,node-name=m,"
+                    "addr.type=unix,addr.path=%s,writable=on,num-queues=4,"
+                    "iothread=io1" % socks["m"],
+                    "--export", "vhost-user-blk,id=ro,node-name=r,"
+                    "addr.type=unix,addr.path=%s" % socks["r"]])
+        m = d.qmp()
+        text = g.wait_for("writing")
+        while "writing-under" in text:
+            text = g.wait_for("writing")
         time.sleep(1)  # mid-I/O is the subject: let writes flow
         g.kill()
-        print("boot 1: killed while writing")
+        out = [l for l in g.lines if l.startswith("GUEST")]
+        print("\n".join(out))
+        check("GUEST: ok guest-tool check /dev/vda 0 1M 8" in out,
+              "writes across the daemon's restart: %r" % out)
+        host_check("check", imgs["k"], 0, "1M", 8)
+        print("boot 1: daemon killed and restarted under the guest's "
+              "writes, then the guest killed while writing")
         check(m.ok("query-block-exports") != [], "daemon still serving")
 
         # Boot 2: the restarted front-end on the same export, and the rest.
@@ -264,8 +302,7 @@ run guest-tool zero /dev/$K 2M 1536k
 run guest-tool check /dev/$K 0 1M 3
 run guest-tool check /dev/$K 3584k 512k 3
 echo "GUEST: done"
-""", [(d.path("k.sock"), 1), (d.path("m.sock"), 4), (d.path("r.sock"), 1)],
-            smp=4)
+""", [(socks["k"], 1), (socks["m"], 4), (socks["r"], 1)], smp=4)
         g.wait_for("move-begin")
         moves = 0
         targets = ["io2", "io1"]
@@ -303,11 +340,15 @@ echo "GUEST: done"
         host_check("check", imgs["r"], 0, "1M", 5)
         # The killed guest's writes went to 4M..8M: whatever it wrote last,
         # the daemon is fine and the export serves the next one (above).
-        d.stop()
+        _, err = d.stop()
+        check("resubmitting" in err,
+              "the restarted daemon resubmitted nothing: %r" % err)
     finally:
         if g:
             g.kill()
-        d.cleanup()
+        if d:
+            d.cleanup()
+        first.cleanup()
         shutil.rmtree(tmp)
 
 
