@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the fuzz targets with clang (the NBD codec and server, the
-# vhost-user codec and virtqueue walker) and runs them for a short time.
+# vhost-user codec and virtqueue walker, the vhost-user-blk export) and runs
+# them for a short time.
 # Usage: tests/fuzz/run.sh [seconds]   (default 30, split between the
 # targets; CI calls it as is)
 set -e
@@ -13,11 +14,11 @@ if [ ! -f "$build/build.ninja" ]; then
         -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$build" tests/fuzz/fuzz-nbd-protocol tests/fuzz/fuzz-nbd-server \
-    tests/fuzz/fuzz-vhost >/dev/null
+    tests/fuzz/fuzz-vhost tests/fuzz/fuzz-vhost-server >/dev/null
 
-# Each target gets a third of the time, on a scratch copy of its corpus so
-# that runs do not grow the checked-in one.
-share=$(( (secs + 2) / 3 ))
+# Each target gets a quarter of the time, on a scratch copy of its corpus
+# so that runs do not grow the checked-in one.
+share=$(( (secs + 3) / 4 ))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 run() {
@@ -32,6 +33,7 @@ run() {
 run fuzz-nbd-protocol corpus
 run fuzz-nbd-server corpus-server
 run fuzz-vhost corpus-vhost
+run fuzz-vhost-server corpus-vhost-server
 # libFuzzer exits nonzero on a finding, which the pipe hides: look for
 # the artifacts instead.
 if ls "$build"/*crash-* "$build"/*leak-* "$build"/*timeout-* \
