@@ -109,6 +109,10 @@ struct AioContext {
 
     /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
     AioBH *bh_pending; /* atomic */
+    /* The batches that aio_bh_poll() calls (nested ones included) have
+     * taken and not finished, oldest first.  Only the thread running the
+     * context touches them. */
+    struct AioBHSlice *bh_slices;
 
     /* Timers (timer.c), protected by timer_lock. */
     DpMutex timer_lock;
@@ -130,11 +134,17 @@ struct AioContext {
     int64_t poll_shrink;
     int64_t poll_ns; /* current window */
 
+    /* aio-max-batch (atomic: settable from any thread). */
+    int max_batch;
+
     AioContextStats stats; /* atomic counters */
 
     /* aio_context_acquire/release (aio-lock.c); contention calls
      * aio_notify(). */
     RFifoLock lock;
+    /* Threads whose current context this is (aio_set_current_context);
+     * atomic.  Non-zero: running it belongs to them, or to a holder. */
+    unsigned home_threads;
 };
 
 /* fd-handler.c */
@@ -153,8 +163,6 @@ static inline bool aio_handler_is_deleted(AioHandler *node)
 {
     return dp_atomic_load_acquire(&node->deleted);
 }
-/* Called by a backend (polling thread) when it stops referring to node. */
-void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node);
 
 /* context.c */
 int64_t aio_compute_timeout(AioContext *ctx);
@@ -165,6 +173,9 @@ void aio_context_lock_destroy(AioContext *ctx);
 /* Makes the calling thread the one thread allowed to hold several contexts
  * (main_loop_init). */
 void aio_context_lock_set_multi_holder(void);
+/* aio_poll()'s check of the threading contract: aborts, naming the rule,
+ * unless the calling thread may run ctx (aio.h, aio_poll). */
+void aio_context_assert_may_run(AioContext *ctx);
 
 /* bh.c */
 bool aio_bh_poll(AioContext *ctx);

@@ -53,12 +53,10 @@ static void check_may_hold_another(void)
         expected == self) {
         return;
     }
-    fprintf(stderr,
-            "aio_context_acquire: thread %d already holds %u context(s) and "
+    g_error("aio_context_acquire: thread %d already holds %u context(s) and "
             "takes another; only the main loop thread (%d) may hold several "
-            "(see docs/iothreads.md: hand work across with a BH)\n",
+            "(see docs/iothreads.md: hand work across with a BH)",
             (int)self, held_contexts, (int)expected);
-    abort();
 }
 
 void aio_context_acquire(AioContext *ctx)
@@ -89,10 +87,33 @@ AioContext *aio_get_current_context(void)
 
 void aio_set_current_context(AioContext *ctx)
 {
+    if (current_context) {
+        dp_atomic_fetch_sub_seq_cst(&current_context->home_threads, 1);
+    }
     current_context = ctx;
+    if (ctx) {
+        dp_atomic_fetch_add_seq_cst(&ctx->home_threads, 1);
+    }
 }
 
 bool aio_context_in_current_thread(AioContext *ctx)
 {
     return ctx == current_context || rfifolock_depth_self(&ctx->lock) > 0;
+}
+
+void aio_context_assert_may_run(AioContext *ctx)
+{
+    if (aio_context_in_current_thread(ctx)) {
+        return;
+    }
+    /* A private loop that no thread calls home (a test, a small program,
+     * a benchmark run from the main thread): whoever runs it, one thread at
+     * a time, which is the caller's business. */
+    if (dp_atomic_load_relaxed(&ctx->home_threads) == 0) {
+        return;
+    }
+    g_error("aio_poll: this thread (%d) neither runs this AioContext nor "
+            "holds it: take it with aio_context_acquire(), or hand the work "
+            "to its thread with a BH (see docs/iothreads.md)",
+            (int)dp_thread_get_tid());
 }

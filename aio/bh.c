@@ -10,6 +10,13 @@
  *   BH_SCHEDULED  it should run when the consumer reaches it;
  *   BH_DELETED    free it when the consumer reaches it;
  *   BH_ONESHOT    free it after it runs.
+ *
+ * aio_bh_poll() takes the stack as one batch (a slice) and runs it.  A
+ * callback may run a nested aio_poll() (drain does): the nested call's
+ * aio_bh_poll() first finishes the slices of the outer calls, oldest first,
+ * then its own.  Otherwise a BH taken by an outer call, behind the
+ * callback that is waiting, could not run until that callback returned,
+ * and a wait for it (a request's completion BH) would never end.
  */
 #include <stdlib.h>
 
@@ -34,11 +41,8 @@ struct AioBH {
 static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
                        unsigned flags)
 {
-    AioBH *bh = calloc(1, sizeof(*bh));
+    AioBH *bh = g_new0(AioBH, 1);
 
-    if (!bh) {
-        abort();
-    }
     bh->ctx = ctx;
     bh->cb = cb;
     bh->opaque = opaque;
@@ -102,11 +106,25 @@ void aio_bh_delete(AioBH *bh)
     if (old & BH_PENDING) {
         return; /* the consumer frees it when it pops it */
     }
-    free(bh);
+    g_free(bh);
 }
+
+/* A batch of BHs being run (see the top of the file). */
+typedef struct AioBHSlice {
+    AioBH *head; /* the next to run */
+    struct AioBHSlice *next;
+} AioBHSlice;
 
 bool aio_bh_has_pending(AioContext *ctx)
 {
+    AioBHSlice *s;
+
+    /* The slices: only the thread running ctx calls this. */
+    for (s = ctx->bh_slices; s; s = s->next) {
+        if (s->head) {
+            return true;
+        }
+    }
     return dp_atomic_load_seq_cst(&ctx->bh_pending) != NULL;
 }
 
@@ -128,19 +146,32 @@ static AioBH *bh_take_all_fifo(AioContext *ctx)
 
 bool aio_bh_poll(AioContext *ctx)
 {
+    AioBHSlice slice = {.head = bh_take_all_fifo(ctx)};
+    AioBHSlice **tail = &ctx->bh_slices;
+    AioBHSlice *s;
     bool progress = false;
-    AioBH *bh;
-    AioBH *next;
 
+    if (!slice.head && !ctx->bh_slices) {
+        return false;
+    }
+    while (*tail) {
+        tail = &(*tail)->next;
+    }
+    *tail = &slice;
     /*
-     * Only BHs already scheduled when we take the stack run in this call; a
-     * BH scheduled while we run (itself included) goes on a new stack that
+     * Only BHs already scheduled when a slice was taken run here; a BH
+     * scheduled while we run (itself included) goes on a new stack that
      * the next aio_poll() takes, so aio_poll() always returns.
      */
-    for (bh = bh_take_all_fifo(ctx); bh; bh = next) {
+    while ((s = ctx->bh_slices)) {
+        AioBH *bh = s->head;
         unsigned flags;
 
-        next = bh->next;
+        if (!bh) {
+            ctx->bh_slices = s->next; /* done (maybe an outer call's) */
+            continue;
+        }
+        s->head = bh->next;
         /* Clearing PENDING lets another thread push the BH again. */
         flags = dp_atomic_fetch_and_seq_cst(
             &bh->flags, ~(unsigned)(BH_PENDING | BH_SCHEDULED));
@@ -149,7 +180,7 @@ bool aio_bh_poll(AioContext *ctx)
             progress = true;
         }
         if (flags & (BH_DELETED | BH_ONESHOT)) {
-            free(bh);
+            g_free(bh);
         }
     }
     return progress;
@@ -165,7 +196,7 @@ void aio_bh_free_pending(AioContext *ctx)
             dp_atomic_fetch_and_seq_cst(&bh->flags, ~(unsigned)BH_PENDING);
 
         if (flags & (BH_DELETED | BH_ONESHOT)) {
-            free(bh);
+            g_free(bh);
         }
         bh = next;
     }

@@ -1,6 +1,7 @@
 /*
  * AioContext life cycle, aio_notify() and aio_poll().
  */
+#include <limits.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,12 +55,9 @@ static bool ctx_notifier_poll(EventNotifier *e)
 
 AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
 {
-    AioContext *ctx = calloc(1, sizeof(*ctx));
+    AioContext *ctx = g_new0(AioContext, 1);
     int ret;
 
-    if (!ctx) {
-        abort();
-    }
     ctx->refcnt = 1;
     ctx->backend = backend;
     ctx->fdmon = backend == AIO_BACKEND_IO_URING ? &fdmon_io_uring_ops
@@ -91,7 +89,7 @@ fail_notifier:
     aio_timers_cleanup(ctx);
     aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
-    free(ctx);
+    g_free(ctx);
     return NULL;
 }
 
@@ -123,7 +121,7 @@ void aio_context_unref(AioContext *ctx)
     aio_timers_cleanup(ctx);
     aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
-    free(ctx);
+    g_free(ctx);
 }
 
 /*
@@ -266,6 +264,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     int64_t start = 0;
     int n;
 
+    aio_context_assert_may_run(ctx);
     dp_atomic_inc_relaxed(&ctx->stats.iterations);
     aio_handlers_walk_begin(ctx);
 
@@ -371,6 +370,21 @@ void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
 int64_t aio_context_get_poll_ns(AioContext *ctx)
 {
     return dp_atomic_load_relaxed(&ctx->poll_ns);
+}
+
+bool aio_context_set_max_batch(AioContext *ctx, int64_t max_batch, Error **errp)
+{
+    if (max_batch < 0 || max_batch > INT_MAX) {
+        error_setg(errp, "aio-max-batch must be between 0 and %d", INT_MAX);
+        return false;
+    }
+    dp_atomic_store_relaxed(&ctx->max_batch, (int)max_batch);
+    return true;
+}
+
+int aio_context_get_max_batch(AioContext *ctx)
+{
+    return dp_atomic_load_relaxed(&ctx->max_batch);
 }
 
 void aio_context_get_stats(AioContext *ctx, AioContextStats *stats)

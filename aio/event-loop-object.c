@@ -77,14 +77,21 @@ static bool iothread_set_poll_shrink(void *instance, const ObjectValue *v,
     return iothread_set_poll(instance, 2, v->i, errp);
 }
 
+static bool iothread_set_aio_max_batch_prop(void *instance,
+                                            const ObjectValue *v, Error **errp)
+{
+    return iothread_set_aio_max_batch(instance, v->i, errp);
+}
+
 static bool iothread_set_thread_pool_min(void *instance, const ObjectValue *v,
                                          Error **errp)
 {
     IOThreadProps p;
 
     iothread_get_props(instance, &p);
-    return iothread_set_thread_pool_limits(instance, v->i, p.thread_pool_max,
-                                           errp);
+    /* v->i is within [0, INT_MAX]: the property's range. */
+    return iothread_set_thread_pool_limits(instance, (int)v->i,
+                                           p.thread_pool_max, errp);
 }
 
 static bool iothread_set_thread_pool_max(void *instance, const ObjectValue *v,
@@ -93,8 +100,8 @@ static bool iothread_set_thread_pool_max(void *instance, const ObjectValue *v,
     IOThreadProps p;
 
     iothread_get_props(instance, &p);
-    return iothread_set_thread_pool_limits(instance, p.thread_pool_min, v->i,
-                                           errp);
+    return iothread_set_thread_pool_limits(instance, p.thread_pool_min,
+                                           (int)v->i, errp);
 }
 
 #define CREATE_RANGE (OBJECT_PROP_CREATE | OBJECT_PROP_RANGE)
@@ -113,8 +120,8 @@ static const ObjectPropertyInfo iothread_props[] = {
      iothread_set_poll_shrink},
     {"aio-max-batch", OBJECT_VALUE_INT,
      "most requests batched in one submission (0: backend default)",
-     CREATE_RANGE | OBJECT_PROP_READONLY, "0", 0, INT_MAX,
-     iothread_get_aio_max_batch, NULL},
+     CREATE_RANGE, "0", 0, INT_MAX, iothread_get_aio_max_batch,
+     iothread_set_aio_max_batch_prop},
     {"thread-pool-min", OBJECT_VALUE_INT,
      "threads the IOThread's thread pool keeps when idle", CREATE_RANGE, "0", 0,
      INT_MAX, iothread_get_thread_pool_min, iothread_set_thread_pool_min},
@@ -140,8 +147,9 @@ static void *iothread_object_create(const char *id, const ObjectProps *props,
     p.poll_grow = object_props_get_int(props, "poll-grow");
     p.poll_shrink = object_props_get_int(props, "poll-shrink");
     p.aio_max_batch = object_props_get_int(props, "aio-max-batch");
-    p.thread_pool_min = object_props_get_int(props, "thread-pool-min");
-    p.thread_pool_max = object_props_get_int(props, "thread-pool-max");
+    /* Within [0, INT_MAX]: the properties' range. */
+    p.thread_pool_min = (int)object_props_get_int(props, "thread-pool-min");
+    p.thread_pool_max = (int)object_props_get_int(props, "thread-pool-max");
     if (!aio_backend_parse(object_props_get_str(props, "backend"), &p.backend,
                            errp)) {
         return NULL;

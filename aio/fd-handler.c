@@ -36,7 +36,7 @@ static void sweep_deleted_locked(AioContext *ctx)
     while ((node = *link) != NULL) {
         if (aio_handler_is_deleted(node) && !node->fdmon_busy) {
             dp_atomic_store_release(link, node->next);
-            free(node);
+            g_free(node);
         } else {
             if (aio_handler_is_deleted(node)) {
                 ctx->sweep_needed = true; /* retry once the backend lets go */
@@ -68,10 +68,7 @@ static void set_handler_internal(AioContext *ctx, int fd, IOHandler *io_read,
         return;
     }
     if (!removing) {
-        new_node = calloc(1, sizeof(*new_node));
-        if (!new_node) {
-            abort();
-        }
+        new_node = g_new0(AioHandler, 1);
         new_node->fd = fd;
         new_node->io_read = io_read;
         new_node->io_write = io_write;
@@ -189,14 +186,6 @@ void aio_handlers_walk_end(AioContext *ctx)
     dp_mutex_unlock(&ctx->list_lock);
 }
 
-void aio_handler_fdmon_release(AioContext *ctx, AioHandler *node)
-{
-    dp_mutex_lock(&ctx->list_lock);
-    node->fdmon_busy = false;
-    ctx->sweep_needed = true;
-    dp_mutex_unlock(&ctx->list_lock);
-}
-
 /* Runs the handlers of one ready node.  Returns whether it made progress. */
 static bool dispatch_one(AioHandler *node, int revents)
 {
@@ -275,7 +264,7 @@ void aio_handlers_free_all(AioContext *ctx)
     while (node) {
         AioHandler *next = node->next;
 
-        free(node);
+        g_free(node);
         node = next;
     }
     ctx->handlers = NULL;

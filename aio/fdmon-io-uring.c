@@ -36,15 +36,12 @@ enum {
 
 static int fdmon_io_uring_init(AioContext *ctx)
 {
-    struct io_uring *ring = calloc(1, sizeof(*ring));
+    struct io_uring *ring = g_new0(struct io_uring, 1);
     int ret;
 
-    if (!ring) {
-        abort();
-    }
     ret = io_uring_queue_init(RING_ENTRIES, ring, 0);
     if (ret < 0) {
-        free(ring);
+        g_free(ring);
         return ret;
     }
     ctx->uring = ring;
@@ -57,7 +54,7 @@ static void fdmon_io_uring_cleanup(AioContext *ctx)
 
     if (ring) {
         io_uring_queue_exit(ring);
-        free(ring);
+        g_free(ring);
         ctx->uring = NULL;
     }
 }

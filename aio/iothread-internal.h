@@ -13,6 +13,5 @@
  */
 void iothread_pause_all(void);
 void iothread_resume_all(void);
-bool iothread_all_paused(void);
 
 #endif /* DATAPLANE_IOTHREAD_INTERNAL_H */

@@ -4,7 +4,6 @@
  * Lock order: iothreads_lock, then an IOThread's `mutex`; neither is held
  * while acquiring an AioContext.
  */
-#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "aio/iothread-internal.h"
 #include "util/atomic.h"
 #include "util/thread.h"
+#include "dataplane/input.h"
 #include "dataplane/threadlet.h"
 
 /* Final drain at stop: at most this many non-blocking iterations, so a BH
@@ -69,39 +69,24 @@ void iothread_props_init(IOThreadProps *props)
     };
 }
 
-static bool id_is_wellformed(const char *id)
-{
-    size_t i;
-
-    if (!id || !isalpha((unsigned char)id[0])) {
-        return false;
-    }
-    for (i = 1; id[i]; i++) {
-        if (!isalnum((unsigned char)id[i]) && !strchr("-._", id[i])) {
-            return false;
-        }
-    }
-    return i <= 128;
-}
-
 static bool props_check(const IOThreadProps *p, Error **errp)
 {
     if (p->aio_max_batch < 0 || p->aio_max_batch > INT_MAX) {
         error_setg(errp, "aio-max-batch must be between 0 and %d", INT_MAX);
         return false;
     }
-    if (p->thread_pool_min < 0 || p->thread_pool_min > INT_MAX) {
+    if (p->thread_pool_min < 0) {
         error_setg(errp, "thread-pool-min must be between 0 and %d", INT_MAX);
         return false;
     }
-    if (p->thread_pool_max < 1 || p->thread_pool_max > INT_MAX) {
+    if (p->thread_pool_max < 1) {
         error_setg(errp, "thread-pool-max must be between 1 and %d", INT_MAX);
         return false;
     }
     if (p->thread_pool_min > p->thread_pool_max) {
         error_setg(errp,
-                   "thread-pool-min (%" PRId64 ") must not exceed "
-                   "thread-pool-max (%" PRId64 ")",
+                   "thread-pool-min (%d) must not exceed "
+                   "thread-pool-max (%d)",
                    p->thread_pool_min, p->thread_pool_max);
         return false;
     }
@@ -168,6 +153,8 @@ static void *iothread_run(void *opaque)
     if (pushed) {
         g_main_context_pop_thread_default(pushed);
     }
+    /* The context may outlive the thread (references): it has no home. */
+    aio_set_current_context(NULL);
     return NULL;
 }
 
@@ -181,11 +168,12 @@ IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
         iothread_props_init(&defaults);
         props = &defaults;
     }
-    if (!id_is_wellformed(id)) {
+    if (!input_id_wellformed(id)) {
         error_setg(errp,
                    "invalid IOThread id '%s': it must start with a letter "
-                   "and contain only letters, digits, '-', '.' and '_'",
-                   id ? id : "");
+                   "and contain only letters, digits, '-', '.' and '_' "
+                   "(at most %d characters)",
+                   id ? id : "", INPUT_ID_MAX);
         return NULL;
     }
     if (!props_check(props, errp)) {
@@ -203,12 +191,13 @@ IOThread *iothread_new(const char *id, const IOThreadProps *props, Error **errp)
     }
     if (!aio_context_set_poll_params(it->ctx, props->poll_max_ns,
                                      props->poll_grow, props->poll_shrink,
-                                     errp)) {
+                                     errp) ||
+        !aio_context_set_max_batch(it->ctx, props->aio_max_batch, errp)) {
         goto fail_props;
     }
     pool_name = g_strdup_printf("%s-pool", id);
-    it->pool = threadlet_queue_new(pool_name, (int)props->thread_pool_max,
-                                   (int)props->thread_pool_min);
+    it->pool = threadlet_queue_new(pool_name, props->thread_pool_min,
+                                   props->thread_pool_max);
     g_free(pool_name);
     threadlet_context_set_queue(it->ctx, it->pool);
 
@@ -350,6 +339,19 @@ void iothread_get_props(IOThread *it, IOThreadProps *props)
     dp_mutex_unlock(&it->mutex);
 }
 
+bool iothread_set_aio_max_batch(IOThread *it, int64_t max_batch, Error **errp)
+{
+    bool ok;
+
+    dp_mutex_lock(&it->mutex);
+    ok = aio_context_set_max_batch(it->ctx, max_batch, errp);
+    if (ok) {
+        it->props.aio_max_batch = max_batch;
+    }
+    dp_mutex_unlock(&it->mutex);
+    return ok;
+}
+
 bool iothread_set_poll_params(IOThread *it, int64_t max_ns, int64_t grow,
                               int64_t shrink, Error **errp)
 {
@@ -366,20 +368,18 @@ bool iothread_set_poll_params(IOThread *it, int64_t max_ns, int64_t grow,
     return ok;
 }
 
-bool iothread_set_thread_pool_limits(IOThread *it, int64_t min_threads,
-                                     int64_t max_threads, Error **errp)
+bool iothread_set_thread_pool_limits(IOThread *it, int min_threads,
+                                     int max_threads, Error **errp)
 {
     bool ok;
 
-    if (min_threads < 0 || min_threads > INT_MAX || max_threads < 1 ||
-        max_threads > INT_MAX) {
+    if (min_threads < 0 || max_threads < 1) {
         error_setg(errp, "thread-pool-min must be >= 0 and thread-pool-max "
                          ">= 1");
         return false;
     }
     dp_mutex_lock(&it->mutex);
-    ok = threadlet_queue_set_limits(it->pool, (int)max_threads,
-                                    (int)min_threads, errp);
+    ok = threadlet_queue_set_limits(it->pool, min_threads, max_threads, errp);
     if (ok) {
         it->props.thread_pool_min = min_threads;
         it->props.thread_pool_max = max_threads;
@@ -429,9 +429,4 @@ void iothread_resume_all(void)
             aio_context_release(it->ctx);
         }
     }
-}
-
-bool iothread_all_paused(void)
-{
-    return pause_depth > 0;
 }

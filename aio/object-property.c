@@ -2,7 +2,6 @@
  * Object properties at runtime: listing, get, set (typed or from the string
  * form), with QEMU's error sentences.  See include/dataplane/object.h.
  */
-#include <assert.h>
 #include <string.h>
 
 #include "aio/object-internal.h"
@@ -76,7 +75,7 @@ bool object_property_get(Object *obj, const char *name, ObjectValue *out,
         memset(out, 0, sizeof(*out));
         out->type = p->type;
         p->get(obj->instance, out);
-        assert(out->type == p->type);
+        g_assert(out->type == p->type);
         return true;
     }
     if (!obj->has_value[i]) {
@@ -136,7 +135,7 @@ static bool set_prop(Object *obj, int i, const ObjectValue *value, Error **errp)
         return false;
     }
     if (!p->set(obj->instance, value, &err)) {
-        assert(err);
+        g_assert(err);
         error_propagate(errp, err);
         return false;
     }

@@ -11,10 +11,10 @@
  * and re-checks what a hook could have changed (object_add re-checks the
  * id after the create hook).
  */
-#include <assert.h>
 #include <pthread.h>
 #include <string.h>
 
+#include "dataplane/input.h"
 #include "aio/object-internal.h"
 
 static struct {
@@ -56,21 +56,6 @@ static void registry_init_tables(void)
 }
 
 /* ---- objects ---------------------------------------------------------- */
-
-bool object_id_is_valid(const char *id)
-{
-    const char *p;
-
-    if (!id || !g_ascii_isalpha(id[0])) {
-        return false;
-    }
-    for (p = id + 1; *p; p++) {
-        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.' && *p != '_') {
-            return false;
-        }
-    }
-    return true;
-}
 
 /* A new, unlinked object with one value slot per property, all unset. */
 static Object *object_alloc(const ObjectTypeInfo *type, const char *id)
@@ -118,12 +103,7 @@ static void object_unlink(Object *obj)
 
 static bool id_check(const char *id, Error **errp)
 {
-    if (!id) {
-        error_setg(errp, "Parameter 'id' is missing");
-        return false;
-    }
-    if (!object_id_is_valid(id)) {
-        error_setg(errp, "Parameter 'id' expects an identifier");
+    if (!input_check_id("id", id, errp)) {
         return false;
     }
     if (g_hash_table_contains(registry.by_id, id)) {
@@ -251,7 +231,7 @@ Object *object_add(const char *type_name, const char *id, GHashTable *props,
     instance = type->create(obj->id, &create_props, &err);
     if (!instance) {
         /* Every failure must say why (nbdkit's rule at its plugin edge). */
-        assert(err);
+        g_assert(err);
         error_propagate(errp, err);
         goto fail;
     }

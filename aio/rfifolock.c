@@ -7,15 +7,21 @@
  * sleeper (broadcast: the next ticket holder is among them, and the others
  * go back to sleep after kicking the new owner).
  */
-#include <assert.h>
+
+#include <glib.h>
 
 #include "dataplane/rfifolock.h"
 #include "util/atomic.h"
+#include "util/thread.h"
+
+/* The struct holds plain pthread types: its header is installed, and
+ * util/thread.h is not.  Failures are programming errors, as there. */
+#define CHECK(call) dp_pthread_check(call, #call)
 
 void rfifolock_init(RFifoLock *r, RFifoLockCB *cb, void *opaque)
 {
-    dp_mutex_init(&r->lock);
-    dp_cond_init(&r->cond);
+    CHECK(pthread_mutex_init(&r->lock, NULL));
+    CHECK(pthread_cond_init(&r->cond, NULL));
     r->head = 0;
     r->tail = 0;
     r->nesting = 0;
@@ -25,9 +31,9 @@ void rfifolock_init(RFifoLock *r, RFifoLockCB *cb, void *opaque)
 
 void rfifolock_destroy(RFifoLock *r)
 {
-    assert(dp_atomic_load_relaxed(&r->nesting) == 0 && r->head == r->tail);
-    dp_cond_destroy(&r->cond);
-    dp_mutex_destroy(&r->lock);
+    g_assert(dp_atomic_load_relaxed(&r->nesting) == 0 && r->head == r->tail);
+    CHECK(pthread_cond_destroy(&r->cond));
+    CHECK(pthread_mutex_destroy(&r->lock));
 }
 
 /*
@@ -58,7 +64,7 @@ void rfifolock_lock(RFifoLock *r)
         dp_atomic_store_relaxed(&r->nesting, depth + 1);
         return;
     }
-    dp_mutex_lock(&r->lock);
+    CHECK(pthread_mutex_lock(&r->lock));
     ticket = r->tail++;
     while (ticket != r->head) {
         if (r->cb) {
@@ -69,38 +75,39 @@ void rfifolock_lock(RFifoLock *r)
              * before sleeping, so an unlock that happens meanwhile is not
              * missed.
              */
-            dp_mutex_unlock(&r->lock);
+            CHECK(pthread_mutex_unlock(&r->lock));
             r->cb(r->cb_opaque);
-            dp_mutex_lock(&r->lock);
+            CHECK(pthread_mutex_lock(&r->lock));
             if (ticket == r->head) {
                 break;
             }
         }
-        dp_cond_wait(&r->cond, &r->lock);
+        CHECK(pthread_cond_wait(&r->cond, &r->lock));
     }
-    assert(dp_atomic_load_relaxed(&r->nesting) == 0);
+    g_assert(dp_atomic_load_relaxed(&r->nesting) == 0);
     dp_atomic_store_relaxed(&r->owner, pthread_self());
     /* Pairs with the acquire load in depth_self(). */
     dp_atomic_store_release(&r->nesting, 1);
-    dp_mutex_unlock(&r->lock);
+    CHECK(pthread_mutex_unlock(&r->lock));
 }
 
 void rfifolock_unlock(RFifoLock *r)
 {
     unsigned depth = depth_self(r);
 
-    assert(depth > 0);
+    g_assert(depth > 0);
     if (depth > 1) {
         dp_atomic_store_relaxed(&r->nesting, depth - 1);
         return;
     }
-    dp_mutex_lock(&r->lock);
+    CHECK(pthread_mutex_lock(&r->lock));
     dp_atomic_store_release(&r->nesting, 0);
     r->head++;
     if (r->head != r->tail) {
-        dp_cond_broadcast(&r->cond); /* someone holds the next ticket */
+        CHECK(pthread_cond_broadcast(
+            &r->cond)); /* someone holds the next ticket */
     }
-    dp_mutex_unlock(&r->lock);
+    CHECK(pthread_mutex_unlock(&r->lock));
 }
 
 unsigned rfifolock_depth_self(RFifoLock *r)

@@ -59,7 +59,7 @@ static bool set_max_threads(void *instance, const ObjectValue *value,
 {
     int min = queue_stats(instance).min_threads;
 
-    return threadlet_queue_set_limits(instance, (int)value->i, min, errp);
+    return threadlet_queue_set_limits(instance, min, (int)value->i, errp);
 }
 
 static bool set_min_threads(void *instance, const ObjectValue *value,
@@ -67,7 +67,7 @@ static bool set_min_threads(void *instance, const ObjectValue *value,
 {
     int max = queue_stats(instance).max_threads;
 
-    return threadlet_queue_set_limits(instance, max, (int)value->i, errp);
+    return threadlet_queue_set_limits(instance, (int)value->i, max, errp);
 }
 
 static const ObjectPropertyInfo threadlet_queue_props[] = {

@@ -38,7 +38,7 @@ void aio_timers_cleanup(AioContext *ctx)
     int i;
 
     for (i = 0; i < AIO_CLOCK_MAX; i++) {
-        free(ctx->timers[i].heap);
+        g_free(ctx->timers[i].heap);
         ctx->timers[i].heap = NULL;
         ctx->timers[i].len = ctx->timers[i].cap = 0;
     }
@@ -100,10 +100,7 @@ static void heap_insert(AioTimerList *list, AioTimer *t)
 {
     if (list->len == list->cap) {
         list->cap = list->cap ? list->cap * 2 : 16;
-        list->heap = realloc(list->heap, list->cap * sizeof(*list->heap));
-        if (!list->heap) {
-            abort();
-        }
+        list->heap = g_renew(AioTimer *, list->heap, list->cap);
     }
     heap_place(list, list->len++, t);
     heap_sift_up(list, t->heap_index);
@@ -129,11 +126,12 @@ static void heap_remove(AioTimerList *list, AioTimer *t)
 AioTimer *aio_timer_new(AioContext *ctx, AioClockType clock, int scale,
                         AioTimerCB *cb, void *opaque)
 {
-    AioTimer *t = calloc(1, sizeof(*t));
+    AioTimer *t;
 
-    if (!t || clock < 0 || clock >= AIO_CLOCK_MAX || scale <= 0) {
-        abort();
+    if (clock < 0 || clock >= AIO_CLOCK_MAX || scale <= 0) {
+        g_error("aio_timer_new: bad clock %d or scale %d", (int)clock, scale);
     }
+    t = g_new0(AioTimer, 1);
     t->ctx = ctx;
     t->clock = clock;
     t->scale = scale;
@@ -215,7 +213,7 @@ void aio_timer_free(AioTimer *t)
 {
     if (t) {
         aio_timer_del(t);
-        free(t);
+        g_free(t);
     }
 }
 

@@ -55,8 +55,8 @@ struct BdrvRequest {
 /* Option value types, checked before a driver's open runs. */
 typedef enum BlockOptType {
     BLOCK_OPT_STRING,
-    BLOCK_OPT_BOOL, /* on/off, yes/no, true/false */
-    BLOCK_OPT_SIZE, /* bytes with an optional k/M/G/T/P/E suffix */
+    BLOCK_OPT_BOOL, /* input_parse_bool(): on/off, yes/no, true/false, y/n */
+    BLOCK_OPT_SIZE, /* input_parse_size(): bytes, k/M/G/T/P/E suffixes */
 } BlockOptType;
 
 typedef struct BlockOptDesc {
@@ -175,12 +175,18 @@ void bdrv_request_complete_later(BdrvRequest *req, int ret);
 void bdrv_io_attach(BlockDriverState *bs, AioContext *ctx);
 void bdrv_io_detach(BlockDriverState *bs);
 
+/*
+ * The threading contract of I/O submission (block.h), checked by every
+ * bdrv_aio_* entry point: aborts, naming the node, unless the calling
+ * thread runs bs's AioContext or holds it.  The one place that says who may
+ * submit, so that a wider rule (multiqueue) changes only this.
+ */
+void bdrv_assert_can_submit(BlockDriverState *bs);
+
 /* block/options.c */
 const char *bdrv_opt_get(GHashTable *opts, const char *key);
 bool bdrv_opt_get_bool(GHashTable *opts, const char *key, bool def);
 int64_t bdrv_opt_get_size(GHashTable *opts, const char *key, int64_t def);
-bool bdrv_parse_bool(const char *value, bool *out);
-bool bdrv_parse_size(const char *value, int64_t *out);
 /* Checks every key of opts against drv's table; the first problem named. */
 bool bdrv_opts_validate(const BlockDriver *drv, GHashTable *opts, Error **errp);
 /* The file.* keys of opts with the prefix removed (a new table), or NULL

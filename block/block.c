@@ -11,6 +11,7 @@
 
 #include "block/block-int.h"
 #include "block/throttle-groups.h"
+#include "dataplane/input.h"
 #include "dataplane/main-loop.h"
 #include "util/atomic.h"
 
@@ -54,24 +55,6 @@ const BlockDriver *bdrv_find_driver(const char *name)
 BlockDriverState *bdrv_find_node(const char *node_name)
 {
     return node_names ? g_hash_table_lookup(node_names, node_name) : NULL;
-}
-
-/* QEMU's rule for user-given names: a letter first, then letters, digits,
- * '-', '.', '_', at most 31 characters.  Generated names start with '#',
- * which users cannot write, so the two never collide. */
-static bool node_name_is_valid(const char *name)
-{
-    const char *p;
-
-    if (!g_ascii_isalpha(name[0]) || strlen(name) > 31) {
-        return false;
-    }
-    for (p = name; *p; p++) {
-        if (!g_ascii_isalnum(*p) && *p != '-' && *p != '.' && *p != '_') {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* Opens or looks up the `file` child named by opts.  Returns a new
@@ -128,19 +111,16 @@ static void bdrv_free(BlockDriverState *bs)
     g_free(bs);
 }
 
-BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
+/*
+ * bdrv_open, step 1: the driver named by opts, once every key is known to
+ * it and the node name is valid and free.  NULL and *errp otherwise.
+ */
+static const BlockDriver *open_check_options(GHashTable *opts, Error **errp)
 {
     const char *drv_name = bdrv_opt_get(opts, "driver");
     const char *node_name = bdrv_opt_get(opts, "node-name");
-    const char *detect;
     const BlockDriver *drv;
-    BlockDriverState *bs;
-    BlockDriverState *file = NULL;
-    AioContext *ctx;
-    Error *local_err = NULL;
-    int ret;
 
-    bdrv_assert_main_loop(__func__);
     if (!drv_name) {
         error_setg(errp, "Parameter 'driver' is required");
         return NULL;
@@ -157,12 +137,9 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
         return NULL;
     }
     if (node_name) {
-        if (!node_name_is_valid(node_name)) {
-            error_setg(errp,
-                       "Invalid node-name '%s': it must start with a "
-                       "letter and contain only letters, digits, '-', '.' "
-                       "and '_' (at most 31 characters)",
-                       node_name);
+        /* Generated names start with '#', which input_check_id()
+         * refuses, so the two never collide. */
+        if (!input_check_id("node-name", node_name, errp)) {
             return NULL;
         }
         if (bdrv_find_node(node_name)) {
@@ -170,48 +147,35 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
             return NULL;
         }
     }
-    if (drv->has_file_child) {
-        file = open_file_child(drv, opts, &local_err);
-        if (local_err) {
-            error_propagate(errp, local_err);
-            return NULL;
-        }
-    }
+    return drv;
+}
 
-    bs = g_new0(BlockDriverState, 1);
+static int parse_detect_zeroes(const char *value)
+{
+    if (!value || !strcmp(value, "off")) {
+        return BDRV_DETECT_ZEROES_OFF;
+    }
+    return !strcmp(value, "on") ? BDRV_DETECT_ZEROES_ON
+                                : BDRV_DETECT_ZEROES_UNMAP;
+}
+
+/* Step 3: a node not yet opened by its driver nor known to anyone, with
+ * the common options applied and its name (given or generated). */
+static BlockDriverState *open_new_node(const BlockDriver *drv, GHashTable *opts)
+{
+    const char *node_name = bdrv_opt_get(opts, "node-name");
+    BlockDriverState *bs = g_new0(BlockDriverState, 1);
+
     bs->drv = drv;
     bs->refcnt = 1;
     bs->opaque = drv->instance_size ? g_malloc0(drv->instance_size) : NULL;
     bs->read_only = bdrv_opt_get_bool(opts, "read-only", false);
     bs->no_flush = bdrv_opt_get_bool(opts, "cache.no-flush", false);
-    detect = bdrv_opt_get(opts, "detect-zeroes");
-    bs->detect_zeroes = !detect || !strcmp(detect, "off")
-                            ? BDRV_DETECT_ZEROES_OFF
-                        : !strcmp(detect, "on") ? BDRV_DETECT_ZEROES_ON
-                                                : BDRV_DETECT_ZEROES_UNMAP;
+    bs->detect_zeroes =
+        parse_detect_zeroes(bdrv_opt_get(opts, "detect-zeroes"));
     bs->parents = g_ptr_array_new();
     bs->users = g_array_new(false, false, sizeof(BlockUser));
     STAILQ_INIT(&bs->done_list);
-    bs->file = file;
-    if (file) {
-        if (file->read_only && !bs->read_only &&
-            bdrv_opt_get_bool(opts, "auto-read-only", false)) {
-            bs->read_only = true;
-        }
-        if (file->read_only && !bs->read_only) {
-            error_setg(errp,
-                       "Cannot open '%s' read-write: its file child "
-                       "'%s' is read-only (add read-only=on)",
-                       node_name ? node_name : drv_name, file->node_name);
-            goto fail;
-        }
-        /* The connected graph shares one context: the new parent joins
-         * its child's. */
-        ctx = file->ctx;
-    } else {
-        ctx = main_loop_get_aio_context();
-    }
-    bs->ctx = ctx;
     if (node_name) {
         bs->node_name = g_strdup(node_name);
     } else {
@@ -219,31 +183,92 @@ BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
          * node only if it started with '#', which is not allowed. */
         bs->node_name = g_strdup_printf("#block%u", next_auto_name++);
     }
+    return bs;
+}
+
+/*
+ * Step 4: bs takes its file child (may be NULL), becoming read-only with
+ * it if auto-read-only allows, and joins its AioContext: the connected
+ * graph shares one.  Without a child, the main loop's.
+ */
+static bool open_attach_file(BlockDriverState *bs, BlockDriverState *file,
+                             GHashTable *opts, Error **errp)
+{
+    bs->file = file;
+    bs->ctx = file ? file->ctx : main_loop_get_aio_context();
+    if (!file || !file->read_only || bs->read_only) {
+        return true;
+    }
+    if (bdrv_opt_get_bool(opts, "auto-read-only", false)) {
+        bs->read_only = true;
+        return true;
+    }
+    error_setg(errp,
+               "Cannot open '%s' read-write: its file child "
+               "'%s' is read-only (add read-only=on)",
+               bdrv_opt_get(opts, "node-name") ? bs->node_name
+                                               : bs->drv->format_name,
+               file->node_name);
+    return false;
+}
+
+/* Step 5: the driver's open, in the node's context. */
+static bool open_driver(BlockDriverState *bs, GHashTable *opts, Error **errp)
+{
+    AioContext *ctx = bs->ctx;
+    int ret;
 
     aio_context_acquire(ctx);
     bdrv_io_attach(bs, ctx);
-    ret = drv->bdrv_open(bs, opts, &local_err);
+    ret = bs->drv->bdrv_open(bs, opts, errp);
     if (ret < 0) {
         bdrv_io_detach(bs);
-        aio_context_release(ctx);
-        error_propagate(errp, local_err);
-        goto fail;
     }
     aio_context_release(ctx);
+    return ret >= 0;
+}
 
-    if (file) {
-        g_ptr_array_add(file->parents, bs);
+/* Step 6: the node becomes known: to its child, by name, in the list. */
+static void open_register(BlockDriverState *bs)
+{
+    if (bs->file) {
+        g_ptr_array_add(bs->file->parents, bs);
     }
     if (!node_names) {
         node_names = g_hash_table_new(g_str_hash, g_str_equal);
     }
     g_hash_table_insert(node_names, bs->node_name, bs);
     TAILQ_INSERT_TAIL(&all_nodes, bs, all_next);
-    return bs;
+}
 
-fail:
-    bdrv_free(bs);
-    return NULL;
+BlockDriverState *bdrv_open(GHashTable *opts, Error **errp)
+{
+    const BlockDriver *drv;
+    BlockDriverState *bs;
+    BlockDriverState *file = NULL;
+    Error *local_err = NULL;
+
+    bdrv_assert_main_loop(__func__);
+    drv = open_check_options(opts, errp);
+    if (!drv) {
+        return NULL;
+    }
+    /* Step 2: the file child, opened or looked up (a reference). */
+    if (drv->has_file_child) {
+        file = open_file_child(drv, opts, &local_err);
+        if (local_err) {
+            error_propagate(errp, local_err);
+            return NULL;
+        }
+    }
+    bs = open_new_node(drv, opts);
+    if (!open_attach_file(bs, file, opts, errp) ||
+        !open_driver(bs, opts, errp)) {
+        bdrv_free(bs); /* drops the child's reference too */
+        return NULL;
+    }
+    open_register(bs);
+    return bs;
 }
 
 void bdrv_ref(BlockDriverState *bs)

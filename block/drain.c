@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "block/block-int.h"
+#include "dataplane/main-loop.h"
 #include "util/atomic.h"
 
 static bool component_busy(GPtrArray *nodes)
@@ -33,13 +34,73 @@ static void drain_component(AioContext *ctx, GPtrArray *nodes)
     }
 }
 
+/*
+ * The thread that runs no context of its own, the main loop thread (which
+ * may hold several) and a thread that runs or holds the node's context may
+ * take the node's context and poll it.  A thread that runs another context
+ * (an IOThread draining a node of another IOThread) may not: it would hold
+ * two contexts (aio.h).
+ */
+static bool must_drain_elsewhere(BlockDriverState *bs)
+{
+    AioContext *own = aio_get_current_context();
+
+    return own && !main_loop_is_main_thread() &&
+           !aio_context_in_current_thread(bdrv_get_aio_context(bs));
+}
+
+typedef struct ForeignDrain {
+    BlockDriverState *bs;
+    AioContext *waiter; /* the context of the thread that asked */
+    bool done;          /* in the waiter's thread */
+} ForeignDrain;
+
+static void foreign_drain_done(void *opaque)
+{
+    ForeignDrain *fd = opaque;
+
+    fd->done = true;
+}
+
+/* In the node's context: drain, then tell the waiter. */
+static void foreign_drain_bh(void *opaque)
+{
+    ForeignDrain *fd = opaque;
+
+    bdrv_drain(fd->bs); /* hops on if the node has moved meanwhile */
+    aio_bh_schedule_oneshot(fd->waiter, foreign_drain_done, fd);
+}
+
 void bdrv_drain(BlockDriverState *bs)
 {
+    if (must_drain_elsewhere(bs)) {
+        /* The node's own thread drains; this one keeps running its own
+         * loop until that is done, so that two threads draining each
+         * other's nodes this way still both make progress. */
+        ForeignDrain fd = {.bs = bs, .waiter = aio_get_current_context()};
+
+        aio_bh_schedule_oneshot(bdrv_get_aio_context(bs), foreign_drain_bh,
+                                &fd);
+        while (!fd.done) {
+            aio_poll(fd.waiter, true);
+        }
+        return;
+    }
     /* A section of its own, as in QEMU: users pause and throttle nodes
      * let their queues go, so the wait is bounded by the storage, not by
      * what users keep submitting or by the limits. */
     bdrv_drained_begin(bs);
     bdrv_drained_end(bs);
+}
+
+static void assert_may_drain_here(BlockDriverState *bs, const char *fn)
+{
+    if (must_drain_elsewhere(bs)) {
+        g_error("%s: node '%s' belongs to another thread's AioContext, and a "
+                "drained section cannot be held from this one (block.h); "
+                "bdrv_drain() can, or hand the section to the node's thread",
+                fn, bdrv_get_node_name(bs));
+    }
 }
 
 static void drain_one(BlockDriverState *bs, void *opaque)
@@ -111,9 +172,12 @@ static void call_users(BlockDriverState *bs, UserHook hook, AioContext *ctx)
 
 void bdrv_drained_begin(BlockDriverState *bs)
 {
-    g_autoptr(GPtrArray) nodes = bdrv_graph_component(bs);
+    g_autoptr(GPtrArray) nodes = NULL;
     AioContext *ctx = bdrv_get_aio_context(bs);
     guint i;
+
+    assert_may_drain_here(bs, __func__);
+    nodes = bdrv_graph_component(bs);
 
     aio_context_acquire(ctx);
     for (i = 0; i < nodes->len; i++) {
@@ -132,9 +196,12 @@ void bdrv_drained_begin(BlockDriverState *bs)
 
 void bdrv_drained_end(BlockDriverState *bs)
 {
-    g_autoptr(GPtrArray) nodes = bdrv_graph_component(bs);
+    g_autoptr(GPtrArray) nodes = NULL;
     AioContext *ctx = bdrv_get_aio_context(bs);
     guint i;
+
+    assert_may_drain_here(bs, __func__);
+    nodes = bdrv_graph_component(bs);
 
     aio_context_acquire(ctx);
     for (i = 0; i < nodes->len; i++) {

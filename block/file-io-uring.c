@@ -4,7 +4,8 @@
  * Each node has its own ring, used only from the node's AioContext:
  *  - submission: requests prepare SQEs as they arrive; one BH per loop
  *    iteration calls io_uring_submit() for all of them (a batch: one
- *    system call for everything a loop iteration produced);
+ *    system call for everything a loop iteration produced), or sooner,
+ *    once the context's aio-max-batch SQEs are waiting;
  *  - completion: the ring signals an eventfd (io_uring_register_eventfd),
  *    watched by the context as an event notifier, whose poll function also
  *    lets adaptive polling reap completions without a system call.
@@ -140,8 +141,20 @@ static void file_uring_flush_sqes(FileState *s)
 {
     int ret = io_uring_submit(&s->ring);
 
+    s->ring_submits++;
     if (ret > 0) {
         s->ring_queued -= MIN((unsigned)ret, s->ring_queued);
+    }
+}
+
+/* aio-max-batch (aio_context_set_max_batch): a batch that has reached it
+ * goes to the kernel now, not at the end of the loop iteration. */
+static void file_uring_check_batch(FileState *s)
+{
+    int max = aio_context_get_max_batch(s->ctx);
+
+    if (max > 0 && s->ring_queued >= (unsigned)max) {
+        file_uring_flush_sqes(s);
     }
 }
 
@@ -205,6 +218,7 @@ void file_uring_submit(FileState *s, FileReq *fr)
     if (s->ring_queued++ == 0) {
         aio_bh_schedule(s->submit_bh);
     }
+    file_uring_check_batch(s);
 }
 
 int file_uring_init(FileState *s, Error **errp)

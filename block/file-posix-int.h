@@ -75,6 +75,7 @@ struct FileState {
     EventNotifier ring_notifier;
     AioBH *submit_bh;
     unsigned ring_queued;    /* SQEs prepared since the last submit */
+    uint64_t ring_submits;   /* io_uring_submit() calls (tests count them) */
     unsigned ring_in_flight; /* SQEs prepared and not yet reaped */
     STAILQ_HEAD(, FileReq) uring_overflow; /* waiting for ring space */
     /* A memory file system (tmpfs, ramfs): small transfers are copied in

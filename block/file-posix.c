@@ -222,7 +222,8 @@ static void file_bounce_alloc(FileReq *fr)
 
     if (posix_memalign((void **)&fr->bounce, MAX(s->align, 4096), fr->alen) !=
         0) {
-        abort();
+        g_error("out of memory for a %" G_GINT64_FORMAT "-byte bounce buffer",
+                fr->alen);
     }
 }
 
@@ -445,11 +446,134 @@ static bool file_transfer_progress(FileReq *fr, int ret)
     return true;
 }
 
-void file_op_complete(FileReq *fr, int ret)
+/*
+ * file_op_complete, one step per stage of a request (FileReq.stage).  Each
+ * is given the result of the FileOp that just ended (bytes, or -errno) and
+ * either starts the next FileOp or finishes the request.  A transfer that
+ * moved fewer bytes than asked goes on first (file_transfer_progress).
+ */
+
+/* STAGE_RW: a plain read, write, flush, discard or fallocate. */
+static void complete_rw(FileReq *fr, int ret)
 {
-    FileState *s = fr->s;
+    if (fr->req->type == BDRV_REQUEST_DISCARD && errno_is_unsupported(ret)) {
+        /* Discard is advisory: a file system without holes ignores it. */
+        fr->s->has_punch_hole = false;
+        ret = 0;
+    }
+    if (ret >= 0 && (fr->op == FILE_OP_READ || fr->op == FILE_OP_WRITE) &&
+        !file_transfer_progress(fr, ret)) {
+        return;
+    }
+    file_req_finish(fr, ret < 0 ? ret : 0);
+}
+
+/* STAGE_BOUNCE_READ: an unaligned O_DIRECT read, via the aligned bounce. */
+static void complete_bounce_read(FileReq *fr, int ret)
+{
     BdrvRequest *req = fr->req;
 
+    if (ret >= 0 && !file_transfer_progress(fr, ret)) {
+        return;
+    }
+    if (ret >= 0) {
+        iov_from_buf(req->qiov, 0, fr->bounce + (req->offset - fr->aoffset),
+                     req->bytes);
+    }
+    file_req_finish(fr, ret < 0 ? ret : 0);
+}
+
+/* STAGE_RMW_READ: the aligned range is read; patch it (with the data, or
+ * with zeroes) and write it back. */
+static void complete_rmw_read(FileReq *fr, int ret)
+{
+    BdrvRequest *req = fr->req;
+
+    if (ret >= 0 && !file_transfer_progress(fr, ret)) {
+        return;
+    }
+    if (ret < 0) {
+        file_req_finish(fr, ret);
+        return;
+    }
+    if (req->type == BDRV_REQUEST_ZEROES) {
+        int64_t start = fr->zero_pos; /* already advanced past chunk */
+        int64_t from = MAX(fr->aoffset, req->offset);
+        int64_t to = MIN(start, fr->aoffset + fr->alen);
+
+        memset(fr->bounce + (from - fr->aoffset), 0, to - from);
+        fr->stage = STAGE_ZERO_WRITE;
+    } else {
+        iov_to_buf(req->qiov, 0, fr->bounce + (req->offset - fr->aoffset),
+                   req->bytes);
+        fr->stage = STAGE_RMW_WRITE;
+        if (req->flags & BDRV_REQ_FUA) {
+            fr->rw_flags = RWF_DSYNC;
+        }
+    }
+    file_op_set_buf(fr, FILE_OP_WRITE, fr->bounce, fr->aoffset, fr->alen);
+    file_op_start(fr);
+}
+
+/* STAGE_RMW_WRITE: the patched range is written back. */
+static void complete_rmw_write(FileReq *fr, int ret)
+{
+    if (ret >= 0 && !file_transfer_progress(fr, ret)) {
+        return;
+    }
+    file_req_finish(fr, ret < 0 ? ret : 0);
+}
+
+/* STAGE_ZERO_PUNCH, STAGE_ZERO_RANGE: a zeroing fallocate; a file system
+ * without that mode is remembered, and the next method tried. */
+static void complete_zero_fallocate(FileReq *fr, int ret)
+{
+    if (errno_is_unsupported(ret)) {
+        if (fr->stage == STAGE_ZERO_PUNCH) {
+            fr->s->has_punch_hole = false;
+        } else {
+            fr->s->has_zero_range = false;
+        }
+        file_zero_next_method(fr);
+        return;
+    }
+    file_req_finish(fr, ret < 0 ? ret : 0);
+}
+
+/* STAGE_ZERO_REALLOC: punch a hole, then allocate it again (KEEP_SIZE). */
+static void complete_zero_realloc(FileReq *fr, int ret)
+{
+    BdrvRequest *req = fr->req;
+
+    if (errno_is_unsupported(ret) && fr->mode != FALLOC_FL_KEEP_SIZE) {
+        fr->s->has_punch_hole = false;
+        file_zero_next_method(fr);
+        return;
+    }
+    if (ret < 0 || fr->mode == FALLOC_FL_KEEP_SIZE) {
+        /* Done: the hole reads as zeroes, and allocating it again is best
+         * effort (a full disk must not fail the zeroing). */
+        file_req_finish(fr,
+                        ret < 0 && fr->mode != FALLOC_FL_KEEP_SIZE ? ret : 0);
+        return;
+    }
+    file_op_set_fallocate(fr, FALLOC_FL_KEEP_SIZE, req->offset, req->bytes);
+    file_op_start(fr);
+}
+
+/* STAGE_ZERO_WRITE: zeroes written from a buffer, chunk after chunk. */
+static void complete_zero_write(FileReq *fr, int ret)
+{
+    if (ret >= 0 && !file_transfer_progress(fr, ret)) {
+        return;
+    }
+    if (ret < 0 || !file_zero_write_next(fr)) {
+        file_req_finish(fr, ret < 0 ? ret : 0);
+    }
+}
+
+void file_op_complete(FileReq *fr, int ret)
+{
     if (ret == -EINTR || ret == -EAGAIN) {
         file_op_start(fr);
         return;
@@ -459,101 +583,26 @@ void file_op_complete(FileReq *fr, int ret)
     }
     switch (fr->stage) {
     case STAGE_RW:
-        if (req->type == BDRV_REQUEST_DISCARD && errno_is_unsupported(ret)) {
-            /* Discard is advisory: a file system without holes ignores it. */
-            s->has_punch_hole = false;
-            ret = 0;
-        }
-        if (ret >= 0 && (fr->op == FILE_OP_READ || fr->op == FILE_OP_WRITE) &&
-            !file_transfer_progress(fr, ret)) {
-            return;
-        }
-        file_req_finish(fr, ret < 0 ? ret : 0);
+        complete_rw(fr, ret);
         return;
-
     case STAGE_BOUNCE_READ:
-        if (ret >= 0 && !file_transfer_progress(fr, ret)) {
-            return;
-        }
-        if (ret >= 0) {
-            iov_from_buf(req->qiov, 0, fr->bounce + (req->offset - fr->aoffset),
-                         req->bytes);
-        }
-        file_req_finish(fr, ret < 0 ? ret : 0);
+        complete_bounce_read(fr, ret);
         return;
-
     case STAGE_RMW_READ:
-        if (ret >= 0 && !file_transfer_progress(fr, ret)) {
-            return;
-        }
-        if (ret < 0) {
-            file_req_finish(fr, ret);
-            return;
-        }
-        if (req->type == BDRV_REQUEST_ZEROES) {
-            int64_t start = fr->zero_pos; /* already advanced past chunk */
-            int64_t from = MAX(fr->aoffset, req->offset);
-            int64_t to = MIN(start, fr->aoffset + fr->alen);
-
-            memset(fr->bounce + (from - fr->aoffset), 0, to - from);
-            fr->stage = STAGE_ZERO_WRITE;
-        } else {
-            iov_to_buf(req->qiov, 0, fr->bounce + (req->offset - fr->aoffset),
-                       req->bytes);
-            fr->stage = STAGE_RMW_WRITE;
-            if (req->flags & BDRV_REQ_FUA) {
-                fr->rw_flags = RWF_DSYNC;
-            }
-        }
-        file_op_set_buf(fr, FILE_OP_WRITE, fr->bounce, fr->aoffset, fr->alen);
-        file_op_start(fr);
+        complete_rmw_read(fr, ret);
         return;
-
     case STAGE_RMW_WRITE:
-        if (ret >= 0 && !file_transfer_progress(fr, ret)) {
-            return;
-        }
-        file_req_finish(fr, ret < 0 ? ret : 0);
+        complete_rmw_write(fr, ret);
         return;
-
     case STAGE_ZERO_PUNCH:
     case STAGE_ZERO_RANGE:
-        if (errno_is_unsupported(ret)) {
-            if (fr->stage == STAGE_ZERO_PUNCH) {
-                s->has_punch_hole = false;
-            } else {
-                s->has_zero_range = false;
-            }
-            file_zero_next_method(fr);
-            return;
-        }
-        file_req_finish(fr, ret < 0 ? ret : 0);
+        complete_zero_fallocate(fr, ret);
         return;
-
     case STAGE_ZERO_REALLOC:
-        if (errno_is_unsupported(ret) && fr->mode != FALLOC_FL_KEEP_SIZE) {
-            s->has_punch_hole = false;
-            file_zero_next_method(fr);
-            return;
-        }
-        if (ret < 0 || fr->mode == FALLOC_FL_KEEP_SIZE) {
-            /* Done: the hole reads as zeroes, and allocating it again is
-             * best effort (a full disk must not fail the zeroing). */
-            file_req_finish(fr, ret < 0 && fr->mode != FALLOC_FL_KEEP_SIZE ? ret
-                                                                           : 0);
-            return;
-        }
-        file_op_set_fallocate(fr, FALLOC_FL_KEEP_SIZE, req->offset, req->bytes);
-        file_op_start(fr);
+        complete_zero_realloc(fr, ret);
         return;
-
     case STAGE_ZERO_WRITE:
-        if (ret >= 0 && !file_transfer_progress(fr, ret)) {
-            return;
-        }
-        if (ret < 0 || !file_zero_write_next(fr)) {
-            file_req_finish(fr, ret < 0 ? ret : 0);
-        }
+        complete_zero_write(fr, ret);
         return;
     }
     g_assert_not_reached();
@@ -620,7 +669,7 @@ static size_t file_probe_align(int fd)
     size_t align = 4096;
 
     if (posix_memalign((void **)&buf, 4096, 8192) != 0) {
-        abort();
+        g_error("out of memory");
     }
     n = pread(fd, buf + 512, 512, 0);
     if (n == 512) {

@@ -15,6 +15,18 @@
 
 static void bdrv_done_bh(void *opaque);
 
+void bdrv_assert_can_submit(BlockDriverState *bs)
+{
+    AioContext *ctx = bdrv_get_aio_context(bs);
+
+    if (!aio_context_in_current_thread(ctx)) {
+        g_error("block I/O on node '%s' from a thread that neither runs its "
+                "AioContext nor holds it (include/dataplane/block.h: submit "
+                "from the node's context, or acquire it)",
+                bdrv_get_node_name(bs));
+    }
+}
+
 void bdrv_io_attach(BlockDriverState *bs, AioContext *ctx)
 {
     bs->done_bh = aio_bh_new(ctx, bdrv_done_bh, bs);
@@ -32,7 +44,11 @@ static BdrvRequest *request_new(BlockDriverState *bs, BdrvRequestType type,
                                 int64_t offset, int64_t bytes, IOVector *qiov,
                                 int flags)
 {
-    BdrvRequest *req = g_new0(BdrvRequest, 1);
+    BdrvRequest *req;
+
+    /* Every bdrv_aio_* entry point comes through here. */
+    bdrv_assert_can_submit(bs);
+    req = g_new0(BdrvRequest, 1);
 
     req->bs = bs;
     req->type = type;

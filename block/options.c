@@ -1,12 +1,12 @@
 /*
  * --blockdev style options: flat char * -> char * tables with dotted keys,
  * checked against the driver's table before its open runs, so that a
- * driver reads only values it knows are well formed.
+ * driver reads only values it knows are well formed.  Values have the
+ * project's one syntax (dataplane/input.h).
  */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/input.h"
 #include "block/block-int.h"
 
 static const char *const detect_zeroes_choices[] = {"off", "on", "unmap", NULL};
@@ -27,136 +27,21 @@ const char *bdrv_opt_get(GHashTable *opts, const char *key)
     return g_hash_table_lookup(opts, key);
 }
 
-bool bdrv_parse_bool(const char *value, bool *out)
-{
-    if (!strcmp(value, "on") || !strcmp(value, "yes") ||
-        !strcmp(value, "true")) {
-        *out = true;
-    } else if (!strcmp(value, "off") || !strcmp(value, "no") ||
-               !strcmp(value, "false")) {
-        *out = false;
-    } else {
-        return false;
-    }
-    return true;
-}
-
-/* The binary shift of a size suffix, -1 if c is none. */
-static int size_suffix_shift(char c)
-{
-    switch (g_ascii_tolower(c)) {
-    case 'b':
-        return 0;
-    case 'k':
-        return 10;
-    case 'm':
-        return 20;
-    case 'g':
-        return 30;
-    case 't':
-        return 40;
-    case 'p':
-        return 50;
-    case 'e':
-        return 60;
-    }
-    return -1;
-}
-
-/*
- * Sizes as QEMU writes them: a decimal number of bytes with an optional
- * binary suffix (b, k, M, G, T, P, E, either case).  With a suffix the
- * number may have a fraction ("1.5G") as long as it makes whole bytes.
- * "0x" hex is a plain number of bytes.
- */
-bool bdrv_parse_size(const char *value, int64_t *out)
-{
-    unsigned long long n, frac = 0, frac_div = 1;
-    char *end;
-    int shift = 0;
-
-    if (!g_ascii_isdigit(*value)) {
-        return false;
-    }
-    /* 0x hex, as QEMU's integer and size options take, without a suffix
-     * (QEMU refuses "0x1M" too). */
-    if (value[0] == '0' && (value[1] == 'x' || value[1] == 'X')) {
-        if (!g_ascii_isxdigit(value[2])) {
-            return false;
-        }
-        errno = 0;
-        n = strtoull(value + 2, &end, 16);
-        if (errno || *end || n > INT64_MAX) {
-            return false;
-        }
-        *out = (int64_t)n;
-        return true;
-    }
-    errno = 0;
-    n = strtoull(value, &end, 10);
-    if (errno) {
-        return false;
-    }
-    if (*end == '.') {
-        const char *p = end + 1;
-
-        if (!g_ascii_isdigit(*p)) {
-            return false;
-        }
-        for (; g_ascii_isdigit(*p); p++) {
-            if (frac_div > UINT64_C(100000000000000000)) {
-                return false; /* more digits than any size needs */
-            }
-            frac = frac * 10 + (unsigned)(*p - '0');
-            frac_div *= 10;
-        }
-        end = (char *)p;
-        if (!*end) {
-            return false; /* a fraction of a byte */
-        }
-    }
-    if (*end) {
-        shift = size_suffix_shift(*end);
-        if (shift < 0 || end[1]) {
-            return false;
-        }
-    }
-    if (n > (unsigned long long)(INT64_MAX >> shift)) {
-        return false;
-    }
-    n <<= shift;
-    if (frac) {
-        /* frac / frac_div of one unit, in whole bytes only; shift <= 60
-         * and frac < frac_div <= 1e18 keep this in 128 bits. */
-        unsigned __int128 bytes = ((unsigned __int128)frac << shift);
-
-        if (bytes % frac_div) {
-            return false;
-        }
-        bytes /= frac_div;
-        if (bytes > (unsigned __int128)(INT64_MAX - n)) {
-            return false;
-        }
-        n += (unsigned long long)bytes;
-    }
-    *out = (int64_t)n;
-    return true;
-}
-
 bool bdrv_opt_get_bool(GHashTable *opts, const char *key, bool def)
 {
     const char *v = bdrv_opt_get(opts, key);
     bool b;
 
-    return v && bdrv_parse_bool(v, &b) ? b : def;
+    return v && input_parse_bool(key, v, &b, NULL) ? b : def;
 }
 
 int64_t bdrv_opt_get_size(GHashTable *opts, const char *key, int64_t def)
 {
     const char *v = bdrv_opt_get(opts, key);
-    int64_t n;
+    uint64_t n;
 
-    return v && bdrv_parse_size(v, &n) ? n : def;
+    return v && input_parse_size(key, v, INT64_MAX, &n, NULL) ? (int64_t)n
+                                                              : def;
 }
 
 static const BlockOptDesc *find_desc(const BlockOptDesc *table, const char *key)
@@ -173,24 +58,14 @@ static bool check_value(const BlockOptDesc *desc, const char *value,
                         Error **errp)
 {
     bool b;
-    int64_t n;
+    uint64_t n;
     const char *const *c;
 
     switch (desc->type) {
     case BLOCK_OPT_BOOL:
-        if (!bdrv_parse_bool(value, &b)) {
-            error_setg(errp, "Parameter '%s' expects 'on' or 'off', not '%s'",
-                       desc->name, value);
-            return false;
-        }
-        return true;
+        return input_parse_bool(desc->name, value, &b, errp);
     case BLOCK_OPT_SIZE:
-        if (!bdrv_parse_size(value, &n)) {
-            error_setg(errp, "Parameter '%s' expects a size, not '%s'",
-                       desc->name, value);
-            return false;
-        }
-        return true;
+        return input_parse_size(desc->name, value, INT64_MAX, &n, errp);
     case BLOCK_OPT_STRING:
         if (!desc->choices) {
             return true;

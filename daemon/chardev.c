@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "dataplane/input.h"
 #include "dataplane/keyval.h"
 #include "dataplane/main-loop.h"
 #include "daemon.h"
@@ -49,7 +50,7 @@ static bool take_bool(GHashTable *opts, const char *key, bool *out,
 {
     g_autofree char *v = keyval_take(opts, key);
 
-    return !v || keyval_parse_bool(key, v, out, errp);
+    return !v || input_parse_bool(key, v, out, errp);
 }
 
 bool daemon_chardev_add(GHashTable *opts, Error **errp)
@@ -83,8 +84,7 @@ bool daemon_chardev_add(GHashTable *opts, Error **errp)
                    backend);
         return false;
     }
-    if (!id) {
-        error_setg(errp, "Parameter 'id' is missing");
+    if (!input_check_id("id", id, errp)) {
         return false;
     }
     if (!path) {
@@ -150,7 +150,7 @@ bool daemon_monitor_add(GHashTable *opts, Error **errp)
     if (pretty) {
         bool b;
 
-        if (!keyval_parse_bool("pretty", pretty, &b, errp)) {
+        if (!input_parse_bool("pretty", pretty, &b, errp)) {
             return false;
         }
         if (b) {

@@ -263,9 +263,10 @@ void cmdline_print_help(const char *prog)
 "  --blockdev [driver=]<driver>,node-name=<name>[,<option>=<value>...]\n"
 "  --blockdev '<JSON object>'\n"
 "                         a block node: file, raw, memory, null-co, throttle\n"
-"  --nbd-server addr.type=unix,addr.path=<path>[,max-connections=<n>]\n"
-"               [,handshake-max-seconds=<s>]\n"
+"  --nbd-server addr.type=unix,addr.path=<path>[,addr.mode=<0600>]\n"
+"               [,max-connections=<n>][,handshake-max-seconds=<s>]\n"
 "  --nbd-server addr.type=inet,addr.host=<host>,addr.port=<port>[,...]\n"
+"  --nbd-server addr.type=fd,addr.str=<listening fd>[,...]\n"
 "                         the NBD server (one per daemon)\n"
 "  --export [type=]nbd,id=<id>,node-name=<node>[,name=<export name>]\n"
 "           [,writable=on|off][,iothread=<id>][,description=<text>]\n"
@@ -285,7 +286,8 @@ void cmdline_print_help(const char *prog)
 "over NBD on ./%s, with a monitor on ./%s.\n"
 "\n"
 "SIGTERM, SIGINT or SIGHUP: stop accepting, drain, flush, close, remove the\n"
-"sockets the daemon created, exit 0.  See docs/dataplaned.md for the QMP commands.\n",
+"sockets the daemon created, exit 0.  The QMP commands, signals and exit\n"
+"status: man dataplaned (docs/dataplaned.md).\n",
         prog, DAEMON_DEFAULT_EXPORT, DAEMON_DEFAULT_IOTHREAD,
         DAEMON_DEFAULT_NBD_SOCKET, DAEMON_DEFAULT_QMP_SOCKET);
 }

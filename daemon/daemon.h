@@ -119,9 +119,8 @@ unsigned daemon_vhost_user_blk_connections(void);
 
 /* ---- the world (qmp-objects.c) ------------------------------------------ */
 
-/* True between 'stop' and 'cont'.  Commands that move nodes or destroy
- * IOThreads refuse while it is stopped (daemon_check_running). */
-bool daemon_is_stopped(void);
+/* Between 'stop' and 'cont', commands that move nodes or destroy
+ * IOThreads refuse (false and *errp naming what). */
 bool daemon_check_running(const char *what, Error **errp);
 /* Resumes the world if it is stopped (shutdown does this first). */
 void daemon_resume(void);

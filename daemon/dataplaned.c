@@ -222,7 +222,8 @@ static void print_connect_hint(void)
     printf("dataplaned: serving a 1 GiB memory disk '%s' from IOThread '%s'\n"
            "  NBD:     ./%s (export '%s')\n"
            "  monitor: ./%s (QMP)\n"
-           "Connect with:\n"
+           "Connect with (nbdinfo is in Debian's libnbd-bin, qemu-io in "
+           "qemu-utils;\n`make run` installs both when run as root):\n"
            "  nbdinfo 'nbd+unix:///%s?socket=%s'\n"
            "  qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'read -P 0x5a 0 1M' "
            "'nbd+unix:///%s?socket=%s'\n",

@@ -14,17 +14,14 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "dataplane/socket.h"
 #include "daemon-version.h"
 #include "monitor.h"
 #include "qmp-stream.h"
-#include "unix-socket.h"
 
 /* A client that leaves this much output unread is dropped: it is not
  * reading, and the daemon must not grow without bound on its account. */
 #define MONITOR_MAX_OUTPUT (16 * 1024 * 1024)
-/* Out of file descriptors, accept() fails while the listening socket stays
- * readable: rather than spin on it, stop listening for this long. */
-#define MONITOR_ACCEPT_RETRY_MS 100
 /* Reads per wake-up, so that one chatty client cannot starve the loop. */
 #define MONITOR_READS_PER_WAKEUP 4
 
@@ -45,10 +42,8 @@ struct MonitorClient {
 
 struct Monitor {
     AioContext *ctx;
-    char *path;             /* NULL once the socket file is gone */
-    int listen_fd;          /* -1 once closed */
-    bool quiesced;          /* no longer reads requests (shutting down) */
-    AioTimer *accept_retry; /* re-enables accepting after EMFILE */
+    SocketListener *listener; /* NULL once closed */
+    bool quiesced;            /* no longer reads requests (shutting down) */
     const QmpCommand *table;
     LIST_HEAD(, MonitorClient) clients;
     LIST_ENTRY(Monitor) link;
@@ -209,56 +204,24 @@ static void monitor_send_greeting(MonitorClient *c)
     json_decref(greeting);
 }
 
-static void monitor_accept(void *opaque);
-
-static void monitor_accept_resume(void *opaque)
+/* A new client on the socket (the listener's callback). */
+static void monitor_accept(SocketListener *l, int fd, void *opaque)
 {
     Monitor *mon = opaque;
+    MonitorClient *c = g_new0(MonitorClient, 1);
 
-    if (mon->listen_fd >= 0) {
-        aio_set_fd_handler(mon->ctx, mon->listen_fd, monitor_accept, NULL, NULL,
-                           mon);
-    }
-}
-
-static void monitor_accept(void *opaque)
-{
-    Monitor *mon = opaque;
-
-    /* Bounded: a flood of connections is taken over several wake-ups. */
-    for (int i = 0; i < 16; i++) {
-        MonitorClient *c;
-        int fd =
-            accept4(mon->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-                errno == ENOMEM) {
-                /* The connection waits in the backlog meanwhile. */
-                aio_set_fd_handler(mon->ctx, mon->listen_fd, NULL, NULL, NULL,
-                                   NULL);
-                aio_timer_mod(mon->accept_retry,
-                              aio_clock_get_ns(AIO_CLOCK_REALTIME) / 1000000 +
-                                  MONITOR_ACCEPT_RETRY_MS);
-            }
-            /* EAGAIN: no more for now; ECONNABORTED: that one is gone. */
-            return;
-        }
-        c = g_new0(MonitorClient, 1);
-        c->mon = mon;
-        c->fd = fd;
-        c->out = g_byte_array_new();
-        qmp_stream_init(&c->stream, MONITOR_MAX_MESSAGE, client_handle_message,
-                        c);
-        LIST_INSERT_HEAD(&mon->clients, c, link);
-        aio_set_fd_handler(mon->ctx, fd, client_read, NULL, NULL, c);
-        c->reading = true;
-        monitor_send_greeting(c);
-        if (c->dead) {
-            client_close(c);
-        } else {
-            client_update_handlers(c);
-        }
+    c->mon = mon;
+    c->fd = fd;
+    c->out = g_byte_array_new();
+    qmp_stream_init(&c->stream, MONITOR_MAX_MESSAGE, client_handle_message, c);
+    LIST_INSERT_HEAD(&mon->clients, c, link);
+    aio_set_fd_handler(mon->ctx, fd, client_read, NULL, NULL, c);
+    c->reading = true;
+    monitor_send_greeting(c);
+    if (c->dead) {
+        client_close(c);
+    } else {
+        client_update_handlers(c);
     }
 }
 
@@ -267,22 +230,19 @@ static void monitor_accept(void *opaque)
 Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
                      Error **errp)
 {
-    int fd = unix_socket_listen(path, 0600, errp);
-    Monitor *mon;
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(path);
+    Monitor *mon = g_new0(Monitor, 1);
 
-    if (fd < 0) {
+    addr->mode = 0600; /* whoever reaches the monitor controls the daemon */
+    mon->listener = socket_listener_new(ctx, addr, monitor_accept, mon, errp);
+    if (!mon->listener) {
+        g_free(mon);
         return NULL;
     }
-    mon = g_new0(Monitor, 1);
     mon->ctx = ctx;
-    mon->path = g_strdup(path);
-    mon->listen_fd = fd;
     mon->table = table;
-    mon->accept_retry = aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_MS,
-                                      monitor_accept_resume, mon);
     LIST_INIT(&mon->clients);
     LIST_INSERT_HEAD(&monitors, mon, link);
-    aio_set_fd_handler(ctx, fd, monitor_accept, NULL, NULL, mon);
     return mon;
 }
 
@@ -297,17 +257,8 @@ void monitor_stop_listening(Monitor *mon)
     {
         client_update_handlers(c);
     }
-    aio_timer_del(mon->accept_retry);
-    if (mon->listen_fd >= 0) {
-        aio_set_fd_handler(mon->ctx, mon->listen_fd, NULL, NULL, NULL, NULL);
-        close(mon->listen_fd);
-        mon->listen_fd = -1;
-    }
-    if (mon->path) {
-        unlink(mon->path);
-        g_free(mon->path);
-        mon->path = NULL;
-    }
+    /* The socket file goes too, if it is still ours. */
+    g_clear_pointer(&mon->listener, socket_listener_free);
 }
 
 /* Blocks for at most deadline_ms in all to hand c its queued output. */
@@ -341,7 +292,6 @@ void monitor_free(Monitor *mon)
         client_close(c);
     }
     LIST_REMOVE(mon, link);
-    aio_timer_free(mon->accept_retry);
     g_free(mon);
 }
 

@@ -30,9 +30,11 @@
 typedef struct Monitor Monitor;
 
 /*
- * Creates the socket at path with mode 0600 and starts accepting.  A stale
- * socket file nobody listens on is replaced; a live one, or any other kind
- * of file, is an error.  table is the command table (kept, not copied).
+ * Creates the socket at path with mode 0600 and starts accepting, with the
+ * rules of every listener (dataplane/socket.h): a stale socket file nobody
+ * listens on is replaced; a live one, or any other kind of file, is an
+ * error; accept() at the fd limit backs off.  table is the command table
+ * (kept, not copied).
  */
 Monitor *monitor_new(AioContext *ctx, const char *path, const QmpCommand *table,
                      Error **errp);
@@ -45,7 +47,8 @@ void monitor_free(Monitor *mon);
 
 /*
  * Stops accepting new clients (the listening socket is closed and its file
- * removed) and reading requests from connected ones, for shutdown: what is
+ * removed if it is still ours) and reading requests from connected ones,
+ * for shutdown: what is
  * queued for them, and events emitted from now on, are still sent.
  */
 void monitor_stop_listening(Monitor *mon);

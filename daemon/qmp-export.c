@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dataplane/block.h"
+#include "dataplane/input.h"
 #include "dataplane/iothread.h"
 #include "dataplane/keyval.h"
 #include "dataplane/main-loop.h"
@@ -80,14 +81,14 @@ bool daemon_take_int(GHashTable *o, const char *key, int64_t min, int64_t max,
 {
     g_autofree char *v = keyval_take(o, key);
 
-    return !v || keyval_parse_int(key, v, min, max, out, errp);
+    return !v || input_parse_int(key, v, min, max, out, errp);
 }
 
 bool daemon_take_bool(GHashTable *o, const char *key, bool *out, Error **errp)
 {
     g_autofree char *v = keyval_take(o, key);
 
-    return !v || keyval_parse_bool(key, v, out, errp);
+    return !v || input_parse_bool(key, v, out, errp);
 }
 
 /*
@@ -147,8 +148,7 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
                    type);
         return false;
     }
-    if (!id) {
-        error_setg(errp, "Parameter 'id' is missing");
+    if (!input_check_id("id", id, errp)) {
         return false;
     }
     if (!node_name) {

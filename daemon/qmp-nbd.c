@@ -6,111 +6,44 @@
  * of the server.
  *
  * Addresses: --nbd-server takes QEMU's flat SocketAddress (addr.type=unix,
- * addr.path=... or addr.type=inet,addr.host=...,addr.port=...); QMP's
- * nbd-server-start also takes the legacy shape {"type": "unix", "data":
- * {"path": ...}}.  Both end up as the address string of nbd_server_start().
+ * addr.path=... or addr.type=inet,addr.host=...,addr.port=... or
+ * addr.type=fd,addr.str=<n>), plus addr.mode for a unix socket's
+ * permissions; QMP's nbd-server-start also takes the legacy shape
+ * {"type": "unix", "data": {"path": ...}}.  io/ turns either into a typed
+ * SocketAddress (socket_address_from_keyval) that nbd_server_start() takes
+ * as it is.
  */
 #include <string.h>
-#include <unistd.h>
 
 #include "dataplane/block.h"
 #include "dataplane/iothread.h"
+#include "dataplane/input.h"
 #include "dataplane/keyval.h"
 #include "dataplane/main-loop.h"
 #include "dataplane/nbd.h"
+#include "dataplane/socket.h"
 #include "daemon.h"
 #include "monitor.h"
 #include "qmp-commands.h"
 
-/* The unix socket we listen on, to remove it when we stop (NULL: TCP). */
-static char *server_socket_path;
-
 /* ---- the server ---------------------------------------------------------- */
-
-/*
- * Turns addr.* (SocketAddress, flat or legacy) into nbd_server_start()'s
- * address string; sets *unix_path for unix sockets.
- */
-static char *address_from_opts(GHashTable *o, char **unix_path, Error **errp)
-{
-    g_autoptr(GHashTable) addr = keyval_take_prefix(o, "addr");
-    g_autoptr(GHashTable) data = keyval_take_prefix(addr, "data");
-    g_autofree char *type = keyval_take(addr, "type");
-    GHashTableIter it;
-    gpointer k, v;
-
-    /* Legacy {"type": .., "data": {..}}: the members of data, one up. */
-    g_hash_table_iter_init(&it, data);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        g_hash_table_insert(addr, g_strdup(k), g_strdup(v));
-    }
-    if (!type) {
-        error_setg(errp, "Parameter 'addr.type' is missing");
-        return NULL;
-    }
-    if (!strcmp(type, "unix")) {
-        g_autofree char *path = keyval_take(addr, "path");
-        g_autofree char *abstract = keyval_take(addr, "abstract");
-
-        if (!path) {
-            error_setg(errp, "Parameter 'addr.path' is missing");
-            return NULL;
-        }
-        if (abstract) {
-            error_setg(errp, "Abstract unix sockets are not supported");
-            return NULL;
-        }
-        if (!keyval_check_empty(addr, "addr", errp)) {
-            return NULL;
-        }
-        *unix_path = g_strdup(path);
-        return g_strdup_printf("unix:%s", path);
-    }
-    if (!strcmp(type, "inet")) {
-        g_autofree char *host = keyval_take(addr, "host");
-        g_autofree char *port = keyval_take(addr, "port");
-        int64_t portnum;
-
-        if (!host) {
-            error_setg(errp, "Parameter 'addr.host' is missing");
-            return NULL;
-        }
-        if (!port) {
-            error_setg(errp, "Parameter 'addr.port' is missing");
-            return NULL;
-        }
-        if (!keyval_parse_int("addr.port", port, 0, 65535, &portnum, errp) ||
-            !keyval_check_empty(addr, "addr", errp)) {
-            return NULL;
-        }
-        *unix_path = NULL;
-        if (strchr(host, ':')) {
-            return g_strdup_printf("[%s]:%" G_GINT64_FORMAT, host, portnum);
-        }
-        return g_strdup_printf("%s:%" G_GINT64_FORMAT, host, portnum);
-    }
-    error_setg(errp,
-               "Parameter 'addr.type' does not accept value '%s' "
-               "(unix or inet)",
-               type);
-    return NULL;
-}
 
 bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
 {
     g_autoptr(GHashTable) o = daemon_opts_copy(opts);
+    g_autoptr(GHashTable) addr_opts = keyval_take_prefix(o, "addr");
     g_autofree char *tls = keyval_take(o, "tls-creds");
     g_autofree char *authz = keyval_take(o, "tls-authz");
-    g_autofree char *addr = NULL;
-    g_autofree char *unix_path = NULL;
-    int64_t max_conn = NBD_DEFAULT_MAX_CONNECTIONS;
-    int64_t handshake = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS;
+    g_autoptr(SocketAddress) addr = NULL;
+    NbdServerOptions so = NBD_SERVER_OPTIONS_DEFAULT;
+    int64_t max_conn = so.max_connections;
+    int64_t handshake = so.handshake_max_seconds;
 
     if (tls || authz) {
         error_setg(errp, "TLS is not supported");
         return false;
     }
-    addr = address_from_opts(o, &unix_path, errp);
+    addr = socket_address_from_keyval(addr_opts, "addr", errp);
     if (!addr ||
         !daemon_take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
         !daemon_take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake,
@@ -122,13 +55,10 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server already running");
         return false;
     }
+    so.max_connections = (int)max_conn;
+    so.handshake_max_seconds = (int)handshake;
     nbd_set_export_gone_handler(daemon_export_gone, NULL);
-    if (!nbd_server_start(addr, (int)max_conn, (int)handshake, errp)) {
-        return false;
-    }
-    g_free(server_socket_path);
-    server_socket_path = g_steal_pointer(&unix_path);
-    return true;
+    return nbd_server_start(addr, &so, errp);
 }
 
 json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
@@ -151,20 +81,6 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
     return json_object();
 }
 
-/* Stops the server; every export it drops reports through export_gone. */
-static bool server_stop(Error **errp)
-{
-    if (!nbd_server_stop(errp)) {
-        return false;
-    }
-    if (server_socket_path) {
-        /* Ours to remove, whether or not the server already did. */
-        unlink(server_socket_path);
-        g_clear_pointer(&server_socket_path, g_free);
-    }
-    return true;
-}
-
 json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
 {
     static const QmpArg spec[] = {{NULL}};
@@ -176,7 +92,7 @@ json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
         error_setg(errp, "NBD server not running");
         return NULL;
     }
-    if (!server_stop(errp)) {
+    if (!nbd_server_stop(errp)) {
         return NULL;
     }
     return json_object();
@@ -265,8 +181,9 @@ void daemon_nbd_export_query(json_t *list)
 
 void daemon_nbd_exports_cleanup(void)
 {
+    /* Its socket file goes too, if it is still ours. */
     if (nbd_server_is_running()) {
-        server_stop(NULL);
+        nbd_server_stop(NULL);
     }
 }
 

@@ -409,11 +409,6 @@ json_t *qmp_cmd_query_iothreads(json_t *args, Error **errp)
 
 /* ---- stop, cont ---------------------------------------------------------- */
 
-bool daemon_is_stopped(void)
-{
-    return world_stopped;
-}
-
 bool daemon_check_running(const char *what, Error **errp)
 {
     if (world_stopped) {

@@ -4,73 +4,48 @@
  *
  *   type=vhost-user-blk,id=<id>,node-name=<node>,addr.type=unix,
  *   addr.path=<path>[,writable=on|off][,num-queues=<n>]
- *   [,logical-block-size=<bytes>][,iothread=<id>]
+ *   [,logical-block-size=<size>][,iothread=<id>]
  *
  * qmp-export.c has taken the common keys; the address and the two numbers
- * are this file's.  Only unix socket addresses are served (a vhost-user
- * front-end shares memory, so it is on the same host anyway).
+ * are this file's.  The address is io/'s SocketAddress (unix, with
+ * addr.mode; or fd, a listening unix socket); inet is refused, since a
+ * vhost-user front-end passes file descriptors.
  */
 #include <string.h>
 
+#include "dataplane/input.h"
 #include "dataplane/keyval.h"
+#include "dataplane/socket.h"
 #include "dataplane/vhost-user-blk.h"
 #include "daemon.h"
-
-/* The addr.* keys: a unix socket path (flat or the legacy data.* shape). */
-static char *socket_path_from_opts(GHashTable *o, Error **errp)
-{
-    g_autoptr(GHashTable) addr = keyval_take_prefix(o, "addr");
-    g_autoptr(GHashTable) data = keyval_take_prefix(addr, "data");
-    g_autofree char *type = keyval_take(addr, "type");
-    g_autofree char *path = NULL;
-    g_autofree char *abstract = NULL;
-    GHashTableIter it;
-    gpointer k, v;
-
-    g_hash_table_iter_init(&it, data);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        g_hash_table_insert(addr, g_strdup(k), g_strdup(v));
-    }
-    if (!type) {
-        error_setg(errp, "Parameter 'addr.type' is missing");
-        return NULL;
-    }
-    if (strcmp(type, "unix") != 0) {
-        error_setg(errp,
-                   "Parameter 'addr.type' does not accept value '%s' "
-                   "(vhost-user-blk exports listen on unix sockets)",
-                   type);
-        return NULL;
-    }
-    path = keyval_take(addr, "path");
-    abstract = keyval_take(addr, "abstract");
-    if (!path) {
-        error_setg(errp, "Parameter 'addr.path' is missing");
-        return NULL;
-    }
-    if (abstract) {
-        error_setg(errp, "Abstract unix sockets are not supported");
-        return NULL;
-    }
-    if (!keyval_check_empty(addr, "addr", errp)) {
-        return NULL;
-    }
-    return g_steal_pointer(&path);
-}
 
 bool daemon_vhost_user_blk_export_add(GHashTable *o,
                                       const DaemonExportCommon *c, Error **errp)
 {
-    g_autofree char *path = socket_path_from_opts(o, errp);
+    g_autoptr(GHashTable) addr_opts = keyval_take_prefix(o, "addr");
+    g_autofree char *lbs_text = keyval_take(o, "logical-block-size");
+    g_autoptr(SocketAddress) addr = NULL;
     int64_t num_queues = 1;
-    int64_t lbs = 512;
+    uint64_t lbs = 512;
     VhostUserBlkExportOptions opts;
 
-    if (!path ||
+    if (g_hash_table_size(addr_opts) == 0) {
+        error_setg(errp, "Parameter 'addr' is missing");
+        return false;
+    }
+    addr = socket_address_from_keyval(addr_opts, "addr", errp);
+    if (!addr ||
         !daemon_take_int(o, "num-queues", 1, VHOST_USER_BLK_MAX_QUEUES,
                          &num_queues, errp) ||
-        !daemon_take_int(o, "logical-block-size", 512, 65536, &lbs, errp) ||
+        (lbs_text && !input_parse_size("logical-block-size", lbs_text, 65536,
+                                       &lbs, errp)) ||
         !keyval_check_empty(o, "export", errp)) {
+        return false;
+    }
+    if (addr->type == SOCKET_ADDRESS_INET) {
+        error_setg(errp, "Parameter 'addr.type' does not accept value 'inet' "
+                         "(vhost-user-blk exports listen on unix sockets: "
+                         "unix or fd)");
         return false;
     }
     if (!daemon_export_prepare_node(c, errp)) {
@@ -79,7 +54,7 @@ bool daemon_vhost_user_blk_export_add(GHashTable *o,
     opts = (VhostUserBlkExportOptions){
         .id = c->id,
         .node_name = c->node_name,
-        .socket_path = path,
+        .addr = addr,
         .writable = c->writable,
         .num_queues = (unsigned)num_queues,
         .logical_block_size = (unsigned)lbs,

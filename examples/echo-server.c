@@ -8,6 +8,10 @@
  * (round robin) with a BH; the IOThread echoes everything it reads.
  * SIGINT or SIGTERM stops it cleanly.  Prints "listening" once ready.
  */
+/* pipe2, accept4: built outside the project too (tests/install). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib-unix.h>
@@ -19,8 +23,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "dataplane/main-loop.h"
-#include "examples/echo.h"
+#include <dataplane/main-loop.h>
+#include "echo.h"
 
 static int listen_unix(const char *path, Error **errp)
 {

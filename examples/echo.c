@@ -7,7 +7,11 @@
  * more BH, to close its connections; iothread_destroy() runs that BH before
  * the thread ends.
  */
-#include "examples/echo.h"
+/* pipe2, accept4: built outside the project too (tests/install). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "echo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dataplane/iothread.h"
-#include "dataplane/main-loop.h"
+#include <dataplane/iothread.h>
+#include <dataplane/main-loop.h>
 
 typedef struct EchoConn EchoConn;
 typedef struct EchoWorker EchoWorker;

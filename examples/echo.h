@@ -10,7 +10,7 @@
 
 #include <stdbool.h>
 
-#include "dataplane/error.h"
+#include <dataplane/error.h>
 
 typedef struct EchoServer EchoServer;
 

@@ -9,7 +9,14 @@
  * which thread it runs.
  *
  * Usage: event-loop-demo [epoll|io_uring]
+ *
+ * It uses only the installed API (<dataplane/...> and GLib), so it builds
+ * against an installed libdataplane with pkg-config alone.
  */
+/* pipe2, accept4: built outside the project too (tests/install). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -20,9 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataplane/aio.h"
-#include "util/clock.h"
-#include "util/thread.h"
+#include <dataplane/aio.h>
 
 #define DEMO_NS (3 * 1000000000LL)   /* how long the demo runs */
 #define TICK_MS 500                  /* the periodic timer */
@@ -32,7 +37,7 @@ typedef struct Demo {
     AioContext *ctx;
     int pipe_fds[2];
     int64_t start_ns;
-    pid_t loop_tid;
+    GThread *loop_thread;
 
     AioTimer *tick;
     AioTimer *end;
@@ -42,9 +47,9 @@ typedef struct Demo {
     bool done; /* loop thread only */
 
     /* The producer: stop is set by the loop thread, under lock. */
-    DpThread producer;
-    DpMutex lock;
-    DpCond cond;
+    GThread *producer;
+    GMutex lock;
+    GCond cond;
     bool stop;
 } Demo;
 
@@ -59,11 +64,10 @@ static void say(Demo *d, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void say(Demo *d, const char *fmt, ...)
 {
     va_list ap;
-    pid_t tid = dp_thread_get_tid();
 
     printf("[%5" PRId64 " ms] %-8s ",
-           (clock_monotonic_ns() - d->start_ns) / 1000000,
-           tid == d->loop_tid ? "loop" : "producer");
+           (aio_clock_get_ns(AIO_CLOCK_REALTIME) - d->start_ns) / 1000000,
+           g_thread_self() == d->loop_thread ? "loop" : "producer");
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
@@ -131,7 +135,8 @@ static void end_cb(void *opaque)
 static void *producer_main(void *opaque)
 {
     Demo *d = opaque;
-    int64_t next = clock_monotonic_ns();
+    /* GLib's condition variables wait on its monotonic clock, in us. */
+    int64_t next = g_get_monotonic_time();
     int batch;
 
     for (batch = 1;; batch++) {
@@ -148,15 +153,15 @@ static void *producer_main(void *opaque)
         aio_bh_schedule_oneshot(d->ctx, batch_bh, note);
 
         /* Pace the producer; wake at once when asked to stop. */
-        next += PRODUCE_NS;
-        dp_mutex_lock(&d->lock);
-        while (!d->stop && dp_cond_timedwait_ns(&d->cond, &d->lock, next)) {
+        next += PRODUCE_NS / 1000;
+        g_mutex_lock(&d->lock);
+        while (!d->stop && g_cond_wait_until(&d->cond, &d->lock, next)) {
         }
         if (d->stop) {
-            dp_mutex_unlock(&d->lock);
+            g_mutex_unlock(&d->lock);
             break;
         }
-        dp_mutex_unlock(&d->lock);
+        g_mutex_unlock(&d->lock);
     }
     close(d->pipe_fds[1]);
     return NULL;
@@ -188,10 +193,10 @@ int main(int argc, char **argv)
         perror("pipe");
         return 1;
     }
-    d.start_ns = clock_monotonic_ns();
-    d.loop_tid = dp_thread_get_tid();
-    dp_mutex_init(&d.lock);
-    dp_cond_init(&d.cond);
+    d.start_ns = aio_clock_get_ns(AIO_CLOCK_REALTIME);
+    d.loop_thread = g_thread_self();
+    g_mutex_init(&d.lock);
+    g_cond_init(&d.cond);
     say(&d, "event loop on the %s backend; running for %lld s",
         aio_backend_name(backend), DEMO_NS / 1000000000);
 
@@ -201,7 +206,7 @@ int main(int argc, char **argv)
     aio_timer_mod_ns(d.tick, d.start_ns + TICK_MS * AIO_SCALE_MS);
     d.end = aio_timer_new(d.ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, end_cb, &d);
     aio_timer_mod_ns(d.end, d.start_ns + DEMO_NS);
-    dp_thread_create(&d.producer, "producer", producer_main, &d);
+    d.producer = g_thread_new("producer", producer_main, &d);
 
     /* The loop: sleep until something happens, run it, repeat. */
     while (!d.done) {
@@ -210,11 +215,11 @@ int main(int argc, char **argv)
 
     /* Stop the producer (it closes its end of the pipe), then run what it
      * handed over before it saw the request, and tidy up. */
-    dp_mutex_lock(&d.lock);
+    g_mutex_lock(&d.lock);
     d.stop = true;
-    dp_cond_signal(&d.cond);
-    dp_mutex_unlock(&d.lock);
-    dp_thread_join(&d.producer);
+    g_cond_signal(&d.cond);
+    g_mutex_unlock(&d.lock);
+    g_thread_join(d.producer);
     for (i = 0; i < 100 && aio_poll(d.ctx, false); i++) {
     }
     aio_set_fd_handler(d.ctx, d.pipe_fds[0], NULL, NULL, NULL, NULL);
@@ -223,8 +228,8 @@ int main(int argc, char **argv)
     aio_timer_free(d.tick);
     aio_timer_free(d.end);
     aio_context_unref(d.ctx);
-    dp_cond_destroy(&d.cond);
-    dp_mutex_destroy(&d.lock);
+    g_cond_clear(&d.cond);
+    g_mutex_clear(&d.lock);
     printf("done: %d timer ticks, %d pipe messages, %d bottom halves\n",
            d.ticks, d.messages, d.bhs);
     return 0;

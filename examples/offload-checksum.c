@@ -10,6 +10,10 @@
  * Results come in completion order.  The hash is 64-bit FNV-1a, which needs
  * no library.  Exits 1 if any file could not be read.
  */
+/* pipe2, accept4: built outside the project too (tests/install). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataplane/aio.h"
-#include "dataplane/threadlet.h"
+#include <dataplane/aio.h>
+#include <dataplane/threadlet.h>
 
 typedef struct FileJob {
     const char *path;
@@ -95,15 +99,12 @@ int main(int argc, char **argv)
     }
 
     ctx = aio_context_new(&error_abort);
-    q = threadlet_queue_new("checksum", threads, 0);
+    q = threadlet_queue_new("checksum", 0, threads);
     /* Every threadlet_submit_aio(ctx, ...) now goes to our queue. */
     threadlet_context_set_queue(ctx, q);
 
     remaining = argc - first;
-    jobs = calloc(remaining, sizeof(*jobs));
-    if (!jobs) {
-        abort();
-    }
+    jobs = g_new0(FileJob, remaining);
     for (i = first; i < argc; i++) {
         FileJob *job = &jobs[i - first];
 
@@ -119,6 +120,6 @@ int main(int argc, char **argv)
 
     threadlet_queue_destroy(q); /* unbinds it from ctx too */
     aio_context_unref(ctx);
-    free(jobs);
+    g_free(jobs);
     return failed ? 1 : 0;
 }

@@ -14,6 +14,10 @@
 
 #include "dataplane/main-loop.h"
 #include "nbd/server-internal.h"
+#include "util/ratelimit.h"
+
+/* Handshake failures: a peer can cause them at will, over and over. */
+static LogRateLimit handshake_log = LOG_RATELIMIT_INIT;
 
 typedef enum HsState {
     HS_CLIENT_FLAGS,
@@ -178,9 +182,10 @@ static void opt_export_name(NbdClient *client, NbdHandshake *hs,
     }
     if (!exp) {
         /* This option cannot answer an error: the spec says close. */
-        error_report("nbd: client %u: NBD_OPT_EXPORT_NAME of an unknown "
-                     "export, disconnecting",
-                     client->id);
+        error_report_ratelimited(&handshake_log,
+                                 "nbd: client %u: NBD_OPT_EXPORT_NAME of an "
+                                 "unknown export, disconnecting",
+                                 client->id);
         hs->state = HS_CLOSING;
         return;
     }
@@ -337,9 +342,10 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
             }
             if (r != NBD_PARSE_OK) {
                 /* Unknown client flags: the spec says drop. */
-                error_report("nbd: client %u: unknown client flags 0x%x, "
-                             "disconnecting",
-                             client->id, flags);
+                error_report_ratelimited(&handshake_log,
+                                         "nbd: client %u: unknown client "
+                                         "flags 0x%x, disconnecting",
+                                         client->id, flags);
                 hs->state = HS_CLOSING;
                 break;
             }
@@ -352,9 +358,10 @@ static void hs_process(NbdClient *client, NbdHandshake *hs)
                 break;
             }
             if (r == NBD_PARSE_BAD_MAGIC) {
-                error_report("nbd: client %u: bad option magic, "
-                             "disconnecting",
-                             client->id);
+                error_report_ratelimited(&handshake_log,
+                                         "nbd: client %u: bad option magic, "
+                                         "disconnecting",
+                                         client->id);
                 hs->state = HS_CLOSING;
                 break;
             }

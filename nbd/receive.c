@@ -11,6 +11,10 @@
 #include <sys/socket.h>
 
 #include "nbd/transmission.h"
+#include "util/ratelimit.h"
+
+/* Protocol errors of a client: it can repeat them at will (reconnecting). */
+static LogRateLimit request_log = LOG_RATELIMIT_INIT;
 
 /* A hard close: stop reading, drop what is not sent, finish when idle. */
 void nbd_client_kill(NbdClient *client)
@@ -61,8 +65,10 @@ static void client_handle_request(NbdClient *client)
                           client->rend - client->rstart,
                           &req) != NBD_PARSE_OK) {
         /* Only BAD_MAGIC can come here: the stream is lost. */
-        error_report("nbd: client %u: bad request magic, disconnecting",
-                     client->id);
+        error_report_ratelimited(&request_log,
+                                 "nbd: client %u: bad request magic, "
+                                 "disconnecting",
+                                 client->id);
         nbd_client_kill(client);
         return;
     }

@@ -4,29 +4,20 @@
  * in IOThreads reach it through nbd_server_client_closed(), which
  * schedules a BH here.  server-internal.h describes who owns what.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "dataplane/main-loop.h"
+#include "dataplane/socket.h"
 #include "nbd/server-internal.h"
-
-typedef struct NbdListener {
-    int fd;
-    int port; /* TCP; -1 for unix */
-} NbdListener;
+#include "util/ratelimit.h"
 
 typedef struct NbdServer {
     bool running;
-    GArray *listeners; /* NbdListener */
-    char *unix_path;   /* unlinked on stop */
+    SocketListener *listener;
     unsigned max_connections;
     unsigned handshake_max_ms;
     unsigned n_clients;
@@ -49,6 +40,9 @@ void nbd_set_export_gone_handler(NbdExportGoneFunc *fn, void *opaque)
     export_gone_fn = fn;
     export_gone_opaque = opaque;
 }
+
+/* Handshake timeouts: a peer can cause them at will. */
+static LogRateLimit handshake_log = LOG_RATELIMIT_INIT;
 
 static AioContext *main_ctx(void)
 {
@@ -334,9 +328,10 @@ static void handshake_timeout(void *opaque)
 {
     NbdClient *client = opaque;
 
-    error_report("nbd: client %u: handshake not finished in %u ms, "
-                 "disconnecting",
-                 client->id, server.handshake_max_ms);
+    error_report_ratelimited(&handshake_log,
+                             "nbd: client %u: handshake not finished in %u "
+                             "ms, disconnecting",
+                             client->id, server.handshake_max_ms);
     nbd_server_client_drop(client);
 }
 
@@ -394,26 +389,18 @@ void nbd_server_client_closed(NbdClient *client)
     aio_bh_schedule_oneshot(main_ctx(), client_release_bh, client);
 }
 
-static void listener_accept(void *opaque)
+static void server_accept(SocketListener *l, int fd, void *opaque)
 {
-    NbdListener *l = opaque;
     NbdClient *client;
-    int fd, one = 1;
+    int one = 1;
 
-    fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-            error_report("nbd: accept: %s", g_strerror(errno));
-        }
-        return;
-    }
     if (server.max_connections > 0 &&
         server.n_clients >= server.max_connections) {
         /* Over the limit: closing at once costs the server nothing. */
         close(fd);
         return;
     }
-    if (l->port >= 0) {
+    if (socket_listener_get_address(l)->type != SOCKET_ADDRESS_UNIX) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     client = g_new0(NbdClient, 1);
@@ -436,215 +423,31 @@ static void listener_accept(void *opaque)
 
 /* ---- listening -------------------------------------------------------- */
 
-static bool add_listener(int fd, int port)
+bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
+                      Error **errp)
 {
-    NbdListener l = {.fd = fd, .port = port};
-
-    g_array_append_val(server.listeners, l);
-    return true;
-}
-
-static bool listen_unix(const char *path, Error **errp)
-{
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    struct stat st;
-    int fd;
-
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        error_setg(errp, "unix socket path '%s' too long", path);
-        return false;
-    }
-    strcpy(sun.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "socket");
-        return false;
-    }
-    /* Replace a stale socket, never another kind of file. */
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        unlink(path);
-    }
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        listen(fd, SOMAXCONN) < 0) {
-        error_setg_errno(errp, errno, "cannot listen on '%s'", path);
-        close(fd);
-        return false;
-    }
-    server.unix_path = g_strdup(path);
-    return add_listener(fd, -1);
-}
-
-/* Splits "host:port", "[v6]:port" or ":port". */
-static bool split_host_port(const char *addr, char **host, char **port,
-                            Error **errp)
-{
-    const char *colon;
-
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-
-        if (!end || end[1] != ':') {
-            error_setg(errp, "bad address '%s': expected [host]:port", addr);
-            return false;
-        }
-        *host = g_strndup(addr + 1, end - addr - 1);
-        *port = g_strdup(end + 2);
-    } else {
-        colon = strrchr(addr, ':');
-        if (!colon) {
-            error_setg(errp, "bad address '%s': expected host:port", addr);
-            return false;
-        }
-        *host = g_strndup(addr, colon - addr);
-        *port = g_strdup(colon + 1);
-    }
-    if (**port == '\0') {
-        error_setg(errp, "bad address '%s': missing port", addr);
-        g_free(*host);
-        g_free(*port);
-        return false;
-    }
-    return true;
-}
-
-static int sockaddr_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-        return -1;
-    }
-    if (ss.ss_family == AF_INET) {
-        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-static bool listen_inet(const char *addr, Error **errp)
-{
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC,
-        .ai_socktype = SOCK_STREAM,
-        .ai_flags = AI_PASSIVE | AI_ADDRCONFIG,
-    };
-    struct addrinfo *res, *ai;
-    char *host, *port;
-    int err, one = 1, first_errno = 0;
-    int bound_port = -1;
-
-    if (!split_host_port(addr, &host, &port, errp)) {
-        return false;
-    }
-    err = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-    if (err != 0) {
-        error_setg(errp, "cannot resolve '%s': %s", addr, gai_strerror(err));
-        g_free(host);
-        g_free(port);
-        return false;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family,
-                        ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-
-        if (fd < 0) {
-            first_errno = first_errno ? first_errno : errno;
-            continue;
-        }
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6) {
-            /* One listener per family, so that both bind the same port. */
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        }
-        if (bound_port > 0) {
-            /* Port 0: every family listens on the port the first got. */
-            if (ai->ai_family == AF_INET) {
-                ((struct sockaddr_in *)ai->ai_addr)->sin_port =
-                    htons(bound_port);
-            } else if (ai->ai_family == AF_INET6) {
-                ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port =
-                    htons(bound_port);
-            }
-        }
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-            listen(fd, SOMAXCONN) < 0) {
-            first_errno = first_errno ? first_errno : errno;
-            close(fd);
-            continue;
-        }
-        bound_port = sockaddr_port(fd);
-        add_listener(fd, bound_port);
-    }
-    freeaddrinfo(res);
-    g_free(host);
-    g_free(port);
-    if (server.listeners->len == 0) {
-        error_setg_errno(errp, first_errno ? first_errno : EADDRNOTAVAIL,
-                         "cannot listen on '%s'", addr);
-        return false;
-    }
-    return true;
-}
-
-static void close_listeners(void)
-{
-    guint i;
-
-    for (i = 0; i < server.listeners->len; i++) {
-        NbdListener *l = &g_array_index(server.listeners, NbdListener, i);
-
-        aio_set_fd_handler(main_ctx(), l->fd, NULL, NULL, NULL, NULL);
-        close(l->fd);
-    }
-    g_array_free(server.listeners, TRUE);
-    server.listeners = NULL;
-    if (server.unix_path) {
-        unlink(server.unix_path);
-        g_free(server.unix_path);
-        server.unix_path = NULL;
-    }
-}
-
-bool nbd_server_start(const char *addr, int max_connections,
-                      int handshake_max_seconds, Error **errp)
-{
-    bool ok;
-    guint i;
+    NbdServerOptions defaults = NBD_SERVER_OPTIONS_DEFAULT;
 
     assert_main_thread();
+    if (!opts) {
+        opts = &defaults;
+    }
     if (server.running) {
         error_setg(errp, "NBD server already running");
         return false;
     }
-    if (max_connections < 0 || handshake_max_seconds < 0) {
+    if (opts->max_connections < 0 || opts->handshake_max_seconds < 0) {
         error_setg(errp, "max-connections and handshake-max-seconds must "
                          "not be negative");
         return false;
     }
-    if (server.listeners == NULL) {
-        server.listeners = g_array_new(FALSE, FALSE, sizeof(NbdListener));
-    }
-    if (g_str_has_prefix(addr, "unix:")) {
-        ok = listen_unix(addr + 5, errp);
-    } else if (addr[0] == '/') {
-        ok = listen_unix(addr, errp);
-    } else {
-        ok = listen_inet(addr, errp);
-    }
-    if (!ok) {
-        close_listeners();
+    server.listener =
+        socket_listener_new(main_ctx(), addr, server_accept, NULL, errp);
+    if (!server.listener) {
         return false;
     }
-    server.max_connections = (unsigned)max_connections;
-    server.handshake_max_ms = (unsigned)handshake_max_seconds * 1000;
-    /* The listener array no longer grows: its elements' addresses are
-     * stable and can be the handlers' opaque. */
-    for (i = 0; i < server.listeners->len; i++) {
-        NbdListener *l = &g_array_index(server.listeners, NbdListener, i);
-
-        aio_set_fd_handler(main_ctx(), l->fd, listener_accept, NULL, NULL, l);
-    }
+    server.max_connections = (unsigned)opts->max_connections;
+    server.handshake_max_ms = (unsigned)opts->handshake_max_seconds * 1000;
     server.running = true;
     return true;
 }
@@ -658,7 +461,7 @@ bool nbd_server_stop(Error **errp)
         error_setg(errp, "NBD server not running");
         return false;
     }
-    close_listeners();
+    g_clear_pointer(&server.listener, socket_listener_free);
     /* Handshaking clients are the main loop's own: drop them now. */
     for (c = LIST_FIRST(&server.clients); c; c = next) {
         next = LIST_NEXT(c, server_link);
@@ -680,10 +483,7 @@ bool nbd_server_is_running(void)
 
 int nbd_server_get_port(void)
 {
-    if (!server.listeners || server.listeners->len == 0) {
-        return -1;
-    }
-    return g_array_index(server.listeners, NbdListener, 0).port;
+    return server.listener ? socket_listener_get_port(server.listener) : -1;
 }
 
 unsigned nbd_server_get_connection_count(void)

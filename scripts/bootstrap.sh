@@ -1,17 +1,24 @@
 #!/bin/sh
 # Install the Debian packages dataplane needs, only those missing.
-# Idempotent and silent when nothing is missing.  Usage: scripts/bootstrap.sh [build|test|bench]
+# Idempotent and silent when nothing is missing.
+# Usage: scripts/bootstrap.sh [build|run|test|bench]
+#   build  compilers, meson, the libraries, scdoc (the man page)
+#   run    build + the clients `make run` suggests (nbdinfo, qemu-io)
+#   test   build + run + everything the tests drive
+#   bench  test + the benchmarks' peers
 set -e
 
-build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev"
-test_pkgs="qemu-utils libnbd-bin libnbd-dev fio python3 clang libclang-rt-14-dev qemu-system-x86 busybox-static"
+build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev scdoc"
+run_pkgs="libnbd-bin qemu-utils"
+test_pkgs="libnbd-dev fio python3 clang clang-format libclang-rt-14-dev qemu-system-x86 busybox-static"
 bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
-test) want="$build_pkgs $test_pkgs" ;;
-bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
-*) echo "bootstrap.sh: unknown set '$1' (build, test or bench)" >&2; exit 1 ;;
+run) want="$build_pkgs $run_pkgs" ;;
+test) want="$build_pkgs $run_pkgs $test_pkgs" ;;
+bench) want="$build_pkgs $run_pkgs $test_pkgs $bench_pkgs" ;;
+*) echo "bootstrap.sh: unknown set '$1' (build, run, test or bench)" >&2; exit 1 ;;
 esac
 
 missing=""

@@ -30,8 +30,7 @@ static void error_setv(Error **errp, ErrorClass cls, int errnum,
         msg = with_errno;
     }
     if (errp == &error_abort) {
-        fprintf(stderr, "Unexpected error: %s\n", msg);
-        abort();
+        g_error("Unexpected error: %s", msg);
     }
     if (*errp) {
         /* The first error wins; a second one is a caller bug we tolerate. */
@@ -96,8 +95,7 @@ void error_propagate(Error **dst, Error *local_err)
         return;
     }
     if (dst == &error_abort) {
-        fprintf(stderr, "Unexpected error: %s\n", local_err->msg);
-        abort();
+        g_error("Unexpected error: %s", local_err->msg);
     }
     if (!dst || *dst) {
         error_free(local_err);
@@ -125,8 +123,6 @@ const char *error_class_name(ErrorClass cls)
         return "DeviceNotFound";
     case ERROR_CLASS_DEVICE_NOT_ACTIVE:
         return "DeviceNotActive";
-    case ERROR_CLASS_KVM_MISSING_CAP:
-        return "KVMMissingCap";
     case ERROR_CLASS_GENERIC_ERROR:
     default:
         return "GenericError";

@@ -2,8 +2,6 @@
  * KEY=VALUE,... option strings and their JSON form, into one flat table of
  * dotted keys.  See include/dataplane/keyval.h for the syntax.
  */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -448,49 +446,6 @@ char *keyval_take(GHashTable *dict, const char *key)
     }
     g_free(orig_key);
     return value;
-}
-
-bool keyval_parse_bool(const char *name, const char *value, bool *out,
-                       Error **errp)
-{
-    static const char *const yes[] = {"on", "yes", "true", "y"};
-    static const char *const no[] = {"off", "no", "false", "n"};
-
-    for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
-        if (!strcmp(value, yes[i])) {
-            *out = true;
-            return true;
-        }
-        if (!strcmp(value, no[i])) {
-            *out = false;
-            return true;
-        }
-    }
-    error_setg(errp, "Parameter '%s' expects 'on' or 'off'", name);
-    return false;
-}
-
-bool keyval_parse_int(const char *name, const char *value, int64_t min,
-                      int64_t max, int64_t *out, Error **errp)
-{
-    char *end;
-    long long v;
-
-    errno = 0;
-    v = strtoll(value, &end, 0);
-    if (!*value || *end || g_ascii_isspace(*value) || errno == ERANGE) {
-        error_setg(errp, "Parameter '%s' expects an integer", name);
-        return false;
-    }
-    if (v < min || v > max) {
-        error_setg(errp,
-                   "Parameter '%s' must be between %" G_GINT64_FORMAT
-                   " and %" G_GINT64_FORMAT,
-                   name, min, max);
-        return false;
-    }
-    *out = v;
-    return true;
 }
 
 bool keyval_check_empty(GHashTable *dict, const char *what, Error **errp)

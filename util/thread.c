@@ -8,55 +8,56 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "util/thread.h"
 
-static void check(int rc, const char *what)
+void dp_pthread_check(int rc, const char *what)
 {
     if (rc) {
-        fprintf(stderr, "%s failed: %s\n", what, strerror(rc));
-        abort();
+        g_error("%s failed: %s", what, g_strerror(rc));
     }
 }
 
 void dp_mutex_init(DpMutex *m)
 {
-    check(pthread_mutex_init(&m->m, NULL), "pthread_mutex_init");
+    dp_pthread_check(pthread_mutex_init(&m->m, NULL), "pthread_mutex_init");
 }
 
 void dp_mutex_destroy(DpMutex *m)
 {
-    check(pthread_mutex_destroy(&m->m), "pthread_mutex_destroy");
+    dp_pthread_check(pthread_mutex_destroy(&m->m), "pthread_mutex_destroy");
 }
 
 void dp_mutex_lock(DpMutex *m)
 {
-    check(pthread_mutex_lock(&m->m), "pthread_mutex_lock");
+    dp_pthread_check(pthread_mutex_lock(&m->m), "pthread_mutex_lock");
 }
 
 void dp_mutex_unlock(DpMutex *m)
 {
-    check(pthread_mutex_unlock(&m->m), "pthread_mutex_unlock");
+    dp_pthread_check(pthread_mutex_unlock(&m->m), "pthread_mutex_unlock");
 }
 
 void dp_cond_init(DpCond *c)
 {
     pthread_condattr_t attr;
 
-    check(pthread_condattr_init(&attr), "pthread_condattr_init");
-    check(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC),
-          "pthread_condattr_setclock");
-    check(pthread_cond_init(&c->c, &attr), "pthread_cond_init");
+    dp_pthread_check(pthread_condattr_init(&attr), "pthread_condattr_init");
+    dp_pthread_check(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC),
+                     "pthread_condattr_setclock");
+    dp_pthread_check(pthread_cond_init(&c->c, &attr), "pthread_cond_init");
     pthread_condattr_destroy(&attr);
 }
 
 void dp_cond_destroy(DpCond *c)
 {
-    check(pthread_cond_destroy(&c->c), "pthread_cond_destroy");
+    dp_pthread_check(pthread_cond_destroy(&c->c), "pthread_cond_destroy");
 }
 
 void dp_cond_wait(DpCond *c, DpMutex *m)
 {
-    check(pthread_cond_wait(&c->c, &m->m), "pthread_cond_wait");
+    dp_pthread_check(pthread_cond_wait(&c->c, &m->m), "pthread_cond_wait");
 }
 
 bool dp_cond_timedwait_ns(DpCond *c, DpMutex *m, int64_t deadline_ns)
@@ -70,18 +71,18 @@ bool dp_cond_timedwait_ns(DpCond *c, DpMutex *m, int64_t deadline_ns)
     if (rc == ETIMEDOUT) {
         return false;
     }
-    check(rc, "pthread_cond_timedwait");
+    dp_pthread_check(rc, "pthread_cond_timedwait");
     return true;
 }
 
 void dp_cond_signal(DpCond *c)
 {
-    check(pthread_cond_signal(&c->c), "pthread_cond_signal");
+    dp_pthread_check(pthread_cond_signal(&c->c), "pthread_cond_signal");
 }
 
 void dp_cond_broadcast(DpCond *c)
 {
-    check(pthread_cond_broadcast(&c->c), "pthread_cond_broadcast");
+    dp_pthread_check(pthread_cond_broadcast(&c->c), "pthread_cond_broadcast");
 }
 
 void dp_thread_create(DpThread *thread, const char *name, void *(*fn)(void *),
@@ -106,7 +107,8 @@ void dp_thread_create(DpThread *thread, const char *name, void *(*fn)(void *),
     sigdelset(&all, SIGTRAP);
     sigdelset(&all, SIGSYS);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    check(pthread_create(&thread->t, NULL, fn, arg), "pthread_create");
+    dp_pthread_check(pthread_create(&thread->t, NULL, fn, arg),
+                     "pthread_create");
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     if (name) {
@@ -119,7 +121,7 @@ void *dp_thread_join(DpThread *thread)
 {
     void *ret;
 
-    check(pthread_join(thread->t, &ret), "pthread_join");
+    dp_pthread_check(pthread_join(thread->t, &ret), "pthread_join");
     return ret;
 }
 

@@ -26,6 +26,10 @@ typedef struct DpThread {
     pthread_t t;
 } DpThread;
 
+/* Aborts with a message naming what if rc (a pthread call's result) is not
+ * zero: for pthread calls made outside these wrappers. */
+void dp_pthread_check(int rc, const char *what);
+
 void dp_mutex_init(DpMutex *m);
 void dp_mutex_destroy(DpMutex *m);
 void dp_mutex_lock(DpMutex *m);

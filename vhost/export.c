@@ -1,6 +1,7 @@
 /*
- * vhost-user-blk exports: the table, each export's listening socket, the
- * node's drain and move hooks, and the hand-over of connections between
+ * vhost-user-blk exports: the table, each export's listener (io/'s
+ * SocketListener, paused while a front-end is connected), the node's drain
+ * and move hooks, and the hand-over of connections between
  * the main loop and the node's context.  Everything here runs in the main
  * loop thread except the hooks (ctx acquired) and
  * vhost_export_conn_closed() (node's context).  vhost-internal.h says who
@@ -8,9 +9,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "dataplane/main-loop.h"
@@ -38,105 +36,6 @@ void vhost_user_blk_set_export_gone_handler(VhostUserBlkExportGoneFunc *fn,
 {
     gone_fn = fn;
     gone_opaque = opaque;
-}
-
-/* ---- the listening socket ----------------------------------------------- */
-
-/*
- * Listens on the unix socket path with mode 0600: a stale socket (nobody
- * accepts on it) is replaced, a live one or another kind of file is an
- * error.  Records the socket file's identity so that only that file is
- * ever removed.  Returns the fd or -1.  (The one place to switch to io/'s
- * listener when it exists.)
- */
-static int listen_unix(const char *path, dev_t *dev, ino_t *ino, Error **errp)
-{
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    struct stat st;
-    int fd;
-
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        error_setg(errp, "Socket path '%s' is too long (at most %zu bytes)",
-                   path, sizeof(sun.sun_path) - 1);
-        return -1;
-    }
-    strcpy(sun.sun_path, path);
-    if (lstat(path, &st) == 0) {
-        int probe;
-        int live;
-
-        if (!S_ISSOCK(st.st_mode)) {
-            error_setg(errp, "'%s' exists and is not a socket", path);
-            return -1;
-        }
-        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        live = probe >= 0 &&
-               connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-        if (probe >= 0) {
-            close(probe);
-        }
-        if (live) {
-            error_setg(errp, "'%s' is in use by another process", path);
-            return -1;
-        }
-        unlink(path);
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        error_setg_errno(errp, errno, "Cannot create socket");
-        return -1;
-    }
-    /* The file gets the socket inode's mode: no window with wider ones. */
-    if (fchmod(fd, 0600) < 0 ||
-        bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        error_setg_errno(errp, errno, "Cannot bind socket '%s'", path);
-        close(fd);
-        return -1;
-    }
-    if (chmod(path, 0600) < 0 || listen(fd, 16) < 0 || lstat(path, &st) < 0) {
-        error_setg_errno(errp, errno, "Cannot listen on socket '%s'", path);
-        unlink(path);
-        close(fd);
-        return -1;
-    }
-    *dev = st.st_dev;
-    *ino = st.st_ino;
-    return fd;
-}
-
-/* Removes the socket file if it is still the one we created. */
-static void unlink_own_socket(VhostBlkExport *exp)
-{
-    struct stat st;
-
-    if (lstat(exp->socket_path, &st) == 0 && st.st_dev == exp->sock_dev &&
-        st.st_ino == exp->sock_ino) {
-        unlink(exp->socket_path);
-    }
-}
-
-static void export_accept(void *opaque);
-
-/* Accept only while no front-end is connected: the next one waits in the
- * backlog until this one is gone. */
-static void export_set_listening(VhostBlkExport *exp, bool on)
-{
-    if (exp->listen_fd < 0 || exp->listening == on) {
-        return;
-    }
-    exp->listening = on;
-    aio_set_fd_handler(main_ctx(), exp->listen_fd, on ? export_accept : NULL,
-                       NULL, NULL, exp);
-}
-
-static void export_close_listener(VhostBlkExport *exp)
-{
-    export_set_listening(exp, false);
-    if (exp->listen_fd >= 0) {
-        close(exp->listen_fd);
-        exp->listen_fd = -1;
-        unlink_own_socket(exp);
-    }
 }
 
 /* ---- node hooks (ctx acquired) ------------------------------------------ */
@@ -212,25 +111,18 @@ static void export_unref(VhostBlkExport *exp)
         gone_fn(exp->id, gone_opaque);
     }
     g_free(exp->id);
-    g_free(exp->socket_path);
+    g_free(exp->address);
     g_free(exp);
 }
 
-static void export_accept(void *opaque)
+/* Accept only while no front-end is connected: the next one waits in the
+ * backlog until this one is gone. */
+static void export_accept(SocketListener *l, int fd, void *opaque)
 {
     VhostBlkExport *exp = opaque;
     AioContext *ctx;
-    int fd;
 
-    fd = accept4(exp->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-            error_report("vhost-user-blk export '%s': accept: %s", exp->id,
-                         g_strerror(errno));
-        }
-        return;
-    }
-    export_set_listening(exp, false);
+    socket_listener_set_accepting(l, false);
     exp->refcnt++;
     n_connections++;
     /* The node moves only in this thread, so its context stays put until
@@ -258,7 +150,7 @@ static void conn_release_bh(void *opaque)
     g_assert(n_connections > 0);
     n_connections--;
     if (!exp->deleted) {
-        export_set_listening(exp, true);
+        socket_listener_set_accepting(exp->listener, true);
     }
     export_unref(exp);
 }
@@ -297,9 +189,6 @@ bool vhost_user_blk_export_add(const VhostUserBlkExportOptions *opts,
     VhostBlkExport *exp;
     BlockDriverState *bs;
     unsigned lbs = opts->logical_block_size;
-    dev_t dev;
-    ino_t ino;
-    int fd;
 
     assert_main_thread();
     if (find_export(opts->id)) {
@@ -335,27 +224,31 @@ bool vhost_user_blk_export_add(const VhostUserBlkExportOptions *opts,
                    opts->node_name);
         return false;
     }
-    fd = listen_unix(opts->socket_path, &dev, &ino, errp);
-    if (fd < 0) {
+    if (opts->addr->type == SOCKET_ADDRESS_INET) {
+        error_setg(errp, "A vhost-user-blk export listens on a unix socket "
+                         "(addr.type=unix or fd): its front-end passes file "
+                         "descriptors");
         return false;
     }
     exp = g_new0(VhostBlkExport, 1);
+    exp->listener =
+        socket_listener_new(main_ctx(), opts->addr, export_accept, exp, errp);
+    if (!exp->listener) {
+        g_free(exp);
+        return false;
+    }
     exp->id = g_strdup(opts->id);
-    exp->socket_path = g_strdup(opts->socket_path);
+    exp->address = socket_address_to_string(opts->addr);
     exp->bs = bs;
     exp->writable = opts->writable;
     exp->num_queues = opts->num_queues;
     exp->blk_size = lbs;
     memcpy(exp->serial, opts->id,
            MIN(strlen(opts->id), sizeof(exp->serial))); /* zero padded */
-    exp->listen_fd = fd;
-    exp->sock_dev = dev;
-    exp->sock_ino = ino;
     exp->refcnt = 1;
     bdrv_ref(bs);
     bdrv_add_aio_context_notifier(bs, &export_user_ops, exp);
     TAILQ_INSERT_TAIL(&exports, exp, next);
-    export_set_listening(exp, true);
     return true;
 }
 
@@ -384,7 +277,9 @@ bool vhost_user_blk_export_del(const char *id, bool hard, Error **errp)
     aio_context_release(ctx);
     TAILQ_REMOVE(&exports, exp, next);
     exp->deleted = true;
-    export_close_listener(exp);
+    /* No new front-end; the socket file goes, if it is still ours. */
+    socket_listener_free(exp->listener);
+    exp->listener = NULL;
     export_unref(exp);
     return true;
 }
@@ -399,7 +294,7 @@ void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
         VhostUserBlkExportInfo info = {
             .id = exp->id,
             .node_name = bdrv_get_node_name(exp->bs),
-            .socket_path = exp->socket_path,
+            .address = exp->address,
             .writable = exp->writable,
             .num_queues = exp->num_queues,
             .logical_block_size = exp->blk_size,

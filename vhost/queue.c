@@ -264,7 +264,7 @@ static void kick_poll_begin(EventNotifier *e)
     VhostBlkQueue *q = QUEUE_OF_KICK(e);
 
     q->polled = true;
-    if (q->started && q->vring.kicks_enabled) {
+    if (q->started && !q->broken && q->vring.kicks_enabled) {
         vring_set_kicks(&q->vring, false);
     }
 }
@@ -276,7 +276,7 @@ static void kick_poll_end(EventNotifier *e)
     VhostBlkQueue *q = QUEUE_OF_KICK(e);
 
     q->polled = false;
-    if (q->started && !q->vring.kicks_enabled) {
+    if (q->started && !q->broken && !q->vring.kicks_enabled) {
         vring_set_kicks(&q->vring, true);
     }
 }
@@ -475,8 +475,13 @@ void vhost_queue_remap(VhostBlkQueue *q)
     }
     g_assert(q->in_flight == 0);
     if (queue_translate(q, &desc, &avail, &used)) {
+        /* The old pointers point at unmapped memory now: a broken queue
+         * touches its rings no more, and they are cleared besides. */
         queue_break(q, "ring no longer in the shared memory after a memory "
                        "table change");
+        q->vring.desc = NULL;
+        q->vring.avail = NULL;
+        q->vring.used = NULL;
         return;
     }
     q->vring.desc = desc;

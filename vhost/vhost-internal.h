@@ -43,6 +43,7 @@
 #include "dataplane/block.h"
 #include "dataplane/event-notifier.h"
 #include "dataplane/iov.h"
+#include "dataplane/socket.h"
 #include "dataplane/vhost-user-blk.h"
 #include "vhost/inflight.h"
 #include "vhost/memory.h"
@@ -77,7 +78,7 @@ typedef struct VhostBlkRequest VhostBlkRequest;
 
 struct VhostBlkExport {
     char *id;
-    char *socket_path;
+    char *address; /* for messages and the info */
     BlockDriverState *bs;
     bool writable;
     unsigned num_queues;
@@ -85,12 +86,9 @@ struct VhostBlkExport {
     char serial[VIRTIO_BLK_ID_BYTES]; /* GET_ID: the export id, padded */
 
     /* Main loop only. */
-    int listen_fd;
-    dev_t sock_dev; /* the socket file we created, to remove only ours */
-    ino_t sock_ino;
-    bool listening;  /* the accept handler is installed */
-    bool deleted;    /* out of the table, waiting for its connection */
-    unsigned refcnt; /* the table's + the connection's */
+    SocketListener *listener; /* NULL once deleted */
+    bool deleted;             /* out of the table, waiting for its connection */
+    unsigned refcnt;          /* the table's + the connection's */
     TAILQ_ENTRY(VhostBlkExport) next;
 
     /* Under the node's AioContext (see the header comment). */

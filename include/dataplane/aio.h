@@ -16,8 +16,11 @@
  *     end in a notify of the context, so a loop blocked in aio_poll() wakes
  *     up to see the change.
  *
- * Unless a function says otherwise, call it from the context's thread or
- * with the context acquired.
+ * Unless a function says otherwise, a function that takes an AioContext is
+ * called from that context's thread or with the context acquired.  Every
+ * function that takes none says where it may be called.  aio_poll() checks
+ * its rule at run time (below); the others are checked where the layers
+ * above call them (block.h: bdrv_assert_can_submit).
  */
 #ifndef DATAPLANE_AIO_H
 #define DATAPLANE_AIO_H
@@ -27,6 +30,9 @@
 
 #include "dataplane/error.h"
 #include "dataplane/event-notifier.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct AioContext AioContext;
 
@@ -36,17 +42,20 @@ typedef enum AioBackend {
     AIO_BACKEND_IO_URING,
 } AioBackend;
 
-/* "epoll" / "io_uring". */
+/* "epoll" / "io_uring".  Any thread (a constant string). */
 const char *aio_backend_name(AioBackend backend);
-/* Parses "epoll" or "io_uring"; false (and an Error) for anything else. */
+/* Parses "epoll" or "io_uring"; false (and an Error) for anything else.
+ * Any thread. */
 bool aio_backend_parse(const char *name, AioBackend *backend, Error **errp);
 
 /* ---- life cycle ------------------------------------------------------- */
 
 /* A new context on the default backend (epoll).  Any thread. */
 AioContext *aio_context_new(Error **errp);
-/* A new context on the given backend; NULL and *errp if it is unavailable. */
+/* A new context on the given backend; NULL and *errp if it is unavailable.
+ * Any thread. */
 AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp);
+/* Any thread (fixed at creation). */
 AioBackend aio_context_get_backend(AioContext *ctx);
 
 /* Any thread.  The last unref frees the context: every fd handler must have
@@ -66,6 +75,14 @@ void aio_context_unref(AioContext *ctx);
  * callback of the same context (nested poll; drain relies on it).
  * A signal does not end the sleep: a signal handler that needs the loop
  * calls aio_notify(), which is async-signal-safe.
+ *
+ * Who may call it, checked on every call (an abort with a message): the
+ * thread whose current context is ctx (aio_get_current_context: its
+ * IOThread, the main loop thread for the main loop's), or a thread that
+ * holds ctx (aio_context_acquire); a context that is no thread's current
+ * context (a private loop of a test or a small program) may be run by any
+ * thread, one at a time (that is not checked).  So nobody runs an
+ * IOThread's or the main loop's context behind its back.
  */
 bool aio_poll(AioContext *ctx, bool blocking);
 
@@ -203,10 +220,24 @@ void aio_timer_free(AioTimer *t);
  */
 bool aio_context_set_poll_params(AioContext *ctx, int64_t max_ns, int64_t grow,
                                  int64_t shrink, Error **errp);
+/* Any thread. */
 void aio_context_get_poll_params(AioContext *ctx, int64_t *max_ns,
                                  int64_t *grow, int64_t *shrink);
 /* The current polling window in ns (0 when polling is idle).  Any thread. */
 int64_t aio_context_get_poll_ns(AioContext *ctx);
+
+/*
+ * aio-max-batch, as QEMU's: the most I/O requests an engine working for
+ * this context queues before it hands them to the kernel.  Without it
+ * (0, the default) the file driver's io_uring engine submits once per loop
+ * iteration, whatever a callback queued; with it, also as soon as
+ * max_batch SQEs are waiting, so that a burst starts sooner at the cost of
+ * more system calls.  false and errp outside [0, INT_MAX].  Any thread;
+ * applies to what is queued from then on.
+ */
+bool aio_context_set_max_batch(AioContext *ctx, int64_t max_batch,
+                               Error **errp);
+int aio_context_get_max_batch(AioContext *ctx);
 
 /* ---- locking (aio/aio-lock.c) ---------------------------------------- */
 
@@ -272,5 +303,7 @@ typedef struct AioContextStats {
 
 /* Any thread; counters are read one by one, not as a snapshot. */
 void aio_context_get_stats(AioContext *ctx, AioContextStats *stats);
+
+DP_API_END
 
 #endif /* DATAPLANE_AIO_H */

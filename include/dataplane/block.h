@@ -20,9 +20,16 @@
  *    bdrv_set_aio_context, bdrv_blockdev_del, the lookup functions) happen
  *    in the main loop thread only.
  *  - I/O (bdrv_aio_*) is submitted from the thread that runs the node's
- *    AioContext (or a thread that holds it with aio_context_acquire) and
- *    its completion callback runs in that context, always later than the
- *    submit call returns, never inside it.
+ *    AioContext (or a thread that holds it with aio_context_acquire),
+ *    checked on every call (bdrv_assert_can_submit, an abort naming the
+ *    node), and its completion callback runs in that context, always later
+ *    than the submit call returns, never inside it.  "In that context"
+ *    means by whichever thread runs it at the time: the IOThread normally,
+ *    but while another thread drains the node (the main loop's
+ *    bdrv_drain_all, a move, bdrv_drain from a thread without a context)
+ *    that thread runs the context with nested aio_poll() and the callbacks
+ *    run there, holding the context, as in QEMU.  Never two threads at
+ *    once.
  *  - A node's whole connected graph (its file children and their parents)
  *    shares one AioContext; bdrv_set_aio_context moves all of it.
  *
@@ -43,6 +50,9 @@
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
 #include "dataplane/iov.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct BlockDriverState BlockDriverState;
 
@@ -201,8 +211,15 @@ bool bdrv_set_aio_context(BlockDriverState *bs, AioContext *ctx, Error **errp);
  * Waits, running the node's context with nested aio_poll(), until no
  * request is in flight on bs, its children or its parents: a drained
  * section that ends at once (users pause meanwhile, throttle nodes let
- * their queues go).  From the context's own thread or from any other
- * thread, which acquires the context meanwhile.
+ * their queues go).  Any thread, holding a reference on bs:
+ *  - the node's own thread, the main loop thread, or a thread that runs no
+ *    AioContext: it acquires the node's context and runs it itself (the
+ *    drained requests' callbacks run in this thread, context held);
+ *  - a thread that runs another context (an IOThread draining a node of
+ *    another IOThread), which may not hold two: the node's thread drains,
+ *    in a BH, while this thread keeps running its own loop (nested
+ *    aio_poll() of its own context) until that is done.  Two IOThreads
+ *    draining each other's nodes both finish.
  */
 void bdrv_drain(BlockDriverState *bs);
 /* bdrv_drain of every node, each context acquired in turn.  Main loop. */
@@ -212,7 +229,11 @@ void bdrv_drain_all(void);
  * A drained section: begin tells the users of bs and of its connected
  * graph to stop submitting (their drained_begin hooks), then drains;
  * end tells them to resume.  Sections nest (a counter): hooks run on the
- * outermost begin and end only.  Same calling rules as bdrv_drain.
+ * outermost begin and end only.  The main loop thread, the node's own
+ * thread, or a thread that runs no AioContext (which acquires it).  Not a
+ * thread that runs another context: a section stays open across returns,
+ * and that thread cannot hold the node's context meanwhile; the call
+ * aborts with a message that says so (bdrv_drain is the way from there).
  */
 void bdrv_drained_begin(BlockDriverState *bs);
 void bdrv_drained_end(BlockDriverState *bs);
@@ -258,5 +279,7 @@ void bdrv_add_aio_context_notifier(BlockDriverState *bs,
                                    const BlockUserOps *ops, void *opaque);
 void bdrv_remove_aio_context_notifier(BlockDriverState *bs,
                                       const BlockUserOps *ops, void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_BLOCK_H */

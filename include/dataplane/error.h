@@ -14,13 +14,15 @@
 
 #include <stdbool.h>
 #include <glib.h>
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef enum ErrorClass {
     ERROR_CLASS_GENERIC_ERROR,
     ERROR_CLASS_COMMAND_NOT_FOUND,
     ERROR_CLASS_DEVICE_NOT_FOUND,
     ERROR_CLASS_DEVICE_NOT_ACTIVE,
-    ERROR_CLASS_KVM_MISSING_CAP,
 } ErrorClass;
 
 typedef struct Error Error;
@@ -51,5 +53,7 @@ void error_report_err(Error *err);
 void error_report(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Error, error_free)
+
+DP_API_END
 
 #endif /* DATAPLANE_ERROR_H */

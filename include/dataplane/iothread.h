@@ -35,14 +35,18 @@
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct IOThread IOThread;
 
 typedef struct IOThreadProps {
     int64_t poll_max_ns, poll_grow, poll_shrink; /* defaults 32768, 0, 0 */
-    int64_t aio_max_batch;                       /* default 0 */
-    int64_t thread_pool_min, thread_pool_max;    /* default 0, 64 */
-    AioBackend backend;                          /* default AIO_BACKEND_EPOLL */
+    int64_t aio_max_batch; /* default 0: aio_context_set_max_batch() */
+    /* Thread counts, as every thread-pool function takes them: (min, max). */
+    int thread_pool_min, thread_pool_max; /* default 0, 64 */
+    AioBackend backend;                   /* default AIO_BACKEND_EPOLL */
 } IOThreadProps;
 
 /* Fills the defaults (as QEMU's iothread object).  Any thread. */
@@ -83,8 +87,8 @@ struct ThreadletQueue *iothread_get_threadlet_queue(IOThread *iothread);
  * threads exit.  Returns false and sets errp for min > max or values out
  * of range.  Any thread.
  */
-bool iothread_set_thread_pool_limits(IOThread *iothread, int64_t min_threads,
-                                     int64_t max_threads, Error **errp);
+bool iothread_set_thread_pool_limits(IOThread *iothread, int min_threads,
+                                     int max_threads, Error **errp);
 /* Any thread.  Created on first call; owned by the IOThread. */
 GMainContext *iothread_get_g_main_context(IOThread *iothread);
 const char *iothread_get_id(IOThread *iothread);
@@ -104,6 +108,14 @@ bool iothread_set_poll_params(IOThread *iothread, int64_t max_ns, int64_t grow,
                               int64_t shrink, Error **errp);
 
 /*
+ * Changes aio-max-batch at runtime (aio_context_set_max_batch on the
+ * IOThread's context), as QEMU's qom-set does.  false and errp outside
+ * [0, INT_MAX].  Any thread.
+ */
+bool iothread_set_aio_max_batch(IOThread *iothread, int64_t max_batch,
+                                Error **errp);
+
+/*
  * Calls fn(iothread, opaque) for each IOThread in creation order.  Main
  * loop thread; fn must not create or destroy IOThreads.
  */
@@ -114,11 +126,14 @@ void iothread_foreach(void (*fn)(IOThread *iothread, void *opaque),
  * Registers the object type "iothread" (aio/event-loop-object.c) so that
  * object_add("iothread", id, props) creates IOThreads and object_del()
  * destroys them.  Properties (QEMU's names): poll-max-ns, poll-grow,
- * poll-shrink (settable at runtime), aio-max-batch, thread-pool-min,
- * thread-pool-max, backend (epoll|io_uring), and read-only thread-id.
+ * poll-shrink, aio-max-batch, thread-pool-min, thread-pool-max (all
+ * settable at runtime), backend (epoll|io_uring, fixed at creation), and
+ * read-only thread-id.
  * main_loop_init() calls it; call it again after object_registry_cleanup().
  * Main loop thread.
  */
 void iothread_register_type(void);
+
+DP_API_END
 
 #endif /* DATAPLANE_IOTHREAD_H */

@@ -15,6 +15,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/uio.h>
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct IOVector {
     struct iovec *iov; /* niov used entries, nalloc allocated */
@@ -60,5 +63,7 @@ bool iov_is_aligned(const IOVector *v, size_t align);
 
 /* True if the [offset, offset + bytes) part of the vector is all zero bytes. */
 bool iov_is_zero(const IOVector *v, size_t offset, size_t bytes);
+
+DP_API_END
 
 #endif /* DATAPLANE_IOV_H */

@@ -5,7 +5,8 @@
  * nested member is spelled with dots ("addr.path", "cache.direct") and a
  * list element with its index ("server.0.host").  Every value is a string;
  * whoever consumes the table converts and validates it (the object registry,
- * bdrv_open, the daemon's option code).
+ * bdrv_open, the daemon's option code), with the functions of
+ * dataplane/input.h, so that a value has one syntax everywhere.
  *
  * The KEY=VALUE syntax, as QEMU's keyval parser accepts it:
  *
@@ -34,6 +35,9 @@
 #include <glib.h>
 
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 struct json_t;
 
@@ -89,20 +93,12 @@ GHashTable *keyval_take_prefix(GHashTable *dict, const char *prefix);
 char *keyval_take(GHashTable *dict, const char *key);
 
 /*
- * Value conversions in keyval's spelling; name is used in the error.
- * Booleans: on/off, yes/no, true/false, y/n.  Integers: decimal, 0x hex,
- * optional sign; an int64_t, with [min, max] checked.
- */
-bool keyval_parse_bool(const char *name, const char *value, bool *out,
-                       Error **errp);
-bool keyval_parse_int(const char *name, const char *value, int64_t min,
-                      int64_t max, int64_t *out, Error **errp);
-
-/*
  * Fails, naming one of them, if dict still has keys (something nobody
  * consumed: an unknown parameter).  what names the option in the message
  * ("--nbd-server").
  */
 bool keyval_check_empty(GHashTable *dict, const char *what, Error **errp);
+
+DP_API_END
 
 #endif /* DATAPLANE_KEYVAL_H */

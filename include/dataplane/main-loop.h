@@ -17,6 +17,9 @@
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 /* Once, in main(), from the thread that will run the loop.  Also registers
  * the "iothread" type and the "main-loop" object (see below). */
@@ -63,5 +66,7 @@ void main_loop_register_object(void);
  */
 void main_loop_stop_the_world(void);
 void main_loop_resume_the_world(void);
+
+DP_API_END
 
 #endif /* DATAPLANE_MAIN_LOOP_H */

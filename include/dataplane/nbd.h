@@ -4,7 +4,8 @@
  * from its node's AioContext.
  *
  * One server per process, as qemu-storage-daemon's nbd-server-start.  It
- * listens on a unix socket or a TCP address (IPv4 and IPv6); a connection
+ * listens on a SocketAddress (unix, TCP over IPv4 and IPv6, or an inherited
+ * fd; dataplane/socket.h); a connection
  * does its option haggling in the main loop, then moves to the AioContext
  * of the node it chose (an IOThread, typically) for the transmission
  * phase, and follows the node when the node moves.
@@ -21,26 +22,42 @@
 #include <stdint.h>
 
 #include "dataplane/error.h"
+#include "dataplane/socket.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 #define NBD_DEFAULT_PORT 10809
 #define NBD_DEFAULT_MAX_CONNECTIONS 100
 #define NBD_DEFAULT_HANDSHAKE_MAX_SECONDS 10
 
+typedef struct NbdServerOptions {
+    /* Bounds the connections at any time, handshaking ones included (0: no
+     * limit); a connection over the limit is closed at once. */
+    int max_connections;
+    /* Bounds the option haggling of one connection (0: no limit); a client
+     * that has not entered transmission by then is disconnected. */
+    int handshake_max_seconds;
+} NbdServerOptions;
+
+/* The defaults (qemu-storage-daemon's), for callers that set only some. */
+#define NBD_SERVER_OPTIONS_DEFAULT                                             \
+    ((NbdServerOptions){                                                       \
+        .max_connections = NBD_DEFAULT_MAX_CONNECTIONS,                        \
+        .handshake_max_seconds = NBD_DEFAULT_HANDSHAKE_MAX_SECONDS,            \
+    })
+
 /*
- * Starts listening.  addr is either a unix socket path ("unix:/path" or any
- * string starting with '/'), or a TCP address "host:port", "[v6addr]:port"
- * or ":port" (every address); host names resolving to several addresses get
- * one listener each.  A stale unix socket at the path is replaced; any
- * other file there makes the call fail.
- * max_connections bounds the connections at any time, handshaking ones
- * included (0: no limit); a connection over the limit is closed at once.
- * handshake_max_seconds bounds the option haggling of one connection
- * (0: no limit); a client that has not entered transmission by then is
- * disconnected.  Fails if the server is already running or the address
- * cannot be bound.
+ * Starts listening on addr (copied) with the rules of every listener
+ * (dataplane/socket.h: a live unix socket is refused, a stale one
+ * replaced, the file created with mode 0600 or addr->mode and removed at
+ * stop only if it is still ours; accept() at the fd limit backs off).
+ * opts NULL means NBD_SERVER_OPTIONS_DEFAULT.  Fails if the server is
+ * already running, an option is negative, or the address cannot be
+ * listened on.
  */
-bool nbd_server_start(const char *addr, int max_connections,
-                      int handshake_max_seconds, Error **errp);
+bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
+                      Error **errp);
 
 /*
  * Stops listening, deletes every export (hard: their connections are
@@ -51,7 +68,7 @@ bool nbd_server_start(const char *addr, int max_connections,
 bool nbd_server_stop(Error **errp);
 
 bool nbd_server_is_running(void);
-/* The TCP port of the first listener (useful with port 0), or -1. */
+/* The TCP port listened on (useful with port 0), or -1. */
 int nbd_server_get_port(void);
 /* Connections open now, handshaking or transmitting. */
 unsigned nbd_server_get_connection_count(void);
@@ -105,5 +122,7 @@ void nbd_export_foreach(NbdExportFunc *fn, void *opaque);
  */
 typedef void NbdExportGoneFunc(const char *id, void *opaque);
 void nbd_set_export_gone_handler(NbdExportGoneFunc *fn, void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_NBD_H */

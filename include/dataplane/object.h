@@ -24,15 +24,16 @@
  * for ints, limited to [min, max] (OBJECT_PROP_RANGE).  Every object also has
  * the read-only str property "type", as in QEMU.
  *
- * Values as strings (keyval / command line / QMP stringified) parse like
- * QEMU's keyval: int is an optional sign and decimal digits, or 0x and hex
- * digits; leading zeros ("010"), blanks, junk and overflow are rejected.
- * bool is on/off, yes/no or true/false.  str is taken as is.
+ * Values as strings (keyval / command line / QMP stringified) parse with
+ * dataplane/input.h, QEMU's keyval rules: int as strtoll() with base 0
+ * ("010" is 8, "0x10" is 16; junk and overflow are rejected), bool
+ * on/off, yes/no, true/false or y/n.  str is taken as is.  Object ids
+ * follow input_id_wellformed().
  *
  * Error sentences (each names the thing; QEMU's wording where it has one):
  *   Invalid object type 'foo'
  *   object type 'main-loop' isn't supported by object-add
- *   Parameter 'id' expects an identifier
+ *   Parameter 'id' expects an identifier (...)
  *   Duplicate ID 'io0' for object
  *   Parameter 'poll-max-ns' expects integer
  *   Parameter 'threaded' expects 'on' or 'off'
@@ -52,7 +53,7 @@
  *                                                        class DeviceNotFound)
  *
  * Threading: every function here runs in the main loop thread only, except
- * those marked "Any thread" (the value helpers, object_id_is_valid); the
+ * those marked "Any thread" (the value helpers); the
  * registry is owned by the main loop and has no lock.  The first call
  * records the calling thread as the owner (or object_registry_set_owner_
  * thread() does) and later calls from another thread abort, in every build.
@@ -71,6 +72,9 @@
 #include <glib.h>
 
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 typedef struct Object Object;
 
@@ -224,12 +228,6 @@ bool object_props_get_bool(const ObjectProps *props, const char *name);
 const char *object_props_get_str(const ObjectProps *props, const char *name);
 
 /* ---- objects ---------------------------------------------------------- */
-
-/*
- * True if id is well formed (QEMU's rule): a letter, then letters, digits,
- * '-', '.' and '_'.  Any thread.
- */
-bool object_id_is_valid(const char *id);
 
 /*
  * Creates /objects/<id> of the given type.  props maps property names to
@@ -389,5 +387,7 @@ void object_registry_set_owner_thread(void);
  * between tests.  Owner thread.
  */
 void object_registry_cleanup(void);
+
+DP_API_END
 
 #endif /* DATAPLANE_OBJECT_H */

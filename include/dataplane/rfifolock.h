@@ -22,14 +22,15 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include "dataplane/visibility.h"
 
-#include "util/thread.h"
+DP_API_BEGIN
 
 typedef void RFifoLockCB(void *opaque);
 
 typedef struct RFifoLock {
-    DpMutex lock;
-    DpCond cond; /* broadcast when `head` advances and someone waits */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* broadcast when `head` advances and someone waits */
     /* Protected by `lock`. */
     unsigned head;   /* ticket being served */
     unsigned tail;   /* next ticket to hand out */
@@ -56,5 +57,7 @@ void rfifolock_unlock(RFifoLock *r);
 
 /* The calling thread's nesting depth: 0 if it does not own the lock. */
 unsigned rfifolock_depth_self(RFifoLock *r);
+
+DP_API_END
 
 #endif /* DATAPLANE_RFIFOLOCK_H */

@@ -46,6 +46,9 @@
 
 #include "dataplane/aio.h"
 #include "dataplane/error.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 /* The struct that holds member `member` at ptr (the seed's embedding). */
 #ifndef container_of
@@ -91,20 +94,22 @@ enum {
 
 /*
  * Initialises a queue in caller-provided storage (the seed's form).  No
- * thread starts until work arrives.  max_threads >= 1 and
+ * thread starts until work arrives.  Limits come in (min, max) order, as
+ * everywhere (iothread_set_thread_pool_limits, QEMU's thread-pool-min/max;
+ * the seed had (max, min)).  max_threads >= 1 and
  * 0 <= min_threads <= max_threads, or the call aborts (a programming
  * error; threadlet_queue_set_limits() checks values that come from users).
  * Any thread.  The queue is anonymous: it is not in the object registry.
  */
-void threadlet_queue_init(ThreadletQueue *q, int max_threads, int min_threads);
+void threadlet_queue_init(ThreadletQueue *q, int min_threads, int max_threads);
 
 /*
  * Allocates and initialises a queue.  name (may be NULL) is copied; a
  * named queue is what the object registry shows.  Same limits as
  * threadlet_queue_init().  Any thread.
  */
-ThreadletQueue *threadlet_queue_new(const char *name, int max_threads,
-                                    int min_threads);
+ThreadletQueue *threadlet_queue_new(const char *name, int min_threads,
+                                    int max_threads);
 
 /*
  * Destroys q, whether it came from _init or _new (the latter is freed).
@@ -138,8 +143,8 @@ const char *threadlet_queue_get_name(ThreadletQueue *q);
  * Returns false and sets errp if max_threads < 1 or min_threads is out of
  * [0, max_threads].  Any thread.
  */
-bool threadlet_queue_set_limits(ThreadletQueue *q, int max_threads,
-                                int min_threads, Error **errp);
+bool threadlet_queue_set_limits(ThreadletQueue *q, int min_threads,
+                                int max_threads, Error **errp);
 
 /*
  * How long an idle thread above min_threads waits for work before it
@@ -239,5 +244,7 @@ ThreadletWork *threadlet_submit_aio_to_queue(ThreadletQueue *q, AioContext *ctx,
                                              ThreadletFunc *fn, void *arg,
                                              ThreadletDoneFunc *done,
                                              void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_THREADLET_H */

@@ -25,6 +25,10 @@
 #include <stdbool.h>
 
 #include "dataplane/error.h"
+#include "dataplane/socket.h"
+#include "dataplane/visibility.h"
+
+DP_API_BEGIN
 
 /* Queues of one export, at most (the protocol's 8-bit ring index). */
 #define VHOST_USER_BLK_MAX_QUEUES 256
@@ -32,16 +36,22 @@
 typedef struct VhostUserBlkExportOptions {
     const char *id;              /* the export's id, unique among exports */
     const char *node_name;       /* the node to serve */
-    const char *socket_path;     /* unix socket to listen on */
+    const SocketAddress *addr;   /* unix, or fd (a listening unix socket);
+                                    inet is refused: the front-end passes
+                                    file descriptors */
     bool writable;               /* false: VIRTIO_BLK_F_RO, writes refused */
     unsigned num_queues;         /* 1 .. VHOST_USER_BLK_MAX_QUEUES */
     unsigned logical_block_size; /* a power of two, 512 .. 65536 */
 } VhostUserBlkExportOptions;
 
 /*
- * Creates the export and starts listening.  The socket is created with
- * mode 0600; a live socket at the path (another process listens there) or
- * a file that is not a socket is an error, a stale socket is replaced.  A
+ * Creates the export and starts listening, with the rules of every
+ * listener (dataplane/socket.h): a unix socket is created with mode 0600
+ * unless addr says otherwise; a live socket at the path (another process
+ * listens there) or a file that is not a socket is an error, a stale
+ * socket is replaced; the file is removed with the export if it is still
+ * ours.  While a front-end is connected the listener does not accept:
+ * the next one waits in the backlog.  A
  * writable export of a read-only node is refused.  The export takes a
  * reference on the node and registers for its drained sections and
  * AioContext moves.
@@ -64,7 +74,7 @@ bool vhost_user_blk_export_exists(const char *id);
 typedef struct VhostUserBlkExportInfo {
     const char *id;
     const char *node_name;
-    const char *socket_path;
+    const char *address; /* "unix:/path", "fd:3" */
     bool writable;
     unsigned num_queues;
     unsigned logical_block_size;
@@ -90,5 +100,7 @@ unsigned vhost_user_blk_get_connection_count(void);
 typedef void VhostUserBlkExportGoneFunc(const char *id, void *opaque);
 void vhost_user_blk_set_export_gone_handler(VhostUserBlkExportGoneFunc *fn,
                                             void *opaque);
+
+DP_API_END
 
 #endif /* DATAPLANE_VHOST_USER_BLK_H */

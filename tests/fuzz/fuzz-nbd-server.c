@@ -37,7 +37,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* The nodes stay open for the whole run: the exports hold them. */
     test_open("driver=memory,node-name=f0,size=1M");
     test_open("driver=memory,node-name=f1,size=64k,read-only=on");
-    nbd_server_start(sock_path, 0, 0, &error_abort);
+    {
+        NbdServerOptions so = {0};
+        g_autoptr(SocketAddress) addr = socket_address_new_unix(sock_path);
+
+        nbd_server_start(addr, &so, &error_abort);
+    }
     nbd_export_add("e0", "f0", "disk", "fuzz", true, &error_abort);
     nbd_export_add("e1", "f1", "ro", NULL, false, &error_abort);
     return 0;

@@ -43,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     char *dir = g_dir_make_tmp("vhost-fuzz-XXXXXX", NULL);
+    SocketAddress *addr;
     VhostUserBlkExportOptions o = {
         .id = "e0",
         .node_name = "f0",
@@ -57,8 +58,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     main_loop_init(&error_abort);
     /* The node stays open for the whole run: the export holds it. */
     test_open("driver=memory,node-name=f0,size=1M");
-    o.socket_path = sock_path;
+    addr = socket_address_new_unix(sock_path);
+    o.addr = addr;
     vhost_user_blk_export_add(&o, &error_abort);
+    socket_address_free(addr);
     return 0;
 }
 

@@ -167,8 +167,15 @@ int main(int argc, char **argv)
         }
         in_iothread = true;
     }
-    if (!nbd_server_start(listen_addr, max_conn, hs_secs, &error_abort)) {
-        return 1;
+    {
+        NbdServerOptions so = {.max_connections = max_conn,
+                               .handshake_max_seconds = hs_secs};
+        g_autoptr(SocketAddress) addr =
+            socket_address_parse(listen_addr, &error_abort);
+
+        if (!nbd_server_start(addr, &so, &error_abort)) {
+            return 1;
+        }
     }
     for (i = 0; i < exports->len; i++) {
         GHashTable *o = parse_kv(g_ptr_array_index(exports, i));

@@ -424,6 +424,48 @@ static void test_bh_schedule_keeps_context_alive_until_done(gconstpointer data)
     }
 }
 
+/*
+ * A callback that waits in a nested aio_poll() for a BH scheduled right
+ * behind it (taken by the outer aio_poll() in the same batch) sees it run:
+ * a nested poll finishes the outer batch.  Otherwise a drain in a BH could
+ * wait forever for a completion BH queued behind it.
+ */
+typedef struct NestedWait {
+    AioContext *ctx;
+    bool behind_ran;
+    int polls; /* nested polls the waiter needed */
+} NestedWait;
+
+static void behind_cb(void *opaque)
+{
+    ((NestedWait *)opaque)->behind_ran = true;
+}
+
+static void waiter_cb(void *opaque)
+{
+    NestedWait *w = opaque;
+
+    while (!w->behind_ran && w->polls < 10) {
+        aio_poll(w->ctx, false);
+        w->polls++;
+    }
+}
+
+static void test_bh_nested_poll_runs_bh_queued_behind(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    NestedWait w = {.ctx = ctx};
+
+    aio_bh_schedule_oneshot(ctx, waiter_cb, &w);
+    aio_bh_schedule_oneshot(ctx, behind_cb, &w);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_true(w.behind_ran);
+    g_assert_cmpint(w.polls, ==, 1);
+    /* Nothing ran twice, nothing is left. */
+    g_assert_false(aio_poll(ctx, false));
+    aio_context_unref(ctx);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -451,6 +493,8 @@ int main(int argc, char **argv)
                   test_bh_schedule_from_4_threads_exactly_once);
     test_add_both("/bh/schedule-from-thread-wakes-loop",
                   test_bh_schedule_from_thread_wakes_loop);
+    test_add_both("/bh/nested-poll-runs-bh-queued-behind",
+                  test_bh_nested_poll_runs_bh_queued_behind);
     test_add_both("/bh/schedule-keeps-context-alive-until-done",
                   test_bh_schedule_keeps_context_alive_until_done);
     return g_test_run();

@@ -253,6 +253,118 @@ static void test_drain_from_another_thread(void)
     dp_mutex_destroy(&u.lock);
 }
 
+/*
+ * bdrv_drain() from an IOThread on a node of another IOThread: the caller
+ * may not take the node's context while it runs its own (aio.h), so the
+ * node's thread drains and the caller keeps running its loop meanwhile.
+ * Each IOThread drains the other's node at the same time: both finish.
+ */
+typedef struct CrossDrain {
+    BlockDriverState *bs; /* the other IOThread's node */
+    Batch *batch;         /* its requests, completed in its thread */
+    AioContext *own;
+    unsigned in_flight_after;
+    bool done; /* set last, under the main test's eyes: see wait_cross */
+} CrossDrain;
+
+static void cross_drain_bh(void *opaque)
+{
+    CrossDrain *cd = opaque;
+
+    g_assert_true(aio_get_current_context() == cd->own);
+    bdrv_drain(cd->bs);
+    cd->in_flight_after = bdrv_get_in_flight(cd->bs);
+    dp_atomic_store_release(&cd->done, true);
+}
+
+static void cross_submit_bh(void *opaque)
+{
+    CrossDrain *cd = opaque;
+
+    batch_submit(cd->bs, cd->batch);
+}
+
+static void test_drain_from_another_iothread(void)
+{
+    IOThread *io[2] = {iothread_new("x0", NULL, &error_abort),
+                       iothread_new("x1", NULL, &error_abort)};
+    BlockDriverState *bs[2];
+    Batch b[2] = {0};
+    CrossDrain cd[2];
+    int i;
+
+    for (i = 0; i < 2; i++) {
+        g_autoptr(GHashTable) tg = test_opts("limits.iops-total=1");
+        g_autofree char *id = g_strdup_printf("tgx%d", i);
+        g_autofree char *spec = g_strdup_printf(
+            "driver=throttle,throttle-group=%s,file.driver=memory,"
+            "file.size=1M",
+            id);
+
+        object_add("throttle-group", id, tg, &error_abort);
+        bs[i] = test_open(spec);
+        g_assert_true(bdrv_set_aio_context(
+            bs[i], iothread_get_aio_context(io[i]), &error_abort));
+    }
+    for (i = 0; i < 2; i++) {
+        /* IOThread i drains node 1 - i, which has requests of its own
+         * thread in flight (queued by the throttle group). */
+        cd[i] = (CrossDrain){.bs = bs[1 - i],
+                             .batch = &b[1 - i],
+                             .own = iothread_get_aio_context(io[i])};
+        aio_bh_schedule_oneshot(iothread_get_aio_context(io[1 - i]),
+                                cross_submit_bh, &cd[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        aio_bh_schedule_oneshot(cd[i].own, cross_drain_bh, &cd[i]);
+    }
+    for (i = 0; i < 2; i++) {
+        while (!dp_atomic_load_acquire(&cd[i].done)) {
+            main_loop_wait(false);
+            g_usleep(1000);
+        }
+        g_assert_cmpuint(cd[i].in_flight_after, ==, 0);
+    }
+    for (i = 0; i < 2; i++) {
+        AioContext *ctx = iothread_get_aio_context(io[i]);
+
+        aio_context_acquire(ctx);
+        g_assert_cmpint(b[i].done, ==, NREQ);
+        aio_context_release(ctx);
+        g_assert_true(bdrv_set_aio_context(bs[i], main_loop_get_aio_context(),
+                                           &error_abort));
+        batch_destroy(&b[i]);
+        bdrv_unref(bs[i]);
+    }
+    g_assert_true(object_del("tgx0", &error_abort));
+    g_assert_true(object_del("tgx1", &error_abort));
+    iothread_destroy(io[0]);
+    iothread_destroy(io[1]);
+}
+
+/* A drained section, unlike a drain, stays open across returns: it cannot
+ * be held by another IOThread than the node's, and says so. */
+static void test_drained_section_from_another_iothread_aborts(void)
+{
+    if (g_test_subprocess()) {
+        IOThread *a = iothread_new("sa", NULL, &error_abort);
+        IOThread *b = iothread_new("sb", NULL, &error_abort);
+        BlockDriverState *bs = test_open("driver=memory,size=1M");
+
+        g_assert_true(bdrv_set_aio_context(bs, iothread_get_aio_context(b),
+                                           &error_abort));
+        aio_bh_schedule_oneshot(iothread_get_aio_context(a),
+                                (AioBHFunc *)bdrv_drained_begin, bs);
+        for (;;) {
+            g_usleep(100000);
+        }
+    }
+    g_test_trap_subprocess(NULL, 30 * 1000000, 0);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*bdrv_drained_begin: node '#block*' belongs to "
+                              "another thread's AioContext*");
+}
+
 static void test_drain_all_drains_every_node(void)
 {
     IOThread *io = iothread_new("drainall", NULL, &error_abort);
@@ -350,6 +462,10 @@ int main(int argc, char **argv)
                     test_drained_section_of_child_tells_parent_users);
     g_test_add_func("/block/drain/from-another-thread",
                     test_drain_from_another_thread);
+    g_test_add_func("/block/drain/from-another-iothread",
+                    test_drain_from_another_iothread);
+    g_test_add_func("/block/drain/drained-section-from-another-iothread-aborts",
+                    test_drained_section_from_another_iothread_aborts);
     g_test_add_func("/block/drain/drain-all-drains-every-node",
                     test_drain_all_drains_every_node);
     g_test_add_func("/block/drain/inside-main-loop-callback",

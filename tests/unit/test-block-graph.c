@@ -62,7 +62,7 @@ static void test_open_errors_name_the_key(void)
         {"driver=raw,file.driver=memory", "'size'"},
         {"driver=throttle,file.driver=null-co", "'throttle-group'"},
         {"driver=throttle,throttle-group=none,file.driver=null-co", "none"},
-        {"driver=null-co,node-name=1abc", "1abc"},
+        {"driver=null-co,node-name=1abc", "'node-name'"},
         {"driver=memory,size=1M,file=x", "'file'"},
         {"driver=memory,size=1M,detect-zeroes=maybe", "'detect-zeroes'"},
         {"driver=memory,size=1M,cache.no-flush=2", "'cache.no-flush'"},
@@ -250,17 +250,16 @@ static void test_size_values(void)
         const char *size;
         int64_t bytes; /* -1: refused */
     } cases[] = {
-        {"0", 0},          {"512", 512},
-        {"4k", 4096},      {"4K", 4096},
-        {"1M", 1 << 20},   {"1.5k", 1536},
-        {"0.5M", 1 << 19}, {"16b", 16},
-        {"1.1k", -1},      {"1.5", -1},
-        {"-1", -1},        {"+1", -1},
-        {" 1", -1},        {"1 k", -1},
-        {"1kb", -1},       {"1x", -1},
-        {"", -1},          {"k", -1},
-        {".5k", -1},       {"1.k", -1},
-        {"8E", -1},        {"18446744073709551616", -1},
+        /* QEMU's qemu_strtosz (dataplane/input.h): fractions round to the
+         * nearest byte, a sign or leading blanks are allowed. */
+        {"0", 0},          {"512", 512},    {"4k", 4096},
+        {"4K", 4096},      {"1M", 1 << 20}, {"1.5k", 1536},
+        {"0.5M", 1 << 19}, {"16b", 16},     {"1.1k", 1126},
+        {"1.5", -1},       {"-1", -1},      {"+1", 1},
+        {" 1", 1},         {"1 k", -1},     {"1kb", -1},
+        {"1x", -1},        {"", -1},        {"k", -1},
+        {".5k", 512},      {"1.k", 1024},   {"010", 10},
+        {"0x10", 16},      {"8E", -1},      {"18446744073709551616", -1},
     };
     size_t i;
 

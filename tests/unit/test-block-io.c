@@ -9,7 +9,9 @@
  */
 #include <unistd.h>
 
+#include "dataplane/iothread.h"
 #include "dataplane/object.h"
+#include "block/file-posix-int.h"
 #include "tests/unit/block-test-util.h"
 
 #define DISK_SIZE (4 * 1024 * 1024)
@@ -721,6 +723,97 @@ static void test_iov_helpers(void)
     iov_destroy(&w);
 }
 
+/*
+ * aio-max-batch: with the default (0) the io_uring engine submits what a
+ * callback queued once, at the end of the loop iteration; with 3, every
+ * third request already goes to the kernel as it is queued.  Counted in
+ * io_uring_submit() calls, before and after the iteration.
+ */
+static void read_done(void *opaque, int ret)
+{
+    g_assert_cmpint(ret, ==, 0);
+    (*(int *)opaque)++;
+}
+
+static uint64_t submits_for_9_reads(int max_batch, uint64_t *after_poll)
+{
+    g_autofree char *file = test_scratch_file("/var/tmp", 1 << 20);
+    g_autofree char *spec =
+        g_strdup_printf("driver=file,filename=%s,aio=io_uring", file);
+    AioContext *ctx = main_loop_get_aio_context();
+    BlockDriverState *bs;
+    FileState *s;
+    static char bufs[9][4096];
+    IOVector qiov[9];
+    uint64_t before, queued;
+    int done = 0;
+
+    g_assert_true(aio_context_set_max_batch(ctx, max_batch, &error_abort));
+    bs = test_open(spec);
+    s = bs->opaque;
+    before = s->ring_submits;
+    for (int i = 0; i < 9; i++) {
+        iov_init(&qiov[i], 1);
+        iov_add(&qiov[i], bufs[i], sizeof(bufs[i]));
+        bdrv_aio_preadv(bs, i * 4096, &qiov[i], 0, read_done, &done);
+    }
+    queued = s->ring_submits - before;
+    while (done < 9) {
+        aio_poll(ctx, true);
+    }
+    *after_poll = s->ring_submits - before;
+    for (int i = 0; i < 9; i++) {
+        iov_destroy(&qiov[i]);
+    }
+    bdrv_unref(bs);
+    unlink(file);
+    g_assert_true(aio_context_set_max_batch(ctx, 0, &error_abort));
+    return queued;
+}
+
+static void test_file_io_uring_honours_aio_max_batch(void)
+{
+    uint64_t after;
+    Error *err = NULL;
+
+    g_assert_cmpuint(submits_for_9_reads(0, &after), ==, 0);
+    g_assert_cmpuint(after, ==, 1);
+    g_assert_cmpuint(submits_for_9_reads(3, &after), ==, 3);
+    g_assert_cmpuint(after, ==, 3);
+    g_assert_false(
+        aio_context_set_max_batch(main_loop_get_aio_context(), -1, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==,
+                    "aio-max-batch must be between 0 and 2147483647");
+    error_free(err);
+}
+
+/*
+ * The I/O entry points check the threading contract: a thread that neither
+ * runs the node's context nor holds it gets an abort that names the node,
+ * not a silent race.
+ */
+static void test_io_from_a_foreign_thread_aborts(void)
+{
+    if (g_test_subprocess()) {
+        IOThread *io = iothread_new("owner", NULL, &error_abort);
+        BlockDriverState *bs = test_open("driver=memory,node-name=m9,size=1M");
+        static char buf[512];
+        IOVector qiov;
+
+        g_assert_true(bdrv_set_aio_context(bs, iothread_get_aio_context(io),
+                                           &error_abort));
+        iov_init(&qiov, 1);
+        iov_add(&qiov, buf, sizeof(buf));
+        /* The main thread runs the main loop's context, not the node's. */
+        bdrv_aio_preadv(bs, 0, &qiov, 0, NULL, NULL);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr("*block I/O on node 'm9' from a thread that "
+                              "neither runs its AioContext nor holds it*");
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -768,5 +861,9 @@ int main(int argc, char **argv)
     g_test_add_func("/block/io/bad-flags-are-einval",
                     test_bad_flags_are_einval);
     g_test_add_func("/block/io/iov-helpers", test_iov_helpers);
+    g_test_add_func("/block/io/file-io_uring-honours-aio-max-batch",
+                    test_file_io_uring_honours_aio_max_batch);
+    g_test_add_func("/block/io/from-a-foreign-thread-aborts",
+                    test_io_from_a_foreign_thread_aborts);
     return g_test_run();
 }

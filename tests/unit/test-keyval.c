@@ -290,42 +290,6 @@ static void test_keyval_take_removes_key(void)
     g_hash_table_destroy(d);
 }
 
-static void test_keyval_parse_bool_spellings(void)
-{
-    static const char *const t[] = {"on", "yes", "true", "y"};
-    static const char *const f[] = {"off", "no", "false", "n"};
-    Error *err = NULL;
-    bool b;
-
-    for (size_t i = 0; i < G_N_ELEMENTS(t); i++) {
-        g_assert_true(keyval_parse_bool("x", t[i], &b, &error_abort) && b);
-        g_assert_true(keyval_parse_bool("x", f[i], &b, &error_abort) && !b);
-    }
-    g_assert_false(keyval_parse_bool("writable", "maybe", &b, &err));
-    g_assert_cmpstr(error_get_pretty(err), ==,
-                    "Parameter 'writable' expects 'on' or 'off'");
-    error_free(err);
-}
-
-static void test_keyval_parse_int_checks_syntax_and_range(void)
-{
-    Error *err = NULL;
-    int64_t v;
-
-    g_assert_true(keyval_parse_int("x", "-12", -100, 100, &v, &error_abort));
-    g_assert_cmpint(v, ==, -12);
-    g_assert_true(keyval_parse_int("x", "0x10", 0, 100, &v, &error_abort));
-    g_assert_cmpint(v, ==, 16);
-    g_assert_false(keyval_parse_int("x", "12a", 0, 100, &v, &err));
-    g_assert_nonnull(strstr(error_get_pretty(err), "expects an integer"));
-    g_clear_pointer(&err, error_free);
-    g_assert_false(keyval_parse_int("x", "", 0, 100, &v, &err));
-    g_clear_pointer(&err, error_free);
-    g_assert_false(keyval_parse_int("x", "101", 0, 100, &v, &err));
-    g_assert_nonnull(strstr(error_get_pretty(err), "between 0 and 100"));
-    error_free(err);
-}
-
 static void test_keyval_check_empty_names_leftover(void)
 {
     GHashTable *d = parse_ok("zz=1,bogus=2", NULL);
@@ -397,10 +361,6 @@ int main(int argc, char **argv)
     g_test_add_func("/keyval/take-prefix-moves-subtree",
                     test_keyval_take_prefix_moves_subtree);
     g_test_add_func("/keyval/take-removes-key", test_keyval_take_removes_key);
-    g_test_add_func("/keyval/parse-bool-spellings",
-                    test_keyval_parse_bool_spellings);
-    g_test_add_func("/keyval/parse-int-checks-syntax-and-range",
-                    test_keyval_parse_int_checks_syntax_and_range);
     g_test_add_func("/keyval/check-empty-names-leftover",
                     test_keyval_check_empty_names_leftover);
     return g_test_run();

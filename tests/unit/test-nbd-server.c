@@ -27,7 +27,9 @@ typedef struct Fixture {
 
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
-    char *addr;
+    NbdServerOptions opts = {.max_connections = 10,
+                             .handshake_max_seconds = 10};
+    SocketAddress *addr;
 
     f->dir = g_dir_make_tmp("nbd-server-XXXXXX", NULL);
     f->sock = g_build_filename(f->dir, "sock", NULL);
@@ -36,9 +38,9 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     f->ro = test_open("driver=memory,node-name=m1,size=1M,read-only=on");
     g_assert_true(bdrv_set_aio_context(
         f->bs, iothread_get_aio_context(f->iothread), &error_abort));
-    addr = g_strdup_printf("unix:%s", f->sock);
-    g_assert_true(nbd_server_start(addr, 10, 10, &error_abort));
-    g_free(addr);
+    addr = socket_address_new_unix(f->sock);
+    g_assert_true(nbd_server_start(addr, &opts, &error_abort));
+    socket_address_free(addr);
     g_assert_true(
         nbd_export_add("e0", "m0", "disk", "memory", true, &error_abort));
 }
@@ -201,11 +203,14 @@ static void test_export_list_shows_exports(Fixture *f, gconstpointer data)
 
 static void test_server_start_twice_refused(Fixture *f, gconstpointer data)
 {
+    g_autoptr(SocketAddress) same = socket_address_new_unix(f->sock);
+    g_autoptr(SocketAddress) tcp = socket_address_new_inet("127.0.0.1", "0");
     Error *err = NULL;
 
-    g_assert_false(nbd_server_start(f->sock, 0, 0, &err));
+    g_assert_false(nbd_server_start(same, NULL, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, "NBD server already running");
     g_clear_pointer(&err, error_free);
-    g_assert_false(nbd_server_start("nonsense", 0, 0, &err));
+    g_assert_false(nbd_server_start(tcp, NULL, &err));
     g_clear_pointer(&err, error_free);
 }
 
@@ -213,11 +218,12 @@ static void test_server_start_keeps_a_regular_file(Fixture *f,
                                                    gconstpointer data)
 {
     char *path = g_build_filename(f->dir, "file", NULL);
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(path);
     Error *err = NULL;
 
     g_assert_true(nbd_server_stop(&error_abort));
     g_assert_true(g_file_set_contents(path, "keep", -1, NULL));
-    g_assert_false(nbd_server_start(path, 0, 0, &err));
+    g_assert_false(nbd_server_start(addr, NULL, &err));
     error_free(err);
     g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
     g_remove(path);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "dataplane/input.h"
 #include "tests/unit/object-test-types.h"
 #include "util/thread.h"
 
@@ -41,6 +42,17 @@ static void test_add_hands_parsed_values_to_create(Fixture *f, gconstpointer d)
     g_assert_true(seen.has_poll);
     g_assert_true(seen.has_label);
     g_assert_cmpstr(seen.label, ==, "");
+}
+
+/* The registry reads values as the command line and QEMU do
+ * (dataplane/input.h): octal "010", and the short bools y/n. */
+static void test_add_reads_values_with_qemu_syntax(Fixture *f, gconstpointer d)
+{
+    add_widget("w0", "size", "010", "verbose", "y", "poll-max-ns", " 0x10",
+               NULL);
+    g_assert_cmpint(seen.size, ==, 8);
+    g_assert_true(seen.verbose);
+    g_assert_cmpint(seen.poll_max_ns, ==, 16);
 }
 
 static void test_add_fills_defaults_for_absent_props(Fixture *f,
@@ -87,7 +99,7 @@ static void test_add_invalid_id_fails(Fixture *f, gconstpointer d)
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(bad); i++) {
-        g_assert_false(object_id_is_valid(bad[i]));
+        g_assert_false(input_id_wellformed(bad[i]));
         assert_add_fails("test-widget", bad[i], h,
                          "Parameter 'id' expects an identifier");
     }
@@ -99,10 +111,10 @@ static void
 test_id_rule_accepts_letters_digits_dash_dot_underscore(Fixture *f,
                                                         gconstpointer d)
 {
-    g_assert_true(object_id_is_valid("a"));
-    g_assert_true(object_id_is_valid("Z"));
-    g_assert_true(object_id_is_valid("io0"));
-    g_assert_true(object_id_is_valid("a-b.c_d9"));
+    g_assert_true(input_id_wellformed("a"));
+    g_assert_true(input_id_wellformed("Z"));
+    g_assert_true(input_id_wellformed("io0"));
+    g_assert_true(input_id_wellformed("a-b.c_d9"));
     add_widget("a-b.c_d9", "size", "1", NULL);
     g_assert_nonnull(object_find("a-b.c_d9"));
 }
@@ -127,9 +139,9 @@ static void test_add_duplicate_id_fails_and_keeps_first(Fixture *f,
 
 static void test_add_int_junk_fails(Fixture *f, gconstpointer d)
 {
-    static const char *const junk[] = {"",    "abc", "12abc", " 12", "12 ",
-                                       "1.5", "0x",  "0xg",   "010", "+",
-                                       "-",   "1e3", "5k",    "--1"};
+    static const char *const junk[] = {"",    "abc", "12abc", "08", "12 ",
+                                       "1.5", "0x",  "0xg",   "+",  "-",
+                                       "1e3", "5k",  "--1"};
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(junk); i++) {
@@ -160,7 +172,7 @@ static void test_add_int_overflow_fails(Fixture *f, gconstpointer d)
 
 static void test_add_bool_junk_fails(Fixture *f, gconstpointer d)
 {
-    static const char *const junk[] = {"", "ON", "1", "0", "y", "enable"};
+    static const char *const junk[] = {"", "ON", "1", "0", "Y", "enable"};
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(junk); i++) {
@@ -784,6 +796,8 @@ int main(int argc, char **argv)
     TEST("/add/without-id-fails", test_add_without_id_fails);
     TEST("/add/duplicate-id-fails-and-keeps-first",
          test_add_duplicate_id_fails_and_keeps_first);
+    TEST("/add/reads-values-with-qemu-syntax",
+         test_add_reads_values_with_qemu_syntax);
     TEST("/add/int-junk-fails", test_add_int_junk_fails);
     TEST("/add/int-overflow-fails", test_add_int_overflow_fails);
     TEST("/add/bool-junk-fails", test_add_bool_junk_fails);

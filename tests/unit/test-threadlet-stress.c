@@ -198,7 +198,7 @@ static void *stress_thread(void *opaque)
 
 static void test_million_items_from_4_threads_complete_exactly_once(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("stress", 4, 0);
+    ThreadletQueue *q = threadlet_queue_new("stress", 0, 4);
     int words = (STRESS_ITEMS + 63) / 64;
     uint64_t *fn_bits = g_new0(uint64_t, words);
     uint64_t *done_bits = g_new0(uint64_t, words);
@@ -321,7 +321,7 @@ static void test_submitters_sharing_one_context_complete_exactly_once(void)
     int i;
 
     sl.ctx = aio_context_new(&error_abort);
-    sl.q = threadlet_queue_new("shared", 4, 0);
+    sl.q = threadlet_queue_new("shared", 0, 4);
     sl.bits = g_new0(uint64_t, (SHARED_ITEMS + 63) / 64);
     dp_thread_create(&loop, "tl-shared-loop", shared_loop, &sl);
     sl.loop_thread = loop.t;
@@ -399,7 +399,7 @@ static bool answer_may_follow(int prev, int next)
 static void test_random_operations_keep_the_invariants(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
-    ThreadletQueue *q = threadlet_queue_new("random", 3, 1);
+    ThreadletQueue *q = threadlet_queue_new("random", 1, 3);
     RandItem *items = g_new0(RandItem, RANDOM_OPS);
     GRand *rand = g_rand_new_with_seed(g_test_rand_int());
     int submitted = 0;
@@ -433,7 +433,7 @@ static void test_random_operations_keep_the_invariants(void)
             int max = g_rand_int_range(rand, 1, 7);
 
             g_assert_true(threadlet_queue_set_limits(
-                q, max, g_rand_int_range(rand, 0, max + 1), &error_abort));
+                q, g_rand_int_range(rand, 0, max + 1), max, &error_abort));
         } else {
             threadlet_queue_set_idle_timeout_ns(
                 q, g_rand_int_range(rand, 1000, 10000000));

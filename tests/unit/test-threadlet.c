@@ -59,7 +59,7 @@ static void test_private_queue_from_init_runs_work(void)
     ThreadletQueue q;
     MyRequest r;
 
-    threadlet_queue_init(&q, 2, 0);
+    threadlet_queue_init(&q, 0, 2);
     g_assert_null(threadlet_queue_get_name(&q));
     my_request_init(&r, 5);
     r.work.func = my_request_func;
@@ -74,7 +74,7 @@ static void test_private_queue_from_init_runs_work(void)
 
 static void test_threads_start_lazily_up_to_max(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("lazy", 3, 1);
+    ThreadletQueue *q = threadlet_queue_new("lazy", 1, 3);
     MyRequest r[10];
     Gate gate;
     int i;
@@ -108,7 +108,7 @@ static void test_threads_start_lazily_up_to_max(void)
 
 static void test_idle_threads_shrink_to_min(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("shrink", 6, 2);
+    ThreadletQueue *q = threadlet_queue_new("shrink", 2, 6);
     MyRequest r[6];
     Gate gate;
     int i;
@@ -193,7 +193,7 @@ static void test_burst_of_blocking_items_wakes_every_idle_thread(void)
 /* Threads idle under the default 10 s timeout exit once it is shortened. */
 static void test_shorter_idle_timeout_applies_to_waiting_threads(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("retime", 3, 0);
+    ThreadletQueue *q = threadlet_queue_new("retime", 0, 3);
     MyRequest r[3];
     Gate gate;
     int i;
@@ -225,21 +225,21 @@ static void test_shorter_idle_timeout_applies_to_waiting_threads(void)
 
 static void test_set_limits_rejects_bad_values(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("limits", 4, 1);
+    ThreadletQueue *q = threadlet_queue_new("limits", 1, 4);
     Error *err = NULL;
 
     g_assert_false(threadlet_queue_set_limits(q, 0, 0, &err));
     g_assert_nonnull(err);
     error_free(err);
     err = NULL;
-    g_assert_false(threadlet_queue_set_limits(q, 2, 3, &err));
+    g_assert_false(threadlet_queue_set_limits(q, 3, 2, &err));
     g_assert_nonnull(err);
     error_free(err);
     err = NULL;
-    g_assert_false(threadlet_queue_set_limits(q, 2, -1, &err));
+    g_assert_false(threadlet_queue_set_limits(q, -1, 2, &err));
     g_assert_nonnull(err);
     error_free(err);
-    g_assert_true(threadlet_queue_set_limits(q, 8, 2, &error_abort));
+    g_assert_true(threadlet_queue_set_limits(q, 2, 8, &error_abort));
     g_assert_cmpint(stats_of(q).max_threads, ==, 8);
     g_assert_cmpint(stats_of(q).min_threads, ==, 2);
     threadlet_queue_destroy(q);
@@ -247,7 +247,7 @@ static void test_set_limits_rejects_bad_values(void)
 
 static void test_lowering_max_retires_surplus_threads(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("lower", 4, 0);
+    ThreadletQueue *q = threadlet_queue_new("lower", 0, 4);
     MyRequest r[4];
     Gate gate;
     int i;
@@ -260,7 +260,7 @@ static void test_lowering_max_retires_surplus_threads(void)
         threadlet_submit_to_queue(q, &r[i].work);
     }
     gate_wait_arrived(&gate, 4);
-    g_assert_true(threadlet_queue_set_limits(q, 1, 0, &error_abort));
+    g_assert_true(threadlet_queue_set_limits(q, 0, 1, &error_abort));
     gate_open(&gate);
     for (i = 0; i < WAIT_STEPS && stats_of(q).threads > 1; i++) {
         sched_yield();
@@ -356,7 +356,7 @@ static void test_ready_completions_are_delivered_by_one_bh(void)
 {
     enum { N = 64 };
     AioContext *ctx = aio_context_new(&error_abort);
-    ThreadletQueue *q = threadlet_queue_new("batch", 4, 0);
+    ThreadletQueue *q = threadlet_queue_new("batch", 0, 4);
     AioItem items[N];
     AioContextStats before, after;
     ThreadletQueueStats qs;
@@ -450,7 +450,7 @@ static ThreadletQueue *queue_seen_by_other_thread(AioContext *ctx)
 static void test_bound_context_sends_submit_aio_to_its_queue(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
-    ThreadletQueue *q = threadlet_queue_new("bound", 2, 0);
+    ThreadletQueue *q = threadlet_queue_new("bound", 0, 2);
     ThreadletQueue *global = threadlet_global_queue();
     AioItem it = {.fn_ret = 5};
     int done = 0;
@@ -539,7 +539,7 @@ static void offload_done(void *opaque, int ret)
 
 static void test_fn_may_submit_more_work(void)
 {
-    Offload o = {.q = threadlet_queue_new("offload", 1, 0),
+    Offload o = {.q = threadlet_queue_new("offload", 0, 1),
                  .ctx = aio_context_new(&error_abort),
                  .inner = {.fn_ret = 3}};
     int inner_done = 0;
@@ -559,7 +559,7 @@ static void test_fn_may_submit_more_work(void)
 static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
-    ThreadletQueue *q = threadlet_queue_new("cq", 1, 0);
+    ThreadletQueue *q = threadlet_queue_new("cq", 0, 1);
     Gate gate;
     AioItem blocker = {.fn_ret = 1};
     AioItem victim = {.fn_ret = 2};
@@ -594,7 +594,7 @@ static void test_cancel_queued_aio_work_runs_done_with_ecanceled(void)
 static void test_cancel_running_aio_work_returns_running(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
-    ThreadletQueue *q = threadlet_queue_new("cr", 1, 0);
+    ThreadletQueue *q = threadlet_queue_new("cr", 0, 1);
     Gate gate;
     AioItem it = {.fn_ret = 33};
     ThreadletWork *w;
@@ -618,7 +618,7 @@ static void test_cancel_running_aio_work_returns_running(void)
 static void test_cancel_finished_aio_work_returns_done(void)
 {
     AioContext *ctx = aio_context_new(&error_abort);
-    ThreadletQueue *q = threadlet_queue_new("cd", 1, 0);
+    ThreadletQueue *q = threadlet_queue_new("cd", 0, 1);
     AioItem it = {.fn_ret = 44};
     ThreadletWork *w;
     int done = 0;
@@ -636,7 +636,7 @@ static void test_cancel_finished_aio_work_returns_done(void)
 
 static void test_cancel_plain_work_three_results(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("cp", 1, 0);
+    ThreadletQueue *q = threadlet_queue_new("cp", 0, 1);
     MyRequest running, queued, finished;
     Gate gate;
 
@@ -681,8 +681,8 @@ static void test_cancel_plain_work_three_results(void)
 
 static void test_cancel_on_other_queue_is_einval(void)
 {
-    ThreadletQueue *a = threadlet_queue_new("a", 1, 0);
-    ThreadletQueue *b = threadlet_queue_new("b", 1, 0);
+    ThreadletQueue *a = threadlet_queue_new("a", 0, 1);
+    ThreadletQueue *b = threadlet_queue_new("b", 0, 1);
     MyRequest r;
 
     my_request_init(&r, 1);
@@ -715,7 +715,7 @@ static void test_destroy_waits_for_running_and_cancels_queued(void)
     enum { RUNNING = 2, QUEUED = 5 };
     AioContext *ctx = aio_context_new(&error_abort);
     int threads_before = count_threads();
-    ThreadletQueue *q = threadlet_queue_new("destroy", RUNNING, 0);
+    ThreadletQueue *q = threadlet_queue_new("destroy", 0, RUNNING);
     AioItem running[RUNNING], queued[QUEUED];
     MyRequest plain;
     Destroyer d = {.q = q};
@@ -800,7 +800,7 @@ static void test_destroy_idle_queue_joins_min_threads(void)
 
 static void test_named_queue_is_an_object_with_live_counters(void)
 {
-    ThreadletQueue *q = threadlet_queue_new("pool0", 3, 1);
+    ThreadletQueue *q = threadlet_queue_new("pool0", 1, 3);
     MyRequest r[2];
     Object *obj;
     Error *err = NULL;
@@ -885,7 +885,7 @@ static void test_anonymous_queue_cannot_be_an_object(void)
     ThreadletQueue q;
     Error *err = NULL;
 
-    threadlet_queue_init(&q, 1, 0);
+    threadlet_queue_init(&q, 0, 1);
     g_assert_false(threadlet_queue_register_object(&q, &err));
     g_assert_nonnull(err);
     error_free(err);

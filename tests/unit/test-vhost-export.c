@@ -42,10 +42,11 @@ typedef struct Fixture {
 static void add_export(const char *id, const char *node, const char *sock,
                        bool writable, unsigned queues)
 {
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(sock);
     VhostUserBlkExportOptions o = {
         .id = id,
         .node_name = node,
-        .socket_path = sock,
+        .addr = addr,
         .writable = writable,
         .num_queues = queues,
         .logical_block_size = 512,
@@ -907,22 +908,30 @@ static void test_resize_is_announced_to_the_front_end(Fixture *f,
 static void test_export_add_refuses_bad_arguments(Fixture *f,
                                                   gconstpointer data)
 {
+    g_autofree char *other = g_build_filename(f->dir, "x.sock", NULL);
+    g_autofree char *file = g_build_filename(f->dir, "file", NULL);
+    g_autoptr(SocketAddress) a_e0 = socket_address_new_unix(f->sock);
+    g_autoptr(SocketAddress) a_other = socket_address_new_unix(other);
+    g_autoptr(SocketAddress) a_file = socket_address_new_unix(file);
+    g_autoptr(SocketAddress) a_inet = socket_address_new_inet("", "0");
     VhostUserBlkExportOptions o = {
         .id = "x",
         .node_name = "m1",
-        .socket_path = f->sock,
+        .addr = a_e0,
         .num_queues = 1,
         .logical_block_size = 512,
     };
-    g_autofree char *other = g_build_filename(f->dir, "x.sock", NULL);
-    g_autofree char *file = g_build_filename(f->dir, "file", NULL);
     Error *err = NULL;
 
     /* A live socket (e0's) is not taken over. */
     g_assert_false(vhost_user_blk_export_add(&o, &err));
     g_assert_nonnull(strstr(error_get_pretty(err), "in use"));
     g_clear_pointer(&err, error_free);
-    o.socket_path = other;
+    o.addr = a_inet;
+    g_assert_false(vhost_user_blk_export_add(&o, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "unix"));
+    g_clear_pointer(&err, error_free);
+    o.addr = a_other;
     o.id = "e0";
     g_assert_false(vhost_user_blk_export_add(&o, &err));
     g_clear_pointer(&err, error_free);
@@ -945,12 +954,12 @@ static void test_export_add_refuses_bad_arguments(Fixture *f,
     g_clear_pointer(&err, error_free);
     o.node_name = "m1";
     g_assert_true(g_file_set_contents(file, "keep", -1, NULL));
-    o.socket_path = file;
+    o.addr = a_file;
     g_assert_false(vhost_user_blk_export_add(&o, &err));
     g_clear_pointer(&err, error_free);
     g_assert_true(g_file_test(file, G_FILE_TEST_EXISTS));
     g_remove(file);
-    o.socket_path = other;
+    o.addr = a_other;
     g_assert_true(vhost_user_blk_export_add(&o, &error_abort));
     /* The socket is private. */
     {

@@ -45,6 +45,10 @@ def nbd_server(d):
     return ["--nbd-server", "addr.type=unix,addr.path=%s" % d.path("nbd.sock")]
 
 
+def nbd_server_args(path):
+    return ["--nbd-server", "addr.type=unix,addr.path=%s" % path]
+
+
 # ---- the monitor protocol ---------------------------------------------------
 
 @test
@@ -582,16 +586,23 @@ def test_nbd_server_limits_reach_the_server():
             holder.stdin.close()
             holder.wait(timeout=30)
         # A client that never finishes its handshake is disconnected: the
-        # server's greeting arrives, then EOF (well within the bound).
-        s = connect_unix(sock)
-        s.settimeout(20)
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
+        # server's greeting arrives, then EOF (well within the bound).  The
+        # first client's slot is released by a main-loop BH after its EOF:
+        # until then a new connection is over max-connections and closed
+        # without a greeting, so try again a bounded number of times.
+        for _ in range(50):
+            s = connect_unix(sock)
+            s.settimeout(20)
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            s.close()
+            if data:
                 break
-            data += chunk
-        s.close()
+            time.sleep(0.1)
         check(data.startswith(b"NBDMAGIC"), "greeting %r" % data[:16])
         d.stop()
     finally:
@@ -625,6 +636,149 @@ def test_nbd_server_over_tcp():
               "nbdinfo: %r" % r)
         m.ok("nbd-server-stop")
         m.wait_event("BLOCK_EXPORT_DELETED")
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+# ---- the listener rules (dataplane/socket.h) --------------------------------
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@test
+def test_nbd_accept_at_fd_limit_backs_off():
+    # With every fd in use, accept() fails while the listening socket stays
+    # readable.  The daemon must stop watching it for a while instead of
+    # spinning and logging on every loop iteration: QMP keeps answering,
+    # the log stays short, and once fds are free again clients get in.
+    need("nbdinfo")
+    import resource
+
+    def low_fd_limit():
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+
+    d = Daemon(memory_node() + nbd_server_args("nbd.sock") +
+               ["--export", "nbd,id=e0,node-name=disk0"],
+               preexec_fn=low_fd_limit)
+    clients = []
+    try:
+        m = d.qmp()
+        # Connections that never handshake: each holds a daemon fd until
+        # there is none left; the rest wait in the listen backlog.
+        for _ in range(100):
+            clients.append(connect_unix(d.path("nbd.sock")))
+        for _ in range(1000):
+            if open_fds(d.proc.pid) >= 64:
+                break
+            time.sleep(0.01)
+        check(open_fds(d.proc.pid) >= 64, "the daemon never ran out of fds")
+        # Each round trip is at least one main-loop iteration; a listener
+        # that spins logs on every one of them.
+        rounds = 300
+        for _ in range(rounds):
+            m.ok("query-version")
+        for c in clients:
+            c.close()
+        clients = []
+        # Fds free again: the retry brings accepting back.
+        for _ in range(100):
+            r = run(["nbdinfo", "--size", nbd_uri(d.path("nbd.sock"), "disk0")])
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        check(r.returncode == 0 and int(r.stdout) == 64 << 20,
+              "no NBD client after the fds came back: %r" % r)
+        _, err = d.stop()
+        lines = [l for l in err.splitlines() if "accept" in l]
+        check(len(lines) >= 1, "no accept error logged: %r" % err[:500])
+        check(len(lines) <= 10 + 1,
+              "%d accept lines for %d loop rounds: %r" %
+              (len(lines), rounds, lines[:3]))
+    finally:
+        for c in clients:
+            c.close()
+        d.cleanup()
+
+
+@test
+def test_nbd_live_socket_is_refused():
+    # A second daemon on the path of a live NBD socket fails and leaves
+    # the first one's socket in place, still serving.
+    need("nbdinfo")
+    first = Daemon(memory_node() + nbd_server_args("nbd.sock") +
+                   ["--export", "nbd,id=e0,node-name=disk0"])
+    try:
+        first.qmp()
+        sock = first.path("nbd.sock")
+        ino = os.stat(sock).st_ino
+        second = Daemon(memory_node() + nbd_server_args(sock), monitor=False)
+        try:
+            status, _, err = second.wait()
+            check(status == 1, "second daemon exit status %d" % status)
+            check("is in use by another process" in err, "stderr: %r" % err)
+        finally:
+            second.cleanup()
+        check(os.stat(sock).st_ino == ino, "the socket file was replaced")
+        r = run(["nbdinfo", "--size", nbd_uri(sock, "disk0")])
+        check(r.returncode == 0, "first daemon no longer served: %r" % r)
+        first.stop()
+    finally:
+        first.cleanup()
+
+
+@test
+def test_nbd_socket_mode_is_explicit():
+    # 0600 whatever the umask; addr.mode sets another, also exactly.
+    def umask(mask):
+        return lambda: os.umask(mask)
+
+    for mask, extra, want in ((0, "", 0o600), (0o077, ",addr.mode=0660", 0o660)):
+        d = Daemon(["--nbd-server", "addr.type=unix,addr.path=nbd.sock" +
+                    extra], preexec_fn=umask(mask))
+        try:
+            d.qmp()
+            mode = stat.S_IMODE(os.stat(d.path("nbd.sock")).st_mode)
+            check(mode == want, "umask %o%s: mode %o" % (mask, extra, mode))
+            qmp_mode = stat.S_IMODE(os.stat(d.qmp_path).st_mode)
+            check(qmp_mode == 0o600, "monitor mode %o" % qmp_mode)
+            d.stop()
+        finally:
+            d.cleanup()
+    bad_cmdline(["--nbd-server", "addr.type=unix,addr.path=s,addr.mode=660"],
+                "Parameter 'addr.mode' must be between 0 and 511")
+
+
+@test
+def test_exit_removes_only_our_own_sockets():
+    # Files that replaced the daemon's sockets while it ran are not its to
+    # remove at exit.
+    d = Daemon(nbd_server_args("nbd.sock"))
+    try:
+        d.qmp()
+        os.rename(d.path("nbd.sock"), d.path("old.sock"))
+        with open(d.path("nbd.sock"), "w") as f:
+            f.write("someone else's")
+        os.unlink(d.qmp_path)
+        with open(d.qmp_path, "w") as f:
+            f.write("someone else's too")
+        d.signal(signal.SIGTERM)
+        status, _, err = d.wait()
+        check(status == 0, "exit status %d: %s" % (status, err))
+        left = sorted(os.listdir(d.dir))
+        check(left == ["nbd.sock", "old.sock", "qmp.sock"],
+              "left: %r" % left)
+        for name in ("nbd.sock", "qmp.sock"):
+            check(stat.S_ISREG(os.stat(d.path(name)).st_mode),
+                  "%s is not the replacement" % name)
+    finally:
+        d.cleanup()
+    # And our own go, as always.
+    d = Daemon(nbd_server_args("nbd.sock"))
+    try:
+        d.qmp()
         d.stop()
     finally:
         d.cleanup()
@@ -1070,6 +1224,41 @@ def test_compat_qmp_error_texts():
         d.stop()
     finally:
         d.cleanup()
+
+
+@test
+def test_compat_one_value_syntax():
+    # Values mean what they mean to qemu-storage-daemon, wherever they are
+    # given (dataplane/input.h): integers as strtoll with base 0 ("010" is
+    # 8), the short bools y/n, sizes with suffixes, ids by id_wellformed.
+    d = Daemon(["--object", "iothread,id=io0,poll-max-ns=010,poll-grow=0x2",
+                "--blockdev", "driver=null-co,node-name=n0,size=1.5k,"
+                "read-only=y"] + nbd_server_args("s"))
+    try:
+        m = d.qmp()
+        check(m.ok("qom-get", {"path": "/objects/io0",
+                               "property": "poll-max-ns"}) == 8,
+              "poll-max-ns=010")
+        check(m.ok("qom-get", {"path": "/objects/io0",
+                               "property": "poll-grow"}) == 2, "poll-grow")
+        nodes = {n["node-name"]: n for n in m.ok("query-named-block-nodes")}
+        check(nodes["n0"]["ro"] is True, "read-only=y: %r" % nodes["n0"])
+        m.ok("qom-set", {"path": "/objects/io0", "property": "poll-max-ns",
+                         "value": 0})
+        for cmd, args in [
+                ("block-export-add", {"type": "nbd", "id": "1e",
+                                      "node-name": "n0"}),
+                ("blockdev-add", {"driver": "null-co", "node-name": "n-" * 70}),
+                ("object-add", {"qom-type": "iothread", "id": "a b"})]:
+            got = m.err(cmd, args)
+            check(got.endswith("expects an identifier"), "%s: %r" % (cmd, got))
+        d.stop()
+    finally:
+        d.cleanup()
+    bad_cmdline(["--chardev", "socket,id=9c,path=q.sock,server=on,wait=off"],
+                "Parameter 'id' expects an identifier")
+    bad_cmdline(["--nbd-server", "addr.type=unix,addr.path=s,"
+                 "max-connections=09"], "'max-connections' expects integer")
 
 
 @test

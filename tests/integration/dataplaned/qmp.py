@@ -124,9 +124,10 @@ class Daemon:
     """dataplaned in the foreground, in its own temporary directory.
 
     With monitor=True (the default) a monitor is added on qmp.sock and
-    self.qmp() connects to it."""
+    self.qmp() connects to it.  preexec_fn runs in the child before exec
+    (resource limits, umask)."""
 
-    def __init__(self, args=(), monitor=True, cwd=None):
+    def __init__(self, args=(), monitor=True, cwd=None, preexec_fn=None):
         self.dir = cwd or tempfile.mkdtemp(prefix="dataplaned-test-")
         self.qmp_path = os.path.join(self.dir, "qmp.sock")
         argv = [DATAPLANED] + list(args)
@@ -136,7 +137,8 @@ class Daemon:
                      "--monitor", "chardev=qmp"]
         self.proc = subprocess.Popen(argv, cwd=self.dir,
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stderr=subprocess.PIPE,
+                                     preexec_fn=preexec_fn)
         self.monitors = []
 
     def path(self, name):

@@ -334,9 +334,42 @@ def test_qmp_add_query_del_with_unique_ids():
 
 
 @test
+def test_inherited_listening_socket_fd():
+    """addr.type=fd: the daemon serves on a listening socket it inherited
+    (socket activation), here opened by the test."""
+    import socket
+    tmp = tempfile.mkdtemp(prefix="dataplaned-test-")
+    path = os.path.join(tmp, "vu.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(4)
+    fd = s.fileno()
+    os.set_inheritable(fd, True)
+    argv = [DATAPLANED, "--blockdev", "driver=memory,node-name=disk0,size=16M",
+            "--export", "vhost-user-blk,id=vu0,node-name=disk0,addr.type=fd,"
+            "addr.str=%d,writable=on,logical-block-size=4k" % fd]
+    p = subprocess.Popen(argv, pass_fds=[fd], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    s.close()
+    try:
+        out = cases("io", path, 1)
+        check("id=vu0" in out, "io: %r" % out)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=15)
+        check(p.returncode == 0, "exit %d: %s" % (p.returncode, err))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if os.path.exists(path):
+            os.unlink(path)
+        os.rmdir(tmp)
+
+
+@test
 def test_cmdline_refuses_bad_vhost_user_blk_options():
     for opts, desc in [
-            ("vhost-user-blk,id=v,node-name=disk0", "addr.type"),
+            ("vhost-user-blk,id=v,node-name=disk0", "Parameter 'addr' is missing"),
             ("vhost-user-blk,id=v,node-name=disk0,addr.type=unix",
              "addr.path"),
             ("vhost-user-blk,id=v,node-name=disk0,addr.type=inet,"
