@@ -198,7 +198,7 @@ void vu_queue_add(VuQueue *q, unsigned s, uint32_t type, uint64_t sector,
     }
     slot_take(q, s);
     slot->busy = true;
-    slot->submit_ns = now_ns();
+    slot->submit_ticks = vu_ticks();
     slot->hdr->type = type;
     slot->hdr->ioprio = 0;
     slot->hdr->sector = sector;
