@@ -30,6 +30,10 @@ struct AioHandler {
     AioPollFn *io_poll;
     EventNotifierHandler *en_read; /* set instead of io_read for notifiers */
     EventNotifierPollFn *en_poll;
+    EventNotifierHandler *en_poll_begin; /* polling mode hooks, or NULL */
+    EventNotifierHandler *en_poll_end;
+    bool poll_started; /* en_poll_begin ran, en_poll_end not yet; touched
+                          by the polling thread only */
     void *opaque;
     bool is_ctx_notifier;   /* the context's own wake-up: not "progress" */
     bool deleted;           /* atomic */
@@ -162,6 +166,12 @@ void aio_handlers_walk_begin(AioContext *ctx);
 void aio_handlers_walk_end(AioContext *ctx);
 bool aio_dispatch_ready(AioContext *ctx, AioReadyEvent *events, int n);
 bool aio_run_poll_handlers_once(AioContext *ctx, bool *found);
+/* Polling thread, walking the list.  Starts polling mode on every node
+ * that has hooks and is not in it yet. */
+void aio_poll_mode_begin(AioContext *ctx);
+/* Polling thread, walking the list.  Ends polling mode on every node in
+ * it; returns whether there was any (the caller then polls once more). */
+bool aio_poll_mode_end(AioContext *ctx);
 void aio_handlers_free_all(AioContext *ctx);
 static inline bool aio_handler_is_deleted(AioHandler *node)
 {

@@ -213,6 +213,9 @@ static bool aio_busy_poll(AioContext *ctx, int64_t timeout, bool *progress)
         window = timeout;
     }
     deadline = clock_monotonic_ns() + window;
+    /* Handlers with polling-mode hooks (a virtqueue turning its kicks
+     * off) enter it now; aio_poll() ends it before it blocks. */
+    aio_poll_mode_begin(ctx);
     do {
         *progress |= aio_run_poll_handlers_once(ctx, &found);
         if (aio_bh_has_pending(ctx)) {
@@ -311,6 +314,18 @@ bool aio_poll(AioContext *ctx, bool blocking)
                 if (polled_found) {
                     timeout = 0;
                 }
+            }
+        }
+        if (timeout != 0 && aio_poll_mode_end(ctx)) {
+            /* Out of polling mode: handlers that turned their
+             * notifications off turned them on again; anything that
+             * arrived in between is found by one more poll, not left
+             * waiting for a notification that was never sent. */
+            bool found = false;
+
+            progress |= aio_run_poll_handlers_once(ctx, &found);
+            if (found) {
+                timeout = 0;
             }
         }
         if (timeout != 0) {

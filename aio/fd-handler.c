@@ -46,11 +46,16 @@ static void sweep_deleted_locked(AioContext *ctx)
     }
 }
 
+typedef struct PollHooks {
+    EventNotifierHandler *begin;
+    EventNotifierHandler *end;
+} PollHooks;
+
 static void set_handler_internal(AioContext *ctx, int fd, IOHandler *io_read,
                                  IOHandler *io_write, AioPollFn *io_poll,
                                  EventNotifierHandler *en_read,
                                  EventNotifierPollFn *en_poll, void *opaque,
-                                 bool is_ctx_notifier)
+                                 bool is_ctx_notifier, const PollHooks *hooks)
 {
     bool removing = !io_read && !io_write && !io_poll && !en_read && !en_poll;
     AioHandler *old_node;
@@ -70,6 +75,10 @@ static void set_handler_internal(AioContext *ctx, int fd, IOHandler *io_read,
         new_node->io_poll = io_poll;
         new_node->en_read = en_read;
         new_node->en_poll = en_poll;
+        if (hooks && en_poll) {
+            new_node->en_poll_begin = hooks->begin;
+            new_node->en_poll_end = hooks->end;
+        }
         new_node->opaque = opaque;
         new_node->is_ctx_notifier = is_ctx_notifier;
         new_node->events =
@@ -100,7 +109,7 @@ void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
                         IOHandler *io_write, AioPollFn *io_poll, void *opaque)
 {
     set_handler_internal(ctx, fd, io_read, io_write, io_poll, NULL, NULL,
-                         opaque, false);
+                         opaque, false, NULL);
 }
 
 void aio_set_event_notifier(AioContext *ctx, EventNotifier *e,
@@ -111,7 +120,54 @@ void aio_set_event_notifier(AioContext *ctx, EventNotifier *e,
         poll_cb = NULL;
     }
     set_handler_internal(ctx, event_notifier_get_fd(e), NULL, NULL, NULL, cb,
-                         poll_cb, e, e == &ctx->notifier);
+                         poll_cb, e, e == &ctx->notifier, NULL);
+}
+
+void aio_set_event_notifier_poll(AioContext *ctx, EventNotifier *e,
+                                 EventNotifierHandler *cb,
+                                 EventNotifierPollFn *poll_cb,
+                                 EventNotifierHandler *poll_begin,
+                                 EventNotifierHandler *poll_end)
+{
+    PollHooks hooks = {poll_begin, poll_end};
+
+    if (!cb) {
+        poll_cb = NULL;
+    }
+    set_handler_internal(ctx, event_notifier_get_fd(e), NULL, NULL, NULL, cb,
+                         poll_cb, e, e == &ctx->notifier, &hooks);
+}
+
+void aio_poll_mode_begin(AioContext *ctx)
+{
+    AioHandler *node;
+
+    for (node = dp_atomic_load_acquire(&ctx->handlers); node;
+         node = dp_atomic_load_acquire(&node->next)) {
+        if (node->en_poll_begin && !node->poll_started &&
+            !aio_handler_is_deleted(node)) {
+            node->poll_started = true;
+            node->en_poll_begin(node->opaque);
+        }
+    }
+}
+
+bool aio_poll_mode_end(AioContext *ctx)
+{
+    AioHandler *node;
+    bool ended = false;
+
+    for (node = dp_atomic_load_acquire(&ctx->handlers); node;
+         node = dp_atomic_load_acquire(&node->next)) {
+        if (node->poll_started) {
+            node->poll_started = false;
+            if (!aio_handler_is_deleted(node) && node->en_poll_end) {
+                node->en_poll_end(node->opaque);
+                ended = true;
+            }
+        }
+    }
+    return ended;
 }
 
 void aio_handlers_walk_begin(AioContext *ctx)

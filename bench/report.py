@@ -30,12 +30,14 @@ TITLES = {
     "rbd": "Ceph RBD over NBD (one-node memstore cluster on the same machine; fio nbd engine; rbd bench = librbd in-process, the ceiling)",
     "tls": "NBD servers over TLS (X.509 with client certificates; fio nbd engine, "
            "nbds+unix URI, 1 GiB image on /dev/shm)",
+    "vhost": "vhost-user-blk exports (tests/vhost-user-load, one polling client thread; "
+             "job names: disk-rw-qd<per queue>-q<queues>)",
 }
 
 # Sections in this order; programs not listed follow in order of appearance.
 ORDER = ["eventloop-wakeup", "eventloop-timers", "eventloop-dispatch", "eventloop-idle",
          "eventloop-acquire", "threadlet", "block", "mq-costs", "nbd", "scaling",
-         "rbd", "tls"]
+         "rbd", "tls", "vhost"]
 
 NBD_METRICS = [
     ("cpu-per-op", "server CPU per operation (us, lower is better)"),
@@ -157,8 +159,12 @@ def table(figs, out, label="figure", rename=None):
 
 
 def nbd_split(fig):
-    """nbd-<job>-<metric> (or tls-<job>-<metric>) -> (job, metric)."""
-    body = fig[len("nbd-"):] if fig.startswith(("nbd-", "tls-")) else fig
+    """nbd-<job>-<metric> (or tls-..., vhost-...) -> (job, metric)."""
+    for prefix in ("nbd-", "tls-", "vhost-"):
+        if fig.startswith(prefix):
+            fig = fig[len(prefix):]
+            break
+    body = fig
     for metric, _ in NBD_METRICS:
         if body.endswith("-" + metric):
             return body[: -len(metric) - 1], metric
@@ -207,7 +213,7 @@ def write_md(data, notes, args, path):
     for prog, figs in data.items():
         out.append(f"## {TITLES.get(prog, prog)}")
         out.append("")
-        if prog in ("nbd", "tls"):
+        if prog in ("nbd", "tls", "vhost"):
             metrics = NBD_METRICS
             if prog == "nbd":
                 out.append("Server CPU per operation is in the headline table above.")

@@ -246,8 +246,9 @@ void cmdline_print_help(const char *prog)
 {
     printf(
 "Usage: %s [options]\n"
-"A storage daemon: exports block nodes over NBD from IOThreads, managed over\n"
-"a QMP monitor.  Options follow qemu-storage-daemon's syntax.\n"
+"A storage daemon: exports block nodes over NBD and to virtual machines over\n"
+"vhost-user-blk from IOThreads, managed over a QMP monitor.  Options follow\n"
+"qemu-storage-daemon's syntax.\n"
 "\n"
 "  -h, --help             print this help and exit\n"
 "  -V, --version          print the version and exit\n"
@@ -283,6 +284,10 @@ void cmdline_print_help(const char *prog)
 "           [,writable=on|off][,iothread=<id>|,iothread.0=<id>,iothread.1=...]\n"
 "           [,description=<text>]\n"
 "                         an NBD export of a node\n"
+"  --export [type=]vhost-user-blk,id=<id>,node-name=<node>,addr.type=unix,\n"
+"           addr.path=<path>[,writable=on|off][,num-queues=<n>]\n"
+"           [,logical-block-size=<n>][,iothread=<id>]\n"
+"                         a virtio-blk disk for a VM (QEMU vhost-user-blk-pci)\n"
 "  --chardev socket,id=<id>,path=<path>,server=on,wait=off\n"
 "                         a listening unix socket for a monitor\n"
 "  --monitor [chardev=]<id>\n"

@@ -1,8 +1,8 @@
 /*
  * The daemon's QMP command handlers, one file per area (qmp-misc.c,
- * qmp-objects.c, qmp-block.c, qmp-nbd.c), gathered in the table of
- * qmp-commands.c.  Each has the QmpHandler signature (qmp-dispatch.h) and
- * runs in the main loop thread.
+ * qmp-objects.c, qmp-block.c, qmp-export.c, qmp-nbd.c,
+ * qmp-vhost-user-blk.c), gathered in the table of qmp-commands.c.  Each has the
+ * QmpHandler signature (qmp-dispatch.h) and runs in the main loop thread.
  */
 #ifndef DATAPLANE_DAEMON_QMP_COMMANDS_H
 #define DATAPLANE_DAEMON_QMP_COMMANDS_H
@@ -32,12 +32,14 @@ QmpHandler qmp_cmd_query_named_block_nodes;
 QmpHandler qmp_cmd_x_blockdev_set_iothread;
 QmpAsyncHandler qmp_cmd_block_resize;
 
-/* qmp-nbd.c */
-QmpHandler qmp_cmd_nbd_server_start;
-QmpHandler qmp_cmd_nbd_server_stop;
+/* qmp-export.c */
 QmpHandler qmp_cmd_block_export_add;
 QmpHandler qmp_cmd_block_export_del;
 QmpHandler qmp_cmd_query_block_exports;
+
+/* qmp-nbd.c */
+QmpHandler qmp_cmd_nbd_server_start;
+QmpHandler qmp_cmd_nbd_server_stop;
 QmpHandler qmp_cmd_nbd_server_add;
 QmpHandler qmp_cmd_nbd_server_remove;
 

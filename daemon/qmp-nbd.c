@@ -1,9 +1,9 @@
 /*
- * QMP commands on the NBD server and its exports: nbd-server-start,
- * nbd-server-stop, block-export-add, block-export-del, query-block-exports,
- * and the older nbd-server-add and nbd-server-remove.
- * Also --nbd-server and --export, which run the same code, and the
- * daemon's teardown of the server.
+ * QMP commands on the NBD server: nbd-server-start, nbd-server-stop, and
+ * the older export commands nbd-server-add and nbd-server-remove; the nbd
+ * type of block-export-add and friends (qmp-export.c dispatches here).
+ * Also --nbd-server, which runs the same code, and the daemon's teardown
+ * of the server.
  *
  * Addresses: --nbd-server takes QEMU's flat SocketAddress (addr.type=unix,
  * addr.path=... or addr.type=inet,addr.host=...,addr.port=... or
@@ -28,99 +28,16 @@
 #include "qmp-commands.h"
 #include "qmp-json.h"
 
-/* How long teardown waits for NBD connections to finish closing. */
-#define NBD_CLOSE_WAIT_NS (5 * (int64_t)1000000000)
-
 /* The TLS objects the running server uses (it is their user). */
 static Object *server_tls_creds_obj;
 static Object *server_tls_authz_obj;
 #define NBD_SERVER_USER "NBD server"
 
-/* Copies a table, so that consuming keys leaves the caller's intact. */
-static GHashTable *opts_copy(GHashTable *opts)
-{
-    GHashTable *copy = keyval_new();
-    GHashTableIter it;
-    gpointer k, v;
-
-    g_hash_table_iter_init(&it, opts);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        g_hash_table_insert(copy, g_strdup(k), g_strdup(v));
-    }
-    return copy;
-}
-
-static bool take_int(GHashTable *o, const char *key, int64_t min, int64_t max,
-                     int64_t *out, Error **errp)
-{
-    g_autofree char *v = keyval_take(o, key);
-
-    return !v || input_parse_int(key, v, min, max, out, errp);
-}
-
-static bool take_size(GHashTable *o, const char *key, uint64_t *out,
-                      Error **errp)
-{
-    g_autofree char *v = keyval_take(o, key);
-
-    return !v || input_parse_size(key, v, INT64_MAX, out, errp);
-}
-
-static bool take_bool(GHashTable *o, const char *key, bool *out, Error **errp)
-{
-    g_autofree char *v = keyval_take(o, key);
-
-    return !v || input_parse_bool(key, v, out, errp);
-}
-
 /* ---- the server ---------------------------------------------------------- */
-
-/*
- * As QEMU: BLOCK_EXPORT_DELETED says the export is gone for good (its last
- * client has closed and its node is free for blockdev-del), which may be
- * well after block-export-del or nbd-server-stop has returned.
- */
-/* Multi-threaded exports: export id -> GStrv of the IOThread ids its
- * connections are spread over (each IOThread records the export as a
- * user, so it cannot be deleted under it).  Main loop. */
-static GHashTable *export_iothreads;
-
-static char *export_user_name(const char *id)
-{
-    return g_strdup_printf("block export '%s'", id);
-}
-
-static void export_iothreads_drop(const char *id)
-{
-    GStrv ids =
-        export_iothreads ? g_hash_table_lookup(export_iothreads, id) : NULL;
-    g_autofree char *user = export_user_name(id);
-    int i;
-
-    if (!ids) {
-        return;
-    }
-    for (i = 0; ids[i]; i++) {
-        Object *obj = object_find(ids[i]);
-
-        /* A list may name an IOThread twice: one user record each. */
-        if (obj) {
-            object_user_remove(obj, user);
-        }
-    }
-    g_hash_table_remove(export_iothreads, id);
-}
-
-static void export_gone(const char *id, void *opaque)
-{
-    export_iothreads_drop(id);
-    monitor_emit_event("BLOCK_EXPORT_DELETED",
-                       json_pack("{s:o}", "id", qmp_json_str(id)));
-}
 
 bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
 {
-    g_autoptr(GHashTable) o = opts_copy(opts);
+    g_autoptr(GHashTable) o = daemon_opts_copy(opts);
     g_autoptr(GHashTable) addr_opts = keyval_take_prefix(o, "addr");
     g_autofree char *tls = keyval_take(o, "tls-creds");
     g_autofree char *authz = keyval_take(o, "tls-authz");
@@ -129,15 +46,15 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     int64_t max_conn = so.max_connections;
     int64_t handshake = so.handshake_max_seconds;
     int64_t idle = so.idle_max_seconds;
-
     Object *creds_obj = NULL, *authz_obj = NULL;
 
     addr = socket_address_from_keyval(addr_opts, "addr", errp);
     if (!addr ||
-        !take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
-        !take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake, errp) ||
-        !take_int(o, "idle-max-seconds", 0, INT32_MAX, &idle, errp) ||
-        !take_size(o, "max-buffer-size", &so.max_buffer_size, errp) ||
+        !daemon_take_int(o, "max-connections", 0, INT32_MAX, &max_conn, errp) ||
+        !daemon_take_int(o, "handshake-max-seconds", 0, INT32_MAX, &handshake,
+                         errp) ||
+        !daemon_take_int(o, "idle-max-seconds", 0, INT32_MAX, &idle, errp) ||
+        !daemon_take_size(o, "max-buffer-size", &so.max_buffer_size, errp) ||
         !keyval_check_empty(o, "nbd-server", errp)) {
         return false;
     }
@@ -153,8 +70,8 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     }
     so.max_connections = (int)max_conn;
     so.handshake_max_seconds = (int)handshake;
-    nbd_set_export_gone_handler(export_gone, NULL);
     so.idle_max_seconds = (int)idle;
+    nbd_set_export_gone_handler(daemon_export_gone, NULL);
     if (!nbd_server_start(addr, &so, errp)) {
         return false;
     }
@@ -193,8 +110,8 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
     return json_object();
 }
 
-/* Stops the server (every export it drops reports through export_gone)
- * and lets its TLS objects go. */
+/* Stops the server (every export it drops reports through
+ * daemon_export_gone) and lets its TLS objects go. */
 static bool server_stop(Error **errp)
 {
     if (!nbd_server_stop(errp)) {
@@ -228,127 +145,23 @@ json_t *qmp_cmd_nbd_server_stop(json_t *args, Error **errp)
     return json_object();
 }
 
-/* ---- exports ------------------------------------------------------------- */
+/* ---- the nbd export type (qmp-export.c dispatches here) ----------------- */
 
-/*
- * The list under key (key.0, key.1, ...) as a NULL-terminated vector, its
- * keys taken from o; NULL if there is no key.0.  keyval guarantees there
- * is no gap.
- */
-static GStrv take_list(GHashTable *o, const char *key)
+bool daemon_nbd_export_add(GHashTable *o, const DaemonExportCommon *c,
+                           Error **errp)
 {
-    g_autoptr(GPtrArray) items = g_ptr_array_new();
-    unsigned i;
-
-    for (i = 0;; i++) {
-        g_autofree char *k = g_strdup_printf("%s.%u", key, i);
-        char *v = keyval_take(o, k);
-
-        if (!v) {
-            break;
-        }
-        g_ptr_array_add(items, v);
-    }
-    if (items->len == 0) {
-        return NULL;
-    }
-    g_ptr_array_add(items, NULL);
-    return (GStrv)g_ptr_array_free(g_steal_pointer(&items), false);
-}
-
-/* block-export-add with an iothread list (QEMU 10.1's multi-threaded
- * export): the node stays where it is; connections are spread over the
- * listed IOThreads. */
-static bool export_add_multi(const char *id, const char *node_name,
-                             const char *name, const char *description,
-                             bool writable, bool alloc_depth, GStrv iothreads,
-                             Error **errp)
-{
-    guint n = g_strv_length(iothreads);
-    g_autofree AioContext **ctxs = g_new(AioContext *, n);
-    g_autofree char *user = export_user_name(id);
-    guint i;
-
-    for (i = 0; i < n; i++) {
-        IOThread *t = iothread_find(iothreads[i]);
-
-        if (!t) {
-            error_setg(errp, "iothread \"%s\" not found", iothreads[i]);
-            return false;
-        }
-        ctxs[i] = iothread_get_aio_context(t);
-    }
-    NbdExportConfig cfg = {.id = id,
-                           .node_name = node_name,
-                           .name = name,
-                           .description = description,
-                           .writable = writable,
-                           .allocation_depth = alloc_depth,
-                           .ctxs = ctxs,
-                           .n_ctxs = n};
-
-    if (!nbd_export_add_config(&cfg, errp)) {
-        return false;
-    }
-    if (!export_iothreads) {
-        export_iothreads = g_hash_table_new_full(
-            g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
-    }
-    for (i = 0; i < n; i++) {
-        object_user_add(object_find(iothreads[i]), user);
-    }
-    g_hash_table_insert(export_iothreads, g_strdup(id), g_strdupv(iothreads));
-    return true;
-}
-
-bool daemon_export_add(GHashTable *opts, Error **errp)
-{
-    g_autoptr(GHashTable) o = opts_copy(opts);
-    g_autofree char *type = keyval_take(o, "type");
-    g_autofree char *id = keyval_take(o, "id");
-    g_autofree char *node_name = keyval_take(o, "node-name");
     g_autofree char *name = keyval_take(o, "name");
     g_autofree char *description = keyval_take(o, "description");
-    g_autofree char *iothread_id = keyval_take(o, "iothread");
-    g_auto(GStrv) iothread_list = take_list(o, "iothread");
-    bool writable = false;
-    bool writethrough = false;
-    bool fixed = false;
     bool alloc_depth = false;
-    IOThread *iothread = NULL;
-    BlockDriverState *bs;
 
-    if (!type) {
-        error_setg(errp, "Parameter 'type' is missing");
-        return false;
-    }
-    if (strcmp(type, "nbd") != 0) {
-        error_setg(errp,
-                   "Parameter 'type' does not accept value '%s' "
-                   "(only nbd)",
-                   type);
-        return false;
-    }
-    if (!input_check_id("id", id, errp)) {
-        return false;
-    }
-    if (!node_name) {
-        error_setg(errp, "Parameter 'node-name' is missing");
-        return false;
-    }
-    if (!take_bool(o, "writable", &writable, errp) ||
-        !take_bool(o, "writethrough", &writethrough, errp) ||
-        !take_bool(o, "fixed-iothread", &fixed, errp) ||
-        !take_bool(o, "allocation-depth", &alloc_depth, errp)) {
-        return false;
-    }
-    if (writethrough) {
-        error_setg(errp, "writethrough=on is not supported");
-        return false;
-    }
-    if (iothread_list && fixed) {
-        error_setg(errp,
-                   "Cannot use fixed-iothread for a multi-threaded export");
+    g_autofree AioContext **ctxs = NULL;
+    NbdExportConfig cfg = {.id = c->id,
+                           .node_name = c->node_name,
+                           .name = name,
+                           .description = description,
+                           .writable = c->writable};
+
+    if (!daemon_take_bool(o, "allocation-depth", &alloc_depth, errp)) {
         return false;
     }
     if (!keyval_check_empty(o, "export", errp)) {
@@ -358,105 +171,113 @@ bool daemon_export_add(GHashTable *opts, Error **errp)
         error_setg(errp, "NBD server not running");
         return false;
     }
-    bs = bdrv_find_node(node_name);
-    if (!bs) {
-        error_setg(errp, "Cannot find node '%s'", node_name);
+    if (!daemon_export_prepare_node(c, errp)) {
         return false;
     }
-    if (iothread_id) {
-        iothread = iothread_find(iothread_id);
-        if (!iothread) {
-            error_setg(errp, "iothread \"%s\" not found", iothread_id);
-            return false;
+    cfg.allocation_depth = alloc_depth;
+    if (c->n_iothreads > 0) {
+        /* Multi-threaded: connections are spread over the IOThreads. */
+        ctxs = g_new(AioContext *, c->n_iothreads);
+        for (unsigned i = 0; i < c->n_iothreads; i++) {
+            ctxs[i] = iothread_get_aio_context(c->iothreads[i]);
         }
-        if (!daemon_node_set_iothread(bs, iothread, errp)) {
-            return false;
-        }
+        cfg.ctxs = ctxs;
+        cfg.n_ctxs = c->n_iothreads;
     }
-    if (iothread_list) {
-        return export_add_multi(id, node_name, name, description, writable,
-                                alloc_depth, iothread_list, errp);
+    if (!nbd_export_add_config(&cfg, errp)) {
+        return false;
     }
-    {
-        NbdExportConfig cfg = {.id = id,
-                               .node_name = node_name,
-                               .name = name,
-                               .description = description,
-                               .writable = writable,
-                               .allocation_depth = alloc_depth};
+    if (c->n_iothreads > 0) {
+        daemon_export_hold_iothreads(c);
+    }
+    return true;
+}
 
-        return nbd_export_add_config(&cfg, errp);
+typedef struct FindExport {
+    const char *node_name; /* match by node, or */
+    const char *id;        /* by id */
+    const char *found;     /* the id found */
+} FindExport;
+
+static void find_export(const NbdExportInfo *info, void *opaque)
+{
+    FindExport *f = opaque;
+
+    if (f->found) {
+        return;
+    }
+    if ((f->node_name && !strcmp(info->node_name, f->node_name)) ||
+        (f->id && !strcmp(info->id, f->id))) {
+        f->found = info->id;
     }
 }
 
-json_t *qmp_cmd_block_export_add(json_t *args, Error **errp)
+bool daemon_nbd_export_exists(const char *id)
 {
-    static const QmpArg spec[] = {
-        {"type", QMP_ARG_STR, true},
-        {"id", QMP_ARG_STR, true},
-        {"node-name", QMP_ARG_STR, true},
-        {"name", QMP_ARG_STR, false},
-        {"description", QMP_ARG_STR, false},
-        {"writable", QMP_ARG_BOOL, false},
-        {"writethrough", QMP_ARG_BOOL, false},
-        /* A string, or a list of them (QEMU 10.1's multi-threaded
-         * export); an empty list is refused below. */
-        {"iothread", QMP_ARG_ANY, false},
-        {"fixed-iothread", QMP_ARG_BOOL, false},
-        {"allocation-depth", QMP_ARG_BOOL, false},
-        {NULL},
-    };
-    g_autoptr(GHashTable) opts = keyval_new();
-    json_t *it;
+    FindExport f = {.id = id};
 
-    if (!qmp_args_check(args, spec, errp)) {
-        return NULL;
-    }
-    it = json_object_get(args, "iothread");
-    if (it && !json_is_string(it) && !json_is_array(it)) {
-        error_setg(errp, "Invalid parameter type for 'iothread', expected: "
-                         "string or array of strings");
-        return NULL;
-    }
-    if (it && json_is_array(it) && json_array_size(it) == 0) {
-        error_setg(errp, "The set of I/O threads must not be empty");
-        return NULL;
-    }
-    if (!keyval_add_json(opts, args, NULL, errp) ||
-        !daemon_export_add(opts, errp)) {
-        return NULL;
-    }
-    return json_object();
+    nbd_export_foreach(find_export, &f);
+    return f.found != NULL;
 }
 
-json_t *qmp_cmd_block_export_del(json_t *args, Error **errp)
+const char *daemon_nbd_export_using_node(const char *node_name)
 {
-    static const QmpArg spec[] = {
-        {"id", QMP_ARG_STR, true},
-        {"mode", QMP_ARG_STR, false},
-        {NULL},
-    };
-    const char *mode;
-    const char *id;
-    NbdExportDelMode m;
+    FindExport f = {.node_name = node_name};
 
-    if (!qmp_args_check(args, spec, errp)) {
-        return NULL;
+    nbd_export_foreach(find_export, &f);
+    return f.found;
+}
+
+bool daemon_nbd_export_del(const char *id, bool hard, Error **errp)
+{
+    return nbd_export_del(id, hard ? NBD_EXPORT_DEL_HARD : NBD_EXPORT_DEL_SAFE,
+                          errp);
+}
+
+static void export_info_append(const NbdExportInfo *info, void *opaque)
+{
+    json_t *e = json_pack("{s:s,s:o,s:o,s:b}", "type", "nbd", "id",
+                          qmp_json_str(info->id), "node-name",
+                          qmp_json_str(info->node_name), "shutting-down", 0);
+    const char *const *ids = daemon_export_iothread_ids(info->id);
+
+    if (ids) {
+        /* A multi-threaded export: the IOThreads, as block-export-add
+         * took them (QEMU's query does not show them). */
+        json_t *list = json_array();
+        int i;
+
+        for (i = 0; ids[i]; i++) {
+            json_array_append_new(list, qmp_json_str(ids[i]));
+        }
+        json_object_set_new(e, "iothread", list);
+        /* And how many connections each serves now (ours only). */
+        list = json_array();
+        for (i = 0; i < (int)info->n_contexts; i++) {
+            json_array_append_new(list,
+                                  json_integer(info->context_connections[i]));
+        }
+        json_object_set_new(e, "x-iothread-connections", list);
     }
-    id = qmp_arg_str(args, "id", NULL);
-    mode = qmp_arg_str(args, "mode", "safe");
-    if (!strcmp(mode, "safe")) {
-        m = NBD_EXPORT_DEL_SAFE;
-    } else if (!strcmp(mode, "hard")) {
-        m = NBD_EXPORT_DEL_HARD;
-    } else {
-        error_setg(errp, "Parameter 'mode' does not accept value '%s'", mode);
-        return NULL;
+    json_array_append_new(opaque, e);
+}
+
+void daemon_nbd_export_query(json_t *list)
+{
+    nbd_export_foreach(export_info_append, list);
+}
+
+void daemon_nbd_exports_cleanup(void)
+{
+    /* Its socket file goes too, if it is still ours. */
+    if (nbd_server_is_running()) {
+        server_stop(NULL);
     }
-    if (!nbd_export_del(id, m, errp)) {
-        return NULL;
-    }
-    return json_object();
+}
+
+unsigned daemon_nbd_connections(void)
+{
+    return nbd_server_get_connection_count();
 }
 
 /*
@@ -515,98 +336,4 @@ json_t *qmp_cmd_nbd_server_remove(json_t *args, Error **errp)
     ret = qmp_cmd_block_export_del(del_args, errp);
     json_decref(del_args);
     return ret;
-}
-
-static void export_info_append(const NbdExportInfo *info, void *opaque)
-{
-    json_t *e = json_pack("{s:s,s:o,s:o,s:b}", "type", "nbd", "id",
-                          qmp_json_str(info->id), "node-name",
-                          qmp_json_str(info->node_name), "shutting-down", 0);
-    GStrv ids = export_iothreads
-                    ? g_hash_table_lookup(export_iothreads, info->id)
-                    : NULL;
-
-    if (ids) {
-        /* A multi-threaded export: the IOThreads, as block-export-add
-         * took them (QEMU's query does not show them). */
-        json_t *list = json_array();
-        int i;
-
-        for (i = 0; ids[i]; i++) {
-            json_array_append_new(list, qmp_json_str(ids[i]));
-        }
-        json_object_set_new(e, "iothread", list);
-        /* And how many connections each serves now (ours only). */
-        list = json_array();
-        for (i = 0; i < (int)info->n_contexts; i++) {
-            json_array_append_new(list,
-                                  json_integer(info->context_connections[i]));
-        }
-        json_object_set_new(e, "x-iothread-connections", list);
-    }
-    json_array_append_new(opaque, e);
-}
-
-json_t *qmp_cmd_query_block_exports(json_t *args, Error **errp)
-{
-    static const QmpArg spec[] = {{NULL}};
-    json_t *list;
-
-    if (!qmp_args_check(args, spec, errp)) {
-        return NULL;
-    }
-    list = json_array();
-    nbd_export_foreach(export_info_append, list);
-    return list;
-}
-
-typedef struct FindExport {
-    const char *node_name;
-    const char *id;
-} FindExport;
-
-static void find_export(const NbdExportInfo *info, void *opaque)
-{
-    FindExport *f = opaque;
-
-    if (!f->id && !strcmp(info->node_name, f->node_name)) {
-        f->id = info->id;
-    }
-}
-
-const char *daemon_export_using_node(const char *node_name)
-{
-    FindExport f = {.node_name = node_name};
-
-    nbd_export_foreach(find_export, &f);
-    return f.id;
-}
-
-/* ---- teardown ------------------------------------------------------------ */
-
-static void close_wait_expired(void *opaque)
-{
-    *(bool *)opaque = true;
-}
-
-void daemon_exports_cleanup(void)
-{
-    bool expired = false;
-    AioTimer *timer;
-
-    if (!nbd_server_is_running()) {
-        return;
-    }
-    /* Its socket file goes too, if it is still ours. */
-    server_stop(NULL);
-    /* Connections close in their IOThreads and report to the main loop;
-     * the nodes are free once the last one is gone. */
-    timer = aio_timer_new(main_loop_get_aio_context(), AIO_CLOCK_REALTIME,
-                          AIO_SCALE_NS, close_wait_expired, &expired);
-    aio_timer_mod_ns(timer,
-                     aio_clock_get_ns(AIO_CLOCK_REALTIME) + NBD_CLOSE_WAIT_NS);
-    while (nbd_server_get_connection_count() > 0 && !expired) {
-        main_loop_wait(true);
-    }
-    aio_timer_free(timer);
 }

@@ -33,6 +33,7 @@ struct SocketListener {
     UnixSocketFile file; /* unix: the file we created */
     AioTimer *retry;     /* re-enables accepting after a backoff */
     unsigned backoffs;   /* times accept() ran out of fds */
+    bool paused;         /* socket_listener_set_accepting(false) */
     bool *freed;         /* set by free while a callback runs */
 };
 
@@ -51,7 +52,11 @@ static void set_watching(SocketListener *l, bool on)
 
 static void listener_retry(void *opaque)
 {
-    set_watching(opaque, true);
+    SocketListener *l = opaque;
+
+    if (!l->paused) {
+        set_watching(l, true);
+    }
 }
 
 /*
@@ -104,6 +109,9 @@ static void listener_accept(void *opaque)
             return;
         }
         l->freed = NULL;
+        if (l->paused) {
+            return; /* the rest wait in the backlog */
+        }
     }
 }
 
@@ -290,6 +298,18 @@ void socket_listener_free(SocketListener *l)
     socket_address_free(l->addr);
     g_free(l->fds);
     g_free(l);
+}
+
+void socket_listener_set_accepting(SocketListener *l, bool on)
+{
+    if (l->paused == !on) {
+        return;
+    }
+    l->paused = !on;
+    /* While backing off, the retry timer resumes (if still wanted). */
+    if (!aio_timer_pending(l->retry)) {
+        set_watching(l, on);
+    }
 }
 
 const SocketAddress *socket_listener_get_address(SocketListener *l)

@@ -10,7 +10,7 @@ set -e
 
 build_pkgs="gcc make meson ninja-build pkg-config libglib2.0-dev liburing-dev libjansson-dev scdoc zlib1g-dev libzstd-dev librbd-dev libgnutls28-dev"
 run_pkgs="libnbd-bin qemu-utils"
-test_pkgs="libnbd-dev python3-libnbd qemu-system-common fio python3 clang clang-format libclang-rt-14-dev ceph-mon ceph-osd ceph-common gnutls-bin"
+test_pkgs="libnbd-dev python3-libnbd qemu-system-common qemu-system-x86 busybox-static fio python3 clang clang-format libclang-rt-14-dev ceph-mon ceph-osd ceph-common gnutls-bin"
 bench_pkgs="nbdkit qemu-system-common libuv1-dev libevent-dev gnuplot-nox qemu-block-extra"
 
 case "${1:-build}" in

@@ -95,8 +95,17 @@ void dp_thread_create(DpThread *thread, const char *name, void *(*fn)(void *),
      * New threads start with every signal blocked so that process-directed
      * signals (SIGTERM, SIGINT) reach the main loop thread, which handles
      * them; callers that want signals in a thread unblock them there.
+     * Not the ones a fault raises in the faulting thread: blocking those
+     * only makes the kernel kill the process without running any handler
+     * (the sanitizers', or the vhost guest memory guard's SIGBUS handler).
      */
     sigfillset(&all);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGTRAP);
+    sigdelset(&all, SIGSYS);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     dp_pthread_check(pthread_create(&thread->t, NULL, fn, arg),
                      "pthread_create");

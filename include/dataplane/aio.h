@@ -131,6 +131,24 @@ void aio_set_event_notifier(AioContext *ctx, EventNotifier *e,
                             EventNotifierHandler *cb,
                             EventNotifierPollFn *poll_cb);
 
+/*
+ * As aio_set_event_notifier(), with polling-mode hooks: poll_begin runs
+ * when the context starts busy-polling (adaptive polling) with poll_cb,
+ * poll_end when it stops and is about to block, after which poll_cb runs
+ * once more, so that work that arrived in between is not left waiting for
+ * a notification.  A device turns its notifications off in poll_begin and
+ * on in poll_end (a virtqueue's kicks): while the loop polls, the other
+ * side then makes no system call to notify it.  Both run in the loop's
+ * thread, walking the handlers (they must not remove their own handler).
+ * A notifier that is replaced or removed while in polling mode gets no
+ * poll_end: its owner turns its notifications back on itself.
+ */
+void aio_set_event_notifier_poll(AioContext *ctx, EventNotifier *e,
+                                 EventNotifierHandler *cb,
+                                 EventNotifierPollFn *poll_cb,
+                                 EventNotifierHandler *poll_begin,
+                                 EventNotifierHandler *poll_end);
+
 /* ---- bottom halves ---------------------------------------------------- */
 
 typedef struct AioBH AioBH;

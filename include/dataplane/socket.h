@@ -131,6 +131,15 @@ SocketListener *socket_listener_new(AioContext *ctx, const SocketAddress *addr,
  */
 void socket_listener_free(SocketListener *l);
 
+/*
+ * Stops (false) or resumes (true) accepting: meanwhile connections wait in
+ * the kernel's backlog, as with a server that serves one client at a time
+ * (a vhost-user-blk export).  Stopping from inside the accept callback
+ * takes effect at once: no further connection of that wake-up is
+ * accepted.  Listener's context.
+ */
+void socket_listener_set_accepting(SocketListener *l, bool on);
+
 /* The address as given. */
 const SocketAddress *socket_listener_get_address(SocketListener *l);
 /* inet: the port listened on (the kernel's pick for port 0); else -1. */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the libFuzzer targets with clang and runs each for a short time:
 # the NBD codec, the NBD server (plain and TLS), qcow2, the option parsers
-# (keyval, command line) and the QMP monitor with the daemon's commands.
+# (keyval, command line), the QMP monitor with the daemon's commands, the
+# vhost-user codec and virtqueue walker, and the vhost-user-blk export.
 # Usage: tests/fuzz/run.sh [seconds]   (default 30, split between the
 # targets, at least 8 s each; CI calls it as is)
 set -e
@@ -17,14 +18,20 @@ fuzz-nbd-server-tls corpus-server-tls
 fuzz-qcow2 corpus-qcow2
 fuzz-keyval corpus-keyval
 fuzz-qmp-monitor corpus-qmp
+fuzz-vhost corpus-vhost
+fuzz-vhost-server corpus-vhost-server
 "
 
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang meson setup "$build" "$top" -Dfuzzing=true -Db_lundef=false \
         -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$build" $(echo "$targets" | awk 'NF {print "tests/fuzz/" $1}') \
-    >/dev/null
+if ! ninja -C "$build" $(echo "$targets" | awk 'NF {print "tests/fuzz/" $1}') \
+    >"$build/fuzz-build.log" 2>&1; then
+    tail -40 "$build/fuzz-build.log"
+    echo "fuzz: the targets did not build" >&2
+    exit 1
+fi
 
 # Each target gets its share of the time, on a scratch copy of its corpus so
 # that runs do not grow the checked-in one.

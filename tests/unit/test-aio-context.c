@@ -383,6 +383,107 @@ test_poll_handler_called_only_when_polling_enabled(gconstpointer data)
     aio_context_unref(ctx);
 }
 
+/* ---- polling-mode hooks ---- */
+
+typedef struct ModeNotifier {
+    EventNotifier e;
+    int begins;
+    int ends;
+    int polls;
+    int polls_after_end; /* poll calls since the last end */
+    bool in_mode;
+    bool pending; /* work the poll function reports once */
+} ModeNotifier;
+
+#define MODE_OF(en) ((ModeNotifier *)(en))
+
+static void mode_read(EventNotifier *e)
+{
+    event_notifier_test_and_clear(e);
+}
+
+static bool mode_poll(EventNotifier *e)
+{
+    ModeNotifier *m = MODE_OF(e);
+
+    m->polls++;
+    m->polls_after_end++;
+    if (m->pending) {
+        m->pending = false;
+        return true;
+    }
+    return false;
+}
+
+static void mode_begin(EventNotifier *e)
+{
+    ModeNotifier *m = MODE_OF(e);
+
+    g_assert_false(m->in_mode);
+    m->in_mode = true;
+    m->begins++;
+}
+
+static void mode_end(EventNotifier *e)
+{
+    ModeNotifier *m = MODE_OF(e);
+
+    g_assert_true(m->in_mode);
+    m->in_mode = false;
+    m->ends++;
+    m->polls_after_end = 0;
+    /* Work that "arrived" while notifications were off. */
+    m->pending = true;
+}
+
+static void test_poll_mode_hooks_bracket_busy_polling(gconstpointer data)
+{
+    AioContext *ctx = test_ctx_new(data);
+    AioTimer *t =
+        aio_timer_new(ctx, AIO_CLOCK_REALTIME, AIO_SCALE_NS, nop_cb, NULL);
+    ModeNotifier m = {0};
+    int i;
+
+    g_assert_cmpint(event_notifier_init(&m.e, false), ==, 0);
+    aio_set_event_notifier_poll(ctx, &m.e, mode_read, mode_poll, mode_begin,
+                                mode_end);
+    /* Polling off: never in polling mode. */
+    for (i = 0; i < 20; i++) {
+        short_block(ctx, t);
+    }
+    g_assert_cmpint(m.begins, ==, 0);
+    g_assert_cmpint(m.ends, ==, 0);
+
+    /* Polling on: begin when busy-polling starts; before the loop blocks,
+     * end, then one more poll, which finds what came meanwhile and keeps
+     * the loop from sleeping. */
+    g_assert_true(
+        aio_context_set_poll_params(ctx, 1000000000, 0, 0, &error_abort));
+    grow_poll_window(ctx);
+    for (i = 0; i < 1000 && m.ends == 0; i++) {
+        short_block(ctx, t);
+    }
+    g_assert_cmpint(m.begins, >, 0);
+    g_assert_cmpint(m.ends, >, 0);
+    g_assert_cmpint(m.begins, >=, m.ends);
+    g_assert_cmpint(m.begins - m.ends, <=, 1);
+
+    /* Polling off again: a node still in polling mode is taken out of it
+     * before the next sleep. */
+    g_assert_true(aio_context_set_poll_params(ctx, 0, 0, 0, &error_abort));
+    for (i = 0; i < 20; i++) {
+        short_block(ctx, t);
+    }
+    g_assert_false(m.in_mode);
+    g_assert_cmpint(m.begins, ==, m.ends);
+    g_assert_cmpint(m.polls_after_end, >=, 1); /* the poll after the end */
+
+    aio_set_event_notifier(ctx, &m.e, NULL, NULL);
+    event_notifier_cleanup(&m.e);
+    aio_timer_free(t);
+    aio_context_unref(ctx);
+}
+
 static void
 test_poll_window_grows_then_shrinks_after_long_block(gconstpointer data)
 {
@@ -844,6 +945,8 @@ int main(int argc, char **argv)
                   test_nested_poll_dispatches_fd_event);
     test_add_both("/context/poll-handler-called-only-when-polling-enabled",
                   test_poll_handler_called_only_when_polling_enabled);
+    test_add_both("/context/poll-mode-hooks-bracket-busy-polling",
+                  test_poll_mode_hooks_bracket_busy_polling);
     test_add_both("/context/poll-window-grows-then-shrinks-after-long-block",
                   test_poll_window_grows_then_shrinks_after_long_block);
     test_add_both("/context/poll-window-grows-on-cross-thread-wakeups",

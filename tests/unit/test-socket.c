@@ -345,6 +345,51 @@ static void test_flood_is_taken_in_bursts(Fixture *f, gconstpointer d)
     socket_listener_free(l);
 }
 
+typedef struct OneAtATime {
+    Fixture *f;
+    SocketListener *l;
+} OneAtATime;
+
+static void pause_on_accept(SocketListener *l, int fd, void *opaque)
+{
+    OneAtATime *o = opaque;
+
+    g_array_append_val(o->f->accepted, fd);
+    socket_listener_set_accepting(l, false);
+}
+
+static void test_paused_listener_leaves_clients_in_the_backlog(Fixture *f,
+                                                               gconstpointer d)
+{
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(f->path);
+    OneAtATime o = {.f = f};
+    int clients[3];
+
+    o.l = socket_listener_new(f->ctx, addr, pause_on_accept, &o, &error_abort);
+    for (guint i = 0; i < G_N_ELEMENTS(clients); i++) {
+        clients[i] = connect_unix(f->path); /* completes from the backlog */
+    }
+    /* Paused from the callback: the same wake-up takes no more. */
+    wait_accepted(f, 1);
+    for (int i = 0; i < 10; i++) {
+        aio_poll(f->ctx, false);
+    }
+    g_assert_cmpuint(f->accepted->len, ==, 1);
+    /* Resumed: the next one (and only it: the callback pauses again). */
+    socket_listener_set_accepting(o.l, true);
+    wait_accepted(f, 2);
+    for (int i = 0; i < 10; i++) {
+        aio_poll(f->ctx, false);
+    }
+    g_assert_cmpuint(f->accepted->len, ==, 2);
+    socket_listener_set_accepting(o.l, true);
+    wait_accepted(f, 3);
+    for (guint i = 0; i < G_N_ELEMENTS(clients); i++) {
+        close(clients[i]);
+    }
+    socket_listener_free(o.l);
+}
+
 static void free_from_callback(SocketListener *l, int fd, void *opaque)
 {
     int *count = opaque;
@@ -517,6 +562,8 @@ int main(int argc, char **argv)
         test_out_of_fds_backs_off_then_recovers);
     ADD("flood-is-taken-in-bursts", test_flood_is_taken_in_bursts);
     ADD("callback-may-free-the-listener", test_callback_may_free_the_listener);
+    ADD("paused-listener-leaves-clients-in-the-backlog",
+        test_paused_listener_leaves_clients_in_the_backlog);
     ADD("inet-port-zero-gets-a-port", test_inet_port_zero_gets_a_port);
     ADD("fd-address-takes-a-listening-socket",
         test_fd_address_takes_a_listening_socket);
