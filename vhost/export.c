@@ -110,6 +110,10 @@ static void export_unref(VhostBlkExport *exp)
     if (gone_fn) {
         gone_fn(exp->id, gone_opaque);
     }
+    for (unsigned i = 0; i < exp->n_ctxs; i++) {
+        aio_context_unref(exp->ctxs[i]);
+    }
+    g_free(exp->ctxs);
     g_free(exp->id);
     g_free(exp->address);
     g_free(exp);
@@ -224,6 +228,12 @@ bool vhost_user_blk_export_add(const VhostUserBlkExportOptions *opts,
                    opts->node_name);
         return false;
     }
+    if (opts->n_ctxs > VHOST_USER_BLK_MAX_QUEUES ||
+        (opts->n_ctxs && !opts->ctxs)) {
+        error_setg(errp, "an iothread list of 1 to %d IOThreads",
+                   VHOST_USER_BLK_MAX_QUEUES);
+        return false;
+    }
     if (opts->addr->type == SOCKET_ADDRESS_INET) {
         error_setg(errp, "A vhost-user-blk export listens on a unix socket "
                          "(addr.type=unix or fd): its front-end passes file "
@@ -245,6 +255,14 @@ bool vhost_user_blk_export_add(const VhostUserBlkExportOptions *opts,
     exp->blk_size = lbs;
     memcpy(exp->serial, opts->id,
            MIN(strlen(opts->id), sizeof(exp->serial))); /* zero padded */
+    if (opts->n_ctxs) {
+        exp->n_ctxs = opts->n_ctxs;
+        exp->ctxs = g_new(AioContext *, opts->n_ctxs);
+        for (unsigned i = 0; i < opts->n_ctxs; i++) {
+            exp->ctxs[i] = opts->ctxs[i];
+            aio_context_ref(exp->ctxs[i]);
+        }
+    }
     exp->refcnt = 1;
     bdrv_ref(bs);
     bdrv_add_aio_context_notifier(bs, &export_user_ops, exp);
@@ -299,6 +317,7 @@ void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
             .num_queues = exp->num_queues,
             .logical_block_size = exp->blk_size,
             .connected = exp->conn != NULL,
+            .n_contexts = exp->n_ctxs,
         };
         fn(&info, opaque);
     }
@@ -308,4 +327,33 @@ unsigned vhost_user_blk_get_connection_count(void)
 {
     assert_main_thread();
     return n_connections;
+}
+
+bool vhost_export_queue_stats(const char *id, unsigned index, AioContext **ctx,
+                              VhostBlkQueueStats *stats)
+{
+    VhostBlkExport *exp;
+    AioContext *home;
+    bool found = false;
+
+    assert_main_thread();
+    exp = find_export(id);
+    if (!exp) {
+        return false;
+    }
+    home = bdrv_get_aio_context(exp->bs);
+    aio_context_acquire(home);
+    if (exp->conn && exp->conn->phase == VHOST_CONN_RUNNING &&
+        index < exp->conn->nqueues) {
+        VhostBlkQueue *q = &exp->conn->queues[index];
+
+        /* The main loop may hold a second context. */
+        aio_context_acquire(q->ctx);
+        *ctx = q->ctx;
+        *stats = q->stats;
+        aio_context_release(q->ctx);
+        found = true;
+    }
+    aio_context_release(home);
+    return found;
 }
