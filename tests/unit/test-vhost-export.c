@@ -8,6 +8,7 @@
  * that the sanitizer runs of the unit suite see the export's threads.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include "tests/unit/test-util.h"
 #include "tests/vhost-user-client.h"
 #include "vhost/inflight.h"
+#include "vhost/vhost-internal.h"
 #include "util/clock.h"
 #include "util/thread.h"
 
@@ -767,7 +769,13 @@ typedef struct MoveLoad {
     int ops;           /* atomic */
     uint32_t gen[256]; /* generation written to each block, 0: unknown */
     uint8_t busy[256];
-    uint64_t blk_of[2][16];
+    uint64_t blk_of[4][16];
+    /* For the iothread list test (0/NULL: 2 queues, e0). */
+    unsigned nq;
+    const char *sock;
+    int mem_changes;  /* atomic: memory tables sent under load */
+    int stopped;      /* atomic: the client has nothing in flight */
+    int may_close;    /* atomic: the main side read the counters */
 } MoveLoad;
 
 static void verify_done(VuQueue *q, unsigned s, uint32_t len, void *opaque)
@@ -789,15 +797,34 @@ static void verify_done(VuQueue *q, unsigned s, uint32_t len, void *opaque)
 static void client_verify_load(ClientThread *ct)
 {
     MoveLoad *ml = ct->arg;
-    VuClientConfig cfg = {.num_queues = 2, .slots = 16, .slot_data_size = 4096};
+    unsigned nq = ml->nq ? ml->nq : 2;
+    VuClientConfig cfg = {
+        .num_queues = nq, .slots = 16, .slot_data_size = 4096};
     uint64_t rng = 88172645463325252ULL;
+    int next_mem_change = 300;
     VuClient c;
 
-    client_open(&c, ct->f->sock, &cfg);
+    client_open(&c, ml->sock ? ml->sock : ct->f->sock, &cfg);
     client_step(ct, 1);
-    while (!g_atomic_int_get(&ml->stop) || vu_queue_busy(&c.queues[0]) ||
-           vu_queue_busy(&c.queues[1])) {
-        for (unsigned qi = 0; qi < 2; qi++) {
+    for (;;) {
+        bool busy = false;
+
+        for (unsigned qi = 0; qi < nq; qi++) {
+            busy = busy || vu_queue_busy(&c.queues[qi]) > 0;
+        }
+        if (g_atomic_int_get(&ml->stop) && !busy) {
+            break;
+        }
+        if (ml->sock && g_atomic_int_get(&ml->ops) >= next_mem_change &&
+            g_atomic_int_get(&ml->mem_changes) < 4) {
+            /* A new memory table with requests in flight on every queue:
+             * each queue is called back from its IOThread, the map
+             * changes, and they go on. */
+            g_assert_cmpint(vu_client_set_mem_table(&c), ==, 0);
+            g_atomic_int_inc(&ml->mem_changes);
+            next_mem_change += 300;
+        }
+        for (unsigned qi = 0; qi < nq; qi++) {
             VuQueue *q = &c.queues[qi];
             int s;
 
@@ -824,6 +851,13 @@ static void client_verify_load(ClientThread *ct)
             vu_queue_publish(q);
             vu_queue_poll(q, verify_done, ml);
         }
+    }
+    if (ml->sock) {
+        /* Connected, with nothing in flight, until the main side has read
+         * the per-queue counters. */
+        g_atomic_int_set(&ml->stopped, 1);
+        g_main_context_wakeup(NULL);
+        client_wait_flag(&ml->may_close);
     }
     vu_client_destroy(&c);
 }
@@ -853,6 +887,117 @@ static void test_node_moves_under_io(Fixture *f, gconstpointer data)
     g_atomic_int_set(&ml.stop, 1);
     client_finish(ct);
     g_test_message("%d requests verified across 30 moves", ml.ops);
+}
+
+/* ---- virtqueues spread over an iothread list ---------------------------- */
+
+static uint64_t requests_taken(unsigned nq)
+{
+    uint64_t sum = 0;
+
+    for (unsigned i = 0; i < nq; i++) {
+        VhostBlkQueueStats st;
+        AioContext *ctx;
+
+        g_assert_true(vhost_export_queue_stats("mq", i, &ctx, &st));
+        sum += st.requests;
+    }
+    return sum;
+}
+
+/* Main side: runs the loop until the client completed n more requests. */
+static void main_until_ops(MoveLoad *ml, int n)
+{
+    int64_t deadline = clock_monotonic_ns() + 20 * (int64_t)1000000000;
+    int ops = g_atomic_int_get(&ml->ops);
+
+    while (g_atomic_int_get(&ml->ops) < ops + n &&
+           clock_monotonic_ns() < deadline) {
+        main_loop_wait(false);
+    }
+    g_assert_cmpint(g_atomic_int_get(&ml->ops), >=, ops + n);
+}
+
+static void test_queues_spread_over_iothreads(Fixture *f, gconstpointer data)
+{
+    g_autofree char *sock = g_build_filename(f->dir, "mq.sock", NULL);
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(sock);
+    AioContext *io = iothread_get_aio_context(f->io);
+    AioContext *io2 = iothread_get_aio_context(f->io2);
+    AioContext *list[2] = {io2, io};
+    AioContext *homes[3] = {main_loop_get_aio_context(), io2, io};
+    VhostUserBlkExportOptions o = {
+        .id = "mq",
+        .node_name = "m2",
+        .addr = addr,
+        .writable = true,
+        .num_queues = 4,
+        .logical_block_size = 512,
+        .ctxs = list,
+        .n_ctxs = 2,
+    };
+    BlockDriverState *bs = test_open("driver=memory,node-name=m2,size=4M");
+    MoveLoad ml = {.nq = 4, .sock = sock};
+    ClientThread *ct;
+    uint64_t before;
+    int i;
+
+    /* The node's home is io: queues 1 and 3 share it, 0 and 2 are in io2. */
+    g_assert_true(bdrv_set_aio_context(bs, io, &error_abort));
+    g_assert_true(vhost_user_blk_export_add(&o, &error_abort));
+    ct = client_start(f, client_verify_load, &ml);
+    main_until_step(ct, 1);
+    main_until_ops(&ml, 200);
+
+    /* A drained section stops every queue in every context: nothing is
+     * taken from any ring until it ends. */
+    for (i = 0; i < 3; i++) {
+        bdrv_drained_begin(bs);
+        before = requests_taken(4);
+        for (int k = 0; k < 200; k++) {
+            main_loop_wait(false);
+        }
+        g_assert_cmpuint(requests_taken(4), ==, before);
+        bdrv_drained_end(bs);
+        main_until_ops(&ml, 50);
+    }
+    /* The node moves (main loop, io2, io); the queues stay. */
+    for (i = 0; i < 9; i++) {
+        g_assert_true(bdrv_set_aio_context(bs, homes[i % 3], &error_abort));
+        main_until_ops(&ml, 100);
+    }
+    /* Memory tables changed under load meanwhile (client side). */
+    while (g_atomic_int_get(&ml.mem_changes) < 4) {
+        main_until_ops(&ml, 100);
+    }
+    g_atomic_int_set(&ml.stop, 1);
+    for (i = 0; i < 1000000 && !g_atomic_int_get(&ml.stopped) &&
+                !g_atomic_int_get(&ct->done);
+         i++) {
+        main_loop_wait(true);
+    }
+    g_assert_true(g_atomic_int_get(&ml.stopped));
+    /* Each queue took its requests in its own IOThread, list[i % 2]. */
+    for (i = 0; i < 4; i++) {
+        VhostBlkQueueStats st;
+        AioContext *ctx;
+
+        g_assert_true(vhost_export_queue_stats("mq", i, &ctx, &st));
+        g_assert_true(ctx == list[i % 2]);
+        g_assert_cmpuint(st.requests, >, 50);
+        g_assert_cmpuint(st.in_own_thread, ==, st.requests);
+        g_test_message("queue %d: %" PRIu64 " requests in its IOThread", i,
+                       st.in_own_thread);
+    }
+    g_atomic_int_set(&ml.may_close, 1);
+    client_finish(ct);
+    g_test_message("%d requests verified, %d memory tables, over 9 moves",
+                   ml.ops, ml.mem_changes);
+    g_assert_true(vhost_user_blk_export_del("mq", true, &error_abort));
+    wait_connections(0);
+    while (main_loop_wait(false)) {
+    }
+    bdrv_unref(bs);
 }
 
 /* ---- a resized node ------------------------------------------------------ */
@@ -1020,6 +1165,7 @@ int main(int argc, char **argv)
     T(front_end_gone_with_requests_in_flight);
     T(inflight_requests_are_resubmitted);
     T(node_moves_under_io);
+    T(queues_spread_over_iothreads);
     T(resize_is_announced_to_the_front_end);
     T(export_del_safe_refuses_hard_disconnects);
 #undef T
