@@ -628,23 +628,27 @@ static void test_broken_chain_stops_only_its_queue(Fixture *f,
 
 typedef struct InFlight {
     char *sock;
-    int go; /* atomic: the main side saw the requests in flight */
+    unsigned nq; /* queues the requests are spread over (0: one) */
+    int go;      /* atomic: the main side saw the requests in flight */
 } InFlight;
 
 static void client_disconnect_in_flight(ClientThread *ct)
 {
     InFlight *fl = ct->arg;
-    VuClientConfig cfg = {.interrupts = true};
+    unsigned nq = fl->nq ? fl->nq : 1;
+    VuClientConfig cfg = {.interrupts = true, .num_queues = nq};
     VuClient c;
-    VuQueue *q;
     uint8_t buf[512];
 
     client_open(&c, fl->sock, &cfg);
-    q = &c.queues[0];
-    for (int i = 0; i < 8; i++) {
-        vu_queue_add(q, i, VIRTIO_BLK_T_IN, i, 512, 1);
+    for (unsigned qi = 0; qi < nq; qi++) {
+        VuQueue *q = &c.queues[qi];
+
+        for (int i = 0; i < 8; i++) {
+            vu_queue_add(q, i, VIRTIO_BLK_T_IN, i, 512, 1);
+        }
+        vu_queue_publish(q);
     }
-    vu_queue_publish(q);
     client_step(ct, 1);
     client_wait_flag(&fl->go);
     /* We vanish with the requests held by the throttle node. */
@@ -652,8 +656,10 @@ static void client_disconnect_in_flight(ClientThread *ct)
     client_step(ct, 2);
     /* The next front-end is served once the last one is gone. */
     client_open(&c, fl->sock, &cfg);
-    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 512), ==,
-                    VIRTIO_BLK_S_OK);
+    for (unsigned qi = 0; qi < nq; qi++) {
+        g_assert_cmpint(io(&c, qi, VIRTIO_BLK_T_IN, 0, buf, 512), ==,
+                        VIRTIO_BLK_S_OK);
+    }
     vu_client_destroy(&c);
 }
 
@@ -668,26 +674,39 @@ static unsigned in_flight_of(BlockDriverState *bs)
     return n;
 }
 
-static void test_front_end_gone_with_requests_in_flight(Fixture *f,
-                                                        gconstpointer data)
+/* ctxs NULL: the queue in the node's context; else 2 queues over them. */
+static void gone_with_requests_in_flight(Fixture *f, AioContext **ctxs)
 {
     g_autoptr(GHashTable) tg = test_opts("limits.iops-total=1");
-    InFlight fl = {.sock = g_build_filename(f->dir, "thr.sock", NULL)};
+    InFlight fl = {.sock = g_build_filename(f->dir, "thr.sock", NULL),
+                   .nq = ctxs ? 2 : 1};
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(fl.sock);
+    VhostUserBlkExportOptions o = {
+        .id = "e2",
+        .node_name = "thr",
+        .addr = addr,
+        .writable = true,
+        .num_queues = fl.nq,
+        .logical_block_size = 512,
+        .ctxs = ctxs,
+        .n_ctxs = ctxs ? 2 : 0,
+    };
     int64_t deadline = clock_monotonic_ns() + 10 * (int64_t)1000000000;
     BlockDriverState *thr;
     ClientThread *ct;
 
-    /* A throttle node at one request per second holds them in flight. */
+    /* A throttle node at one request per second holds them in flight
+     * (with a list, those of other contexts forwarded to its home). */
     object_add("throttle-group", "slow", tg, &error_abort);
     thr = test_open("driver=throttle,node-name=thr,throttle-group=slow,"
                     "file=m0");
-    add_export("e2", "thr", fl.sock, true, 1);
+    g_assert_true(vhost_user_blk_export_add(&o, &error_abort));
     ct = client_start(f, client_disconnect_in_flight, &fl);
     main_until_step(ct, 1);
-    while (in_flight_of(thr) < 4 && clock_monotonic_ns() < deadline) {
+    while (in_flight_of(thr) < 4 * fl.nq && clock_monotonic_ns() < deadline) {
         g_thread_yield();
     }
-    g_assert_cmpuint(in_flight_of(thr), >=, 4);
+    g_assert_cmpuint(in_flight_of(thr), >=, 4 * fl.nq);
     g_atomic_int_set(&fl.go, 1);
     main_until_step(ct, 2);
     /* Gone, but its requests are not done: the connection waits. */
@@ -705,6 +724,23 @@ static void test_front_end_gone_with_requests_in_flight(Fixture *f,
     g_free(fl.sock);
 }
 
+static void test_front_end_gone_with_requests_in_flight(Fixture *f,
+                                                        gconstpointer data)
+{
+    gone_with_requests_in_flight(f, NULL);
+}
+
+/* Queues in two IOThreads, the node's and another: the close waits until
+ * both have given their queue back. */
+static void test_front_end_gone_with_requests_in_flight_on_iothreads(
+    Fixture *f, gconstpointer data)
+{
+    AioContext *ctxs[2] = {iothread_get_aio_context(f->io2),
+                           iothread_get_aio_context(f->io)};
+
+    gone_with_requests_in_flight(f, ctxs);
+}
+
 /* ---- inflight resubmission ---------------------------------------------- */
 
 static void client_inflight_resume(ClientThread *ct)
@@ -716,8 +752,9 @@ static void client_inflight_resume(ClientThread *ct)
     uint16_t head;
     VuClient c;
     VuQueue *q;
+    const char *sock = ct->arg ? ct->arg : ct->f->sock;
 
-    client_open(&c, ct->f->sock, &cfg);
+    client_open(&c, sock, &cfg);
     g_assert_nonnull(c.inflight_map);
     q = &c.queues[0];
     g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 512), ==,
@@ -739,7 +776,7 @@ static void client_inflight_resume(ClientThread *ct)
     r->desc[head].counter = 1000;
     r->desc[head].inflight = 1;
     /* The next backend connection redoes it. */
-    g_assert_cmpint(vu_client_connect(&c, ct->f->sock, 5000), ==, 0);
+    g_assert_cmpint(vu_client_connect(&c, sock, 5000), ==, 0);
     g_assert_cmpint(vu_client_setup(&c, true), ==, 0);
     while (done < 1) {
         done += vu_queue_wait(q, NULL, NULL, 10000);
@@ -760,6 +797,41 @@ static void test_inflight_requests_are_resubmitted(Fixture *f,
     main_until_step(ct, 1);
     wait_connections(0);
     client_finish(ct);
+}
+
+/* The same with the queue in another IOThread than the node's: the
+ * inflight region is set up by the connection and used by the queue's
+ * context. */
+static void test_inflight_requests_are_resubmitted_on_iothread(
+    Fixture *f, gconstpointer data)
+{
+    g_autofree char *sock = g_build_filename(f->dir, "e3.sock", NULL);
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(sock);
+    AioContext *ctxs[1] = {iothread_get_aio_context(f->io2)};
+    VhostUserBlkExportOptions o = {
+        .id = "e3",
+        .node_name = "m0",
+        .addr = addr,
+        .writable = true,
+        .num_queues = 1,
+        .logical_block_size = 512,
+        .ctxs = ctxs,
+        .n_ctxs = 1,
+    };
+    ClientThread *ct;
+    VhostBlkQueueStats st;
+    AioContext *ctx;
+
+    g_assert_true(vhost_user_blk_export_add(&o, &error_abort));
+    ct = client_start(f, client_inflight_resume, sock);
+    main_until_step(ct, 1);
+    wait_connections(0);
+    client_finish(ct);
+    g_assert_false(vhost_export_queue_stats("e3", 0, &ctx, &st));
+    g_assert_true(vhost_user_blk_export_del("e3", true, &error_abort));
+    wait_connections(0);
+    while (main_loop_wait(false)) {
+    }
 }
 
 /* ---- node moves under I/O ----------------------------------------------- */
@@ -1163,7 +1235,9 @@ int main(int argc, char **argv)
     T(hostile_messages_are_refused);
     T(broken_chain_stops_only_its_queue);
     T(front_end_gone_with_requests_in_flight);
+    T(front_end_gone_with_requests_in_flight_on_iothreads);
     T(inflight_requests_are_resubmitted);
+    T(inflight_requests_are_resubmitted_on_iothread);
     T(node_moves_under_io);
     T(queues_spread_over_iothreads);
     T(resize_is_announced_to_the_front_end);
