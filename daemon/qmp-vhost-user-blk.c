@@ -111,6 +111,14 @@ static void info_append(const VhostUserBlkExportInfo *info, void *opaque)
             json_array_append_new(list, qmp_json_str(ids[i]));
         }
         json_object_set_new(e, "iothread", list);
+        /* And how many requests the connected front-end's queues took in
+         * each, counted in that IOThread (ours only). */
+        list = json_array();
+        for (unsigned i = 0; i < info->n_contexts; i++) {
+            json_array_append_new(list,
+                                  json_integer(info->context_requests[i]));
+        }
+        json_object_set_new(e, "x-iothread-requests", list);
     }
     json_array_append_new(opaque, e);
 }

@@ -302,6 +302,28 @@ bool vhost_user_blk_export_del(const char *id, bool hard, Error **errp)
     return true;
 }
 
+/* Main loop: adds up the requests each queue took in its own thread, per
+ * context of the export's list. */
+static void export_count_requests(VhostBlkExport *exp, uint64_t *reqs)
+{
+    AioContext *home = bdrv_get_aio_context(exp->bs);
+    VhostConn *conn;
+
+    aio_context_acquire(home);
+    conn = exp->conn;
+    if (conn && conn->phase == VHOST_CONN_RUNNING) {
+        for (unsigned i = 0; i < conn->nqueues; i++) {
+            VhostBlkQueue *q = &conn->queues[i];
+
+            /* The main loop may hold a second context. */
+            aio_context_acquire(q->ctx);
+            reqs[i % exp->n_ctxs] += q->stats.in_own_thread;
+            aio_context_release(q->ctx);
+        }
+    }
+    aio_context_release(home);
+}
+
 void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
 {
     VhostBlkExport *exp;
@@ -309,6 +331,7 @@ void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
     assert_main_thread();
     TAILQ_FOREACH(exp, &exports, next)
     {
+        g_autofree uint64_t *reqs = g_new0(uint64_t, exp->n_ctxs + 1);
         VhostUserBlkExportInfo info = {
             .id = exp->id,
             .node_name = bdrv_get_node_name(exp->bs),
@@ -318,7 +341,12 @@ void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
             .logical_block_size = exp->blk_size,
             .connected = exp->conn != NULL,
             .n_contexts = exp->n_ctxs,
+            .context_requests = reqs,
         };
+
+        if (exp->n_ctxs) {
+            export_count_requests(exp, reqs);
+        }
         fn(&info, opaque);
     }
 }

@@ -91,6 +91,10 @@ typedef struct VhostUserBlkExportInfo {
     unsigned logical_block_size;
     bool connected;      /* a front-end is connected */
     unsigned n_contexts; /* VhostUserBlkExportOptions.n_ctxs */
+    /* n_contexts > 0: requests the connected front-end's queues took in
+     * each of the contexts (in ctxs order), counted in that context's
+     * thread; all zero without a front-end. */
+    const uint64_t *context_requests;
 } VhostUserBlkExportInfo;
 
 typedef void VhostUserBlkExportFunc(const VhostUserBlkExportInfo *info,
