@@ -866,6 +866,30 @@ static void verify_done(VuQueue *q, unsigned s, uint32_t len, void *opaque)
     g_atomic_int_inc(&ml->ops);
 }
 
+/* Sends queue q's call and kick eventfds again and enables it again, with
+ * requests in flight: the running queue is called back from its context,
+ * changed and handed over again. */
+static void resend_ring_fds(VuClient *c, VuQueue *q)
+{
+    const uint32_t reqs[2] = {VHOST_USER_SET_VRING_CALL,
+                              VHOST_USER_SET_VRING_KICK};
+    const int fds[2] = {q->call_fd, q->kick_fd};
+    uint64_t u = q->index, v = 1;
+    uint32_t got = 0;
+
+    for (int i = 0; i < 2; i++) {
+        g_assert_cmpint(vu_send(c, reqs[i], 1 | VHOST_USER_NEED_REPLY_MASK, &u,
+                                8, &fds[i], 1),
+                        ==, 0);
+        g_assert_cmpint(vu_recv_reply(c, reqs[i], &v, 8, &got, NULL), ==, 0);
+        g_assert_cmpuint(got, ==, 8);
+        g_assert_cmpuint(v, ==, 0);
+    }
+    g_assert_cmpint(vu_set_u64(c, VHOST_USER_SET_VRING_ENABLE,
+                               q->index | (1ULL << 32), true),
+                    ==, 0);
+}
+
 static void client_verify_load(ClientThread *ct)
 {
     MoveLoad *ml = ct->arg;
@@ -891,8 +915,9 @@ static void client_verify_load(ClientThread *ct)
             g_atomic_int_get(&ml->mem_changes) < 4) {
             /* A new memory table with requests in flight on every queue:
              * each queue is called back from its IOThread, the map
-             * changes, and they go on. */
+             * changes, and they go on.  Then one queue's fds change. */
             g_assert_cmpint(vu_client_set_mem_table(&c), ==, 0);
+            resend_ring_fds(&c, &c.queues[ml->mem_changes % nq]);
             g_atomic_int_inc(&ml->mem_changes);
             next_mem_change += 300;
         }
