@@ -9,7 +9,8 @@
  *   export.c    accept, attach in the node's context       (main loop,
  *                                                            ctx acquired)
  *   conn.c      messages, replies                         (node's ctx)
- *   queue.c     rings started by SET_VRING_KICK, requests  (node's ctx)
+ *   queue.c     rings started by SET_VRING_KICK, requests  (node's ctx,
+ *                                                            or q->ctx)
  *   conn.c      close: stop rings, wait for in-flight I/O, unmap, close
  *               fds                                       (node's ctx)
  *   export.c    release: unlink, free, accept again       (main loop BH)
