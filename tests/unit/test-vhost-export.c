@@ -732,8 +732,9 @@ static void test_front_end_gone_with_requests_in_flight(Fixture *f,
 
 /* Queues in two IOThreads, the node's and another: the close waits until
  * both have given their queue back. */
-static void test_front_end_gone_with_requests_in_flight_on_iothreads(
-    Fixture *f, gconstpointer data)
+static void
+test_front_end_gone_with_requests_in_flight_on_iothreads(Fixture *f,
+                                                         gconstpointer data)
 {
     AioContext *ctxs[2] = {iothread_get_aio_context(f->io2),
                            iothread_get_aio_context(f->io)};
@@ -802,8 +803,9 @@ static void test_inflight_requests_are_resubmitted(Fixture *f,
 /* The same with the queue in another IOThread than the node's: the
  * inflight region is set up by the connection and used by the queue's
  * context. */
-static void test_inflight_requests_are_resubmitted_on_iothread(
-    Fixture *f, gconstpointer data)
+static void
+test_inflight_requests_are_resubmitted_on_iothread(Fixture *f,
+                                                   gconstpointer data)
 {
     g_autofree char *sock = g_build_filename(f->dir, "e3.sock", NULL);
     g_autoptr(SocketAddress) addr = socket_address_new_unix(sock);
@@ -845,9 +847,9 @@ typedef struct MoveLoad {
     /* For the iothread list test (0/NULL: 2 queues, e0). */
     unsigned nq;
     const char *sock;
-    int mem_changes;  /* atomic: memory tables sent under load */
-    int stopped;      /* atomic: the client has nothing in flight */
-    int may_close;    /* atomic: the main side read the counters */
+    int mem_changes; /* atomic: memory tables sent under load */
+    int stopped;     /* atomic: the client has nothing in flight */
+    int may_close;   /* atomic: the main side read the counters */
 } MoveLoad;
 
 static void verify_done(VuQueue *q, unsigned s, uint32_t len, void *opaque)
