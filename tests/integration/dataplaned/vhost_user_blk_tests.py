@@ -515,7 +515,10 @@ def test_four_queues_over_two_iothreads_verify():
         m.ok("block-export-del", {"id": "vu0"})
         check(m.wait_event("BLOCK_EXPORT_DELETED")["data"] == {"id": "vu0"},
               "event")
-        # Released with the exports.
+        # Released with the exports (the node, which may have stopped in
+        # ioA, goes home to the main loop first).
+        m.ok("x-blockdev-set-iothread",
+             {"node-name": "disk0", "iothread": None, "force": True})
         m.ok("object-del", {"id": "ioA"})
         d.stop()
     finally:
