@@ -34,7 +34,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util/atomic.h"
 #include "vhost/vhost-internal.h"
 
 #define QUEUE_OF_KICK(e)                                                       \
