@@ -14,9 +14,18 @@
  * context from the main loop) and inside a section nothing is in flight.
  * At the end the main loop reads the whole disk and compares it with every
  * slot's model.  Nothing here measures time; the waits count completions.
+ *
+ * Built a second time with TEST_MQ_RBD (tests/integration/meson.build) as
+ * test-rbd-multiqueue, which runs the same test on an rbd node of a real
+ * cluster (tests/integration/rbd/rbd_tests.py gives it the image in
+ * RBD_MQ_SPEC); there the home moves only between the first worker and
+ * the main loop, and the other workers, never home, must have completed
+ * rbd requests through their own contexts' completion queues (a request
+ * forwarded to the home would complete through the home's).
  */
 #include <unistd.h>
 
+#include "block/block-int.h"
 #include "dataplane/iothread.h"
 #include "dataplane/object.h"
 #include "tests/unit/block-test-util.h"
@@ -266,8 +275,13 @@ static unsigned graph_in_flight(BlockDriverState *bs)
     return n;
 }
 
-static void run_multiqueue(const char *spec, int64_t region)
+/* Contexts the home moves between: workers[0..homes-1] and the main loop.
+ * If local_count is given, each worker that is never home must have
+ * counted local completions (local_count(ctx) grew). */
+static void run_multiqueue_homes(const char *spec, int64_t region, int homes,
+                                 uint64_t (*local_count)(AioContext *ctx))
 {
+    uint64_t local_before[WORKERS] = {0};
     Test *t = g_new0(Test, 1);
     AioContext *main_ctx = main_loop_get_aio_context();
     g_autofree uint8_t *disk = NULL;
@@ -286,6 +300,9 @@ static void run_multiqueue(const char *spec, int64_t region)
         w->parked = g_ptr_array_new();
         aio_context_acquire(w->ctx);
         w->kick_bh = aio_bh_new(w->ctx, worker_kick_bh, w);
+        if (local_count) {
+            local_before[i] = local_count(w->ctx);
+        }
         aio_context_release(w->ctx);
     }
 
@@ -314,8 +331,8 @@ static void run_multiqueue(const char *spec, int64_t region)
         switch (step % 4) {
         case 0: {
             /* Move the home context: an IOThread or the main loop. */
-            int to = (step / 4) % (WORKERS + 1);
-            AioContext *ctx = to == WORKERS ? main_ctx : t->workers[to].ctx;
+            int to = (step / 4) % (homes + 1);
+            AioContext *ctx = to == homes ? main_ctx : t->workers[to].ctx;
 
             g_assert_true(bdrv_set_aio_context(t->bs, ctx, &error_abort));
             g_assert_true(bdrv_get_aio_context(t->bs) == ctx);
@@ -368,6 +385,20 @@ static void run_multiqueue(const char *spec, int64_t region)
     g_assert_cmpuint(t->mismatches, ==, 0);
     g_assert_cmpuint(t->errors, ==, 0);
     g_assert_cmpuint(t->drained_begins, >=, STEPS / 2);
+    for (i = 0; local_count && i < WORKERS; i++) {
+        Worker *w = &t->workers[i];
+        uint64_t n;
+
+        aio_context_acquire(w->ctx);
+        n = local_count(w->ctx) - local_before[i];
+        aio_context_release(w->ctx);
+        g_test_message("worker %d (%s): %" G_GUINT64_FORMAT
+                       " completions in its own context",
+                       i, i < homes ? "home at times" : "never home", n);
+        if (i >= homes) {
+            g_assert_cmpuint(n, >, 0);
+        }
+    }
 
     aio_context_acquire(bdrv_get_aio_context(t->bs));
     bdrv_remove_aio_context_notifier(t->bs, &test_user_ops, t);
@@ -389,6 +420,12 @@ static void run_multiqueue(const char *spec, int64_t region)
         g_rand_free(t->slots[i].rand);
     }
     g_free(t);
+}
+
+#ifndef TEST_MQ_RBD
+static void run_multiqueue(const char *spec, int64_t region)
+{
+    run_multiqueue_homes(spec, region, WORKERS, NULL);
 }
 
 static void test_mq_memory(void)
@@ -489,3 +526,25 @@ int main(int argc, char **argv)
                     test_mq_file_direct_shared_blocks);
     return g_test_run();
 }
+#else
+/* rbd: the home moves between worker 0 and the main loop; workers 1 and 2
+ * submit from contexts that are never home. */
+static void test_mq_rbd(void)
+{
+    const char *spec = g_getenv("RBD_MQ_SPEC");
+
+    if (!spec) {
+        g_error("RBD_MQ_SPEC is not set: run this through "
+                "tests/integration/rbd/rbd_tests.py (it starts the cluster)");
+    }
+    run_multiqueue_homes(spec, 64 * 1024, 1, bdrv_rbd_context_completions);
+    bdrv_wait_background(); /* rbd_close on its threadlet */
+}
+
+int main(int argc, char **argv)
+{
+    test_block_init(&argc, &argv);
+    g_test_add_func("/block/multiqueue/rbd", test_mq_rbd);
+    return g_test_run();
+}
+#endif
