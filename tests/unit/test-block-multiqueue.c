@@ -23,6 +23,7 @@
  * rbd requests through their own contexts' completion queues (a request
  * forwarded to the home would complete through the home's).
  */
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "block/block-int.h"
@@ -541,10 +542,110 @@ static void test_mq_rbd(void)
     bdrv_wait_background(); /* rbd_close on its threadlet */
 }
 
+typedef struct NoFd {
+    BlockDriverState *bs;
+    AioContext *ctx;
+    uint8_t out[8192];
+    uint8_t in[8192];
+    IOVector wq, rq;
+    int wret, rret;
+    bool wrong_thread;
+    unsigned done; /* atomic: 1 after the write, 2 after the read */
+} NoFd;
+
+static void nofd_read_done(void *opaque, int ret)
+{
+    NoFd *n = opaque;
+
+    n->wrong_thread |= !aio_context_in_current_thread(n->ctx);
+    n->rret = ret;
+    dp_atomic_store_seq_cst(&n->done, 2);
+}
+
+static void nofd_write_done(void *opaque, int ret)
+{
+    NoFd *n = opaque;
+
+    n->wrong_thread |= !aio_context_in_current_thread(n->ctx);
+    n->wret = ret;
+    dp_atomic_store_seq_cst(&n->done, 1);
+    bdrv_aio_preadv(n->bs, 64 * 1024, &n->rq, 0, nofd_read_done, n);
+}
+
+static void nofd_start_bh(void *opaque)
+{
+    NoFd *n = opaque;
+
+    bdrv_aio_pwritev(n->bs, 64 * 1024, &n->wq, 0, nofd_write_done, n);
+}
+
+/*
+ * An IOThread that cannot get an eventfd for its completion queue (out of
+ * file descriptors when it submits its first rbd request) still completes
+ * rbd requests, in its own thread, through aio_defer: its queue counts
+ * none of them.  The connection to the cluster and the OSD session exist
+ * before the limit is lowered (a request from the main loop made them).
+ */
+static void test_mq_rbd_no_eventfd(void)
+{
+    const char *spec = g_getenv("RBD_MQ_SPEC");
+    NoFd *n = g_new0(NoFd, 1);
+    IOThread *thread;
+    struct rlimit old, low;
+    uint8_t warm[4096] = {0};
+    int fd, i;
+
+    g_assert_nonnull(spec);
+    n->bs = test_open(spec);
+    g_assert_cmpint(test_pwrite(n->bs, 0, warm, sizeof(warm), 0), ==, 0);
+    thread = iothread_new("nofd", NULL, &error_abort);
+    n->ctx = iothread_get_aio_context(thread);
+    for (i = 0; i < (int)sizeof(n->out); i++) {
+        n->out[i] = (uint8_t)(i * 7 + 3);
+    }
+    iov_init(&n->wq, 1);
+    iov_add(&n->wq, n->out, sizeof(n->out));
+    iov_init(&n->rq, 1);
+    iov_add(&n->rq, n->in, sizeof(n->in));
+
+    /* The lowest free descriptor number becomes the limit: no new fd. */
+    fd = open("/dev/null", O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    low = old;
+    low.rlim_cur = fd;
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+    g_assert_cmpint(open("/dev/null", O_RDONLY), ==, -1);
+
+    aio_bh_schedule_oneshot(n->ctx, nofd_start_bh, n);
+    for (i = 0; i < 2000000 && dp_atomic_load_seq_cst(&n->done) < 2; i++) {
+        g_usleep(50);
+    }
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    g_assert_cmpuint(dp_atomic_load_seq_cst(&n->done), ==, 2);
+    g_assert_cmpint(n->wret, ==, 0);
+    g_assert_cmpint(n->rret, ==, 0);
+    g_assert_false(n->wrong_thread);
+    g_assert_cmpmem(n->in, sizeof(n->in), n->out, sizeof(n->out));
+    aio_context_acquire(n->ctx);
+    g_assert_cmpuint(bdrv_rbd_context_completions(n->ctx), ==, 0);
+    aio_context_release(n->ctx);
+
+    iov_destroy(&n->wq);
+    iov_destroy(&n->rq);
+    bdrv_drain(n->bs);
+    bdrv_unref(n->bs);
+    iothread_destroy(thread);
+    bdrv_wait_background();
+    g_free(n);
+}
+
 int main(int argc, char **argv)
 {
     test_block_init(&argc, &argv);
     g_test_add_func("/block/multiqueue/rbd", test_mq_rbd);
+    g_test_add_func("/block/multiqueue/rbd-no-eventfd", test_mq_rbd_no_eventfd);
     return g_test_run();
 }
 #endif
