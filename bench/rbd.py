@@ -22,7 +22,11 @@ Figures (BENCH lines, see bench/bench-util.h):
                             on the same job (the share of the ceiling)
 
 Implementations: dataplane (the export in an IOThread), dataplane-nopoll
-(the same with poll-max-ns=0: no adaptive polling), qemu-storage-daemon
+(the same with poll-max-ns=0: no adaptive polling), dataplane-2iothreads (a
+multi-threaded export over two IOThreads, iothread: [io0, io1], and fio
+with two connections of half the queue depth each, one per IOThread: the
+rbd driver is multiqueue, so neither connection's requests are forwarded
+to the node's home), qemu-storage-daemon
 (driver=rbd from qemu-block-extra; export in the main loop: 7.2 aborts
 when a client leaves an IOThread export), rbd-bench (librbd in-process, no
 NBD: --io-threads 32/16, its CPU is the client's).  Same librbd settings
@@ -75,6 +79,8 @@ def cpu_seconds(pid):
 
 
 def find_dataplaned():
+    if os.environ.get("DATAPLANED"):
+        return os.environ["DATAPLANED"]  # another build, to compare
     for p in ("build-bench/daemon/dataplaned", "build/daemon/dataplaned"):
         p = os.path.join(ROOT, p)
         if os.access(p, os.X_OK):
@@ -96,11 +102,14 @@ class Server:
             # dataplane-nopoll: the IOThread without adaptive polling, to
             # show what polling costs in CPU per op.
             poll = ",poll-max-ns=0" if impl == "dataplane-nopoll" else ""
+            threads = ("iothread.0=io0,iothread.1=io1"
+                       if impl == "dataplane-2iothreads" else "iothread=io0")
             argv = [find_dataplaned(), "--object", "iothread,id=io0" + poll,
+                    "--object", "iothread,id=io1",
                     "--blockdev", json.dumps(node),
                     "--nbd-server", "addr.type=unix,addr.path=" + self.sock,
                     "--export", "type=nbd,id=exp0,node-name=disk0,name=disk,"
-                    "writable=on,iothread=io0"]
+                    "writable=on," + threads]
         else:
             argv = ["qemu-storage-daemon", "--blockdev", json.dumps(node),
                     "--nbd-server", "addr.type=unix,addr.path=" + self.sock,
@@ -137,11 +146,18 @@ class Server:
 def run_fio(server, job, runtime, work):
     name, rw, bs, qd = job
     out = os.path.join(work, "fio.json")
+    # dataplane-2iothreads: the same total queue depth over two
+    # connections (the export puts one in each IOThread), each job on its
+    # own half of the image.
+    conns = 2 if server.impl == "dataplane-2iothreads" else 1
     before = cpu_seconds(server.proc.pid)
     r = subprocess.run(
         ["fio", "--name=j", "--ioengine=nbd", "--uri=" + server.uri,
-         "--rw=" + rw, "--bs=" + bs, "--iodepth=%d" % qd,
-         "--size=%d" % IMAGE_SIZE, "--time_based", "--runtime=%d" % runtime,
+         "--rw=" + rw, "--bs=" + bs, "--iodepth=%d" % (qd // conns),
+         "--numjobs=%d" % conns, "--group_reporting",
+         "--size=%d" % (IMAGE_SIZE // conns),
+         "--offset_increment=%d" % (IMAGE_SIZE // conns),
+         "--time_based", "--runtime=%d" % runtime,
          "--output-format=json", "--output=" + out],
         capture_output=True, text=True)
     if r.returncode != 0 or server.proc.poll() is not None:
@@ -205,7 +221,7 @@ def main(argv):
 
     impls = []
     if find_dataplaned():
-        impls += ["dataplane", "dataplane-nopoll"]
+        impls += ["dataplane", "dataplane-nopoll", "dataplane-2iothreads"]
     else:
         note("rbd", "dataplane", "dataplaned is not built: not measured")
     if shutil.which("qemu-storage-daemon"):

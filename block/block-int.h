@@ -305,6 +305,11 @@ const BlockDriver *bdrv_find_driver(const char *name);
 /* block/file-posix.c */
 const char *bdrv_file_get_filename(BlockDriverState *bs);
 
+/* block/rbd.c: rbd requests completed so far through ctx's completion
+ * queue (every rbd node's requests that ran in ctx).  ctx's thread, or
+ * with ctx held. */
+uint64_t bdrv_rbd_context_completions(AioContext *ctx);
+
 /* block/io.c: the largest offset a growable node may be written at. */
 #define BDRV_MAX_LENGTH (INT64_C(1) << 56)
 

@@ -11,11 +11,11 @@
  *
  * Nothing of the block layer runs in the foreign thread: push only links
  * the entry.  Each queue is attached to at most one context at a time;
- * a driver whose node moves detaches it from the old context and attaches
- * it to the new one (entries pushed in between wait in the queue and run
- * in the new context).  A request remembers the queue (and so the context)
- * it must complete in, so that a node taking requests from several
- * contexts would need only one queue per context.
+ * one that is moved is detached from the old context and attached to the
+ * new one (entries pushed in between wait in the queue and run in the new
+ * context).  The rbd driver keeps one queue per context (context-local
+ * storage) and a request remembers the queue of the context it must
+ * complete in, so its queues never move.
  *
  * Threading: completion_queue_push() any thread, no lock; the rest in the
  * thread of the context the queue is (to be) attached to, or holding it.

@@ -17,15 +17,22 @@
  *    (rbd-conn.c: one rados_t per identical connection settings) and
  *    opens the image, on a threadlet when the node comes from
  *    bdrv_open_async().
- *  - Requests go to librbd's rbd_aio_* calls from the node's context.
- *    librbd completes them in its own threads, where rbd_finish_cb() only
- *    pushes the request on the node's CompletionQueue; the node's context
- *    takes them in batches and finishes them (block layer code never runs
- *    in librbd's threads).
+ *  - Multiqueue: requests go to librbd's rbd_aio_* calls from the context
+ *    that submitted them (any IOThread, several at once: librbd's calls on
+ *    one rbd_image_t are thread-safe).  librbd completes them in its own
+ *    threads, where rbd_finish_cb() only pushes the request on the
+ *    CompletionQueue of the submitting context (one per context, shared by
+ *    every rbd node, in context-local storage); that context takes them in
+ *    batches and finishes them (block layer code never runs in librbd's
+ *    threads).  Nothing per request depends on the node's home context,
+ *    so a node that moves has nothing to hand over.
  *  - Block status calls rbd_diff_iterate2(), which blocks, on a threadlet
- *    of the node's context; it uses the object map (whole objects, no
+ *    of the submitting context; it uses the object map (whole objects, no
  *    listing) when the image has a valid fast-diff map.
- *  - block_resize's rbd_resize runs on a threadlet (truncate_blocks).
+ *  - What a request shares with other contexts is set at open and only
+ *    read until close: the image handle and the discard setting.
+ *  - Open, close and block_resize's rbd_resize (on a threadlet,
+ *    truncate_blocks, the node drained) start in the main loop.
  *  - Closing flushes librbd's cache and may shut the connection down:
  *    the main loop hands both to a threadlet and goes on.
  */
@@ -82,40 +89,63 @@ typedef struct RbdState {
     bool discard_ignore;
 
     /* The open image: set by rbd_drv_open_blocking(), released on a
-     * threadlet after rbd_drv_close(). */
+     * threadlet after rbd_drv_close().  Read-only in between, by every
+     * context that submits requests. */
     RbdConn *conn;
     rados_ioctx_t io;
     rbd_image_t image;
-
-    /* Node's context: the requests' way back from librbd's threads. */
-    CompletionQueue cq;
 } RbdState;
+
+/* A context's way back from librbd's threads, shared by all rbd nodes. */
+typedef struct RbdContextQueue {
+    CompletionQueue cq;
+    bool ready; /* false: no eventfd; completions go through aio_defer */
+} RbdContextQueue;
 
 /* One request in librbd's hands. */
 typedef struct RbdReq {
     CompletionEntry entry; /* first: the queue hands us this pointer */
     BdrvRequest *req;
-    /* The context the request must complete in (its submitter's) and the
-     * queue that leads there: today the node's, the one context every
-     * request of a node runs in. */
+    /* The context the request runs and completes in (its submitter's),
+     * holding a reference until librbd's thread is done with it, and the
+     * queue that leads there (NULL: aio_defer). */
     AioContext *ctx;
     CompletionQueue *cq;
-    char *bounce; /* vectors longer than librbd takes (IOV_MAX) */
-    ssize_t ret;  /* written by librbd's thread before the push */
+    AioDeferred defer; /* the way back when the context has no queue */
+    char *bounce;      /* vectors longer than librbd takes (IOV_MAX) */
+    ssize_t ret;       /* written by librbd's thread before the push */
 } RbdReq;
+
+static void rbd_complete_entry(CompletionEntry *e, void *opaque);
 
 /* ---- completions -------------------------------------------------------- */
 
-/* librbd's thread: record the result, hand the request over, nothing else.
- * The queue's push orders the write of r->ret before the context reads
- * it. */
+static void rbd_complete_deferred(AioDeferred *d)
+{
+    rbd_complete_entry((CompletionEntry *)container_of(d, RbdReq, defer), NULL);
+}
+
+/*
+ * librbd's thread: record the result, hand the request over, nothing else.
+ * The push (or aio_defer) orders the write of r->ret before the context
+ * reads it.  The context may finish and free r as soon as it is pushed,
+ * and the push still writes the queue's eventfd afterwards: the reference
+ * taken at submission keeps the context, and so its queue, alive until
+ * then (an IOThread deleted right after its last request completed).
+ */
 static void rbd_finish_cb(rbd_completion_t c, void *arg)
 {
     RbdReq *r = arg;
+    AioContext *ctx = r->ctx;
 
     r->ret = rbd_aio_get_return_value(c);
     rbd_aio_release(c);
-    completion_queue_push(r->cq, &r->entry);
+    if (r->cq) {
+        completion_queue_push(r->cq, &r->entry);
+    } else {
+        aio_defer(ctx, &r->defer, rbd_complete_deferred);
+    }
+    aio_context_unref(ctx);
 }
 
 /* librbd's errors, as the block layer's callers take them: a request that
@@ -128,14 +158,15 @@ static int rbd_errno(ssize_t ret)
     return ret == -ETIMEDOUT ? -EIO : (int)ret;
 }
 
-/* The node's context, from its CompletionQueue. */
+/* The request's context, from its CompletionQueue (or aio_defer). */
 static void rbd_complete_entry(CompletionEntry *e, void *opaque)
 {
     RbdReq *r = (RbdReq *)e;
     BdrvRequest *req = r->req;
     int ret = rbd_errno(r->ret);
 
-    g_assert(r->ctx == r->cq->ctx);
+    g_assert(!r->cq || r->ctx == r->cq->ctx);
+    g_assert(r->ctx == bdrv_request_run_ctx(req));
     g_assert(aio_context_in_current_thread(r->ctx));
     if (req->type == BDRV_REQUEST_READ && r->ret >= 0) {
         if (r->bounce) {
@@ -151,14 +182,56 @@ static void rbd_complete_entry(CompletionEntry *e, void *opaque)
     bdrv_request_complete(req, ret);
 }
 
-/* ---- requests ----------------------------------------------------------- */
+/* ---- one completion queue per context ------------------------------------
+ */
 
-/* The queue a request submitted in ctx completes through. */
-static CompletionQueue *rbd_queue_for(RbdState *s, AioContext *ctx)
+/* In ctx's thread (or with ctx held), on the first rbd request there. */
+static void *rbd_context_queue_create(AioContext *ctx)
 {
-    g_assert(ctx == s->cq.ctx);
-    return &s->cq;
+    RbdContextQueue *q = g_new0(RbdContextQueue, 1);
+
+    if (completion_queue_init(&q->cq, rbd_complete_entry, NULL) == 0) {
+        completion_queue_attach(&q->cq, ctx);
+        q->ready = true;
+    }
+    return q;
 }
+
+/* When ctx is freed: no request runs in it any more, and the reference
+ * each request holds means no librbd thread is still pushing. */
+static void rbd_context_queue_destroy(AioContext *ctx, void *value)
+{
+    RbdContextQueue *q = value;
+
+    if (q->ready) {
+        completion_queue_detach(&q->cq);
+        completion_queue_cleanup(&q->cq);
+    }
+    g_free(q);
+}
+
+static AioContextLocalKey rbd_context_queue_key = {
+    .create = rbd_context_queue_create,
+    .destroy = rbd_context_queue_destroy,
+};
+
+/* The queue a request running in ctx completes through; NULL if ctx could
+ * not get an eventfd (then aio_defer, one BH per batch, no polling). */
+static CompletionQueue *rbd_queue_for(AioContext *ctx)
+{
+    RbdContextQueue *q = aio_context_get_local(ctx, &rbd_context_queue_key);
+
+    return q->ready ? &q->cq : NULL;
+}
+
+uint64_t bdrv_rbd_context_completions(AioContext *ctx)
+{
+    RbdContextQueue *q = aio_context_get_local(ctx, &rbd_context_queue_key);
+
+    return q->ready ? q->cq.completions : 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
 
 static int rbd_start(RbdState *s, RbdReq *r, rbd_completion_t c)
 {
@@ -215,16 +288,18 @@ static void rbd_submit(BlockDriverState *bs, BdrvRequest *req)
     int ret;
 
     r->req = req;
-    r->ctx = bs->ctx;
-    r->cq = rbd_queue_for(s, r->ctx);
+    r->ctx = bdrv_request_run_ctx(req);
+    r->cq = rbd_queue_for(r->ctx);
     ret = rbd_aio_create_completion(r, rbd_finish_cb, &c);
     if (ret < 0) {
         goto fail;
     }
+    aio_context_ref(r->ctx); /* dropped by rbd_finish_cb */
     ret = rbd_start(s, r, c);
     if (ret < 0) {
         /* Refused before librbd took it: no callback will come. */
         rbd_aio_release(c);
+        aio_context_unref(r->ctx);
         goto fail;
     }
     return;
@@ -290,7 +365,7 @@ static int rbd_diff_cb(uint64_t offs, size_t len, int exists, void *arg)
     return 0;
 }
 
-/* A threadlet of the node's context. */
+/* A threadlet of the request's context. */
 static int rbd_status_run(void *arg)
 {
     RbdStatus *st = arg;
@@ -337,7 +412,8 @@ static void rbd_block_status(BlockDriverState *bs, BdrvRequest *req)
     st->image = s->image;
     st->start = req->offset;
     st->end = req->offset + req->bytes;
-    threadlet_submit_aio(bs->ctx, rbd_status_run, st, rbd_status_done, st);
+    threadlet_submit_aio(bdrv_request_run_ctx(req), rbd_status_run, st,
+                         rbd_status_done, st);
 }
 
 /* ---- open ------------------------------------------------------------------
@@ -425,8 +501,8 @@ static void rbd_free_options(RbdState *s)
     g_free(s->snapshot);
 }
 
-/* Main loop, node's context acquired: the options, and the completion
- * queue in the node's context.  Nothing here waits. */
+/* Main loop, node's context acquired: the options.  Nothing here
+ * waits. */
 static int rbd_drv_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
 {
     RbdState *s = bs->opaque;
@@ -434,7 +510,6 @@ static int rbd_drv_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
     const char *discard = bdrv_opt_get(opts, "discard");
     Error *local_err = NULL;
     bool ok;
-    int ret;
 
     s->pool = g_strdup(bdrv_opt_get(opts, "pool"));
     s->image_name = g_strdup(bdrv_opt_get(opts, "image"));
@@ -482,12 +557,6 @@ static int rbd_drv_open(BlockDriverState *bs, GHashTable *opts, Error **errp)
             goto fail;
         }
     }
-    ret = completion_queue_init(&s->cq, rbd_complete_entry, s);
-    if (ret < 0) {
-        error_setg_errno(errp, -ret, "Cannot create an eventfd");
-        goto fail;
-    }
-    completion_queue_attach(&s->cq, bs->ctx);
     return 0;
 
 fail:
@@ -599,7 +668,7 @@ fail:
     return ret;
 }
 
-/* ---- close, moves, resize -------------------------------------------------
+/* ---- close, resize ---------------------------------------------------------
  */
 
 typedef struct RbdCloseJob {
@@ -637,8 +706,6 @@ static void rbd_drv_close(BlockDriverState *bs)
     RbdState *s = bs->opaque;
     RbdCloseJob *job;
 
-    completion_queue_detach(&s->cq);
-    completion_queue_cleanup(&s->cq);
     rbd_free_options(s);
     if (!s->conn) {
         return; /* the open never got as far */
@@ -650,20 +717,6 @@ static void rbd_drv_close(BlockDriverState *bs)
     bdrv_background_begin();
     threadlet_submit_aio(main_loop_get_aio_context(), rbd_close_run, job,
                          rbd_close_done, job);
-}
-
-static void rbd_detach_aio_context(BlockDriverState *bs)
-{
-    RbdState *s = bs->opaque;
-
-    completion_queue_detach(&s->cq);
-}
-
-static void rbd_attach_aio_context(BlockDriverState *bs, AioContext *ctx)
-{
-    RbdState *s = bs->opaque;
-
-    completion_queue_attach(&s->cq, ctx);
 }
 
 /* block_resize: a metadata update of the image's header (librbd deletes
@@ -687,6 +740,7 @@ static int rbd_truncate(BlockDriverState *bs, int64_t size, Error **errp)
 const BlockDriver bdrv_rbd = {
     .format_name = "rbd",
     .instance_size = sizeof(RbdState),
+    .multiqueue = true,
     .options = rbd_opts,
     .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     .bdrv_open = rbd_drv_open,
@@ -698,8 +752,6 @@ const BlockDriver bdrv_rbd = {
     .bdrv_aio_pdiscard = rbd_pdiscard,
     .bdrv_aio_pwrite_zeroes = rbd_submit,
     .bdrv_aio_block_status = rbd_block_status,
-    .bdrv_detach_aio_context = rbd_detach_aio_context,
-    .bdrv_attach_aio_context = rbd_attach_aio_context,
     .bdrv_truncate = rbd_truncate,
     .supports_shrink = true,
     .truncate_blocks = true,

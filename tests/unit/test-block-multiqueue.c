@@ -14,9 +14,19 @@
  * context from the main loop) and inside a section nothing is in flight.
  * At the end the main loop reads the whole disk and compares it with every
  * slot's model.  Nothing here measures time; the waits count completions.
+ *
+ * Built a second time with TEST_MQ_RBD (tests/integration/meson.build) as
+ * test-rbd-multiqueue, which runs the same test on an rbd node of a real
+ * cluster (tests/integration/rbd/rbd_tests.py gives it the image in
+ * RBD_MQ_SPEC); there the home moves only between the first worker and
+ * the main loop, and the other workers, never home, must have completed
+ * rbd requests through their own contexts' completion queues (a request
+ * forwarded to the home would complete through the home's).
  */
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "block/block-int.h"
 #include "dataplane/iothread.h"
 #include "dataplane/object.h"
 #include "tests/unit/block-test-util.h"
@@ -266,8 +276,13 @@ static unsigned graph_in_flight(BlockDriverState *bs)
     return n;
 }
 
-static void run_multiqueue(const char *spec, int64_t region)
+/* Contexts the home moves between: workers[0..homes-1] and the main loop.
+ * If local_count is given, each worker that is never home must have
+ * counted local completions (local_count(ctx) grew). */
+static void run_multiqueue_homes(const char *spec, int64_t region, int homes,
+                                 uint64_t (*local_count)(AioContext *ctx))
 {
+    uint64_t local_before[WORKERS] = {0};
     Test *t = g_new0(Test, 1);
     AioContext *main_ctx = main_loop_get_aio_context();
     g_autofree uint8_t *disk = NULL;
@@ -286,6 +301,9 @@ static void run_multiqueue(const char *spec, int64_t region)
         w->parked = g_ptr_array_new();
         aio_context_acquire(w->ctx);
         w->kick_bh = aio_bh_new(w->ctx, worker_kick_bh, w);
+        if (local_count) {
+            local_before[i] = local_count(w->ctx);
+        }
         aio_context_release(w->ctx);
     }
 
@@ -314,8 +332,8 @@ static void run_multiqueue(const char *spec, int64_t region)
         switch (step % 4) {
         case 0: {
             /* Move the home context: an IOThread or the main loop. */
-            int to = (step / 4) % (WORKERS + 1);
-            AioContext *ctx = to == WORKERS ? main_ctx : t->workers[to].ctx;
+            int to = (step / 4) % (homes + 1);
+            AioContext *ctx = to == homes ? main_ctx : t->workers[to].ctx;
 
             g_assert_true(bdrv_set_aio_context(t->bs, ctx, &error_abort));
             g_assert_true(bdrv_get_aio_context(t->bs) == ctx);
@@ -368,6 +386,20 @@ static void run_multiqueue(const char *spec, int64_t region)
     g_assert_cmpuint(t->mismatches, ==, 0);
     g_assert_cmpuint(t->errors, ==, 0);
     g_assert_cmpuint(t->drained_begins, >=, STEPS / 2);
+    for (i = 0; local_count && i < WORKERS; i++) {
+        Worker *w = &t->workers[i];
+        uint64_t n;
+
+        aio_context_acquire(w->ctx);
+        n = local_count(w->ctx) - local_before[i];
+        aio_context_release(w->ctx);
+        g_test_message("worker %d (%s): %" G_GUINT64_FORMAT
+                       " completions in its own context",
+                       i, i < homes ? "home at times" : "never home", n);
+        if (i >= homes) {
+            g_assert_cmpuint(n, >, 0);
+        }
+    }
 
     aio_context_acquire(bdrv_get_aio_context(t->bs));
     bdrv_remove_aio_context_notifier(t->bs, &test_user_ops, t);
@@ -389,6 +421,12 @@ static void run_multiqueue(const char *spec, int64_t region)
         g_rand_free(t->slots[i].rand);
     }
     g_free(t);
+}
+
+#ifndef TEST_MQ_RBD
+static void run_multiqueue(const char *spec, int64_t region)
+{
+    run_multiqueue_homes(spec, region, WORKERS, NULL);
 }
 
 static void test_mq_memory(void)
@@ -489,3 +527,125 @@ int main(int argc, char **argv)
                     test_mq_file_direct_shared_blocks);
     return g_test_run();
 }
+#else
+/* rbd: the home moves between worker 0 and the main loop; workers 1 and 2
+ * submit from contexts that are never home. */
+static void test_mq_rbd(void)
+{
+    const char *spec = g_getenv("RBD_MQ_SPEC");
+
+    if (!spec) {
+        g_error("RBD_MQ_SPEC is not set: run this through "
+                "tests/integration/rbd/rbd_tests.py (it starts the cluster)");
+    }
+    run_multiqueue_homes(spec, 64 * 1024, 1, bdrv_rbd_context_completions);
+    bdrv_wait_background(); /* rbd_close on its threadlet */
+}
+
+typedef struct NoFd {
+    BlockDriverState *bs;
+    AioContext *ctx;
+    uint8_t out[8192];
+    uint8_t in[8192];
+    IOVector wq, rq;
+    int wret, rret;
+    bool wrong_thread;
+    unsigned done; /* atomic: 1 after the write, 2 after the read */
+} NoFd;
+
+static void nofd_read_done(void *opaque, int ret)
+{
+    NoFd *n = opaque;
+
+    n->wrong_thread |= !aio_context_in_current_thread(n->ctx);
+    n->rret = ret;
+    dp_atomic_store_seq_cst(&n->done, 2);
+}
+
+static void nofd_write_done(void *opaque, int ret)
+{
+    NoFd *n = opaque;
+
+    n->wrong_thread |= !aio_context_in_current_thread(n->ctx);
+    n->wret = ret;
+    dp_atomic_store_seq_cst(&n->done, 1);
+    bdrv_aio_preadv(n->bs, 64 * 1024, &n->rq, 0, nofd_read_done, n);
+}
+
+static void nofd_start_bh(void *opaque)
+{
+    NoFd *n = opaque;
+
+    bdrv_aio_pwritev(n->bs, 64 * 1024, &n->wq, 0, nofd_write_done, n);
+}
+
+/*
+ * An IOThread that cannot get an eventfd for its completion queue (out of
+ * file descriptors when it submits its first rbd request) still completes
+ * rbd requests, in its own thread, through aio_defer: its queue counts
+ * none of them.  The connection to the cluster and the OSD session exist
+ * before the limit is lowered (a request from the main loop made them).
+ */
+static void test_mq_rbd_no_eventfd(void)
+{
+    const char *spec = g_getenv("RBD_MQ_SPEC");
+    NoFd *n = g_new0(NoFd, 1);
+    IOThread *thread;
+    struct rlimit old, low;
+    uint8_t warm[4096] = {0};
+    int fd, i;
+
+    g_assert_nonnull(spec);
+    n->bs = test_open(spec);
+    g_assert_cmpint(test_pwrite(n->bs, 0, warm, sizeof(warm), 0), ==, 0);
+    thread = iothread_new("nofd", NULL, &error_abort);
+    n->ctx = iothread_get_aio_context(thread);
+    for (i = 0; i < (int)sizeof(n->out); i++) {
+        n->out[i] = (uint8_t)(i * 7 + 3);
+    }
+    iov_init(&n->wq, 1);
+    iov_add(&n->wq, n->out, sizeof(n->out));
+    iov_init(&n->rq, 1);
+    iov_add(&n->rq, n->in, sizeof(n->in));
+
+    /* The lowest free descriptor number becomes the limit: no new fd. */
+    fd = open("/dev/null", O_RDONLY);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    low = old;
+    low.rlim_cur = fd;
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+    g_assert_cmpint(open("/dev/null", O_RDONLY), ==, -1);
+
+    aio_bh_schedule_oneshot(n->ctx, nofd_start_bh, n);
+    for (i = 0; i < 2000000 && dp_atomic_load_seq_cst(&n->done) < 2; i++) {
+        g_usleep(50);
+    }
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    g_assert_cmpuint(dp_atomic_load_seq_cst(&n->done), ==, 2);
+    g_assert_cmpint(n->wret, ==, 0);
+    g_assert_cmpint(n->rret, ==, 0);
+    g_assert_false(n->wrong_thread);
+    g_assert_cmpmem(n->in, sizeof(n->in), n->out, sizeof(n->out));
+    aio_context_acquire(n->ctx);
+    g_assert_cmpuint(bdrv_rbd_context_completions(n->ctx), ==, 0);
+    aio_context_release(n->ctx);
+
+    iov_destroy(&n->wq);
+    iov_destroy(&n->rq);
+    bdrv_drain(n->bs);
+    bdrv_unref(n->bs);
+    iothread_destroy(thread);
+    bdrv_wait_background();
+    g_free(n);
+}
+
+int main(int argc, char **argv)
+{
+    test_block_init(&argc, &argv);
+    g_test_add_func("/block/multiqueue/rbd", test_mq_rbd);
+    g_test_add_func("/block/multiqueue/rbd-no-eventfd", test_mq_rbd_no_eventfd);
+    return g_test_run();
+}
+#endif

@@ -216,6 +216,109 @@ def test_fio_verify_while_node_moves_between_iothreads():
 
 
 @test
+def test_multiqueue_requests_from_three_iothreads_in_process():
+    """The block layer's multiqueue test (tests/unit/test-block-multiqueue.c
+    built as test-rbd-multiqueue) on an rbd node: three IOThreads submit
+    random writes, FUA writes, reads checked against a model, write-zeroes,
+    flushes and block status at once while the main loop moves the node's
+    home between the first IOThread and itself and drains it; every
+    callback must run in its submitter's context, the final disk must equal
+    the models, and the two IOThreads that are never home must have
+    completed rbd requests through their own contexts' queues (forwarded
+    requests would complete through the home's).  Then an IOThread that
+    cannot get an eventfd for its queue (RLIMIT_NOFILE lowered) still
+    completes rbd requests in its own thread, through aio_defer."""
+    exe = os.environ.get("RBD_MULTIQUEUE")
+    check(exe and os.path.exists(exe),
+          "RBD_MULTIQUEUE (test-rbd-multiqueue, built by meson) not found: %r"
+          % exe)
+    image = new_image(4 << 20)
+    env = dict(os.environ, G_SLICE="always-malloc",
+               RBD_MQ_SPEC="driver=rbd,pool=rbd,image=%s,conf=%s" %
+               (image, cluster.conf))
+    r = subprocess.run([exe, "--verbose"], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=600)
+    passed = re.findall(r"^ok \d+ (/block/multiqueue/\S+)", r.stdout, re.M)
+    check(r.returncode == 0 and passed == ["/block/multiqueue/rbd",
+                                           "/block/multiqueue/rbd-no-eventfd"],
+          "test-rbd-multiqueue (exit %d): %s" % (r.returncode,
+                                                 r.stdout[-3000:]))
+    for line in r.stdout.splitlines():
+        if "completions in its own context" in line:
+            print(line)
+
+
+@test
+def test_multi_threaded_export_fio_verify_while_home_moves():
+    """An NBD export of an rbd node over two IOThreads (iothread: [ioA,
+    ioB]): four fio connections, spread two and two, write and verify
+    (crc32c) their own regions while the node's home moves between ioA,
+    ioB and the main loop; afterwards the image on the cluster holds what
+    the clients read back."""
+    image = new_image(64 << 20)
+    d = Daemon(["--object", "iothread,id=ioA", "--object", "iothread,id=ioB"] +
+               blockdev_arg(rbd_node("r0", image)) +
+               ["--nbd-server", "addr.type=unix,addr.path=nbd.sock"])
+    tmp = tempfile.mkdtemp(prefix="rbd-test-")
+    try:
+        m = d.qmp()
+        m.ok("block-export-add", {"type": "nbd", "id": "e0",
+                                  "node-name": "r0", "writable": True,
+                                  "iothread": ["ioA", "ioB"]})
+        fio = subprocess.Popen(
+            ["fio", "--name=verify", "--ioengine=nbd", "--uri=" + uri(d, "r0"),
+             "--rw=randwrite", "--bs=4k", "--iodepth=16", "--numjobs=4",
+             "--size=16M", "--offset_increment=16M", "--io_size=4M",
+             "--verify=crc32c", "--do_verify=1", "--verify_fatal=1",
+             "--verify_backlog=256", "--verify_state_save=0",
+             "--group_reporting", "--output-format=json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Count connections, not time: once all four are attached, check
+        # the spread and move the home while they run.
+        spread = None
+        moves = 0
+        targets = ["ioB", "ioA", None]
+        try:
+            while fio.poll() is None:
+                e = m.ok("query-block-exports")[0]
+                if spread is None and sum(e["x-iothread-connections"]) == 4:
+                    spread = e["x-iothread-connections"]
+                if spread is not None:
+                    m.ok("x-blockdev-set-iothread",
+                         {"node-name": "r0", "iothread": targets[moves % 3],
+                          "force": True})
+                    moves += 1
+                time.sleep(0.05)
+            out, err = fio.communicate(timeout=300)
+        finally:
+            if fio.poll() is None:
+                fio.kill()
+                fio.communicate()
+        check(fio.returncode == 0, "fio failed (%d): %s" % (fio.returncode,
+                                                            err[-2000:]))
+        job = json.loads(out[out.index("{"):])["jobs"][0]
+        check(job["error"] == 0, "fio error %r" % job["error"])
+        check(job["write"]["io_bytes"] == 4 * (4 << 20),
+              "written %r" % job["write"]["io_bytes"])
+        check(spread == [2, 2], "connections per IOThread: %r" % spread)
+        check(moves >= 3, "only %d moves of the home while fio ran" % moves)
+        # What NBD clients read is what the cluster has (after the
+        # daemon's close flushed librbd's cache).
+        via_nbd = os.path.join(tmp, "nbd.raw")
+        r = run(["nbdcopy", uri(d, "r0"), via_nbd])
+        check(r.returncode == 0, "nbdcopy: %s" % r.stderr)
+        d.stop()
+        on_cluster = os.path.join(tmp, "cluster.raw")
+        rbd_export(image, on_cluster)
+        r = run(["cmp", via_nbd, on_cluster])
+        check(r.returncode == 0, "rbd export differs: %s" % r.stdout)
+        print("# spread=%r moves=%d" % (spread, moves))
+    finally:
+        d.cleanup()
+        shutil.rmtree(tmp)
+
+
+@test
 def test_block_status_gives_sparse_copies():
     """Block status comes from the object map (fast-diff) or, without one,
     from librbd's object listing: NBD clients see the holes, and nbdcopy
