@@ -11,7 +11,12 @@
 # a 1 GiB file on ext4 (/var/tmp, O_DIRECT), both aio=io_uring.
 # Jobs on each: 4k random read and 4k random write, at QD 1, 32 and 128
 # per queue, with 1 and 2 queues; 4 s each (1 s with --quick, which runs
-# null-co and QD 1 and 32 with one queue only).  The server is pinned to
+# null-co and QD 1 and 32 with one queue only).  With 2 queues, dataplane
+# also runs with the queues spread over two IOThreads (iothread.0=io0,
+# iothread.1=io1: jobs named -q2-t2); qemu-storage-daemon takes an
+# iothread list from 10.1 on, and is run that way when it does.  The
+# server stays pinned to one CPU, so on this 2-vCPU machine the -t2 rows
+# show what spreading costs, not what it gains (that needs idle cores).  The server is pinned to
 # CPU 0 and the client to CPU 1 (taskset), so each has a core of this
 # 2-vCPU machine.
 # Figures per job and server (BENCH lines, see bench/bench-util.h):
@@ -135,18 +140,24 @@ blockdev() {
     esac
 }
 
-# start_server NAME DISK QUEUES: in the background (server_pid) on $sock.
+# start_server NAME DISK QUEUES [THREADS]: in the background (server_pid)
+# on $sock; THREADS 2 spreads the queues over io0 and io1.
 start_server() {
-    local server=$1 disk=$2 nq=$3
+    local server=$1 disk=$2 nq=$3 threads=${4:-1}
     local export="type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=$nq,iothread=io0"
+    if [ "$threads" = 2 ]; then
+        export="type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=$sock,writable=on,num-queues=$nq,iothread.0=io0,iothread.1=io1"
+    fi
     case $server in
     dataplane)
         taskset -c 0 "$dataplaned" --object iothread,id=io0 \
+            --object iothread,id=io1 \
             --blockdev "$(blockdev "$server" "$disk")" --export "$export" \
             2>"$work/server.err" &
         ;;
     qemu-storage-daemon)
         taskset -c 0 qemu-storage-daemon --object iothread,id=io0 \
+            --object iothread,id=io1 \
             --blockdev "$(blockdev "$server" "$disk")" --export "$export" \
             2>"$work/server.err" &
         ;;
@@ -217,19 +228,40 @@ if [ -z "$only" ] || [ "${only#qemu}" != "$only" ]; then
     fi
 fi
 
+# Whether qemu-storage-daemon takes an iothread list (QEMU 10.1).
+qsd_lists=0
+if command -v qemu-storage-daemon >/dev/null; then
+    qsd_version=$(qemu-storage-daemon --version | sed -n 's/.*version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+    set -- $qsd_version
+    if [ "${1:-0}" -gt 10 ] || { [ "${1:-0}" = 10 ] && [ "${2:-0}" -ge 1 ]; }; then
+        qsd_lists=1
+    fi
+fi
+
 for r in $(seq "$rounds"); do
     for disk in $disks; do
         for nq in $queues; do
-            for s in "${servers[@]}"; do
-                echo "vhost.sh: round $r/$rounds: $s, $disk, $nq queue(s)" >&2
-                start_server "$s" "$disk" "$nq" || continue
-                for rw in randread randwrite; do
-                    for qd in $qds; do
-                        run_job "$s" "$disk-$rw-qd$qd-q$nq" --rw "$rw" \
-                            --qd "$qd" --queues "$nq" --bs 4096
+            threads_list="1"
+            [ "$nq" -ge 2 ] && threads_list="1 2"
+            for threads in $threads_list; do
+                suffix=""
+                [ "$threads" = 2 ] && suffix="-t2"
+                for s in "${servers[@]}"; do
+                    if [ "$threads" = 2 ] && [ "$s" = qemu-storage-daemon ] &&
+                        [ "$qsd_lists" = 0 ]; then
+                        [ "$r" = 1 ] && note "vhost-$disk-q$nq$suffix" "$s" "takes no iothread list before QEMU 10.1: not measured"
+                        continue
+                    fi
+                    echo "vhost.sh: round $r/$rounds: $s, $disk, $nq queue(s), $threads IOThread(s)" >&2
+                    start_server "$s" "$disk" "$nq" "$threads" || continue
+                    for rw in randread randwrite; do
+                        for qd in $qds; do
+                            run_job "$s" "$disk-$rw-qd$qd-q$nq$suffix" \
+                                --rw "$rw" --qd "$qd" --queues "$nq" --bs 4096
+                        done
                     done
+                    stop_server
                 done
-                stop_server
             done
         done
     done

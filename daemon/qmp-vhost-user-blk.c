@@ -5,6 +5,10 @@
  *   type=vhost-user-blk,id=<id>,node-name=<node>,addr.type=unix,
  *   addr.path=<path>[,writable=on|off][,num-queues=<n>]
  *   [,logical-block-size=<size>][,iothread=<id>]
+ *   [,iothread.0=<id>,iothread.1=<id>...]
+ *
+ * iothread given as a list (QEMU 10.1's multi-threaded export): the node
+ * stays where it is and virtqueue i is served in IOThread list[i % n].
  *
  * qmp-export.c has taken the common keys; the address and the two numbers
  * are this file's.  The address is io/'s SocketAddress (unix, with
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "dataplane/input.h"
+#include "dataplane/iothread.h"
 #include "dataplane/keyval.h"
 #include "dataplane/socket.h"
 #include "dataplane/vhost-user-blk.h"
@@ -28,6 +33,7 @@ bool daemon_vhost_user_blk_export_add(GHashTable *o,
     g_autoptr(SocketAddress) addr = NULL;
     int64_t num_queues = 1;
     uint64_t lbs = 512;
+    g_autofree AioContext **ctxs = NULL;
     VhostUserBlkExportOptions opts;
 
     if (g_hash_table_size(addr_opts) == 0) {
@@ -49,11 +55,6 @@ bool daemon_vhost_user_blk_export_add(GHashTable *o,
                          "unix or fd)");
         return false;
     }
-    if (c->n_iothreads > 0) {
-        error_setg(errp, "vhost-user-blk exports take one iothread, not a "
-                         "list");
-        return false;
-    }
     if (!daemon_export_prepare_node(c, errp)) {
         return false;
     }
@@ -65,8 +66,23 @@ bool daemon_vhost_user_blk_export_add(GHashTable *o,
         .num_queues = (unsigned)num_queues,
         .logical_block_size = (unsigned)lbs,
     };
+    if (c->n_iothreads > 0) {
+        /* Multi-threaded: the virtqueues are spread over the IOThreads. */
+        ctxs = g_new(AioContext *, c->n_iothreads);
+        for (unsigned i = 0; i < c->n_iothreads; i++) {
+            ctxs[i] = iothread_get_aio_context(c->iothreads[i]);
+        }
+        opts.ctxs = ctxs;
+        opts.n_ctxs = c->n_iothreads;
+    }
     vhost_user_blk_set_export_gone_handler(daemon_export_gone, NULL);
-    return vhost_user_blk_export_add(&opts, errp);
+    if (!vhost_user_blk_export_add(&opts, errp)) {
+        return false;
+    }
+    if (c->n_iothreads > 0) {
+        daemon_export_hold_iothreads(c);
+    }
+    return true;
 }
 
 bool daemon_vhost_user_blk_export_exists(const char *id)
@@ -81,10 +97,30 @@ bool daemon_vhost_user_blk_export_del(const char *id, bool hard, Error **errp)
 
 static void info_append(const VhostUserBlkExportInfo *info, void *opaque)
 {
-    json_array_append_new(
-        opaque, json_pack("{s:s,s:o,s:o,s:b}", "type", "vhost-user-blk", "id",
+    json_t *e = json_pack("{s:s,s:o,s:o,s:b}", "type", "vhost-user-blk", "id",
                           qmp_json_str(info->id), "node-name",
-                          qmp_json_str(info->node_name), "shutting-down", 0));
+                          qmp_json_str(info->node_name), "shutting-down", 0);
+    const char *const *ids = daemon_export_iothread_ids(info->id);
+
+    if (ids) {
+        /* A multi-threaded export: the IOThreads, as block-export-add
+         * took them (QEMU's query does not show them). */
+        json_t *list = json_array();
+
+        for (int i = 0; ids[i]; i++) {
+            json_array_append_new(list, qmp_json_str(ids[i]));
+        }
+        json_object_set_new(e, "iothread", list);
+        /* And how many requests the connected front-end's queues took in
+         * each, counted in that IOThread (ours only). */
+        list = json_array();
+        for (unsigned i = 0; i < info->n_contexts; i++) {
+            json_array_append_new(list,
+                                  json_integer(info->context_requests[i]));
+        }
+        json_object_set_new(e, "x-iothread-requests", list);
+    }
+    json_array_append_new(opaque, e);
 }
 
 void daemon_vhost_user_blk_export_query(json_t *list)

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util/atomic.h"
 #include "vhost/vhost-internal.h"
 
 /* ---- features and config ------------------------------------------------ */
@@ -50,7 +51,7 @@ void vhost_blk_get_config(const VhostConn *conn, uint8_t *cfg)
         .alignment_offset = 0,
         .min_io_size = 1,
         .opt_io_size = 0,
-        .wce = conn->writethrough ? 0 : 1,
+        .wce = dp_atomic_load_relaxed(&conn->writethrough) ? 0 : 1,
         .num_queues = (uint16_t)exp->num_queues,
     };
 
@@ -250,7 +251,7 @@ static uint8_t start_ranges(VhostBlkRequest *req, uint32_t type,
             if (seg[i].flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) {
                 flags |= BDRV_REQ_MAY_UNMAP;
             }
-            if (c->writethrough) {
+            if (dp_atomic_load_relaxed(&c->writethrough)) {
                 flags |= BDRV_REQ_FUA;
             }
             bdrv_aio_pwrite_zeroes(exp->bs, off, len, flags, range_done, req);
@@ -313,7 +314,9 @@ bool vhost_blk_request_start(VhostBlkRequest *req)
         qiov_over(&req->qiov, out, out_n, out_bytes);
         bdrv_aio_pwritev(
             exp->bs, (int64_t)(hdr.sector << VIRTIO_BLK_SECTOR_BITS),
-            &req->qiov, c->writethrough ? BDRV_REQ_FUA : 0, rw_done, req);
+            &req->qiov,
+            dp_atomic_load_relaxed(&c->writethrough) ? BDRV_REQ_FUA : 0,
+            rw_done, req);
         return true;
     case VIRTIO_BLK_T_FLUSH:
         bdrv_aio_flush(exp->bs, rw_done, req);

@@ -24,7 +24,11 @@
  * mapped); when none is left the memory is unmapped, every fd closed and
  * the connection handed to the main loop (vhost_export_conn_closed).
  *
- * Everything here runs in conn->ctx.
+ * Queues on IOThreads of their own are handed over and recalled instead
+ * (vhost-internal.h): a close recalls them and finishes once all are back.
+ *
+ * Everything here runs in conn->ctx, except vhost_conn_wake_locked()
+ * (any thread, conn->hand_lock held).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -326,6 +330,11 @@ static void resume_bh_cb(void *opaque)
 {
     VhostConn *conn = opaque;
 
+    if (!conn->dead && conn->exp->n_ctxs && vhost_mem_truncated(&conn->mem)) {
+        /* A queue in another context found it (queue_check_memory). */
+        vhost_conn_close(conn, "the guest memory file was truncated under "
+                               "the mapping, closing");
+    }
     if (!conn->dead && conn->deferred) {
         conn_dispatch(conn);
     }
@@ -339,6 +348,14 @@ static void resume_bh_cb(void *opaque)
 void vhost_conn_queue_idle(VhostConn *conn)
 {
     aio_bh_schedule(conn->resume_bh);
+}
+
+void vhost_conn_wake_locked(VhostConn *conn)
+{
+    /* NULL while the node moves: the attach schedules the new one. */
+    if (conn->resume_bh) {
+        aio_bh_schedule(conn->resume_bh);
+    }
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -358,6 +375,7 @@ VhostConn *vhost_conn_new(VhostBlkExport *exp, int fd, unsigned id,
     conn->backend_fd = -1;
     conn->inflight_fd = -1;
     conn->quiesced = exp->quiesce_depth > 0;
+    dp_mutex_init(&conn->hand_lock);
     conn->nqueues = exp->num_queues;
     conn->queues = g_new0(VhostBlkQueue, conn->nqueues);
     for (i = 0; i < conn->nqueues; i++) {
@@ -433,8 +451,12 @@ void vhost_conn_maybe_finish(VhostConn *conn)
         return;
     }
     for (i = 0; i < conn->nqueues; i++) {
-        if (conn->queues[i].in_flight > 0) {
-            return; /* its completion schedules resume_bh */
+        VhostBlkQueue *q = &conn->queues[i];
+
+        /* Its completion (or its context giving it back) schedules
+         * resume_bh. */
+        if (q->own_ctx ? !vhost_queue_recall(q) : q->in_flight > 0) {
+            return;
         }
     }
     conn->phase = VHOST_CONN_CLOSING;
@@ -452,8 +474,12 @@ void vhost_conn_maybe_finish(VhostConn *conn)
         close(conn->backend_fd);
         conn->backend_fd = -1;
     }
+    /* Every queue is back: no other context takes the lock again. */
+    dp_mutex_lock(&conn->hand_lock);
     aio_bh_delete(conn->resume_bh);
     conn->resume_bh = NULL;
+    dp_mutex_unlock(&conn->hand_lock);
+    dp_mutex_destroy(&conn->hand_lock);
     close(conn->fd);
     conn->fd = -1;
     conn->phase = VHOST_CONN_RELEASED;
@@ -464,7 +490,14 @@ void vhost_conn_maybe_finish(VhostConn *conn)
 
 void vhost_conn_quiesce(VhostConn *conn)
 {
+    unsigned i;
+
     conn->quiesced = true;
+    for (i = 0; i < conn->nqueues; i++) {
+        if (conn->queues[i].own_ctx) {
+            vhost_queue_quiesce(&conn->queues[i], true);
+        }
+    }
 }
 
 void vhost_conn_resume(VhostConn *conn)
@@ -476,7 +509,11 @@ void vhost_conn_resume(VhostConn *conn)
         return;
     }
     for (i = 0; i < conn->nqueues; i++) {
-        vhost_queue_kick_soon(&conn->queues[i]);
+        if (conn->queues[i].own_ctx) {
+            vhost_queue_quiesce(&conn->queues[i], false);
+        } else {
+            vhost_queue_kick_soon(&conn->queues[i]);
+        }
     }
 }
 
@@ -518,10 +555,15 @@ void vhost_conn_detach(VhostConn *conn)
     aio_set_fd_handler(conn->ctx, conn->fd, NULL, NULL, NULL, NULL);
     conn->read_enabled = conn->write_enabled = false;
     for (i = 0; i < conn->nqueues; i++) {
-        vhost_queue_detach(&conn->queues[i]);
+        /* Queues of an iothread list stay where the list put them. */
+        if (!conn->queues[i].own_ctx) {
+            vhost_queue_detach(&conn->queues[i]);
+        }
     }
+    dp_mutex_lock(&conn->hand_lock);
     aio_bh_delete(conn->resume_bh);
     conn->resume_bh = NULL;
+    dp_mutex_unlock(&conn->hand_lock);
 }
 
 void vhost_conn_attach(VhostConn *conn, AioContext *new_ctx)
@@ -532,9 +574,13 @@ void vhost_conn_attach(VhostConn *conn, AioContext *new_ctx)
         return;
     }
     conn->ctx = new_ctx;
+    dp_mutex_lock(&conn->hand_lock);
     conn->resume_bh = aio_bh_new(new_ctx, resume_bh_cb, conn);
+    dp_mutex_unlock(&conn->hand_lock);
     for (i = 0; i < conn->nqueues; i++) {
-        vhost_queue_attach(&conn->queues[i], new_ctx);
+        if (!conn->queues[i].own_ctx) {
+            vhost_queue_attach(&conn->queues[i], new_ctx);
+        }
     }
     conn_update_handlers(conn);
     /* A deferred message, a close or buffered messages pick up here. */

@@ -110,6 +110,10 @@ static void export_unref(VhostBlkExport *exp)
     if (gone_fn) {
         gone_fn(exp->id, gone_opaque);
     }
+    for (unsigned i = 0; i < exp->n_ctxs; i++) {
+        aio_context_unref(exp->ctxs[i]);
+    }
+    g_free(exp->ctxs);
     g_free(exp->id);
     g_free(exp->address);
     g_free(exp);
@@ -224,6 +228,12 @@ bool vhost_user_blk_export_add(const VhostUserBlkExportOptions *opts,
                    opts->node_name);
         return false;
     }
+    if (opts->n_ctxs > VHOST_USER_BLK_MAX_QUEUES ||
+        (opts->n_ctxs && !opts->ctxs)) {
+        error_setg(errp, "an iothread list of 1 to %d IOThreads",
+                   VHOST_USER_BLK_MAX_QUEUES);
+        return false;
+    }
     if (opts->addr->type == SOCKET_ADDRESS_INET) {
         error_setg(errp, "A vhost-user-blk export listens on a unix socket "
                          "(addr.type=unix or fd): its front-end passes file "
@@ -245,6 +255,14 @@ bool vhost_user_blk_export_add(const VhostUserBlkExportOptions *opts,
     exp->blk_size = lbs;
     memcpy(exp->serial, opts->id,
            MIN(strlen(opts->id), sizeof(exp->serial))); /* zero padded */
+    if (opts->n_ctxs) {
+        exp->n_ctxs = opts->n_ctxs;
+        exp->ctxs = g_new(AioContext *, opts->n_ctxs);
+        for (unsigned i = 0; i < opts->n_ctxs; i++) {
+            exp->ctxs[i] = opts->ctxs[i];
+            aio_context_ref(exp->ctxs[i]);
+        }
+    }
     exp->refcnt = 1;
     bdrv_ref(bs);
     bdrv_add_aio_context_notifier(bs, &export_user_ops, exp);
@@ -284,6 +302,28 @@ bool vhost_user_blk_export_del(const char *id, bool hard, Error **errp)
     return true;
 }
 
+/* Main loop: adds up the requests each queue took in its own thread, per
+ * context of the export's list. */
+static void export_count_requests(VhostBlkExport *exp, uint64_t *reqs)
+{
+    AioContext *home = bdrv_get_aio_context(exp->bs);
+    VhostConn *conn;
+
+    aio_context_acquire(home);
+    conn = exp->conn;
+    if (conn && conn->phase == VHOST_CONN_RUNNING) {
+        for (unsigned i = 0; i < conn->nqueues; i++) {
+            VhostBlkQueue *q = &conn->queues[i];
+
+            /* The main loop may hold a second context. */
+            aio_context_acquire(q->ctx);
+            reqs[i % exp->n_ctxs] += q->stats.in_own_thread;
+            aio_context_release(q->ctx);
+        }
+    }
+    aio_context_release(home);
+}
+
 void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
 {
     VhostBlkExport *exp;
@@ -291,6 +331,7 @@ void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
     assert_main_thread();
     TAILQ_FOREACH(exp, &exports, next)
     {
+        g_autofree uint64_t *reqs = g_new0(uint64_t, exp->n_ctxs + 1);
         VhostUserBlkExportInfo info = {
             .id = exp->id,
             .node_name = bdrv_get_node_name(exp->bs),
@@ -299,7 +340,13 @@ void vhost_user_blk_export_foreach(VhostUserBlkExportFunc *fn, void *opaque)
             .num_queues = exp->num_queues,
             .logical_block_size = exp->blk_size,
             .connected = exp->conn != NULL,
+            .n_contexts = exp->n_ctxs,
+            .context_requests = reqs,
         };
+
+        if (exp->n_ctxs) {
+            export_count_requests(exp, reqs);
+        }
         fn(&info, opaque);
     }
 }
@@ -308,4 +355,33 @@ unsigned vhost_user_blk_get_connection_count(void)
 {
     assert_main_thread();
     return n_connections;
+}
+
+bool vhost_export_queue_stats(const char *id, unsigned index, AioContext **ctx,
+                              VhostBlkQueueStats *stats)
+{
+    VhostBlkExport *exp;
+    AioContext *home;
+    bool found = false;
+
+    assert_main_thread();
+    exp = find_export(id);
+    if (!exp) {
+        return false;
+    }
+    home = bdrv_get_aio_context(exp->bs);
+    aio_context_acquire(home);
+    if (exp->conn && exp->conn->phase == VHOST_CONN_RUNNING &&
+        index < exp->conn->nqueues) {
+        VhostBlkQueue *q = &exp->conn->queues[index];
+
+        /* The main loop may hold a second context. */
+        aio_context_acquire(q->ctx);
+        *ctx = q->ctx;
+        *stats = q->stats;
+        aio_context_release(q->ctx);
+        found = true;
+    }
+    aio_context_release(home);
+    return found;
 }

@@ -8,6 +8,11 @@
  * they are.  File descriptors it keeps are taken out of conn->fds (set to
  * -1); conn.c closes the others.
  *
+ * A message that changes a queue running on an IOThread of its own, or
+ * the memory map under such queues, first recalls them (waits, deferred,
+ * until they are back) and hands them over again afterwards
+ * (vhost-internal.h).
+ *
  * Runs in the connection's context.
  */
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/atomic.h"
 #include "vhost/vhost-internal.h"
 
 /* The protocol features this backend offers. */
@@ -445,7 +451,8 @@ static const char *set_config(VhostConn *conn)
     if (!(conn->features & (1ULL << VIRTIO_BLK_F_CONFIG_WCE))) {
         return "CONFIG_WCE was not negotiated";
     }
-    conn->writethrough = data[0] == 0;
+    /* Atomic: queues in other contexts read it per request. */
+    dp_atomic_store_relaxed(&conn->writethrough, data[0] == 0);
     return NULL;
 }
 
@@ -580,6 +587,77 @@ static bool needs_idle(uint32_t request)
     }
 }
 
+/*
+ * Queues on IOThreads of their own that the message changes (one ring, or
+ * all of them for the memory map) must be back from their contexts first.
+ * Returns whether they all are; each recalled queue is marked to be handed
+ * over again after the message (rehand_queues).
+ */
+static bool own_queues_back(VhostConn *conn)
+{
+    uint32_t req = conn->hdr.request;
+    bool all = false, back = true;
+    VhostVringState s;
+    uint32_t index = UINT32_MAX;
+    unsigned i;
+
+    if (!conn->exp->n_ctxs) {
+        return true;
+    }
+    switch (req) {
+    case VHOST_USER_SET_MEM_TABLE:
+    case VHOST_USER_ADD_MEM_REG:
+    case VHOST_USER_REM_MEM_REG:
+    case VHOST_USER_RESET_OWNER:
+        all = true;
+        break;
+    case VHOST_USER_SET_VRING_KICK:
+    case VHOST_USER_SET_VRING_CALL:
+    case VHOST_USER_SET_VRING_ERR:
+        index = (uint32_t)(vhost_user_decode_u64(payload(conn)) &
+                           VHOST_USER_VRING_IDX_MASK);
+        break;
+    case VHOST_USER_SET_VRING_ENABLE:
+    case VHOST_USER_GET_VRING_BASE:
+        vhost_user_decode_vring_state(payload(conn), &s);
+        index = s.index;
+        break;
+    default:
+        return true;
+    }
+    for (i = 0; i < conn->nqueues; i++) {
+        VhostBlkQueue *q = &conn->queues[i];
+
+        if (!q->handed || (!all && i != index)) {
+            continue;
+        }
+        q->rehand = true;
+        if (!vhost_queue_recall(q)) {
+            back = false;
+        }
+    }
+    return back;
+}
+
+/* After the message: the recalled queues that still run go back to their
+ * contexts. */
+static void rehand_queues(VhostConn *conn)
+{
+    unsigned i;
+
+    for (i = 0; i < conn->nqueues; i++) {
+        VhostBlkQueue *q = &conn->queues[i];
+
+        if (!q->rehand) {
+            continue;
+        }
+        q->rehand = false;
+        if (q->started && !q->handed && !conn->dead) {
+            vhost_queue_hand_over(q);
+        }
+    }
+}
+
 /* RESET_OWNER: deprecated; stops every ring, as the spec suggests. */
 static void reset_rings(VhostConn *conn)
 {
@@ -591,14 +669,30 @@ static void reset_rings(VhostConn *conn)
     }
 }
 
+static bool msg_handle(VhostConn *conn, const char **err);
+
 bool vhost_msg_handle(VhostConn *conn, const char **err)
+{
+    bool done;
+
+    *err = NULL;
+    if (!own_queues_back(conn)) {
+        return false;
+    }
+    if (needs_idle(conn->hdr.request) && !all_queues_idle(conn)) {
+        return false;
+    }
+    done = msg_handle(conn, err);
+    if (done) {
+        rehand_queues(conn);
+    }
+    return done;
+}
+
+static bool msg_handle(VhostConn *conn, const char **err)
 {
     uint32_t req = conn->hdr.request;
 
-    *err = NULL;
-    if (needs_idle(req) && !all_queues_idle(conn)) {
-        return false;
-    }
     switch (req) {
     case VHOST_USER_GET_FEATURES:
         reply_u64(conn, vhost_blk_device_features(conn->exp));

@@ -21,7 +21,11 @@
  * the NO_INTERRUPT flag).  One store to the line the driver polls per
  * batch, not per request.
  *
- * Everything here runs in q->ctx (its thread, or a thread holding it).
+ * Everything here runs in q->ctx (its thread, or a thread holding it),
+ * except for a queue on an IOThread of its own (own_ctx): the functions
+ * the connection calls (start, stop, reset, set_kick_fd, remap, hand_over,
+ * recall) run in the connection's context on a queue that is not handed
+ * over, and only hand_over/recall cross to q->ctx (vhost-internal.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,13 +40,21 @@
     ((VhostBlkQueue *)((char *)(e)-offsetof(VhostBlkQueue, kick)))
 
 static void queue_bh_cb(void *opaque);
+static void queue_offline_fn(AioDeferred *d);
 
 void vhost_queue_init(VhostBlkQueue *q, VhostConn *conn, unsigned index)
 {
+    VhostBlkExport *exp = conn->exp;
+
     memset(q, 0, sizeof(*q));
     q->conn = conn;
     q->index = index;
     q->ctx = conn->ctx;
+    if (exp->n_ctxs) {
+        q->own_ctx = true;
+        q->ctx = exp->ctxs[index % exp->n_ctxs];
+        q->quiesced = conn->quiesced;
+    }
     q->kick.fd = -1;
     q->call_fd = -1;
     q->err_fd = -1;
@@ -91,6 +103,11 @@ bool vhost_queue_runnable(VhostBlkQueue *q)
     bool enabled =
         q->enabled || !(c->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
 
+    if (q->own_ctx) {
+        /* Nothing of the connection's that changes while handed over. */
+        return q->started && enabled && !q->stopping && !q->broken &&
+               !q->offlining && !q->quiesced && q->in_flight < q->vring.num;
+    }
     return q->started && enabled && !q->stopping && !q->broken && !c->dead &&
            !c->quiesced && !c->deferred && q->in_flight < q->vring.num;
 }
@@ -173,6 +190,9 @@ static bool queue_take_one(VhostBlkQueue *q)
     vhost_inflight_take(&q->inflight, req->elem.head);
     q->in_flight++;
     q->stats.requests++;
+    if (aio_get_current_context() == q->ctx) {
+        q->stats.in_own_thread++;
+    }
     if (!vhost_blk_request_start(req)) {
         q->in_flight--;
         req_put(q, req);
@@ -228,6 +248,17 @@ static bool queue_process(VhostBlkQueue *q)
  * (the SIGBUS guard put zeroes there), so the connection ends. */
 static void queue_check_memory(VhostBlkQueue *q)
 {
+    if (q->own_ctx) {
+        /* The connection is elsewhere: this queue stops touching the
+         * memory and tells it (it checks, and closes). */
+        if (!q->broken && vhost_mem_truncated(&q->conn->mem)) {
+            q->broken = true;
+            dp_mutex_lock(&q->conn->hand_lock);
+            vhost_conn_wake_locked(q->conn);
+            dp_mutex_unlock(&q->conn->hand_lock);
+        }
+        return;
+    }
     if (!q->conn->dead && vhost_mem_truncated(&q->conn->mem)) {
         vhost_conn_close(q->conn, "the guest memory file was truncated "
                                   "under the mapping, closing");
@@ -324,6 +355,13 @@ void vhost_queue_complete(VhostBlkRequest *req, uint8_t status, uint32_t len)
         /* Also takes more if the queue was full. */
         aio_bh_schedule(q->bh);
     }
+    if (q->own_ctx) {
+        if (q->in_flight == 0 && q->offlining) {
+            /* The recall waits for this: give the queue back. */
+            aio_defer(q->ctx, &q->offline_d, queue_offline_fn);
+        }
+        return;
+    }
     if (q->in_flight == 0 && (q->stopping || c->dead || c->deferred)) {
         vhost_conn_queue_idle(c);
     }
@@ -404,6 +442,10 @@ const char *vhost_queue_start(VhostBlkQueue *q)
     q->started = true;
     q->stopping = false;
     q->broken = false;
+    if (q->own_ctx) {
+        vhost_queue_hand_over(q);
+        return NULL;
+    }
     q->bh = aio_bh_new(q->ctx, queue_bh_cb, q);
     queue_set_kick_handler(q, true);
     /* Buffers made available (and kicks sent) before we listened. */
@@ -416,6 +458,13 @@ void vhost_queue_stop(VhostBlkQueue *q)
     if (!q->started || q->stopping) {
         return;
     }
+    if (q->own_ctx) {
+        /* Stopping is getting it back from q->ctx (which removes the
+         * handler and waits for the requests in flight); the caller waits
+         * for vhost_queue_recall() to say it is back. */
+        vhost_queue_recall(q);
+        return;
+    }
     q->stopping = true;
     queue_set_kick_handler(q, false);
 }
@@ -423,8 +472,11 @@ void vhost_queue_stop(VhostBlkQueue *q)
 void vhost_queue_reset(VhostBlkQueue *q)
 {
     g_assert(q->in_flight == 0);
+    g_assert(!q->handed);
     if (q->started) {
-        queue_set_kick_handler(q, false);
+        if (!q->own_ctx) {
+            queue_set_kick_handler(q, false);
+        }
         queue_flush(q);
         q->base = q->vring.last_avail_idx;
     }
@@ -452,8 +504,11 @@ void vhost_queue_reset(VhostBlkQueue *q)
 
 void vhost_queue_set_kick_fd(VhostBlkQueue *q, int fd)
 {
-    bool installed = q->started && !q->stopping && !q->conn->dead;
+    /* An own_ctx queue is not handed over here: its handler is gone. */
+    bool installed =
+        !q->own_ctx && q->started && !q->stopping && !q->conn->dead;
 
+    g_assert(!q->handed);
     if (installed) {
         queue_set_kick_handler(q, false);
     }
@@ -474,6 +529,7 @@ void vhost_queue_remap(VhostBlkQueue *q)
         return;
     }
     g_assert(q->in_flight == 0);
+    g_assert(!q->handed);
     if (queue_translate(q, &desc, &avail, &used)) {
         /* The old pointers point at unmapped memory now: a broken queue
          * touches its rings no more, and they are cleared besides. */
@@ -491,6 +547,7 @@ void vhost_queue_remap(VhostBlkQueue *q)
 
 void vhost_queue_detach(VhostBlkQueue *q)
 {
+    g_assert(!q->own_ctx);
     if (!q->bh) {
         return;
     }
@@ -506,6 +563,7 @@ void vhost_queue_attach(VhostBlkQueue *q, AioContext *new_ctx)
 {
     bool had_bh = q->started;
 
+    g_assert(!q->own_ctx);
     q->ctx = new_ctx;
     if (!had_bh) {
         return;
@@ -515,4 +573,90 @@ void vhost_queue_attach(VhostBlkQueue *q, AioContext *new_ctx)
         queue_set_kick_handler(q, true);
     }
     aio_bh_schedule(q->bh);
+}
+
+/* ---- a queue on an IOThread of its own ---------------------------------- */
+
+/* q->ctx: the connection handed the queue over; start serving it. */
+static void queue_online_fn(AioDeferred *d)
+{
+    VhostBlkQueue *q =
+        (VhostBlkQueue *)((char *)d - offsetof(VhostBlkQueue, online_d));
+
+    q->offlining = false;
+    q->bh = aio_bh_new(q->ctx, queue_bh_cb, q);
+    queue_set_kick_handler(q, true);
+    /* Buffers made available (and kicks sent) before we listened. */
+    aio_bh_schedule(q->bh);
+}
+
+/*
+ * q->ctx: the connection wants the queue back.  Stop taking; once nothing
+ * is in flight (now, or at the last completion, which defers this again),
+ * publish what completed and give the queue back.
+ */
+static void queue_offline_fn(AioDeferred *d)
+{
+    VhostBlkQueue *q =
+        (VhostBlkQueue *)((char *)d - offsetof(VhostBlkQueue, offline_d));
+    VhostConn *c = q->conn;
+
+    if (!q->offlining) {
+        q->offlining = true;
+        queue_set_kick_handler(q, false);
+    }
+    if (q->in_flight > 0) {
+        return;
+    }
+    queue_flush(q);
+    aio_bh_delete(q->bh);
+    q->bh = NULL;
+    q->offlining = false;
+    /* After this store (seen under the lock) the queue is the
+     * connection's again: nothing below touches q. */
+    dp_mutex_lock(&c->hand_lock);
+    q->returned = true;
+    vhost_conn_wake_locked(c);
+    dp_mutex_unlock(&c->hand_lock);
+}
+
+void vhost_queue_hand_over(VhostBlkQueue *q)
+{
+    g_assert(q->own_ctx && q->started && !q->handed);
+    q->handed = true;
+    q->recall = false;
+    q->returned = false; /* ctx's last write was seen under the lock */
+    aio_defer(q->ctx, &q->online_d, queue_online_fn);
+}
+
+bool vhost_queue_recall(VhostBlkQueue *q)
+{
+    bool back;
+
+    if (!q->handed) {
+        return true;
+    }
+    if (!q->recall) {
+        q->recall = true;
+        aio_defer(q->ctx, &q->offline_d, queue_offline_fn);
+    }
+    dp_mutex_lock(&q->conn->hand_lock);
+    back = q->returned;
+    dp_mutex_unlock(&q->conn->hand_lock);
+    if (back) {
+        q->handed = false;
+        q->recall = false;
+    }
+    return back;
+}
+
+void vhost_queue_quiesce(VhostBlkQueue *q, bool quiesced)
+{
+    g_assert(q->own_ctx);
+    aio_context_acquire(q->ctx);
+    q->quiesced = quiesced;
+    if (!quiesced && q->bh) {
+        aio_bh_schedule(q->bh);
+    }
+    aio_context_release(q->ctx);
 }

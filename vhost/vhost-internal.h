@@ -9,7 +9,8 @@
  *   export.c    accept, attach in the node's context       (main loop,
  *                                                            ctx acquired)
  *   conn.c      messages, replies                         (node's ctx)
- *   queue.c     rings started by SET_VRING_KICK, requests  (node's ctx)
+ *   queue.c     rings started by SET_VRING_KICK, requests  (node's ctx,
+ *                                                            or q->ctx)
  *   conn.c      close: stop rings, wait for in-flight I/O, unmap, close
  *               fds                                       (node's ctx)
  *   export.c    release: unlink, free, accept again       (main loop BH)
@@ -23,12 +24,50 @@
  *   - VhostConn and its queues: the node's AioContext only, from attach
  *     until the release BH is scheduled; the main loop touches them only
  *     with the context acquired (the export's hooks, deletion).
- *   - Each VhostBlkQueue is served in q->ctx.  Today that is always the
- *     connection's context; the per-queue field is where a later change
- *     puts queues on IOThreads of their own.  Queues share nothing mutable
- *     with each other: the memory map is changed only while every queue is
- *     idle (no request in flight, not processing), and lookups use a
- *     per-queue hint.
+ *   - Each VhostBlkQueue is served in q->ctx.  Without an iothread list
+ *     that is the connection's context, the queue follows the connection
+ *     when the node moves, and the connection touches the queue directly.
+ *     Queues share nothing mutable with each other: the memory map is
+ *     changed only while every queue is idle (no request in flight, not
+ *     processing), and lookups use a per-queue hint.
+ *
+ * Queues on IOThreads of their own (an export with an iothread list,
+ * q->own_ctx): queue i lives in ctxs[i % n_ctxs] for the export's life and
+ * stays there when the node moves (only the connection moves).  The
+ * connection never holds a queue's context (an IOThread may hold one
+ * context only); instead a started queue is handed back and forth:
+ *   - handed over (vhost_queue_hand_over, conn's context): the connection
+ *     has set up the rings, the fds and the inflight region, then defers
+ *     (aio_defer, FIFO per context, which publishes those writes) the
+ *     start to q->ctx.  From then on q->ctx owns the running state:
+ *     vring, in_flight, bh, kick handler, stats, resubmission, broken.
+ *   - recalled (vhost_queue_recall, conn's context): a second deferral
+ *     makes q->ctx stop taking requests and remove its kick handler; once
+ *     nothing is in flight it publishes the used ring, deletes its BH and
+ *     sets q->returned under conn->hand_lock, scheduling the connection's
+ *     resume_bh under that lock.  The connection reads q->returned under
+ *     the lock: after it has seen it, q->ctx touches the queue no more
+ *     and the connection owns all of it again.
+ *   A message that changes a running queue (SET_VRING_KICK/CALL/ERR/
+ *   ENABLE, GET_VRING_BASE) or the memory map (SET_MEM_TABLE, ADD_MEM_REG,
+ *   REM_MEM_REG, RESET_OWNER: every queue) waits, deferred, until the
+ *   queues concerned are back; it runs, and they are handed over again if
+ *   they still run.  A close recalls every queue and finishes when all are
+ *   back.  Read by the queue's context while handed over, and written by
+ *   the connection only while no queue is: conn->features, conn->mem (so
+ *   the memory map changes only while every queue is idle and not
+ *   processing), the fds of the queue.  conn->writethrough is atomic (a
+ *   SET_CONFIG does not wait).
+ *   - q->quiesced is written by the node's hooks holding q->ctx (they run
+ *     with the node's context held, in the main loop: only it may hold a
+ *     second context; so drained sections of such a node begin and end
+ *     in the main loop, or in a thread running no context, as for a
+ *     multi-threaded NBD export) and read by q->ctx.  A drained section
+ *     thus stops every queue in every context before the drain waits for
+ *     their requests, which complete in their own threads.
+ *   - conn->resume_bh is deleted and recreated when the node (and so the
+ *     connection) moves, under conn->hand_lock, which the queues' contexts
+ *     take to schedule it.
  */
 #ifndef DATAPLANE_VHOST_INTERNAL_H
 #define DATAPLANE_VHOST_INTERNAL_H
@@ -49,6 +88,7 @@
 #include "vhost/memory.h"
 #include "vhost/protocol.h"
 #include "vhost/virtqueue.h"
+#include "util/thread.h"
 
 typedef struct VhostBlkExport VhostBlkExport;
 typedef struct VhostConn VhostConn;
@@ -84,6 +124,10 @@ struct VhostBlkExport {
     unsigned num_queues;
     unsigned blk_size;
     char serial[VIRTIO_BLK_ID_BYTES]; /* GET_ID: the export id, padded */
+    /* An iothread list (n_ctxs > 0): queue i runs in ctxs[i % n_ctxs]
+     * (each referenced while the export lives).  Constant. */
+    AioContext **ctxs;
+    unsigned n_ctxs;
 
     /* Main loop only. */
     SocketListener *listener; /* NULL once deleted */
@@ -104,17 +148,28 @@ void vhost_export_conn_closed(VhostConn *conn);
 /* ---- a virtqueue (queue.c) ---------------------------------------------- */
 
 typedef struct VhostBlkQueueStats {
-    uint64_t requests; /* chains taken (resubmissions included) */
-    uint64_t kicks;    /* kick eventfd handler runs */
-    uint64_t polls;    /* io_poll calls that found work */
-    uint64_t signals;  /* call eventfd writes */
-    uint64_t batches;  /* signal decisions (one per completion batch) */
+    uint64_t requests;      /* chains taken (resubmissions included) */
+    uint64_t kicks;         /* kick eventfd handler runs */
+    uint64_t polls;         /* io_poll calls that found work */
+    uint64_t signals;       /* call eventfd writes */
+    uint64_t batches;       /* signal decisions (one per completion batch) */
+    uint64_t in_own_thread; /* chains taken in the thread of q->ctx */
 } VhostBlkQueueStats;
 
 struct VhostBlkQueue {
     VhostConn *conn;
     unsigned index;
     AioContext *ctx; /* where this queue's handlers live */
+    bool own_ctx;    /* an iothread list put it there: handed over */
+
+    /* Hand-over (own_ctx; the header comment has the rules). */
+    bool handed;    /* conn: handed to ctx and not seen back yet */
+    bool recall;    /* conn: asked ctx to give it back */
+    bool rehand;    /* conn: recalled for a message, runs again after it */
+    bool returned;  /* under conn->hand_lock: ctx gave it back */
+    bool offlining; /* ctx: takes nothing, gives back when idle */
+    bool quiesced;  /* hooks, holding ctx: the node is drained */
+    AioDeferred online_d, offline_d;
 
     /* What the front-end said (messages.c). */
     unsigned num; /* 0: not set */
@@ -143,6 +198,11 @@ struct VhostBlkQueue {
     VhostBlkRequest *free_reqs;
     VhostBlkQueueStats stats;
 };
+
+/* Main loop, for tests: the context and counters of queue index of export
+ * id's connection; false if there is none. */
+bool vhost_export_queue_stats(const char *id, unsigned index, AioContext **ctx,
+                              VhostBlkQueueStats *stats);
 
 /* Node's context.  Fresh state for queue index (no rings, no fds). */
 void vhost_queue_init(VhostBlkQueue *q, VhostConn *conn, unsigned index);
@@ -177,6 +237,15 @@ void vhost_queue_detach(VhostBlkQueue *q);
 void vhost_queue_attach(VhostBlkQueue *q, AioContext *new_ctx);
 /* Returns a finished request: status byte, used ring, signal batching. */
 void vhost_queue_complete(VhostBlkRequest *req, uint8_t status, uint32_t len);
+/* own_ctx, conn's context: runs the started queue in q->ctx. */
+void vhost_queue_hand_over(VhostBlkQueue *q);
+/* own_ctx, conn's context: asks q->ctx to give the queue back (once);
+ * true when it is back (or never was handed over).  Until then it takes
+ * no new requests; the connection's resume_bh runs when it is back. */
+bool vhost_queue_recall(VhostBlkQueue *q);
+/* own_ctx, hooks (node's context held; main loop): takes q->ctx and stops
+ * or resumes taking requests. */
+void vhost_queue_quiesce(VhostBlkQueue *q, bool quiesced);
 
 /* ---- virtio-blk requests (blk-request.c) -------------------------------- */
 
@@ -261,6 +330,9 @@ struct VhostConn {
     unsigned nqueues;
 
     AioBH *resume_bh; /* a deferred message may proceed */
+    /* Queues in other contexts: resume_bh (for scheduling it) and their
+     * returned flags. */
+    DpMutex hand_lock;
 };
 
 /* Main loop, ctx acquired: a new connection on fd starts in ctx. */
@@ -273,6 +345,8 @@ void vhost_conn_close(VhostConn *conn, const char *why);
 void vhost_conn_maybe_finish(VhostConn *conn);
 /* Context: a queue went idle or was stopped: a deferred message may go on. */
 void vhost_conn_queue_idle(VhostConn *conn);
+/* Any thread holding conn->hand_lock: schedules resume_bh (if any). */
+void vhost_conn_wake_locked(VhostConn *conn);
 /* Hooks (ctx acquired). */
 void vhost_conn_quiesce(VhostConn *conn);
 void vhost_conn_resume(VhostConn *conn);

@@ -8,8 +8,13 @@
  * backlog; when it goes away (cleanly or killed), its requests in flight
  * complete, its mappings and file descriptors are released, and the next
  * one is accepted.  The connection lives in the node's AioContext and
- * follows the node when it moves (bdrv_set_aio_context); all of an
- * export's virtqueues are served there.
+ * follows the node when it moves (bdrv_set_aio_context).  Without
+ * VhostUserBlkExportOptions.ctxs all of an export's virtqueues are served
+ * there too; with them, virtqueue i is served in ctxs[i % n_ctxs] (QEMU's
+ * multi-threaded export) and stays there when the node moves.  A drained
+ * section of a node exported that way must begin and end in the main loop
+ * (or a thread that runs no context): it stops the queues in their
+ * contexts, which only the main loop may hold besides the node's.
  *
  * docs/vhost-user-blk.md has the QEMU command line, the threading and what
  * a front-end can and cannot do to the daemon.
@@ -24,6 +29,7 @@
 
 #include <stdbool.h>
 
+#include "dataplane/aio.h"
 #include "dataplane/error.h"
 #include "dataplane/socket.h"
 #include "dataplane/visibility.h"
@@ -42,6 +48,11 @@ typedef struct VhostUserBlkExportOptions {
     bool writable;               /* false: VIRTIO_BLK_F_RO, writes refused */
     unsigned num_queues;         /* 1 .. VHOST_USER_BLK_MAX_QUEUES */
     unsigned logical_block_size; /* a power of two, 512 .. 65536 */
+    /* n_ctxs 0: every virtqueue in the node's context.  Otherwise
+     * virtqueue i runs in ctxs[i % n_ctxs] (each referenced while the
+     * export lives; a context may be listed more than once). */
+    AioContext *const *ctxs;
+    unsigned n_ctxs;
 } VhostUserBlkExportOptions;
 
 /*
@@ -78,7 +89,12 @@ typedef struct VhostUserBlkExportInfo {
     bool writable;
     unsigned num_queues;
     unsigned logical_block_size;
-    bool connected; /* a front-end is connected */
+    bool connected;      /* a front-end is connected */
+    unsigned n_contexts; /* VhostUserBlkExportOptions.n_ctxs */
+    /* n_contexts > 0: requests the connected front-end's queues took in
+     * each of the contexts (in ctxs order), counted in that context's
+     * thread; all zero without a front-end. */
+    const uint64_t *context_requests;
 } VhostUserBlkExportInfo;
 
 typedef void VhostUserBlkExportFunc(const VhostUserBlkExportInfo *info,

@@ -8,6 +8,7 @@
  * that the sanitizer runs of the unit suite see the export's threads.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <poll.h>
@@ -23,6 +24,7 @@
 #include "tests/unit/test-util.h"
 #include "tests/vhost-user-client.h"
 #include "vhost/inflight.h"
+#include "vhost/vhost-internal.h"
 #include "util/clock.h"
 #include "util/thread.h"
 
@@ -626,23 +628,27 @@ static void test_broken_chain_stops_only_its_queue(Fixture *f,
 
 typedef struct InFlight {
     char *sock;
-    int go; /* atomic: the main side saw the requests in flight */
+    unsigned nq; /* queues the requests are spread over (0: one) */
+    int go;      /* atomic: the main side saw the requests in flight */
 } InFlight;
 
 static void client_disconnect_in_flight(ClientThread *ct)
 {
     InFlight *fl = ct->arg;
-    VuClientConfig cfg = {.interrupts = true};
+    unsigned nq = fl->nq ? fl->nq : 1;
+    VuClientConfig cfg = {.interrupts = true, .num_queues = nq};
     VuClient c;
-    VuQueue *q;
     uint8_t buf[512];
 
     client_open(&c, fl->sock, &cfg);
-    q = &c.queues[0];
-    for (int i = 0; i < 8; i++) {
-        vu_queue_add(q, i, VIRTIO_BLK_T_IN, i, 512, 1);
+    for (unsigned qi = 0; qi < nq; qi++) {
+        VuQueue *q = &c.queues[qi];
+
+        for (int i = 0; i < 8; i++) {
+            vu_queue_add(q, i, VIRTIO_BLK_T_IN, i, 512, 1);
+        }
+        vu_queue_publish(q);
     }
-    vu_queue_publish(q);
     client_step(ct, 1);
     client_wait_flag(&fl->go);
     /* We vanish with the requests held by the throttle node. */
@@ -650,8 +656,10 @@ static void client_disconnect_in_flight(ClientThread *ct)
     client_step(ct, 2);
     /* The next front-end is served once the last one is gone. */
     client_open(&c, fl->sock, &cfg);
-    g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 512), ==,
-                    VIRTIO_BLK_S_OK);
+    for (unsigned qi = 0; qi < nq; qi++) {
+        g_assert_cmpint(io(&c, qi, VIRTIO_BLK_T_IN, 0, buf, 512), ==,
+                        VIRTIO_BLK_S_OK);
+    }
     vu_client_destroy(&c);
 }
 
@@ -666,26 +674,39 @@ static unsigned in_flight_of(BlockDriverState *bs)
     return n;
 }
 
-static void test_front_end_gone_with_requests_in_flight(Fixture *f,
-                                                        gconstpointer data)
+/* ctxs NULL: the queue in the node's context; else 2 queues over them. */
+static void gone_with_requests_in_flight(Fixture *f, AioContext **ctxs)
 {
     g_autoptr(GHashTable) tg = test_opts("limits.iops-total=1");
-    InFlight fl = {.sock = g_build_filename(f->dir, "thr.sock", NULL)};
+    InFlight fl = {.sock = g_build_filename(f->dir, "thr.sock", NULL),
+                   .nq = ctxs ? 2 : 1};
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(fl.sock);
+    VhostUserBlkExportOptions o = {
+        .id = "e2",
+        .node_name = "thr",
+        .addr = addr,
+        .writable = true,
+        .num_queues = fl.nq,
+        .logical_block_size = 512,
+        .ctxs = ctxs,
+        .n_ctxs = ctxs ? 2 : 0,
+    };
     int64_t deadline = clock_monotonic_ns() + 10 * (int64_t)1000000000;
     BlockDriverState *thr;
     ClientThread *ct;
 
-    /* A throttle node at one request per second holds them in flight. */
+    /* A throttle node at one request per second holds them in flight
+     * (with a list, those of other contexts forwarded to its home). */
     object_add("throttle-group", "slow", tg, &error_abort);
     thr = test_open("driver=throttle,node-name=thr,throttle-group=slow,"
                     "file=m0");
-    add_export("e2", "thr", fl.sock, true, 1);
+    g_assert_true(vhost_user_blk_export_add(&o, &error_abort));
     ct = client_start(f, client_disconnect_in_flight, &fl);
     main_until_step(ct, 1);
-    while (in_flight_of(thr) < 4 && clock_monotonic_ns() < deadline) {
+    while (in_flight_of(thr) < 4 * fl.nq && clock_monotonic_ns() < deadline) {
         g_thread_yield();
     }
-    g_assert_cmpuint(in_flight_of(thr), >=, 4);
+    g_assert_cmpuint(in_flight_of(thr), >=, 4 * fl.nq);
     g_atomic_int_set(&fl.go, 1);
     main_until_step(ct, 2);
     /* Gone, but its requests are not done: the connection waits. */
@@ -703,6 +724,24 @@ static void test_front_end_gone_with_requests_in_flight(Fixture *f,
     g_free(fl.sock);
 }
 
+static void test_front_end_gone_with_requests_in_flight(Fixture *f,
+                                                        gconstpointer data)
+{
+    gone_with_requests_in_flight(f, NULL);
+}
+
+/* Queues in two IOThreads, the node's and another: the close waits until
+ * both have given their queue back. */
+static void
+test_front_end_gone_with_requests_in_flight_on_iothreads(Fixture *f,
+                                                         gconstpointer data)
+{
+    AioContext *ctxs[2] = {iothread_get_aio_context(f->io2),
+                           iothread_get_aio_context(f->io)};
+
+    gone_with_requests_in_flight(f, ctxs);
+}
+
 /* ---- inflight resubmission ---------------------------------------------- */
 
 static void client_inflight_resume(ClientThread *ct)
@@ -714,8 +753,9 @@ static void client_inflight_resume(ClientThread *ct)
     uint16_t head;
     VuClient c;
     VuQueue *q;
+    const char *sock = ct->arg ? ct->arg : ct->f->sock;
 
-    client_open(&c, ct->f->sock, &cfg);
+    client_open(&c, sock, &cfg);
     g_assert_nonnull(c.inflight_map);
     q = &c.queues[0];
     g_assert_cmpint(io(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 512), ==,
@@ -737,7 +777,7 @@ static void client_inflight_resume(ClientThread *ct)
     r->desc[head].counter = 1000;
     r->desc[head].inflight = 1;
     /* The next backend connection redoes it. */
-    g_assert_cmpint(vu_client_connect(&c, ct->f->sock, 5000), ==, 0);
+    g_assert_cmpint(vu_client_connect(&c, sock, 5000), ==, 0);
     g_assert_cmpint(vu_client_setup(&c, true), ==, 0);
     while (done < 1) {
         done += vu_queue_wait(q, NULL, NULL, 10000);
@@ -760,6 +800,39 @@ static void test_inflight_requests_are_resubmitted(Fixture *f,
     client_finish(ct);
 }
 
+/* The same with the queue in another IOThread than the node's: the
+ * inflight region is set up by the connection and used by the queue's
+ * context. */
+static void
+test_inflight_requests_are_resubmitted_on_iothread(Fixture *f,
+                                                   gconstpointer data)
+{
+    g_autofree char *sock = g_build_filename(f->dir, "e3.sock", NULL);
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(sock);
+    AioContext *ctxs[1] = {iothread_get_aio_context(f->io2)};
+    VhostUserBlkExportOptions o = {
+        .id = "e3",
+        .node_name = "m0",
+        .addr = addr,
+        .writable = true,
+        .num_queues = 1,
+        .logical_block_size = 512,
+        .ctxs = ctxs,
+        .n_ctxs = 1,
+    };
+    ClientThread *ct;
+
+    g_assert_true(vhost_user_blk_export_add(&o, &error_abort));
+    ct = client_start(f, client_inflight_resume, sock);
+    main_until_step(ct, 1);
+    wait_connections(0);
+    client_finish(ct);
+    g_assert_true(vhost_user_blk_export_del("e3", true, &error_abort));
+    wait_connections(0);
+    while (main_loop_wait(false)) {
+    }
+}
+
 /* ---- node moves under I/O ----------------------------------------------- */
 
 typedef struct MoveLoad {
@@ -767,7 +840,13 @@ typedef struct MoveLoad {
     int ops;           /* atomic */
     uint32_t gen[256]; /* generation written to each block, 0: unknown */
     uint8_t busy[256];
-    uint64_t blk_of[2][16];
+    uint64_t blk_of[4][16];
+    /* For the iothread list test (0/NULL: 2 queues, e0). */
+    unsigned nq;
+    const char *sock;
+    int mem_changes; /* atomic: memory tables sent under load */
+    int stopped;     /* atomic: the client has nothing in flight */
+    int may_close;   /* atomic: the main side read the counters */
 } MoveLoad;
 
 static void verify_done(VuQueue *q, unsigned s, uint32_t len, void *opaque)
@@ -786,18 +865,62 @@ static void verify_done(VuQueue *q, unsigned s, uint32_t len, void *opaque)
     g_atomic_int_inc(&ml->ops);
 }
 
+/* Sends queue q's call and kick eventfds again and enables it again, with
+ * requests in flight: the running queue is called back from its context,
+ * changed and handed over again. */
+static void resend_ring_fds(VuClient *c, VuQueue *q)
+{
+    const uint32_t reqs[2] = {VHOST_USER_SET_VRING_CALL,
+                              VHOST_USER_SET_VRING_KICK};
+    const int fds[2] = {q->call_fd, q->kick_fd};
+    uint64_t u = q->index, v = 1;
+    uint32_t got = 0;
+
+    for (int i = 0; i < 2; i++) {
+        g_assert_cmpint(vu_send(c, reqs[i], 1 | VHOST_USER_NEED_REPLY_MASK, &u,
+                                8, &fds[i], 1),
+                        ==, 0);
+        g_assert_cmpint(vu_recv_reply(c, reqs[i], &v, 8, &got, NULL), ==, 0);
+        g_assert_cmpuint(got, ==, 8);
+        g_assert_cmpuint(v, ==, 0);
+    }
+    g_assert_cmpint(vu_set_u64(c, VHOST_USER_SET_VRING_ENABLE,
+                               q->index | (1ULL << 32), true),
+                    ==, 0);
+}
+
 static void client_verify_load(ClientThread *ct)
 {
     MoveLoad *ml = ct->arg;
-    VuClientConfig cfg = {.num_queues = 2, .slots = 16, .slot_data_size = 4096};
+    unsigned nq = ml->nq ? ml->nq : 2;
+    VuClientConfig cfg = {
+        .num_queues = nq, .slots = 16, .slot_data_size = 4096};
     uint64_t rng = 88172645463325252ULL;
+    int next_mem_change = 300;
     VuClient c;
 
-    client_open(&c, ct->f->sock, &cfg);
+    client_open(&c, ml->sock ? ml->sock : ct->f->sock, &cfg);
     client_step(ct, 1);
-    while (!g_atomic_int_get(&ml->stop) || vu_queue_busy(&c.queues[0]) ||
-           vu_queue_busy(&c.queues[1])) {
-        for (unsigned qi = 0; qi < 2; qi++) {
+    for (;;) {
+        bool busy = false;
+
+        for (unsigned qi = 0; qi < nq; qi++) {
+            busy = busy || vu_queue_busy(&c.queues[qi]) > 0;
+        }
+        if (g_atomic_int_get(&ml->stop) && !busy) {
+            break;
+        }
+        if (ml->sock && g_atomic_int_get(&ml->ops) >= next_mem_change &&
+            g_atomic_int_get(&ml->mem_changes) < 4) {
+            /* A new memory table with requests in flight on every queue:
+             * each queue is called back from its IOThread, the map
+             * changes, and they go on.  Then one queue's fds change. */
+            g_assert_cmpint(vu_client_set_mem_table(&c), ==, 0);
+            resend_ring_fds(&c, &c.queues[ml->mem_changes % nq]);
+            g_atomic_int_inc(&ml->mem_changes);
+            next_mem_change += 300;
+        }
+        for (unsigned qi = 0; qi < nq; qi++) {
             VuQueue *q = &c.queues[qi];
             int s;
 
@@ -824,6 +947,13 @@ static void client_verify_load(ClientThread *ct)
             vu_queue_publish(q);
             vu_queue_poll(q, verify_done, ml);
         }
+    }
+    if (ml->sock) {
+        /* Connected, with nothing in flight, until the main side has read
+         * the per-queue counters. */
+        g_atomic_int_set(&ml->stopped, 1);
+        g_main_context_wakeup(NULL);
+        client_wait_flag(&ml->may_close);
     }
     vu_client_destroy(&c);
 }
@@ -853,6 +983,117 @@ static void test_node_moves_under_io(Fixture *f, gconstpointer data)
     g_atomic_int_set(&ml.stop, 1);
     client_finish(ct);
     g_test_message("%d requests verified across 30 moves", ml.ops);
+}
+
+/* ---- virtqueues spread over an iothread list ---------------------------- */
+
+static uint64_t requests_taken(unsigned nq)
+{
+    uint64_t sum = 0;
+
+    for (unsigned i = 0; i < nq; i++) {
+        VhostBlkQueueStats st;
+        AioContext *ctx;
+
+        g_assert_true(vhost_export_queue_stats("mq", i, &ctx, &st));
+        sum += st.requests;
+    }
+    return sum;
+}
+
+/* Main side: runs the loop until the client completed n more requests. */
+static void main_until_ops(MoveLoad *ml, int n)
+{
+    int64_t deadline = clock_monotonic_ns() + 20 * (int64_t)1000000000;
+    int ops = g_atomic_int_get(&ml->ops);
+
+    while (g_atomic_int_get(&ml->ops) < ops + n &&
+           clock_monotonic_ns() < deadline) {
+        main_loop_wait(false);
+    }
+    g_assert_cmpint(g_atomic_int_get(&ml->ops), >=, ops + n);
+}
+
+static void test_queues_spread_over_iothreads(Fixture *f, gconstpointer data)
+{
+    g_autofree char *sock = g_build_filename(f->dir, "mq.sock", NULL);
+    g_autoptr(SocketAddress) addr = socket_address_new_unix(sock);
+    AioContext *io = iothread_get_aio_context(f->io);
+    AioContext *io2 = iothread_get_aio_context(f->io2);
+    AioContext *list[2] = {io2, io};
+    AioContext *homes[3] = {main_loop_get_aio_context(), io2, io};
+    VhostUserBlkExportOptions o = {
+        .id = "mq",
+        .node_name = "m2",
+        .addr = addr,
+        .writable = true,
+        .num_queues = 4,
+        .logical_block_size = 512,
+        .ctxs = list,
+        .n_ctxs = 2,
+    };
+    BlockDriverState *bs = test_open("driver=memory,node-name=m2,size=4M");
+    MoveLoad ml = {.nq = 4, .sock = sock};
+    ClientThread *ct;
+    uint64_t before;
+    int i;
+
+    /* The node's home is io: queues 1 and 3 share it, 0 and 2 are in io2. */
+    g_assert_true(bdrv_set_aio_context(bs, io, &error_abort));
+    g_assert_true(vhost_user_blk_export_add(&o, &error_abort));
+    ct = client_start(f, client_verify_load, &ml);
+    main_until_step(ct, 1);
+    main_until_ops(&ml, 200);
+
+    /* A drained section stops every queue in every context: nothing is
+     * taken from any ring until it ends. */
+    for (i = 0; i < 3; i++) {
+        bdrv_drained_begin(bs);
+        before = requests_taken(4);
+        for (int k = 0; k < 200; k++) {
+            main_loop_wait(false);
+        }
+        g_assert_cmpuint(requests_taken(4), ==, before);
+        bdrv_drained_end(bs);
+        main_until_ops(&ml, 50);
+    }
+    /* The node moves (main loop, io2, io); the queues stay. */
+    for (i = 0; i < 9; i++) {
+        g_assert_true(bdrv_set_aio_context(bs, homes[i % 3], &error_abort));
+        main_until_ops(&ml, 100);
+    }
+    /* Memory tables changed under load meanwhile (client side). */
+    while (g_atomic_int_get(&ml.mem_changes) < 4) {
+        main_until_ops(&ml, 100);
+    }
+    g_atomic_int_set(&ml.stop, 1);
+    for (i = 0; i < 1000000 && !g_atomic_int_get(&ml.stopped) &&
+                !g_atomic_int_get(&ct->done);
+         i++) {
+        main_loop_wait(true);
+    }
+    g_assert_true(g_atomic_int_get(&ml.stopped));
+    /* Each queue took its requests in its own IOThread, list[i % 2]. */
+    for (i = 0; i < 4; i++) {
+        VhostBlkQueueStats st;
+        AioContext *ctx;
+
+        g_assert_true(vhost_export_queue_stats("mq", i, &ctx, &st));
+        g_assert_true(ctx == list[i % 2]);
+        g_assert_cmpuint(st.requests, >, 50);
+        g_assert_cmpuint(st.in_own_thread, ==, st.requests);
+        g_test_message("queue %d: %" PRIu64 " requests in its IOThread", i,
+                       st.in_own_thread);
+    }
+    g_atomic_int_set(&ml.may_close, 1);
+    client_finish(ct);
+    g_test_message("%d requests verified, %d memory tables, over 9 moves",
+                   ml.ops, ml.mem_changes);
+    g_assert_true(vhost_user_blk_export_del("mq", true, &error_abort));
+    wait_connections(0);
+    while (main_loop_wait(false)) {
+    }
+    bdrv_unref(bs);
 }
 
 /* ---- a resized node ------------------------------------------------------ */
@@ -1018,8 +1259,11 @@ int main(int argc, char **argv)
     T(hostile_messages_are_refused);
     T(broken_chain_stops_only_its_queue);
     T(front_end_gone_with_requests_in_flight);
+    T(front_end_gone_with_requests_in_flight_on_iothreads);
     T(inflight_requests_are_resubmitted);
+    T(inflight_requests_are_resubmitted_on_iothread);
     T(node_moves_under_io);
+    T(queues_spread_over_iothreads);
     T(resize_is_announced_to_the_front_end);
     T(export_del_safe_refuses_hard_disconnects);
 #undef T

@@ -10,7 +10,8 @@ images afterwards with the same tool.
 Two boots in all.  The first writes through a throttle node while the
 daemon is SIGKILLed and restarted (QEMU reconnects, the new daemon redoes
 what was in flight from the inflight area), then is killed itself while it
-writes; the second, on the same export and two more, does every other
+writes; the second, on the same export and two more (one with its four
+queues spread over two IOThreads: iothread.0/iothread.1), does every other
 check.  If QEMU or the fixture
 cannot start, the test fails and says why (no silent skip).
 """
@@ -235,6 +236,7 @@ guest-tool forever /dev/$K 4M 4M
         first.proc.wait()
         d = Daemon(["--object", "iothread,id=io1",
                     "--object", "iothread,id=io2",
+                    "--object", "iothread,id=io3",
                     "--blockdev", "driver=file,node-name=k,filename=%s,"
                     "discard=unmap" % imgs["k"],
                     "--blockdev", "driver=file,node-name=m,filename=%s" %
@@ -244,7 +246,7 @@ guest-tool forever /dev/$K 4M 4M
                     "--export", kill0,
                     "--export", "vhost-user-blk,id=mq,node-name=m,"
                     "addr.type=unix,addr.path=%s,writable=on,num-queues=4,"
-                    "iothread=io1" % socks["m"],
+                    "iothread.0=io3,iothread.1=io2" % socks["m"],
                     "--export", "vhost-user-blk,id=ro,node-name=r,"
                     "addr.type=unix,addr.path=%s" % socks["r"]])
         m = d.qmp()
@@ -317,6 +319,14 @@ echo "GUEST: done"
             text = g.line(timeout=0.02)
             if text is None or "move-end" in text:
                 break
+        # The 4-queue disk's queues run in io3 and io2 (QEMU 10.1's
+        # iothread list), whatever the node's home; which of them the
+        # guest's one writer used depends on the vCPU it ran on.
+        e = [x for x in m.ok("query-block-exports") if x["id"] == "mq"][0]
+        check(e["iothread"] == ["io3", "io2"], "mq: %r" % e)
+        check(sum(e["x-iothread-requests"]) > 10, "mq: %r" % e)
+        print("boot 2: requests per iothread of mq: %r" %
+              e["x-iothread-requests"])
         # block_resize while the guest runs: it must see the new size.
         g.wait_for("resize-now")
         m.ok("block_resize", {"node-name": "m", "size": 32 << 20})

@@ -381,7 +381,14 @@ def test_cmdline_refuses_bad_vhost_user_blk_options():
             ("vhost-user-blk,id=v,node-name=nope,addr.type=unix,"
              "addr.path=x.sock", "Cannot find node 'nope'"),
             ("vhost-user-blk,id=v,node-name=disk0,addr.type=unix,"
-             "addr.path=x.sock,writable=on", "read-only")]:
+             "addr.path=x.sock,writable=on", "read-only"),
+            # An iothread list is taken (queues spread over it), but its
+            # IOThreads must exist, and it is one form or the other.
+            ("vhost-user-blk,id=v,node-name=disk0,addr.type=unix,"
+             "addr.path=x.sock,iothread.0=nope", 'iothread "nope" not found'),
+            ("vhost-user-blk,id=v,node-name=disk0,addr.type=unix,"
+             "addr.path=x.sock,iothread=a,iothread.0=b",
+             "used inconsistently")]:
         d = Daemon(["--blockdev", "driver=memory,node-name=disk0,size=1M,"
                     "read-only=on", "--export", opts], monitor=False)
         try:
@@ -438,6 +445,84 @@ def test_sigterm_with_front_end_connected_cleans_up():
         d.stop()
         p.kill()
         p.wait()
+    finally:
+        d.cleanup()
+
+
+@test
+def test_four_queues_over_two_iothreads_verify():
+    """iothread.0/iothread.1 (QEMU 10.1's iothread list): virtqueue i runs
+    in IOThread list[i % 2] while the node hops between other threads;
+    vhost-user-load writes and verifies on all four queues."""
+    d = Daemon(["--object", "iothread,id=ioA", "--object", "iothread,id=ioB",
+                "--object", "iothread,id=ioC",
+                "--blockdev", "driver=memory,node-name=disk0,size=64M",
+                "--blockdev", "driver=memory,node-name=disk1,size=16M"] +
+               export("disk0", "vu.sock",
+                      ",writable=on,num-queues=4,iothread.0=ioA,"
+                      "iothread.1=ioB"))
+    try:
+        m = d.qmp()
+        info = m.ok("query-block-exports")
+        check(info[0]["iothread"] == ["ioA", "ioB"] and
+              info[0]["x-iothread-requests"] == [0, 0], "query: %r" % info)
+        m.err("object-del", {"id": "ioA"},
+              desc="iothread 'ioA' is in use by block export 'vu0'")
+        p = start_load(d.path("vu.sock"), "--rw", "verify", "--queues", 4,
+                       "--qd", 8, "--time", 4, "--interrupts",
+                       "--size-limit", 8 << 20)
+        moves = 0
+        targets = ["ioC", None, "ioA"]
+        reqs = [0, 0]
+        deadline = time.monotonic() + 4
+        # A move every 50 ms: the interval is the subject, not a wait.
+        while time.monotonic() < deadline and p.poll() is None:
+            m.ok("x-blockdev-set-iothread",
+                 {"node-name": "disk0", "iothread": targets[moves % 3],
+                  "force": True})
+            moves += 1
+            # The counters grow while the front-end is connected and read
+            # zero once it is gone: keep the largest seen.
+            e = m.ok("query-block-exports")[0]
+            if sum(e["x-iothread-requests"]) > sum(reqs):
+                reqs = e["x-iothread-requests"]
+            time.sleep(0.05)
+        out, err = p.communicate(timeout=60)
+        check(p.returncode == 0, "load failed: %s%s" % (out, err))
+        r = dict(kv.split("=") for kv in out.split())
+        check(int(r["ops"]) > 0 and r["verify_fail"] == "0", "load %r" % r)
+        check(moves >= 10, "only %d moves" % moves)
+        # Both IOThreads took requests, counted in their own threads.
+        check(reqs[0] > 100 and reqs[1] > 100, "per iothread: %r" % reqs)
+        print("moves=%d ops=%s per-iothread=%r verified" %
+              (moves, r["ops"], reqs))
+        # The same over QMP, with a JSON list, on a second node.
+        m.err("block-export-add",
+              {"type": "vhost-user-blk", "id": "bad", "node-name": "disk1",
+               "addr": {"type": "unix", "path": d.path("bad.sock")},
+               "iothread": ["ioB", "nope"]},
+              desc='iothread "nope" not found')
+        m.ok("block-export-add",
+             {"type": "vhost-user-blk", "id": "vu1", "node-name": "disk1",
+              "addr": {"type": "unix", "path": d.path("vu1.sock")},
+              "writable": True, "num-queues": 3,
+              "iothread": ["ioB", "ioA"]})
+        cases("io", d.path("vu1.sock"), 3)
+        r = load(d.path("vu1.sock"), "--rw", "verify", "--queues", 3, "--qd",
+                 4, "--time", 1)
+        check(int(r["ops"]) > 0 and r["verify_fail"] == "0", "load %r" % r)
+        m.ok("block-export-del", {"id": "vu1"})
+        check(m.wait_event("BLOCK_EXPORT_DELETED")["data"] == {"id": "vu1"},
+              "event")
+        m.ok("block-export-del", {"id": "vu0"})
+        check(m.wait_event("BLOCK_EXPORT_DELETED")["data"] == {"id": "vu0"},
+              "event")
+        # Released with the exports (the node, which may have stopped in
+        # ioA, goes home to the main loop first).
+        m.ok("x-blockdev-set-iothread",
+             {"node-name": "disk0", "iothread": None, "force": True})
+        m.ok("object-del", {"id": "ioA"})
+        d.stop()
     finally:
         d.cleanup()
 
