@@ -129,6 +129,7 @@ struct AioContext {
     EventNotifier notifier;
     int notify_me; /* atomic */
     bool notified; /* atomic */
+    int64_t notify_write_ns; /* atomic: when aio_notify() last wrote it */
 
     /* Adaptive polling (atomics: settable from any thread). */
     int64_t poll_max_ns;

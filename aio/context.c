@@ -7,13 +7,12 @@
 #include <string.h>
 
 #include "aio/aio-internal.h"
+#include "aio/poll-window.h"
 #include "util/atomic.h"
 #include "util/clock.h"
 
 /* Busy iterations that may skip the fd harvest in a row (aio_poll). */
 #define FD_SKIP_MAX 8
-
-#define POLL_NS_START 4000 /* first window when polling starts to grow */
 
 const char *aio_backend_name(AioBackend backend)
 {
@@ -173,6 +172,8 @@ void aio_notify(AioContext *ctx)
      * seq_cst increment of notify_me and loads in aio_poll(). */
     dp_atomic_store_seq_cst(&ctx->notified, true);
     if (dp_atomic_load_seq_cst(&ctx->notify_me)) {
+        /* A sleeper's clock for aio_sample_wake_latency(). */
+        dp_atomic_store_relaxed(&ctx->notify_write_ns, clock_monotonic_ns());
         event_notifier_set(&ctx->notifier);
         dp_atomic_inc_relaxed(&ctx->stats.notify_writes);
     }
@@ -248,40 +249,35 @@ static bool aio_wake_was_pollable(AioContext *ctx, AioReadyEvent *events, int n)
     return false;
 }
 
-/*
- * Adjusts the polling window after the loop slept for block_ns: a wait that
- * was longer than poll_max_ns, or that polling could not have seen end,
- * means polling would not have helped, so the window shrinks (to zero by
- * default: an idle loop does not poll); a wait that polling could have
- * covered makes it grow.
- */
+/* Adjusts the polling window after a wait that polling did not cover
+ * (the policy is in poll-window.c). */
 static void aio_adjust_polling(AioContext *ctx, int64_t block_ns, bool pollable)
 {
-    int64_t max_ns = dp_atomic_load_relaxed(&ctx->poll_max_ns);
+    AioPollParams params = {
+        .max_ns = dp_atomic_load_relaxed(&ctx->poll_max_ns),
+        .grow = dp_atomic_load_relaxed(&ctx->poll_grow),
+        .shrink = dp_atomic_load_relaxed(&ctx->poll_shrink),
+    };
     int64_t poll_ns = dp_atomic_load_relaxed(&ctx->poll_ns);
+    int64_t next = aio_poll_window_next(&params, poll_ns, block_ns, pollable,
+                                        aio_wake_latency_ns());
 
-    if (max_ns == 0) {
-        if (poll_ns) {
-            dp_atomic_store_relaxed(&ctx->poll_ns, 0);
-        }
-        return;
+    if (next != poll_ns) {
+        dp_atomic_store_relaxed(&ctx->poll_ns, next);
     }
-    if (pollable && block_ns <= poll_ns) {
-        return; /* the window is right */
-    }
-    if (!pollable || block_ns > max_ns) {
-        int64_t shrink = dp_atomic_load_relaxed(&ctx->poll_shrink);
+}
 
-        poll_ns = shrink ? poll_ns / shrink : 0;
-    } else if (poll_ns < max_ns) {
-        int64_t grow = dp_atomic_load_relaxed(&ctx->poll_grow);
+/* After a sleep: if an aio_notify() wrote the eventfd during it, how long
+ * this thread took to run after that write is one sample of what a
+ * sleeping wake-up costs (poll-window.c says why that matters). */
+static void aio_sample_wake_latency(AioContext *ctx, int64_t slept_since,
+                                    int64_t now)
+{
+    int64_t written = dp_atomic_load_relaxed(&ctx->notify_write_ns);
 
-        poll_ns = poll_ns ? poll_ns * (grow ? grow : 2) : POLL_NS_START;
-        if (poll_ns > max_ns) {
-            poll_ns = max_ns;
-        }
+    if (written > slept_since && written <= now) {
+        aio_wake_latency_sample(now - written);
     }
-    dp_atomic_store_relaxed(&ctx->poll_ns, poll_ns);
 }
 
 bool aio_poll(AioContext *ctx, bool blocking)
@@ -293,6 +289,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     bool will_block = false;
     int64_t timeout = 0;
     int64_t start = 0;
+    int64_t block_start = 0;
     uint64_t call;
     int n;
 
@@ -336,6 +333,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
             will_block = true;
             dp_atomic_fetch_add_seq_cst(&ctx->notify_me, 1);
             timeout = aio_compute_timeout(ctx);
+            block_start = start;
         }
     }
 
@@ -364,7 +362,12 @@ bool aio_poll(AioContext *ctx, bool blocking)
             dp_atomic_fetch_sub_seq_cst(&ctx->notify_me, 1);
         }
         if (start && !polled_found) {
-            aio_adjust_polling(ctx, clock_monotonic_ns() - start,
+            int64_t now = clock_monotonic_ns();
+
+            if (block_start && n > 0) {
+                aio_sample_wake_latency(ctx, block_start, now);
+            }
+            aio_adjust_polling(ctx, now - start,
                                aio_wake_was_pollable(ctx, events, n));
         } else if (!polled && dp_atomic_load_relaxed(&ctx->poll_max_ns) == 0 &&
                    dp_atomic_load_relaxed(&ctx->poll_ns)) {
