@@ -87,9 +87,19 @@ typedef struct AioTimerList {
     size_t cap;
 } AioTimerList;
 
+/* Busy iterations of aio_poll() that may skip the fd harvest in a row
+ * (context.c says why). */
+#define AIO_FD_SKIP_MAX 32
+
+/* Fields that other threads write in every hand-off (a BH push, a
+ * reference taken around it) sit on cache lines of their own, so that the
+ * loop's own fields do not travel with them.  AioContext is allocated
+ * aligned to this. */
+#define AIO_CACHELINE 64
+
 struct AioContext {
-    int refcnt;     /* atomic */
-    unsigned index; /* aio_context_get_index */
+    _Alignas(AIO_CACHELINE) int refcnt; /* atomic */
+    _Alignas(AIO_CACHELINE) unsigned index; /* aio_context_get_index */
     AioBackend backend;
     const FdMonOps *fdmon;
 
@@ -109,8 +119,8 @@ struct AioContext {
     bool sweep_needed;    /* protected by list_lock */
 
     /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
-    AioBH *bh_pending;      /* atomic */
-    uint64_t bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
+    _Alignas(AIO_CACHELINE) AioBH *bh_pending; /* atomic */
+    _Alignas(AIO_CACHELINE) uint64_t bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
     /* The batches that aio_bh_poll() calls (nested ones included) have
      * taken and not finished, oldest first.  Only the thread running the
      * context touches them. */
@@ -184,6 +194,10 @@ int64_t aio_compute_timeout(AioContext *ctx);
 /* aio_notify() for a BH or deferral just queued on ctx: nothing to do when
  * the caller is ctx's own thread, awake. */
 void aio_notify_other(AioContext *ctx);
+/* The wake-up after a BH was pushed on ctx->bh_pending with a seq_cst
+ * operation: writes the eventfd only if the loop sleeps or is about to.
+ * Any thread. */
+void aio_notify_bh(AioContext *ctx);
 
 /* aio-lock.c */
 void aio_context_lock_init(AioContext *ctx);

@@ -78,11 +78,12 @@ static void bh_enqueue(AioBH *bh, unsigned new_flags)
      */
     aio_context_ref(ctx);
     bh->next = dp_atomic_load_relaxed(&ctx->bh_pending);
-    /* Release: the consumer that takes the stack (acquire exchange in
-     * aio_bh_poll) sees bh->next and everything written before scheduling. */
-    while (!dp_atomic_cmpxchg_weak_release(&ctx->bh_pending, &bh->next, bh)) {
+    /* The consumer that takes the stack (acquire exchange in aio_bh_poll)
+     * sees bh->next and everything written before scheduling.  seq_cst:
+     * the push is the store of the wake-up protocol (aio_notify_bh). */
+    while (!dp_atomic_cmpxchg_seq_cst(&ctx->bh_pending, &bh->next, bh)) {
     }
-    aio_notify_other(ctx);
+    aio_notify_bh(ctx);
     aio_context_unref(ctx);
 }
 
@@ -137,8 +138,15 @@ bool aio_bh_has_pending(AioContext *ctx)
 /* Takes the whole pending stack and returns it in scheduling order. */
 static AioBH *bh_take_all_fifo(AioContext *ctx)
 {
-    AioBH *lifo = dp_atomic_xchg_acquire(&ctx->bh_pending, NULL);
+    AioBH *lifo;
     AioBH *fifo = NULL;
+
+    /* Look before taking: an exchange on an empty stack would still take
+     * its cache line from a thread about to push. */
+    if (!dp_atomic_load_relaxed(&ctx->bh_pending)) {
+        return NULL;
+    }
+    lifo = dp_atomic_xchg_acquire(&ctx->bh_pending, NULL);
 
     while (lifo) {
         AioBH *next = lifo->next;

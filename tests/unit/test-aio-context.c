@@ -879,8 +879,8 @@ static void forever_bh(void *opaque)
 /*
  * A BH that reschedules itself forever keeps every blocking aio_poll()
  * from sleeping; the loop may skip the fd harvest of such iterations, but
- * only a bounded number in a row: a ready fd is handled within 9
- * iterations (FD_SKIP_MAX + 1), and every iteration makes progress.
+ * only a bounded number in a row: a ready fd is handled within
+ * AIO_FD_SKIP_MAX + 1 iterations, and every iteration makes progress.
  */
 static void test_bh_chain_does_not_starve_fd_handler(gconstpointer data)
 {
@@ -895,11 +895,11 @@ static void test_bh_chain_does_not_starve_fd_handler(gconstpointer data)
     aio_set_fd_handler(ctx, fds[0], plain_read, NULL, NULL, &pl);
     drain_then_poll_once(ctx);
     aio_bh_schedule(bh);
-    for (i = 0; i < 20; i++) {
+    for (i = 0; i < 2 * AIO_FD_SKIP_MAX; i++) {
         g_assert_true(aio_poll(ctx, true));
     }
     g_assert_cmpint(write(fds[1], "x", 1), ==, 1);
-    for (i = 0; i < 9 && pl.reads == 0; i++) {
+    for (i = 0; i < AIO_FD_SKIP_MAX + 1 && pl.reads == 0; i++) {
         g_assert_true(aio_poll(ctx, true));
     }
     g_assert_cmpint(pl.reads, ==, 1);
