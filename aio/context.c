@@ -349,6 +349,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
              * increment (its notify saw notify_me == 0 and did not write),
              * and take the time polling used off the timer's timeout. */
             will_block = true;
+            dp_atomic_inc_relaxed(&ctx->stats.sleeps);
             dp_atomic_fetch_add_seq_cst(&ctx->notify_me, 1);
             timeout = aio_compute_timeout(ctx);
             block_start = start;
@@ -469,4 +470,5 @@ void aio_context_get_stats(AioContext *ctx, AioContextStats *stats)
     stats->notify_writes = dp_atomic_load_relaxed(&ctx->stats.notify_writes);
     stats->poll_hits = dp_atomic_load_relaxed(&ctx->stats.poll_hits);
     stats->poll_misses = dp_atomic_load_relaxed(&ctx->stats.poll_misses);
+    stats->sleeps = dp_atomic_load_relaxed(&ctx->stats.sleeps);
 }
