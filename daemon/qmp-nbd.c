@@ -46,6 +46,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     int64_t max_conn = so.max_connections;
     int64_t handshake = so.handshake_max_seconds;
     int64_t idle = so.idle_max_seconds;
+    bool poll_sockets = so.poll_sockets;
     Object *creds_obj = NULL, *authz_obj = NULL;
 
     addr = socket_address_from_keyval(addr_opts, "addr", errp);
@@ -55,6 +56,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
                          errp) ||
         !daemon_take_int(o, "idle-max-seconds", 0, INT32_MAX, &idle, errp) ||
         !daemon_take_size(o, "max-buffer-size", &so.max_buffer_size, errp) ||
+        !daemon_take_bool(o, "x-poll-sockets", &poll_sockets, errp) ||
         !keyval_check_empty(o, "nbd-server", errp)) {
         return false;
     }
@@ -71,6 +73,7 @@ bool daemon_nbd_server_start(GHashTable *opts, Error **errp)
     so.max_connections = (int)max_conn;
     so.handshake_max_seconds = (int)handshake;
     so.idle_max_seconds = (int)idle;
+    so.poll_sockets = poll_sockets;
     nbd_set_export_gone_handler(daemon_export_gone, NULL);
     if (!nbd_server_start(addr, &so, errp)) {
         return false;
@@ -98,6 +101,7 @@ json_t *qmp_cmd_nbd_server_start(json_t *args, Error **errp)
         /* dataplaned's own (docs/security.md) */
         {"idle-max-seconds", QMP_ARG_INT, false},
         {"max-buffer-size", QMP_ARG_INT, false},
+        {"x-poll-sockets", QMP_ARG_BOOL, false},
         {NULL},
     };
     g_autoptr(GHashTable) opts = keyval_new();

@@ -24,6 +24,7 @@ typedef struct NbdServer {
     unsigned max_connections;
     int64_t handshake_max_ms; /* 64 bits: 2^31 s in ms does not fit 32 */
     int64_t idle_max_ns;
+    bool poll_sockets;
     unsigned n_clients;
     unsigned next_client_id;
     LIST_HEAD(, NbdClient) clients;
@@ -532,6 +533,7 @@ static void server_accept(SocketListener *l, int fd, void *opaque)
     client = g_new0(NbdClient, 1);
     client->fd = fd;
     client->idle_max_ns = server.idle_max_ns;
+    client->poll_socket = server.poll_sockets;
     client->id = ++server.next_client_id;
     client->phase = NBD_PHASE_HANDSHAKE;
     client->ctx = main_ctx();
@@ -611,6 +613,7 @@ bool nbd_server_start(const SocketAddress *addr, const NbdServerOptions *opts,
     server.max_connections = (unsigned)opts->max_connections;
     server.handshake_max_ms = (int64_t)opts->handshake_max_seconds * 1000;
     server.idle_max_ns = (int64_t)opts->idle_max_seconds * 1000000000;
+    server.poll_sockets = opts->poll_sockets;
     nbd_budget_set_limit(opts->max_buffer_size);
     server.tls_creds = opts->tls_creds;
     if (server.tls_creds) {

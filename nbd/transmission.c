@@ -48,12 +48,14 @@ static bool client_reads_payload(NbdClient *client)
 }
 
 /*
- * Busy-polling the socket: whether the client has sent something (a peek,
- * nothing consumed; EOF and errors count, so the read handler sees them).
- * While requests keep coming within the IOThread's polling window, the
- * loop finds the next one without sleeping, so a QD1 client does not pay
- * a sleeping wake-up per request; a quiet client shrinks the window to
- * zero after its first long pause, and then this is not called.
+ * Busy-polling the socket (x-poll-sockets=on): whether the client has sent
+ * something (a peek, nothing consumed; EOF and errors count, so the read
+ * handler sees them).  While requests keep coming within the IOThread's
+ * polling window, the loop finds the next one without sleeping, so a QD1
+ * client does not pay a sleeping wake-up per request; a quiet client
+ * shrinks the window to zero after its first long pause, and then this is
+ * not called.  Off by default: the spinning takes CPU that clients on the
+ * same cores need (docs/nbd.md).
  */
 static bool nbd_receive_poll(void *opaque)
 {
@@ -96,7 +98,9 @@ void nbd_client_update_handlers(NbdClient *client)
     aio_set_fd_handler(client->ctx, client->fd,
                        want_read ? nbd_receive_readable : NULL,
                        want_write ? nbd_reply_writable : NULL,
-                       want_read ? nbd_receive_poll : NULL, client);
+                       want_read && client->poll_socket ? nbd_receive_poll
+                                                        : NULL,
+                       client);
 }
 
 /*

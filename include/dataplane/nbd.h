@@ -64,6 +64,10 @@ typedef struct NbdServerOptions {
      * until memory is freed, except that one holding nothing may always
      * take one request.  Each connection has its own bounds besides. */
     uint64_t max_buffer_size;
+    /* x-poll-sockets: the sockets of connections that may read get a poll
+     * function, so their IOThread's adaptive polling covers them (off by
+     * default: docs/nbd.md has the measurements). */
+    bool poll_sockets;
 } NbdServerOptions;
 
 /* The defaults (qemu-storage-daemon's, and off or generous for

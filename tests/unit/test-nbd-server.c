@@ -188,19 +188,29 @@ static void qd1_client(ClientThread *ct)
 }
 
 /*
- * The IOThread busy-polls the socket of an active connection: a client
- * that sends its next request within the polling window finds the loop
- * awake, so most requests cost no sleep.  Without a poll function on the
- * socket every request would end a sleep (a wait polling cannot see end
- * shrinks the window), so sleeps would be about one per request.  Counts
- * only: the window (1 s) covers any think time of the client.
+ * With x-poll-sockets the IOThread busy-polls the socket of an active
+ * connection: a client that sends its next request within the polling
+ * window finds the loop awake, so most requests cost no sleep.  Without a
+ * poll function on the socket every request would end a sleep (a wait
+ * polling cannot see end shrinks the window), so sleeps would be about one
+ * per request.  Counts only: the window (1 s) covers any think time of the
+ * client.
  */
 static void test_active_connection_is_busy_polled(Fixture *f,
                                                   gconstpointer data)
 {
     AioContext *ctx = iothread_get_aio_context(f->iothread);
+    NbdServerOptions opts = NBD_SERVER_OPTIONS_DEFAULT;
     AioContextStats before, after;
+    SocketAddress *addr;
 
+    g_assert_true(nbd_server_stop(&error_abort));
+    opts.poll_sockets = true;
+    addr = socket_address_new_unix(f->sock);
+    g_assert_true(nbd_server_start(addr, &opts, &error_abort));
+    socket_address_free(addr);
+    g_assert_true(
+        nbd_export_add("e0", "m0", "disk", "memory", true, &error_abort));
     g_assert_true(
         aio_context_set_poll_params(ctx, 1000000000, 0, 0, &error_abort));
     aio_context_get_stats(ctx, &before);

@@ -610,6 +610,35 @@ def test_nbd_server_limits_reach_the_server():
 
 
 @test
+def test_nbd_server_x_poll_sockets():
+    # Busy-polled sockets serve the same bytes, from the command line and
+    # through QMP; a value that is not a boolean is refused, naming the key.
+    need("qemu-io")
+    bad_cmdline(["--nbd-server",
+                 "addr.type=unix,addr.path=n.sock,x-poll-sockets=maybe"],
+                "x-poll-sockets")
+    d = Daemon(memory_node() + ["--object", "iothread,id=io0"], monitor=True)
+    try:
+        m = d.qmp()
+        sock = d.path("nbd.sock")
+        m.err("nbd-server-start", {"addr": {"type": "unix", "path": sock},
+                                   "x-poll-sockets": "yes"})
+        m.ok("nbd-server-start", {"addr": {"type": "unix", "path": sock},
+                                  "x-poll-sockets": True})
+        m.ok("x-blockdev-set-iothread", {"node-name": "disk0",
+                                         "iothread": "io0"})
+        m.ok("block-export-add", {"type": "nbd", "id": "e0",
+                                  "node-name": "disk0", "writable": True})
+        r = run(["qemu-io", "-f", "raw", "-c", "write -P 0x6b 0 1M",
+                 "-c", "read -P 0x6b 0 1M", nbd_uri(sock, "disk0")])
+        check(r.returncode == 0 and "Pattern verification failed"
+              not in r.stdout, "qemu-io: %s %s" % (r.stdout, r.stderr))
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+@test
 def test_nbd_server_over_tcp():
     need("nbdinfo")
     import random
