@@ -98,7 +98,7 @@ typedef struct AioTimerList {
 #define AIO_CACHELINE 64
 
 struct AioContext {
-    _Alignas(AIO_CACHELINE) int refcnt; /* atomic */
+    _Alignas(AIO_CACHELINE) int refcnt;     /* atomic */
     _Alignas(AIO_CACHELINE) unsigned index; /* aio_context_get_index */
     AioBackend backend;
     const FdMonOps *fdmon;
@@ -120,7 +120,8 @@ struct AioContext {
 
     /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
     _Alignas(AIO_CACHELINE) AioBH *bh_pending; /* atomic */
-    _Alignas(AIO_CACHELINE) uint64_t bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
+    _Alignas(AIO_CACHELINE) uint64_t
+        bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
     /* The batches that aio_bh_poll() calls (nested ones included) have
      * taken and not finished, oldest first.  Only the thread running the
      * context touches them. */
@@ -137,8 +138,8 @@ struct AioContext {
      * eventfd only if notify_me != 0.  See aio_notify() for the ordering.
      */
     EventNotifier notifier;
-    int notify_me; /* atomic */
-    bool notified; /* atomic */
+    int notify_me;           /* atomic */
+    bool notified;           /* atomic */
     int64_t notify_write_ns; /* atomic: when aio_notify() last wrote it */
 
     /* Adaptive polling (atomics: settable from any thread). */

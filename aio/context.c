@@ -363,8 +363,8 @@ bool aio_poll(AioContext *ctx, bool blocking)
      * pay it on every hop (a system call costs 1-1.5 us on these VMs, four
      * times a whole iteration).  Skip it up to AIO_FD_SKIP_MAX iterations
      * in a row, so that plain fd handlers still run within a bounded
-     * number of iterations.  When a polled handler made progress, harvest as always
-     * (fd handlers are never starved by polled ones); non-blocking calls
+     * number of iterations.  When a polled handler made progress, harvest as
+     * always (fd handlers are never starved by polled ones); non-blocking calls
      * always harvest (callers loop on them until no progress, expecting
      * ready fds to be handled).
      */

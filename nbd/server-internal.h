@@ -185,7 +185,7 @@ struct NbdClient {
     /* idle-max-seconds (0: none): closed after this long without a byte
      * in either direction while nothing is in flight. */
     int64_t idle_max_ns;
-    bool poll_socket; /* x-poll-sockets: nbd_receive_poll while reading */
+    bool poll_socket;       /* x-poll-sockets: nbd_receive_poll while reading */
     int64_t last_active_ns; /* the last recv() or send() that moved bytes */
     AioTimer *idle_timer;   /* in ctx; NULL without a limit */
     /* On budget.c's waiting list (under its lock). */

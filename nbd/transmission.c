@@ -63,7 +63,8 @@ static bool nbd_receive_poll(void *opaque)
     char byte;
     ssize_t n = recv(client->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
 
-    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    return n >= 0 ||
+           (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 void nbd_client_update_handlers(NbdClient *client)
@@ -95,12 +96,10 @@ void nbd_client_update_handlers(NbdClient *client)
     }
     client->read_enabled = want_read;
     client->write_enabled = want_write;
-    aio_set_fd_handler(client->ctx, client->fd,
-                       want_read ? nbd_receive_readable : NULL,
-                       want_write ? nbd_reply_writable : NULL,
-                       want_read && client->poll_socket ? nbd_receive_poll
-                                                        : NULL,
-                       client);
+    aio_set_fd_handler(
+        client->ctx, client->fd, want_read ? nbd_receive_readable : NULL,
+        want_write ? nbd_reply_writable : NULL,
+        want_read && client->poll_socket ? nbd_receive_poll : NULL, client);
 }
 
 /*

@@ -347,7 +347,7 @@ typedef struct AioContextStats {
     uint64_t notify_writes; /* eventfd writes made by aio_notify() */
     uint64_t poll_hits;     /* busy-poll phases that found work */
     uint64_t poll_misses;   /* busy-poll phases that ran out and blocked */
-    uint64_t sleeps;        /* waits with a timeout (may sleep) in the backend */
+    uint64_t sleeps; /* waits with a timeout (may sleep) in the backend */
 } AioContextStats;
 
 /* Any thread; counters are read one by one, not as a snapshot. */
