@@ -192,9 +192,6 @@ static inline bool aio_handler_is_deleted(AioHandler *node)
 
 /* context.c */
 int64_t aio_compute_timeout(AioContext *ctx);
-/* aio_notify() for a BH or deferral just queued on ctx: nothing to do when
- * the caller is ctx's own thread, awake. */
-void aio_notify_other(AioContext *ctx);
 /* The wake-up after a BH was pushed on ctx->bh_pending with a seq_cst
  * operation: writes the eventfd only if the loop sleeps or is about to.
  * Any thread. */

@@ -149,31 +149,15 @@ void aio_context_unref(AioContext *ctx)
  * When the loop is busy running callbacks (notify_me == 0) a notify costs
  * one store and one fence, no system call.
  */
-void aio_notify_other(AioContext *ctx)
-{
-    /* The loop's own thread, running code rather than sleeping, looks at
-     * the BH list before it blocks (aio_compute_timeout): setting
-     * `notified` would only make its next wait a useless non-blocking
-     * one.  (Not for aio_notify() itself: a signal handler on the loop's
-     * thread calls that while the loop sleeps.) */
-    if (aio_get_current_context() == ctx &&
-        !dp_atomic_load_relaxed(&ctx->notify_me)) {
-        return;
-    }
-    aio_notify(ctx);
-}
-
 void aio_notify_bh(AioContext *ctx)
 {
     /* The seq_cst push of the BH stands for the store of `notified`: a
      * loop about to sleep looks at the stack after incrementing notify_me
      * (aio_compute_timeout), and a busy-polling one looks at it anyway.
      * Not setting `notified` keeps the flag's cache line, which the
-     * sleeping side reads, out of every hand-off. */
-    if (aio_get_current_context() == ctx &&
-        !dp_atomic_load_relaxed(&ctx->notify_me)) {
-        return;
-    }
+     * sleeping side reads, out of every hand-off; and the loop's own
+     * thread, running code rather than sleeping, pays nothing more than
+     * this load. */
     if (dp_atomic_load_seq_cst(&ctx->notify_me)) {
         aio_notify(ctx);
     }
