@@ -131,6 +131,10 @@ struct AioContext {
     DpMutex timer_lock;
     AioTimerList timers[AIO_CLOCK_MAX];
     uint64_t timer_seq;
+    /* Timers armed on all clocks; written under timer_lock, read without
+     * it, so that an iteration with no timer takes no lock and reads no
+     * clock (a clock read costs 25-30 ns on these VMs). */
+    unsigned timers_armed; /* atomic */
 
     /*
      * Wake-up: notify_me counts threads about to block in aio_poll() (or in

@@ -106,6 +106,13 @@ static void heap_insert(AioTimerList *list, AioTimer *t)
     heap_sift_up(list, t->heap_index);
 }
 
+/* Under timer_lock, after a heap changed (see timers_armed). */
+static void timers_count_changed(AioContext *ctx, int delta)
+{
+    dp_atomic_store_relaxed(&ctx->timers_armed,
+                            dp_atomic_load_relaxed(&ctx->timers_armed) + delta);
+}
+
 static void heap_remove(AioTimerList *list, AioTimer *t)
 {
     size_t i = t->heap_index;
@@ -154,6 +161,8 @@ void aio_timer_mod_ns(AioTimer *t, int64_t expire_ns)
     dp_mutex_lock(&ctx->timer_lock);
     if (t->heap_index != HEAP_NONE) {
         heap_remove(list, t);
+    } else {
+        timers_count_changed(ctx, 1);
     }
     t->expire_ns = expire_ns;
     t->seq = ctx->timer_seq++;
@@ -184,6 +193,7 @@ void aio_timer_del(AioTimer *t)
     dp_mutex_lock(&ctx->timer_lock);
     if (t->heap_index != HEAP_NONE) {
         heap_remove(&ctx->timers[t->clock], t);
+        timers_count_changed(ctx, -1);
     }
     t->expire_ns = -1;
     dp_mutex_unlock(&ctx->timer_lock);
@@ -222,6 +232,10 @@ int64_t aio_timers_deadline_ns(AioContext *ctx)
     int64_t deadline = -1;
     int i;
 
+    /* Not armed: whoever arms one notifies the loop (aio_timer_mod_ns). */
+    if (!dp_atomic_load_relaxed(&ctx->timers_armed)) {
+        return -1;
+    }
     dp_mutex_lock(&ctx->timer_lock);
     for (i = 0; i < AIO_CLOCK_MAX; i++) {
         AioTimerList *list = &ctx->timers[i];
@@ -252,13 +266,24 @@ bool aio_timers_run_expired(AioContext *ctx)
      * A timer that a callback re-arms for a time already past waits for the
      * next iteration: aio_poll() must return even if a timer keeps doing so.
      */
+    if (!dp_atomic_load_relaxed(&ctx->timers_armed)) {
+        return false;
+    }
     dp_mutex_lock(&ctx->timer_lock);
     seq_limit = ctx->timer_seq;
     dp_mutex_unlock(&ctx->timer_lock);
 
     for (i = 0; i < AIO_CLOCK_MAX; i++) {
         AioTimerList *list = &ctx->timers[i];
-        int64_t now = aio_clock_get_ns(i);
+        int64_t now;
+
+        dp_mutex_lock(&ctx->timer_lock);
+        now = list->len ? 0 : -1;
+        dp_mutex_unlock(&ctx->timer_lock);
+        if (now < 0) {
+            continue; /* no clock read for a clock without timers */
+        }
+        now = aio_clock_get_ns(i);
 
         for (;;) {
             AioTimer *t;
@@ -271,6 +296,7 @@ bool aio_timers_run_expired(AioContext *ctx)
             }
             t = list->heap[0];
             heap_remove(list, t);
+            timers_count_changed(ctx, -1);
             t->expire_ns = -1;
             dp_mutex_unlock(&ctx->timer_lock);
 
