@@ -87,9 +87,13 @@ typedef struct AioTimerList {
     size_t cap;
 } AioTimerList;
 
-/* Busy iterations of aio_poll() that may skip the fd harvest in a row
- * (context.c says why). */
-#define AIO_FD_SKIP_MAX 32
+/* Doorbell BHs per context (bh.c): one bit each in a 64-bit word. */
+#define AIO_DOORBELLS 64
+
+/* Busy iterations of aio_poll() that may skip the fd harvest in a row:
+ * the limit adapts between these two (context.c says why). */
+#define AIO_FD_SKIP_MIN 32
+#define AIO_FD_SKIP_MAX 128
 
 /* Fields that other threads write in every hand-off (a BH push, a
  * reference taken around it) sit on cache lines of their own, so that the
@@ -118,8 +122,16 @@ struct AioContext {
     int walking;          /* protected by list_lock */
     bool sweep_needed;    /* protected by list_lock */
 
-    /* Bottom halves: a lock-free stack of scheduled BHs (bh.c). */
-    _Alignas(AIO_CACHELINE) AioBH *bh_pending; /* atomic */
+    /* Bottom halves (bh.c): a lock-free stack of scheduled BHs, and the
+     * doorbells, one bit per doorbell BH, each on a line of its own. */
+    _Alignas(AIO_CACHELINE) AioBH *bh_pending;          /* atomic */
+    _Alignas(AIO_CACHELINE) uint64_t doorbells_rung;    /* atomic */
+    _Alignas(AIO_CACHELINE) uint64_t doorbells_claimed; /* atomic */
+    AioBH *doorbell_bh[AIO_DOORBELLS]; /* atomic; NULL: slot free */
+    /* Polling thread: bits taken off doorbells_rung in this pass and not
+     * run yet, and the aio_poll call each slot last ran in. */
+    uint64_t doorbells_taken;
+    uint64_t doorbell_ran_call[AIO_DOORBELLS];
     _Alignas(AIO_CACHELINE) uint64_t
         bh_poll_calls; /* aio_bh_poll_begin ids (polling thread) */
     /* The batches that aio_bh_poll() calls (nested ones included) have
@@ -150,8 +162,9 @@ struct AioContext {
     int64_t poll_max_ns;
     int64_t poll_grow;
     int64_t poll_shrink;
-    int64_t poll_ns;   /* current window */
-    unsigned fd_skips; /* polling thread: fd harvests skipped in a row */
+    int64_t poll_ns;        /* current window */
+    unsigned fd_skips;      /* polling thread: fd harvests skipped in a row */
+    unsigned fd_skip_limit; /* polling thread: AIO_FD_SKIP_MIN..MAX */
 
     /* aio-max-batch (atomic: settable from any thread). */
     int max_batch;
@@ -171,6 +184,10 @@ struct AioContext {
         AioContextLocalKey *key;
         void *value;
     } local[AIO_CONTEXT_LOCAL_SLOTS];
+
+    /* While a thread runs aio_poll(ctx): a token of that thread (atomic;
+     * aio_poll_owned_by_self()). */
+    const void *poll_owner;
 
     /* Threads whose current context this is (aio_set_current_context);
      * atomic.  Non-zero: running it belongs to them, or to a holder. */
@@ -196,6 +213,8 @@ static inline bool aio_handler_is_deleted(AioHandler *node)
 
 /* context.c */
 int64_t aio_compute_timeout(AioContext *ctx);
+/* Any thread: whether the caller is inside aio_poll(ctx) (a callback). */
+bool aio_poll_owned_by_self(AioContext *ctx);
 /* The wake-up after a BH was pushed on ctx->bh_pending with a seq_cst
  * operation: writes the eventfd only if the loop sleeps or is about to.
  * Any thread. */
@@ -221,6 +240,10 @@ void aio_defer_cleanup(AioContext *ctx);
  * often aio_bh_poll(ctx, id) is called in that aio_poll(). */
 uint64_t aio_bh_poll_begin(AioContext *ctx);
 bool aio_bh_poll(AioContext *ctx, uint64_t call);
+/* Runs the doorbell BHs rung or taken so far (polling thread); whether
+ * any ran.  aio_bh_poll() does this first in each round; a busy-polling
+ * aio_poll() does it as soon as it sees a bell. */
+bool aio_bh_run_doorbells(AioContext *ctx, uint64_t call);
 bool aio_bh_has_pending(AioContext *ctx);
 void aio_bh_free_pending(AioContext *ctx);
 

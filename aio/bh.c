@@ -1,9 +1,24 @@
 /*
  * Bottom halves.
  *
- * A scheduled BH sits on ctx->bh_pending, a lock-free stack (a Treiber
- * stack that only ever has one consumer, which takes the whole stack with
- * one exchange, so there is no ABA problem).  Each BH carries atomic flags:
+ * Two ways in, one per kind of BH:
+ *
+ * Doorbells.  The first AIO_DOORBELLS BHs made with aio_bh_new() in a
+ * context (long-lived ones: a queue's notifier, a completion hand-off)
+ * each own a bit of ctx->doorbells_rung.  Scheduling one is a single
+ * atomic OR on that word; the polling thread takes the word with one
+ * exchange and runs the BHs whose bits it took.  Nothing else is written
+ * by both sides: the BH itself stays read-only, and what only the polling
+ * thread needs (bits taken but not run yet, the call each slot last ran
+ * in) lives in the context.  A cross-thread hand-off thus moves one cache
+ * line, where a push on the stack below moves three (the BH's flags, its
+ * link, the stack head); docs/aio.md has the measurements.
+ *
+ * The stack.  Every other BH (oneshots, and aio_bh_new() BHs once the
+ * doorbells are all claimed) is pushed on ctx->bh_pending, a lock-free
+ * stack (a Treiber stack that only ever has one consumer, which takes the
+ * whole stack with one exchange, so there is no ABA problem).  Each BH
+ * carries atomic flags:
  *
  *   BH_PENDING    it is on the stack (only the pusher sets it, only the
  *                 consumer clears it), so it is pushed at most once;
@@ -11,12 +26,14 @@
  *   BH_DELETED    free it when the consumer reaches it;
  *   BH_ONESHOT    free it after it runs.
  *
- * aio_bh_poll() takes the stack as one batch (a slice) and runs it.  A
- * callback may run a nested aio_poll() (drain does): the nested call's
- * aio_bh_poll() first finishes the slices of the outer calls, oldest first,
- * then its own.  Otherwise a BH taken by an outer call, behind the
- * callback that is waiting, could not run until that callback returned,
- * and a wait for it (a request's completion BH) would never end.
+ * aio_bh_poll() works in rounds.  Each round first runs the rung doorbells
+ * (in slot order), then takes the stack as one batch (a slice) and runs it
+ * in scheduling order.  A callback may run a nested aio_poll() (drain
+ * does): the nested call's aio_bh_poll() first finishes what the outer
+ * calls took (doorbell bits and slices, oldest slice first), then its own.
+ * Otherwise a BH taken by an outer call, behind the callback that is
+ * waiting, could not run until that callback returned, and a wait for it
+ * (a request's completion BH) would never end.
  */
 #include <stdlib.h>
 
@@ -34,7 +51,8 @@ struct AioBH {
     AioContext *ctx;
     AioBHFunc *cb;
     void *opaque;
-    unsigned flags;    /* atomic */
+    int doorbell;      /* its bit in ctx->doorbells_rung, or -1 (stack) */
+    unsigned flags;    /* atomic; stack BHs only */
     AioBH *next;       /* link in ctx->bh_pending */
     uint64_t ran_call; /* consumer only: the aio_poll call it last ran in */
 };
@@ -52,13 +70,56 @@ static AioBH *bh_alloc(AioContext *ctx, AioBHFunc *cb, void *opaque,
     bh->ctx = ctx;
     bh->cb = cb;
     bh->opaque = opaque;
+    bh->doorbell = -1;
     bh->flags = flags;
     return bh;
 }
 
+/* Gives bh a free doorbell of its context, if there is one. */
+static void doorbell_claim(AioBH *bh)
+{
+    AioContext *ctx = bh->ctx;
+    uint64_t claimed = dp_atomic_load_relaxed(&ctx->doorbells_claimed);
+    uint64_t bit;
+    int i;
+
+    do {
+        if (claimed == UINT64_MAX) {
+            return; /* all taken: bh uses the stack */
+        }
+        i = __builtin_ctzll(~claimed);
+        bit = UINT64_C(1) << i;
+    } while (!dp_atomic_cmpxchg_seq_cst(&ctx->doorbells_claimed, &claimed,
+                                        claimed | bit));
+    bh->doorbell = i;
+    /* The consumer looks the slot up when it finds the bit rung. */
+    dp_atomic_store_release(&ctx->doorbell_bh[i], bh);
+}
+
 AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque)
 {
-    return bh_alloc(ctx, cb, opaque, 0);
+    AioBH *bh = bh_alloc(ctx, cb, opaque, 0);
+
+    doorbell_claim(bh);
+    return bh;
+}
+
+/* Rings bh's doorbell (bh->doorbell >= 0). */
+static void doorbell_ring(AioBH *bh)
+{
+    AioContext *ctx = bh->ctx;
+
+    /* As in bh_enqueue(): the BH may run, and its context go, as soon as
+     * the bit is set. */
+    aio_context_ref(ctx);
+    /* A plain OR, not a test-and-set: the old value would cost a second
+     * round trip for the line (load, then compare-and-swap), and a bit
+     * that was set already only makes aio_notify_bh() look at notify_me
+     * once more.  seq_cst: the store of the wake-up protocol. */
+    dp_atomic_fetch_or_seq_cst(&ctx->doorbells_rung, UINT64_C(1)
+                                                         << bh->doorbell);
+    aio_notify_bh(ctx);
+    aio_context_unref(ctx);
 }
 
 /* Pushes bh on the pending stack, unless it is there already. */
@@ -89,6 +150,10 @@ static void bh_enqueue(AioBH *bh, unsigned new_flags)
 
 void aio_bh_schedule(AioBH *bh)
 {
+    if (bh->doorbell >= 0) {
+        doorbell_ring(bh);
+        return;
+    }
     bh_enqueue(bh, BH_SCHEDULED);
 }
 
@@ -99,7 +164,35 @@ void aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque)
 
 void aio_bh_cancel(AioBH *bh)
 {
+    if (bh->doorbell >= 0) {
+        AioContext *ctx = bh->ctx;
+        uint64_t bit = UINT64_C(1) << bh->doorbell;
+
+        dp_atomic_fetch_and_seq_cst(&ctx->doorbells_rung, ~bit);
+        /* Taken but not run yet (a callback cancelling a BH of the same
+         * pass): only the thread in aio_poll(ctx) may look at that, and
+         * only it can be there, between the take and the run. */
+        if (aio_poll_owned_by_self(ctx)) {
+            ctx->doorbells_taken &= ~bit;
+        }
+        return;
+    }
     dp_atomic_fetch_and_seq_cst(&bh->flags, ~(unsigned)BH_SCHEDULED);
+}
+
+/* aio_bh_delete() of a doorbell BH: the caller runs ctx or holds it, so
+ * no aio_poll() looks at the slot meanwhile. */
+static void doorbell_release(AioBH *bh)
+{
+    AioContext *ctx = bh->ctx;
+    int i = bh->doorbell;
+    uint64_t bit = UINT64_C(1) << i;
+
+    dp_atomic_fetch_and_seq_cst(&ctx->doorbells_rung, ~bit);
+    ctx->doorbells_taken &= ~bit;
+    ctx->doorbell_ran_call[i] = 0;
+    dp_atomic_store_release(&ctx->doorbell_bh[i], NULL);
+    dp_atomic_fetch_and_seq_cst(&ctx->doorbells_claimed, ~bit);
 }
 
 void aio_bh_delete(AioBH *bh)
@@ -107,6 +200,11 @@ void aio_bh_delete(AioBH *bh)
     unsigned old;
 
     if (!bh) {
+        return;
+    }
+    if (bh->doorbell >= 0) {
+        doorbell_release(bh);
+        g_free(bh);
         return;
     }
     old = dp_atomic_fetch_or_seq_cst(&bh->flags, BH_DELETED);
@@ -126,13 +224,18 @@ bool aio_bh_has_pending(AioContext *ctx)
 {
     AioBHSlice *s;
 
-    /* The slices: only the thread running ctx calls this. */
+    /* Taken doorbells and the slices: only the thread running ctx calls
+     * this. */
+    if (ctx->doorbells_taken) {
+        return true;
+    }
     for (s = ctx->bh_slices; s; s = s->next) {
         if (s->head) {
             return true;
         }
     }
-    return dp_atomic_load_seq_cst(&ctx->bh_pending) != NULL;
+    return dp_atomic_load_seq_cst(&ctx->doorbells_rung) ||
+           dp_atomic_load_seq_cst(&ctx->bh_pending) != NULL;
 }
 
 /* Takes the whole pending stack and returns it in scheduling order. */
@@ -184,6 +287,46 @@ static void bh_push_back(AioContext *ctx, AioBH *fifo)
     }
 }
 
+/*
+ * Runs the rung doorbells, and those an outer aio_bh_poll() took and has
+ * not run yet.  One that already ran in this aio_poll() call (it rang
+ * itself) is rung again, for the next call (on the word, where
+ * aio_bh_cancel() from any thread finds it).
+ */
+bool aio_bh_run_doorbells(AioContext *ctx, uint64_t call)
+{
+    uint64_t later = 0;
+    bool progress = false;
+
+    /* Look before taking, as bh_take_all_fifo() does. */
+    if (dp_atomic_load_relaxed(&ctx->doorbells_rung)) {
+        ctx->doorbells_taken |= dp_atomic_xchg_acquire(&ctx->doorbells_rung, 0);
+    }
+    while (ctx->doorbells_taken) {
+        int i = __builtin_ctzll(ctx->doorbells_taken);
+        uint64_t bit = UINT64_C(1) << i;
+        AioBH *bh;
+
+        ctx->doorbells_taken &= ~bit;
+        bh = dp_atomic_load_acquire(&ctx->doorbell_bh[i]);
+        if (!bh) {
+            continue; /* deleted after it rang */
+        }
+        if (ctx->doorbell_ran_call[i] == call) {
+            later |= bit;
+            continue;
+        }
+        ctx->doorbell_ran_call[i] = call;
+        /* The callback may delete bh, or claim the slot for another. */
+        bh->cb(bh->opaque);
+        progress = true;
+    }
+    if (later) {
+        dp_atomic_fetch_or_seq_cst(&ctx->doorbells_rung, later);
+    }
+    return progress;
+}
+
 uint64_t aio_bh_poll_begin(AioContext *ctx)
 {
     return ++ctx->bh_poll_calls;
@@ -205,11 +348,16 @@ bool aio_bh_poll(AioContext *ctx, uint64_t call)
      * starved by a BH chain.
      */
     for (round = 0; round < BH_POLL_ROUNDS; round++) {
+        bool rang = aio_bh_run_doorbells(ctx, call);
         AioBHSlice slice = {.head = bh_take_all_fifo(ctx)};
         AioBHSlice **tail = &ctx->bh_slices;
         AioBHSlice *s;
 
+        progress |= rang;
         if (!slice.head && !ctx->bh_slices) {
+            if (rang) {
+                continue; /* what the doorbells scheduled: next round */
+            }
             break;
         }
         while (*tail) {
@@ -253,6 +401,17 @@ bool aio_bh_poll(AioContext *ctx, uint64_t call)
 void aio_bh_free_pending(AioContext *ctx)
 {
     AioBH *bh = bh_take_all_fifo(ctx);
+    int i;
+
+    /* Doorbell BHs still alive belong to their owners, who may delete
+     * them after the context is gone: from now on they are plain BHs. */
+    for (i = 0; i < AIO_DOORBELLS; i++) {
+        AioBH *owned = dp_atomic_load_acquire(&ctx->doorbell_bh[i]);
+
+        if (owned) {
+            owned->doorbell = -1;
+        }
+    }
 
     while (bh) {
         AioBH *next = bh->next;

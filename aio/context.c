@@ -68,6 +68,7 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
                                                  : &fdmon_epoll_ops;
     ctx->epollfd = -1;
     ctx->poll_grow = 2;
+    ctx->fd_skip_limit = AIO_FD_SKIP_MIN;
     dp_mutex_init(&ctx->list_lock);
     aio_context_lock_init(ctx);
     aio_timers_init(ctx);
@@ -201,12 +202,17 @@ int64_t aio_compute_timeout(AioContext *ctx)
 }
 
 /*
- * Busy-polls the io_poll handlers, the BH list and the notify flag for up to
+ * Busy-polls the io_poll handlers, the BHs and the notify flag for up to
  * the current polling window (never past the next timer).  Returns whether
  * it found work; *progress says whether a user handler did work.
+ *
+ * A rung doorbell BH runs at once, in this aio_poll() call (call): the
+ * hand-off that polling exists for then costs the time to see the bell
+ * and no more, not the rest of the iteration.  *bh_ran says whether one
+ * ran.
  */
 static bool aio_busy_poll(AioContext *ctx, int64_t start, int64_t timeout,
-                          bool *progress)
+                          uint64_t call, bool *progress, bool *bh_ran)
 {
     int64_t window = dp_atomic_load_relaxed(&ctx->poll_ns);
     int64_t deadline;
@@ -221,7 +227,10 @@ static bool aio_busy_poll(AioContext *ctx, int64_t start, int64_t timeout,
     aio_poll_mode_begin(ctx);
     do {
         *progress |= aio_run_poll_handlers_once(ctx, &found);
-        if (aio_bh_has_pending(ctx)) {
+        if (dp_atomic_load_relaxed(&ctx->doorbells_rung)) {
+            *bh_ran |= aio_bh_run_doorbells(ctx, call);
+            found = true;
+        } else if (aio_bh_has_pending(ctx)) {
             found = true;
         }
     } while (!found && clock_monotonic_ns() < deadline);
@@ -282,6 +291,14 @@ static void aio_sample_wake_latency(AioContext *ctx, int64_t slept_since,
     }
 }
 
+/* What aio_poll() stores in ctx->poll_owner: one per thread. */
+static __thread char poll_owner_token;
+
+bool aio_poll_owned_by_self(AioContext *ctx)
+{
+    return dp_atomic_load_relaxed(&ctx->poll_owner) == &poll_owner_token;
+}
+
 bool aio_poll(AioContext *ctx, bool blocking)
 {
     AioReadyEvent events[FDMON_MAX_EVENTS];
@@ -293,11 +310,18 @@ bool aio_poll(AioContext *ctx, bool blocking)
     int64_t start = 0;
     int64_t block_start = 0;
     uint64_t call;
+    bool bh_ran = false; /* doorbell BHs ran while busy-polling */
+    bool skippable;
+    const void *prev_owner;
     int n;
 
     aio_context_assert_may_run(ctx);
+    /* Nested calls (a callback polling) find it set already. */
+    prev_owner = dp_atomic_load_relaxed(&ctx->poll_owner);
+    dp_atomic_store_relaxed(&ctx->poll_owner, &poll_owner_token);
     dp_atomic_inc_relaxed(&ctx->stats.iterations);
     aio_handlers_walk_begin(ctx);
+    call = aio_bh_poll_begin(ctx);
 
     if (blocking) {
         timeout = aio_compute_timeout(ctx);
@@ -307,7 +331,8 @@ bool aio_poll(AioContext *ctx, bool blocking)
                 /* notify_me stays 0 while we spin: polling sees the
                  * notified flag itself, so aio_notify() needs no write. */
                 polled = true;
-                polled_found = aio_busy_poll(ctx, start, timeout, &progress);
+                polled_found = aio_busy_poll(ctx, start, timeout, call,
+                                             &progress, &bh_ran);
                 dp_atomic_inc_relaxed(polled_found ? &ctx->stats.poll_hits
                                                    : &ctx->stats.poll_misses);
                 if (polled_found) {
@@ -344,21 +369,31 @@ bool aio_poll(AioContext *ctx, bool blocking)
      * When the loop does not sleep only because BHs are pending (a
      * cross-thread hand-off that polling noticed, a BH chain), the fd
      * harvest is a system call that usually finds nothing: a wake-up would
-     * pay it on every hop (a system call costs 1-1.5 us on these VMs, four
-     * times a whole iteration).  Skip it up to AIO_FD_SKIP_MAX iterations
-     * in a row, so that plain fd handlers still run within a bounded
-     * number of iterations.  When a polled handler made progress, harvest as
-     * always (fd handlers are never starved by polled ones); non-blocking calls
-     * always harvest (callers loop on them until no progress, expecting
-     * ready fds to be handled).
+     * pay it on every hop (a system call costs 1-1.5 us on these VMs, more
+     * than a whole iteration).  Skip it up to fd_skip_limit iterations in
+     * a row, so that plain fd handlers still run within a bounded number
+     * of iterations.  The limit adapts: a harvest forced by it that finds
+     * nothing doubles it (up to AIO_FD_SKIP_MAX), any harvest that finds a
+     * ready fd sets it back to AIO_FD_SKIP_MIN, so a loop whose fds are busy
+     * looks at them often and one passing BHs back and forth rarely pays
+     * the system call.  When a polled handler made progress, harvest as
+     * always (fd handlers are never starved by polled ones); non-blocking
+     * calls always harvest (callers loop on them until no progress,
+     * expecting ready fds to be handled).
      */
-    if (blocking && !will_block && !progress && aio_bh_has_pending(ctx) &&
-        ctx->fd_skips < AIO_FD_SKIP_MAX) {
+    skippable = blocking && !will_block && !progress &&
+                (bh_ran || aio_bh_has_pending(ctx));
+    if (skippable && ctx->fd_skips < ctx->fd_skip_limit) {
         ctx->fd_skips++;
         n = 0;
     } else {
         ctx->fd_skips = 0;
         n = ctx->fdmon->wait(ctx, events, FDMON_MAX_EVENTS, timeout);
+        if (n > 0) {
+            ctx->fd_skip_limit = AIO_FD_SKIP_MIN;
+        } else if (skippable && ctx->fd_skip_limit < AIO_FD_SKIP_MAX) {
+            ctx->fd_skip_limit *= 2;
+        }
     }
 
     if (blocking) {
@@ -380,7 +415,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     }
     aio_notify_accept(ctx);
 
-    call = aio_bh_poll_begin(ctx);
+    progress |= bh_ran;
     progress |= aio_bh_poll(ctx, call);
     if (n > 0) {
         progress |= aio_dispatch_ready(ctx, events, n);
@@ -393,6 +428,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
     progress |= aio_timers_run_expired(ctx);
 
     aio_handlers_walk_end(ctx);
+    dp_atomic_store_relaxed(&ctx->poll_owner, prev_owner);
     return progress;
 }
 

@@ -1,10 +1,66 @@
-/* Bottom halves: scheduling, coalescing, cancel, delete, oneshot, threads. */
+/*
+ * Bottom halves: scheduling, coalescing, cancel, delete, oneshot, threads.
+ *
+ * Every test runs twice per backend: under /bh/ with BHs made by
+ * aio_bh_new() on doorbells (the usual case), and under /bh-stack/ in a
+ * context whose doorbells are all taken, so that they go through the
+ * stack the oneshots use.
+ */
 #include <glib.h>
 #include <stdlib.h>
 
+#include "aio/aio-internal.h"
 #include "tests/unit/aio-test-util.h"
 #include "util/thread.h"
 #include "util/atomic.h"
+
+/* Test data: the backend, plus this bit for the /bh-stack/ variant. */
+#define ON_STACK 0x100
+
+static void never_cb(void *opaque)
+{
+    g_assert_not_reached();
+}
+
+/* The fillers that hold the doorbells of /bh-stack/ contexts. */
+static GHashTable *fillers;
+
+static AioContext *bh_ctx_new(gconstpointer data)
+{
+    int flags = GPOINTER_TO_INT(data);
+    AioContext *ctx = test_ctx_new(GINT_TO_POINTER(flags & ~ON_STACK));
+    GPtrArray *held;
+    int i;
+
+    if (!(flags & ON_STACK)) {
+        return ctx;
+    }
+    /* The context's own BHs (aio_defer) may hold a few already. */
+    held = g_ptr_array_new();
+    for (i = 0; i < AIO_DOORBELLS; i++) {
+        g_ptr_array_add(held, aio_bh_new(ctx, never_cb, NULL));
+    }
+    if (!fillers) {
+        fillers = g_hash_table_new(NULL, NULL);
+    }
+    g_hash_table_insert(fillers, ctx, held);
+    return ctx;
+}
+
+static void bh_ctx_unref(AioContext *ctx)
+{
+    GPtrArray *held = fillers ? g_hash_table_lookup(fillers, ctx) : NULL;
+    guint i;
+
+    if (held) {
+        for (i = 0; i < held->len; i++) {
+            aio_bh_delete(g_ptr_array_index(held, i));
+        }
+        g_ptr_array_free(held, true);
+        g_hash_table_remove(fillers, ctx);
+    }
+    aio_context_unref(ctx);
+}
 
 typedef struct Counter {
     int runs;
@@ -25,7 +81,7 @@ static void count_cb(void *opaque)
 
 static void test_bh_runs_in_poll(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
@@ -37,12 +93,12 @@ static void test_bh_runs_in_poll(gconstpointer data)
     g_assert_false(aio_poll(ctx, false));
     g_assert_cmpint(c.runs, ==, 1);
     aio_bh_delete(bh);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static void test_bh_schedule_twice_runs_once(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
@@ -53,12 +109,12 @@ static void test_bh_schedule_twice_runs_once(gconstpointer data)
     g_assert_false(aio_poll(ctx, false));
     g_assert_cmpint(c.runs, ==, 1);
     aio_bh_delete(bh);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static void test_bh_reschedule_self_runs_in_later_iteration(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {.reschedule_times = 3};
 
     c.bh = aio_bh_new(ctx, count_cb, &c);
@@ -73,12 +129,12 @@ static void test_bh_reschedule_self_runs_in_later_iteration(gconstpointer data)
     g_assert_cmpint(c.runs, ==, 4);
     g_assert_false(aio_poll(ctx, false));
     aio_bh_delete(c.bh);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static void test_bh_cancel(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
@@ -91,12 +147,12 @@ static void test_bh_cancel(gconstpointer data)
     g_assert_true(aio_poll(ctx, false));
     g_assert_cmpint(c.runs, ==, 1);
     aio_bh_delete(bh);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static void test_bh_delete_scheduled_never_runs(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
@@ -104,7 +160,7 @@ static void test_bh_delete_scheduled_never_runs(gconstpointer data)
     aio_bh_delete(bh); /* freed by the next poll (ASan checks) */
     g_assert_false(aio_poll(ctx, false));
     g_assert_cmpint(c.runs, ==, 0);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 typedef struct DeleteOther {
@@ -123,7 +179,7 @@ static void delete_other_cb(void *opaque)
 
 static void test_bh_delete_other_from_callback(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
     DeleteOther d = {0};
     AioBH *first = aio_bh_new(ctx, delete_other_cb, &d);
@@ -135,7 +191,7 @@ static void test_bh_delete_other_from_callback(gconstpointer data)
     g_assert_cmpint(d.runs, ==, 1);
     g_assert_cmpint(c.runs, ==, 0);
     aio_bh_delete(first);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static void self_delete_cb(void *opaque)
@@ -148,18 +204,18 @@ static void self_delete_cb(void *opaque)
 
 static void test_bh_delete_self_from_callback(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     AioBH *bh = aio_bh_new(ctx, self_delete_cb, &bh);
 
     aio_bh_schedule(bh);
     g_assert_true(aio_poll(ctx, false));
     g_assert_null(bh);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static void test_bh_oneshot_runs_once(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
 
     aio_bh_schedule_oneshot(ctx, count_cb, &c);
@@ -167,7 +223,7 @@ static void test_bh_oneshot_runs_once(gconstpointer data)
     g_assert_true(aio_poll(ctx, false));
     g_assert_cmpint(c.runs, ==, 2);
     g_assert_false(aio_poll(ctx, false));
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static GArray *order_log;
@@ -181,7 +237,7 @@ static void log_order_cb(void *opaque)
 
 static void test_bh_run_in_schedule_order(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     int i;
 
     order_log = g_array_new(false, false, sizeof(int));
@@ -194,23 +250,23 @@ static void test_bh_run_in_schedule_order(gconstpointer data)
         g_assert_cmpint(g_array_index(order_log, int, i), ==, i);
     }
     g_array_free(order_log, true);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 static void test_bh_unref_frees_pending_oneshots(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
 
     /* Never run: the context goes away first.  LeakSanitizer checks. */
     aio_bh_schedule_oneshot(ctx, count_cb, &c);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
     g_assert_cmpint(c.runs, ==, 0);
 }
 
 static void test_bh_delete_pending_then_unref_frees_it(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
     AioBH *bh = aio_bh_new(ctx, count_cb, &c);
 
@@ -218,7 +274,7 @@ static void test_bh_delete_pending_then_unref_frees_it(gconstpointer data)
      * goes away (LeakSanitizer checks). */
     aio_bh_schedule(bh);
     aio_bh_delete(bh);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
     g_assert_cmpint(c.runs, ==, 0);
 }
 
@@ -244,7 +300,7 @@ static void resched_in_nested_cb(void *opaque)
 
 static void test_bh_rescheduled_and_polled_from_own_callback(gconstpointer data)
 {
-    Resched r = {.ctx = test_ctx_new(data)};
+    Resched r = {.ctx = bh_ctx_new(data)};
 
     r.bh = aio_bh_new(r.ctx, resched_in_nested_cb, &r);
     aio_bh_schedule(r.bh);
@@ -252,7 +308,7 @@ static void test_bh_rescheduled_and_polled_from_own_callback(gconstpointer data)
     g_assert_cmpint(r.runs, ==, 2);
     g_assert_false(aio_poll(r.ctx, false));
     aio_bh_delete(r.bh);
-    aio_context_unref(r.ctx);
+    bh_ctx_unref(r.ctx);
 }
 
 /* ---- many threads ---- */
@@ -303,7 +359,7 @@ static void *stress_thread(void *opaque)
 
 static void test_bh_schedule_from_4_threads_exactly_once(gconstpointer data)
 {
-    Stress s = {.ctx = test_ctx_new(data)};
+    Stress s = {.ctx = bh_ctx_new(data)};
     StressThread t[STRESS_THREADS];
     DpThread threads[STRESS_THREADS];
     int i;
@@ -334,7 +390,7 @@ static void test_bh_schedule_from_4_threads_exactly_once(gconstpointer data)
         g_free(t[i].items);
     }
     g_free(s.seen);
-    aio_context_unref(s.ctx);
+    bh_ctx_unref(s.ctx);
 }
 
 /* One long-lived BH, scheduled from another thread each time it has run:
@@ -367,7 +423,7 @@ static void *pingpong_thread(void *opaque)
 
 static void test_bh_schedule_from_thread_wakes_loop(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     PingPong p = {0};
     DpThread thread;
     int i;
@@ -380,7 +436,7 @@ static void test_bh_schedule_from_thread_wakes_loop(gconstpointer data)
     dp_thread_join(&thread);
     g_assert_cmpint(p.runs, ==, 2000);
     aio_bh_delete(p.bh);
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
 }
 
 /*
@@ -414,12 +470,12 @@ static void test_bh_schedule_keeps_context_alive_until_done(gconstpointer data)
     int i;
 
     for (i = 0; i < 300; i++) {
-        FreeAfterRun f = {.ctx = test_ctx_new(data)};
+        FreeAfterRun f = {.ctx = bh_ctx_new(data)};
         DpThread thread;
 
         dp_thread_create(&thread, "bh-free", free_after_run_thread, &f);
         poll_until(f.ctx, &f.ran);
-        aio_context_unref(f.ctx); /* the owner's reference: maybe the last */
+        bh_ctx_unref(f.ctx); /* the owner's reference: maybe the last */
         dp_thread_join(&thread);
     }
 }
@@ -453,7 +509,7 @@ static void waiter_cb(void *opaque)
 
 static void test_bh_nested_poll_runs_bh_queued_behind(gconstpointer data)
 {
-    AioContext *ctx = test_ctx_new(data);
+    AioContext *ctx = bh_ctx_new(data);
     NestedWait w = {.ctx = ctx};
 
     aio_bh_schedule_oneshot(ctx, waiter_cb, &w);
@@ -463,39 +519,216 @@ static void test_bh_nested_poll_runs_bh_queued_behind(gconstpointer data)
     g_assert_cmpint(w.polls, ==, 1);
     /* Nothing ran twice, nothing is left. */
     g_assert_false(aio_poll(ctx, false));
-    aio_context_unref(ctx);
+    bh_ctx_unref(ctx);
+}
+
+/*
+ * A callback that cancels a BH scheduled in the same pass (already taken
+ * off the doorbell word or the stack, not run yet): it does not run.
+ */
+typedef struct CancelOther {
+    AioBH *victim;
+    int runs;
+} CancelOther;
+
+static void cancel_other_cb(void *opaque)
+{
+    CancelOther *co = opaque;
+
+    co->runs++;
+    aio_bh_cancel(co->victim);
+}
+
+static void test_bh_cancel_other_from_callback(gconstpointer data)
+{
+    AioContext *ctx = bh_ctx_new(data);
+    Counter c = {0};
+    CancelOther co = {0};
+    AioBH *first = aio_bh_new(ctx, cancel_other_cb, &co);
+
+    co.victim = aio_bh_new(ctx, count_cb, &c);
+    aio_bh_schedule(first);
+    aio_bh_schedule(co.victim);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(co.runs, ==, 1);
+    g_assert_cmpint(c.runs, ==, 0);
+    g_assert_false(aio_poll(ctx, false));
+    g_assert_cmpint(c.runs, ==, 0);
+    aio_bh_delete(first);
+    aio_bh_delete(co.victim);
+    bh_ctx_unref(ctx);
+}
+
+/*
+ * A BH deleted while scheduled leaves nothing behind for the next BH made
+ * in the context (which may get the same doorbell): that one runs only
+ * when it is scheduled itself.
+ */
+static void test_bh_new_after_delete_scheduled_is_idle(gconstpointer data)
+{
+    AioContext *ctx = bh_ctx_new(data);
+    Counter old_c = {0};
+    Counter new_c = {0};
+    AioBH *old_bh = aio_bh_new(ctx, count_cb, &old_c);
+    AioBH *new_bh;
+
+    aio_bh_schedule(old_bh);
+    aio_bh_delete(old_bh);
+    new_bh = aio_bh_new(ctx, count_cb, &new_c);
+    g_assert_false(aio_poll(ctx, false));
+    g_assert_cmpint(new_c.runs, ==, 0);
+    aio_bh_schedule(new_bh);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_cmpint(new_c.runs, ==, 1);
+    g_assert_cmpint(old_c.runs, ==, 0);
+    aio_bh_delete(new_bh);
+    bh_ctx_unref(ctx);
+}
+
+/*
+ * More BHs than a context has doorbells: the rest use the stack, and all
+ * of them run once per scheduling, whichever way they came.  Deleting
+ * frees doorbells for later BHs.
+ */
+static void test_bh_more_than_doorbells(gconstpointer data)
+{
+    enum { N = AIO_DOORBELLS + 16 };
+    AioContext *ctx = bh_ctx_new(data);
+    Counter c[N] = {{0}};
+    AioBH *bh[N];
+    int round;
+    int i;
+
+    for (i = 0; i < N; i++) {
+        bh[i] = aio_bh_new(ctx, count_cb, &c[i]);
+    }
+    for (round = 1; round <= 3; round++) {
+        for (i = 0; i < N; i++) {
+            aio_bh_schedule(bh[i]);
+            aio_bh_schedule(bh[i]);
+        }
+        g_assert_true(aio_poll(ctx, false));
+        for (i = 0; i < N; i++) {
+            g_assert_cmpint(c[i].runs, ==, round);
+        }
+        g_assert_false(aio_poll(ctx, false));
+    }
+    /* Free half, make new ones in their place, run everything again. */
+    for (i = 0; i < N; i += 2) {
+        aio_bh_delete(bh[i]);
+        c[i].runs = 0;
+        bh[i] = aio_bh_new(ctx, count_cb, &c[i]);
+    }
+    for (i = 0; i < N; i++) {
+        aio_bh_schedule(bh[i]);
+    }
+    g_assert_true(aio_poll(ctx, false));
+    for (i = 0; i < N; i++) {
+        g_assert_cmpint(c[i].runs, ==, i % 2 ? 4 : 1);
+    }
+    for (i = 0; i < N; i++) {
+        aio_bh_delete(bh[i]);
+    }
+    bh_ctx_unref(ctx);
+}
+
+/*
+ * The owner may delete its BHs after the context is gone (a device torn
+ * down after its IOThread): that frees them and touches nothing else
+ * (AddressSanitizer checks).
+ */
+static void test_bh_delete_after_context_gone(gconstpointer data)
+{
+    AioContext *ctx = bh_ctx_new(data);
+    Counter c = {0};
+    AioBH *idle = aio_bh_new(ctx, count_cb, &c);
+    AioBH *rung = aio_bh_new(ctx, count_cb, &c);
+
+    aio_bh_schedule(rung);
+    bh_ctx_unref(ctx);
+    aio_bh_delete(rung);
+    aio_bh_delete(idle);
+    g_assert_cmpint(c.runs, ==, 0);
+}
+
+/* As nested-poll-runs-bh-queued-behind, with BHs made by aio_bh_new(). */
+static void test_bh_nested_poll_runs_long_lived_bh_behind(gconstpointer data)
+{
+    AioContext *ctx = bh_ctx_new(data);
+    NestedWait w = {.ctx = ctx};
+    AioBH *waiter = aio_bh_new(ctx, waiter_cb, &w);
+    AioBH *behind = aio_bh_new(ctx, behind_cb, &w);
+
+    aio_bh_schedule(waiter);
+    aio_bh_schedule(behind);
+    g_assert_true(aio_poll(ctx, false));
+    g_assert_true(w.behind_ran);
+    g_assert_cmpint(w.polls, ==, 1);
+    g_assert_false(aio_poll(ctx, false));
+    aio_bh_delete(waiter);
+    aio_bh_delete(behind);
+    bh_ctx_unref(ctx);
+}
+
+/* Registers fn for both backends, with doorbells and on the stack. */
+static void add_bh_test(const char *name, GTestDataFunc fn)
+{
+    static const AioBackend backends[] = {AIO_BACKEND_EPOLL,
+                                          AIO_BACKEND_IO_URING};
+    size_t i;
+    int stack;
+
+    for (i = 0; i < G_N_ELEMENTS(backends); i++) {
+        for (stack = 0; stack < 2; stack++) {
+            char *path =
+                g_strdup_printf("/aio/%s/%s/%s", aio_backend_name(backends[i]),
+                                stack ? "bh-stack" : "bh", name);
+
+            g_test_add_data_func(
+                path, GINT_TO_POINTER(backends[i] | (stack ? ON_STACK : 0)),
+                test_backend_available(backends[i]) ? fn
+                                                    : test_backend_unavailable);
+            g_free(path);
+        }
+    }
 }
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    test_add_both("/bh/runs-in-poll", test_bh_runs_in_poll);
-    test_add_both("/bh/schedule-twice-runs-once",
-                  test_bh_schedule_twice_runs_once);
-    test_add_both("/bh/reschedule-self-runs-in-later-iteration",
-                  test_bh_reschedule_self_runs_in_later_iteration);
-    test_add_both("/bh/cancel", test_bh_cancel);
-    test_add_both("/bh/delete-scheduled-never-runs",
-                  test_bh_delete_scheduled_never_runs);
-    test_add_both("/bh/delete-other-from-callback",
-                  test_bh_delete_other_from_callback);
-    test_add_both("/bh/delete-self-from-callback",
-                  test_bh_delete_self_from_callback);
-    test_add_both("/bh/oneshot-runs-once", test_bh_oneshot_runs_once);
-    test_add_both("/bh/run-in-schedule-order", test_bh_run_in_schedule_order);
-    test_add_both("/bh/unref-frees-pending-oneshots",
-                  test_bh_unref_frees_pending_oneshots);
-    test_add_both("/bh/delete-pending-then-unref-frees-it",
-                  test_bh_delete_pending_then_unref_frees_it);
-    test_add_both("/bh/rescheduled-and-polled-from-own-callback",
-                  test_bh_rescheduled_and_polled_from_own_callback);
-    test_add_both("/bh/schedule-from-4-threads-exactly-once",
-                  test_bh_schedule_from_4_threads_exactly_once);
-    test_add_both("/bh/schedule-from-thread-wakes-loop",
-                  test_bh_schedule_from_thread_wakes_loop);
-    test_add_both("/bh/nested-poll-runs-bh-queued-behind",
-                  test_bh_nested_poll_runs_bh_queued_behind);
-    test_add_both("/bh/schedule-keeps-context-alive-until-done",
-                  test_bh_schedule_keeps_context_alive_until_done);
+    add_bh_test("runs-in-poll", test_bh_runs_in_poll);
+    add_bh_test("schedule-twice-runs-once", test_bh_schedule_twice_runs_once);
+    add_bh_test("reschedule-self-runs-in-later-iteration",
+                test_bh_reschedule_self_runs_in_later_iteration);
+    add_bh_test("cancel", test_bh_cancel);
+    add_bh_test("cancel-other-from-callback",
+                test_bh_cancel_other_from_callback);
+    add_bh_test("delete-scheduled-never-runs",
+                test_bh_delete_scheduled_never_runs);
+    add_bh_test("new-after-delete-scheduled-is-idle",
+                test_bh_new_after_delete_scheduled_is_idle);
+    add_bh_test("delete-other-from-callback",
+                test_bh_delete_other_from_callback);
+    add_bh_test("delete-self-from-callback", test_bh_delete_self_from_callback);
+    add_bh_test("delete-after-context-gone", test_bh_delete_after_context_gone);
+    add_bh_test("more-than-doorbells", test_bh_more_than_doorbells);
+    add_bh_test("oneshot-runs-once", test_bh_oneshot_runs_once);
+    add_bh_test("run-in-schedule-order", test_bh_run_in_schedule_order);
+    add_bh_test("unref-frees-pending-oneshots",
+                test_bh_unref_frees_pending_oneshots);
+    add_bh_test("delete-pending-then-unref-frees-it",
+                test_bh_delete_pending_then_unref_frees_it);
+    add_bh_test("rescheduled-and-polled-from-own-callback",
+                test_bh_rescheduled_and_polled_from_own_callback);
+    add_bh_test("schedule-from-4-threads-exactly-once",
+                test_bh_schedule_from_4_threads_exactly_once);
+    add_bh_test("schedule-from-thread-wakes-loop",
+                test_bh_schedule_from_thread_wakes_loop);
+    add_bh_test("nested-poll-runs-bh-queued-behind",
+                test_bh_nested_poll_runs_bh_queued_behind);
+    add_bh_test("nested-poll-runs-long-lived-bh-behind",
+                test_bh_nested_poll_runs_long_lived_bh_behind);
+    add_bh_test("schedule-keeps-context-alive-until-done",
+                test_bh_schedule_keeps_context_alive_until_done);
     return g_test_run();
 }

@@ -881,6 +881,7 @@ static void forever_bh(void *opaque)
  * from sleeping; the loop may skip the fd harvest of such iterations, but
  * only a bounded number in a row: a ready fd is handled within
  * AIO_FD_SKIP_MAX + 1 iterations, and every iteration makes progress.
+ * Once an fd was found ready the bound is AIO_FD_SKIP_MIN + 1 again.
  */
 static void test_bh_chain_does_not_starve_fd_handler(gconstpointer data)
 {
@@ -903,6 +904,12 @@ static void test_bh_chain_does_not_starve_fd_handler(gconstpointer data)
         g_assert_true(aio_poll(ctx, true));
     }
     g_assert_cmpint(pl.reads, ==, 1);
+    /* The harvest found the pipe: the next one comes sooner. */
+    g_assert_cmpint(write(fds[1], "y", 1), ==, 1);
+    for (i = 0; i < AIO_FD_SKIP_MIN + 1 && pl.reads == 1; i++) {
+        g_assert_true(aio_poll(ctx, true));
+    }
+    g_assert_cmpint(pl.reads, ==, 2);
     aio_bh_delete(bh);
     aio_set_fd_handler(ctx, fds[0], NULL, NULL, NULL, NULL);
     close(fds[0]);
