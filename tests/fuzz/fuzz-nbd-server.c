@@ -126,7 +126,8 @@ static bool stream_start_tls(Stream *st)
     }
     g_assert(got == sizeof(in));
     g_assert(nbd_get_be32(in + NBD_SERVER_GREETING_LEN + 12) == NBD_REP_ACK);
-    g_assert(gnutls_init(&st->gs, GNUTLS_CLIENT | GNUTLS_NONBLOCK) == 0);
+    g_assert(gnutls_init(&st->gs, GNUTLS_CLIENT | GNUTLS_NONBLOCK |
+                                      GNUTLS_NO_SIGNAL) == 0);
     g_assert(gnutls_priority_set_direct(
                  st->gs, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", NULL) == 0);
     g_assert(gnutls_credentials_set(st->gs, GNUTLS_CRD_PSK, client_psk) == 0);
