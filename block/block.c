@@ -125,12 +125,32 @@ static BlockDriverState *open_file_child(const BlockDriver *drv,
     return NULL;
 }
 
+/*
+ * The graph's edges (file, backing, parents) change in the main loop only,
+ * but a drained section may read them from the node's own IOThread
+ * (bdrv_graph_component(), with the context held): edges change with the
+ * child's context held, which is the component's context.
+ */
+static void graph_link(BlockDriverState *child, BlockDriverState *parent)
+{
+    aio_context_acquire(child->ctx);
+    g_ptr_array_add(child->parents, parent);
+    aio_context_release(child->ctx);
+}
+
+static void graph_unlink(BlockDriverState *child, BlockDriverState *parent)
+{
+    aio_context_acquire(child->ctx);
+    g_ptr_array_remove(child->parents, parent);
+    aio_context_release(child->ctx);
+}
+
 /* Frees a node that is in no list, dropping its reference to its file
  * child: the end of both a failed bdrv_open() and bdrv_close(). */
 static void bdrv_free(BlockDriverState *bs)
 {
     if (bs->backing) {
-        g_ptr_array_remove(bs->backing->parents, bs);
+        graph_unlink(bs->backing, bs);
         bdrv_unref(bs->backing);
     }
     if (bs->file) {
@@ -369,7 +389,7 @@ static bool open_backing(BlockDriverState *bs, GHashTable *opts, Error **errp)
         return false;
     }
     bs->backing = backing;
-    g_ptr_array_add(backing->parents, bs);
+    graph_link(backing, bs);
     return true;
 }
 
@@ -492,7 +512,7 @@ static bool open_driver(BlockDriverState *bs, GHashTable *opts, Error **errp)
 static void open_register(BlockDriverState *bs)
 {
     if (bs->file) {
-        g_ptr_array_add(bs->file->parents, bs);
+        graph_link(bs->file, bs);
     }
     if (!node_names) {
         node_names = g_hash_table_new(g_str_hash, g_str_equal);
@@ -686,7 +706,7 @@ static void bdrv_close(BlockDriverState *bs)
     aio_context_release(ctx);
 
     if (file) {
-        g_ptr_array_remove(file->parents, bs);
+        graph_unlink(file, bs);
     }
     bdrv_free(bs);
 }

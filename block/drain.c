@@ -226,9 +226,9 @@ void bdrv_drained_begin(BlockDriverState *bs)
     guint i;
 
     assert_may_drain_here(bs, __func__);
-    nodes = bdrv_graph_component(bs);
-
+    /* The edges change with the context held (block.c, graph_link). */
     aio_context_acquire(ctx);
+    nodes = bdrv_graph_component(bs);
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
 
@@ -250,9 +250,8 @@ void bdrv_drained_end(BlockDriverState *bs)
     guint i;
 
     assert_may_drain_here(bs, __func__);
-    nodes = bdrv_graph_component(bs);
-
     aio_context_acquire(ctx);
+    nodes = bdrv_graph_component(bs);
     for (i = 0; i < nodes->len; i++) {
         BlockDriverState *n = g_ptr_array_index(nodes, i);
 

@@ -436,6 +436,71 @@ static void test_drain_inside_main_loop_callback(void)
     main_loop_run();
 }
 
+/*
+ * Drained sections started in the node's own IOThread while the main loop
+ * opens and closes parents on the node: the section reads the graph's
+ * edges from the IOThread, the main loop changes them.  Nothing is
+ * asserted about timing; ThreadSanitizer (CI) checks the edges are never
+ * read while they change, and every section must still end balanced.
+ */
+typedef struct SectionLoop {
+    BlockDriverState *bs;
+    bool stop;     /* atomic */
+    int sections;  /* atomic */
+    bool finished; /* atomic */
+} SectionLoop;
+
+static void section_loop_bh(void *opaque)
+{
+    SectionLoop *l = opaque;
+
+    if (dp_atomic_load_acquire(&l->stop)) {
+        dp_atomic_store_release(&l->finished, true);
+        return;
+    }
+    bdrv_drained_begin(l->bs);
+    bdrv_drained_end(l->bs);
+    dp_atomic_inc_relaxed(&l->sections);
+    aio_bh_schedule_oneshot(bdrv_get_aio_context(l->bs), section_loop_bh, l);
+}
+
+static void test_sections_in_iothread_while_parents_come_and_go(void)
+{
+    IOThread *io = iothread_new("graphedges", NULL, &error_abort);
+    AioContext *ctx = iothread_get_aio_context(io);
+    BlockDriverState *base =
+        test_open("driver=memory,node-name=edgebase,size=64k");
+    SectionLoop l = {.bs = base};
+    int i;
+
+    g_assert_true(bdrv_set_aio_context(base, ctx, &error_abort));
+    aio_bh_schedule_oneshot(ctx, section_loop_bh, &l);
+    /* At least 5000 parents, and on until the IOThread has run 5000
+     * sections alongside (bounded: a stuck IOThread fails below). */
+    for (i = 0; i < 5000 ||
+                (dp_atomic_load_relaxed(&l.sections) < 5000 && i < 1000000);
+         i++) {
+        BlockDriverState *raw = test_open("driver=raw,file=edgebase");
+
+        g_assert_true(bdrv_get_aio_context(raw) == ctx);
+        bdrv_unref(raw);
+    }
+    dp_atomic_store_release(&l.stop, true);
+    while (!dp_atomic_load_acquire(&l.finished)) {
+        g_usleep(1000);
+    }
+    g_test_message("%d parents opened, %d drained sections in the IOThread", i,
+                   l.sections);
+    g_assert_cmpint(l.sections, >=, 5000);
+    aio_context_acquire(ctx);
+    g_assert_false(bdrv_is_drained(base));
+    aio_context_release(ctx);
+    g_assert_true(
+        bdrv_set_aio_context(base, main_loop_get_aio_context(), &error_abort));
+    bdrv_unref(base);
+    iothread_destroy(io);
+}
+
 int main(int argc, char **argv)
 {
     g_autoptr(GHashTable) tg = test_opts("limits.iops-total=2");
@@ -471,5 +536,8 @@ int main(int argc, char **argv)
     g_test_add_func("/block/drain/inside-main-loop-callback",
                     test_drain_inside_main_loop_callback);
     g_test_add_func("/block/drain/unref-drains-first", test_unref_drains_first);
+    g_test_add_func(
+        "/block/drain/sections-in-iothread-while-parents-come-and-go",
+        test_sections_in_iothread_while_parents_come_and_go);
     return g_test_run();
 }
