@@ -260,6 +260,7 @@ bool aio_timers_run_expired(AioContext *ctx)
 {
     bool progress = false;
     uint64_t seq_limit;
+    bool armed[AIO_CLOCK_MAX];
     int i;
 
     /*
@@ -269,18 +270,19 @@ bool aio_timers_run_expired(AioContext *ctx)
     if (!dp_atomic_load_relaxed(&ctx->timers_armed)) {
         return false;
     }
+    /* Timers armed after this (on any clock) wait for the next call. */
     dp_mutex_lock(&ctx->timer_lock);
     seq_limit = ctx->timer_seq;
+    for (i = 0; i < AIO_CLOCK_MAX; i++) {
+        armed[i] = ctx->timers[i].len > 0;
+    }
     dp_mutex_unlock(&ctx->timer_lock);
 
     for (i = 0; i < AIO_CLOCK_MAX; i++) {
         AioTimerList *list = &ctx->timers[i];
         int64_t now;
 
-        dp_mutex_lock(&ctx->timer_lock);
-        now = list->len ? 0 : -1;
-        dp_mutex_unlock(&ctx->timer_lock);
-        if (now < 0) {
+        if (!armed[i]) {
             continue; /* no clock read for a clock without timers */
         }
         now = aio_clock_get_ns(i);
