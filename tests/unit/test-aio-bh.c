@@ -163,14 +163,15 @@ static void test_bh_delete_scheduled_never_runs(gconstpointer data)
     bh_ctx_unref(ctx);
 }
 
-typedef struct DeleteOther {
+/* A callback's view of another BH of its context, and its own runs. */
+typedef struct Other {
     AioBH *victim;
     int runs;
-} DeleteOther;
+} Other;
 
 static void delete_other_cb(void *opaque)
 {
-    DeleteOther *d = opaque;
+    Other *d = opaque;
 
     d->runs++;
     aio_bh_delete(d->victim);
@@ -181,7 +182,7 @@ static void test_bh_delete_other_from_callback(gconstpointer data)
 {
     AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
-    DeleteOther d = {0};
+    Other d = {0};
     AioBH *first = aio_bh_new(ctx, delete_other_cb, &d);
 
     d.victim = aio_bh_new(ctx, count_cb, &c);
@@ -526,14 +527,9 @@ static void test_bh_nested_poll_runs_bh_queued_behind(gconstpointer data)
  * A callback that cancels a BH scheduled in the same pass (already taken
  * off the doorbell word or the stack, not run yet): it does not run.
  */
-typedef struct CancelOther {
-    AioBH *victim;
-    int runs;
-} CancelOther;
-
 static void cancel_other_cb(void *opaque)
 {
-    CancelOther *co = opaque;
+    Other *co = opaque;
 
     co->runs++;
     aio_bh_cancel(co->victim);
@@ -543,7 +539,7 @@ static void test_bh_cancel_other_from_callback(gconstpointer data)
 {
     AioContext *ctx = bh_ctx_new(data);
     Counter c = {0};
-    CancelOther co = {0};
+    Other co = {0};
     AioBH *first = aio_bh_new(ctx, cancel_other_cb, &co);
 
     co.victim = aio_bh_new(ctx, count_cb, &c);
