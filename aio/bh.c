@@ -5,14 +5,17 @@
  *
  * Doorbells.  The first AIO_DOORBELLS BHs made with aio_bh_new() in a
  * context (long-lived ones: a queue's notifier, a completion hand-off)
- * each own a bit of ctx->doorbells_rung.  Scheduling one is a single
+ * each own a bit of *ctx->doorbells_rung.  Scheduling one is a single
  * atomic OR on that word; the polling thread takes the word with one
  * exchange and runs the BHs whose bits it took.  Nothing else is written
  * by both sides: the BH itself stays read-only, and what only the polling
  * thread needs (bits taken but not run yet, the call each slot last ran
  * in) lives in the context.  A cross-thread hand-off thus moves one cache
  * line, where a push on the stack below moves three (the BH's flags, its
- * link, the stack head); docs/aio.md has the measurements.
+ * link, the stack head).  The word shares its line with the words of a few
+ * other contexts (doorbell-line.h): between two of them, a hop and the
+ * ring that answers it move that line once.  docs/aio.md has the
+ * measurements.
  *
  * The stack.  Every other BH (oneshots, and aio_bh_new() BHs once the
  * doorbells are all claimed) is pushed on ctx->bh_pending, a lock-free
@@ -116,8 +119,8 @@ static void doorbell_ring(AioBH *bh)
      * round trip for the line (load, then compare-and-swap), and a bit
      * that was set already only makes aio_notify_bh() look at notify_me
      * once more.  seq_cst: the store of the wake-up protocol. */
-    dp_atomic_fetch_or_seq_cst(&ctx->doorbells_rung, UINT64_C(1)
-                                                         << bh->doorbell);
+    dp_atomic_fetch_or_seq_cst(ctx->doorbells_rung, UINT64_C(1)
+                                                        << bh->doorbell);
     aio_notify_bh(ctx);
     aio_context_unref(ctx);
 }
@@ -168,7 +171,7 @@ void aio_bh_cancel(AioBH *bh)
         AioContext *ctx = bh->ctx;
         uint64_t bit = UINT64_C(1) << bh->doorbell;
 
-        dp_atomic_fetch_and_seq_cst(&ctx->doorbells_rung, ~bit);
+        dp_atomic_fetch_and_seq_cst(ctx->doorbells_rung, ~bit);
         /* Taken but not run yet (a callback cancelling a BH of the same
          * pass): only the thread in aio_poll(ctx) may look at that, and
          * only it can be there, between the take and the run. */
@@ -188,7 +191,7 @@ static void doorbell_release(AioBH *bh)
     int i = bh->doorbell;
     uint64_t bit = UINT64_C(1) << i;
 
-    dp_atomic_fetch_and_seq_cst(&ctx->doorbells_rung, ~bit);
+    dp_atomic_fetch_and_seq_cst(ctx->doorbells_rung, ~bit);
     ctx->doorbells_taken &= ~bit;
     ctx->doorbell_ran_call[i] = 0;
     dp_atomic_store_release(&ctx->doorbell_bh[i], NULL);
@@ -234,7 +237,7 @@ bool aio_bh_has_pending(AioContext *ctx)
             return true;
         }
     }
-    return dp_atomic_load_seq_cst(&ctx->doorbells_rung) ||
+    return dp_atomic_load_seq_cst(ctx->doorbells_rung) ||
            dp_atomic_load_seq_cst(&ctx->bh_pending) != NULL;
 }
 
@@ -299,8 +302,8 @@ bool aio_bh_run_doorbells(AioContext *ctx, uint64_t call)
     bool progress = false;
 
     /* Look before taking, as bh_take_all_fifo() does. */
-    if (dp_atomic_load_relaxed(&ctx->doorbells_rung)) {
-        ctx->doorbells_taken |= dp_atomic_xchg_acquire(&ctx->doorbells_rung, 0);
+    if (dp_atomic_load_relaxed(ctx->doorbells_rung)) {
+        ctx->doorbells_taken |= dp_atomic_xchg_acquire(ctx->doorbells_rung, 0);
     }
     while (ctx->doorbells_taken) {
         int i = __builtin_ctzll(ctx->doorbells_taken);
@@ -322,7 +325,7 @@ bool aio_bh_run_doorbells(AioContext *ctx, uint64_t call)
         progress = true;
     }
     if (later) {
-        dp_atomic_fetch_or_seq_cst(&ctx->doorbells_rung, later);
+        dp_atomic_fetch_or_seq_cst(ctx->doorbells_rung, later);
     }
     return progress;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "aio/aio-internal.h"
+#include "aio/doorbell-line.h"
 #include "aio/poll-window.h"
 #include "util/atomic.h"
 #include "util/clock.h"
@@ -62,6 +63,7 @@ AioContext *aio_context_new_with_backend(AioBackend backend, Error **errp)
     int ret;
 
     ctx->refcnt = 1;
+    ctx->doorbells_rung = aio_doorbell_word_get();
     ctx->index = dp_atomic_fetch_add_relaxed(&next_index, 1);
     ctx->backend = backend;
     ctx->fdmon = backend == AIO_BACKEND_IO_URING ? &fdmon_io_uring_ops
@@ -95,6 +97,7 @@ fail_notifier:
     aio_timers_cleanup(ctx);
     aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
+    aio_doorbell_word_put(ctx->doorbells_rung);
     g_aligned_free(ctx);
     return NULL;
 }
@@ -133,6 +136,7 @@ void aio_context_unref(AioContext *ctx)
     aio_timers_cleanup(ctx);
     aio_context_lock_destroy(ctx);
     dp_mutex_destroy(&ctx->list_lock);
+    aio_doorbell_word_put(ctx->doorbells_rung);
     g_aligned_free(ctx);
 }
 
@@ -227,7 +231,7 @@ static bool aio_busy_poll(AioContext *ctx, int64_t start, int64_t timeout,
     aio_poll_mode_begin(ctx);
     do {
         *progress |= aio_run_poll_handlers_once(ctx, &found);
-        if (dp_atomic_load_relaxed(&ctx->doorbells_rung)) {
+        if (dp_atomic_load_relaxed(ctx->doorbells_rung)) {
             *bh_ran |= aio_bh_run_doorbells(ctx, call);
             found = true;
         } else if (aio_bh_has_pending(ctx)) {
