@@ -22,7 +22,13 @@
  * handle; repeated signals coalesce) and the loop counts its callbacks;
  * callbacks per second, higher is better.  libuv's benchmark stops after a
  * million callbacks; this one after 2 s (0.2 s with --quick), because on a
- * loaded 2-CPU machine a million can take minutes.
+ * loaded 2-CPU machine a million can take minutes.  The loop does not
+ * busy-poll here (as libuv's cannot), and the figure has two steady states
+ * for both libraries: one where the loop finds the next signal already
+ * there after each callback (dataplane: millions per second), and one
+ * where it often finds none, goes to sleep, and the signalling thread
+ * pays an eventfd write for it (dataplane: about half a million).  Which
+ * one a run settles in varies from run to run.
  */
 #include <errno.h>
 #include <glib.h>
@@ -466,13 +472,18 @@ static double spin_mailbox_wakeup(const BenchOpts *opts)
 
 /* ---- async pummel: one thread signals as fast as it can --------------- */
 
+/* The loop's counter and the flag the pummelling thread reads in every
+ * iteration on lines of their own: on one line, each callback would cost
+ * the pummelling thread a cache miss, and whether they shared one depended
+ * on where the stack happened to start (the figure was 0.4M or 1.4M
+ * callbacks/s from one process to the next, always 0.4M without ASLR). */
 typedef struct Pummel {
-    long callbacks;   /* loop thread only */
-    int64_t deadline; /* on the monotonic clock */
-    bool stop;        /* atomic: the pummelling thread ends */
+    _Alignas(64) long callbacks; /* loop thread only */
+    int64_t deadline;            /* on the monotonic clock */
+    _Alignas(64) bool stop;      /* atomic: the pummelling thread ends */
     AioBH *bh;
 #ifdef HAVE_LIBUV
-    uv_async_t async;
+    _Alignas(64) uv_async_t async;
 #endif
 } Pummel;
 
