@@ -94,6 +94,14 @@ int file_op_run_sync(FileReq *fr);
 /* Advances fr's FileOp past n transferred bytes. */
 void file_op_advance(FileReq *fr, size_t n);
 
+/* file-lock.c */
+/* Takes the image's locks for bs's permissions (locking: "auto", "on",
+ * "off" or NULL for auto; auto goes without where OFD locks are not
+ * supported).  0, or -errno and *errp naming the conflict.  Open time,
+ * main loop. */
+int file_lock_image(FileState *s, BlockDriverState *bs, const char *locking,
+                    Error **errp);
+
 /* file-io-uring.c */
 /* ctx's ring, created on first use.  ctx's thread or acquired. */
 FileRing *file_ring_get(AioContext *ctx);
